@@ -1,0 +1,39 @@
+/**
+ * @module cli
+ * `flexscript`: one command with verbs an operator can guess.
+ */
+import { Command, Option } from 'commander';
+import { runDaemon } from '../daemon/daemon.ts';
+import { checkCommand } from './check.ts';
+import { openvpnConfigCommand } from './openvpn-config.ts';
+
+const program = new Command('flexscript')
+  .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('run the daemon (SIGHUP reloads, SIGTERM stops)')
+  .requiredOption('-c, --config <file>', 'configuration file')
+  .action(async (o: { config: string }) => {
+    await runDaemon(o.config);
+    process.exit(0);
+  });
+
+program
+  .command('check')
+  .description('validate the configuration and plugins; prints FILE:LINE: field: problem and exits 1 on any problem')
+  .requiredOption('-c, --config <file>', 'configuration file')
+  .action(async (o: { config: string }) => process.exit(await checkCommand(o.config)));
+
+program
+  .command('openvpn-config')
+  .description("print the lines to add to OpenVPN's server config")
+  .requiredOption('-c, --config <file>', 'configuration file')
+  .addOption(new Option('-m, --mode <mode>', 'event source').choices(['hook', 'management']).default('hook'))
+  .action(async (o: { config: string; mode: 'hook' | 'management' }) => process.exit(await openvpnConfigCommand(o.config, o.mode)));
+
+await program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`flexscript: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,91 @@
+/**
+ * @module config-schema
+ * The schema of `flexscript.yaml`. One zod schema gives both the types and the validation;
+ * every object is strict, so an unknown key is an error rather than silently ignored.
+ */
+import { z } from 'zod';
+import { EVENT_NAMES, type EventName } from '../events/event-map.ts';
+
+/** `500ms`, `2s`, `1m`, or a number of milliseconds. */
+export const duration = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration such as 500ms, 5s or 1m')])
+  .transform((v) => {
+    if (typeof v === 'number') return v;
+    const n = Number.parseInt(v, 10);
+    return v.endsWith('ms') ? n : v.endsWith('s') ? n * 1000 : n * 60_000;
+  })
+  .refine((ms) => ms > 0 && ms <= 3_600_000, 'must be between 1ms and 1h');
+
+const fileMode = z
+  .string({ error: 'write the mode as a quoted octal string, e.g. "0770"' })
+  .regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0770"')
+  .transform((s) => Number.parseInt(s, 8));
+
+/** What the hook client does for one event when the daemon cannot be reached. */
+const hookEvent = z
+  .object({
+    /** deny (fail closed) or allow the client when the daemon is unreachable. */
+    'on-unreachable': z.enum(['deny', 'allow']).optional(),
+    /** Wait for the daemon's answer (and its veto) instead of handing the event over and returning. */
+    wait: z.boolean().optional(),
+  })
+  .strict();
+
+const hookEvents = z
+  .object(Object.fromEntries(EVENT_NAMES.map((n) => [n, hookEvent.optional()])) as Record<EventName, z.ZodOptional<typeof hookEvent>>)
+  .strict();
+
+const hook = z
+  .object({
+    /** Runtime directory shared with OpenVPN: spool, ring pipe, reply pipes, pid file. */
+    dir: z.string().startsWith('/', 'must be an absolute path'),
+    /** Group that may hand events over (OpenVPN's group); the daemon must be a member. */
+    group: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'not a group name').optional(),
+    mode: fileMode.default(0o770),
+    /** How long a waiting hook waits for the daemon before applying on-unreachable. */
+    timeout: duration.default(5000),
+    events: hookEvents.default({}),
+  })
+  .strict();
+
+const pluginEntry = z
+  .object({
+    /** A .ts or .js module; relative paths are resolved against this file's folder. */
+    path: z.string().min(1),
+    /** Overrides the plugin's own name in logs (useful when one module is listed twice). */
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only').optional(),
+    /** Time limit for one handler call; a plugin that exceeds it denies that client. */
+    timeout: duration.optional(),
+    enabled: z.boolean().default(true),
+    /** Validated by the plugin's own schema when it loads. */
+    options: z.unknown().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Names this OpenVPN server in logs and records. */
+    instance: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only').default('openvpn'),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+    hook: hook.optional(),
+    pipeline: z
+      .object({
+        /** Default time limit for one plugin handler call. */
+        timeout: duration.default(2000),
+        /** Events processed at once; more wait in a queue (backpressure under storms). */
+        concurrency: z.number().int().min(1).max(10_000).default(256),
+        /** Time limit for a plugin's setup at load. */
+        'setup-timeout': duration.default(10_000),
+      })
+      .strict()
+      .default({ timeout: 2000, concurrency: 256, 'setup-timeout': 10_000 }),
+    plugins: z.array(pluginEntry).default([]),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type HookConfig = NonNullable<Config['hook']>;
+export type PluginEntry = Config['plugins'][number];

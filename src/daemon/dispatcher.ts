@@ -1,0 +1,154 @@
+/**
+ * @module dispatcher
+ * The one way an event goes through the daemon, whichever source it came from: parse and check
+ * it, bound how many run at once, tie it to its client session, run the pipeline, log the
+ * decision. Sources only translate their wire format to and from this.
+ */
+import { errorMessage } from '../errors.ts';
+import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
+import { parseEvent, type RawEvent } from '../events/parse-event.ts';
+import type { Logger } from '../logger.ts';
+import type { Decision, Pipeline } from '../pipeline/pipeline.ts';
+import { SessionTable, type Session, type SessionInfo } from '../sessions/session-table.ts';
+import { Semaphore } from './semaphore.ts';
+
+/** Names the client session an event belongs to, unique while the client is connected. */
+export type SessionKeyOf = (event: ClientConnectEvent | ClientDisconnectEvent) => string;
+
+export interface DispatchInput {
+  readonly raw: RawEvent;
+  readonly sessionKey: SessionKeyOf;
+}
+
+/** A pipeline and the number of events still running through it (for a clean swap on reload). */
+class Generation {
+  inflight = 0;
+  #idle: (() => void) | undefined;
+  constructor(readonly pipeline: Pipeline) {}
+  enter(): void {
+    this.inflight++;
+  }
+  leave(): void {
+    if (--this.inflight === 0) this.#idle?.();
+  }
+  idle(): Promise<void> {
+    return this.inflight === 0 ? Promise.resolve() : new Promise((r) => (this.#idle = r));
+  }
+}
+
+export interface DispatchRecord {
+  readonly event: AnyEvent;
+  readonly decision: Decision;
+  readonly session?: Session;
+}
+
+function sessionInfo(e: ClientConnectEvent | ClientDisconnectEvent): SessionInfo {
+  return {
+    instance: e.instance,
+    commonName: e.commonName,
+    username: e.username,
+    realAddress: e.realAddress,
+    realPort: e.realPort,
+    vpnAddress: e.vpnAddress,
+    vpnAddress6: e.vpnAddress6,
+  };
+}
+
+export class Dispatcher {
+  readonly sessions = new SessionTable();
+  #current: Generation;
+  readonly #slots: Semaphore;
+
+  constructor(
+    pipeline: Pipeline,
+    private readonly log: Logger,
+    concurrency: number,
+    private readonly onDecision?: (record: DispatchRecord) => void,
+  ) {
+    this.#current = new Generation(pipeline);
+    this.#slots = new Semaphore(concurrency);
+  }
+
+  get pipeline(): Pipeline {
+    return this.#current.pipeline;
+  }
+
+  /** Events waiting for a slot: the queue depth under a storm. */
+  get queued(): number {
+    return this.#slots.waiting;
+  }
+
+  /** Installs a new pipeline; resolves with the old one once no event runs through it any more. */
+  async swap(pipeline: Pipeline): Promise<Pipeline> {
+    const old = this.#current;
+    this.#current = new Generation(pipeline);
+    await old.idle();
+    return old.pipeline;
+  }
+
+  /** Handles one event. Never throws: a malformed event or a failure is a deny decision. */
+  async handle({ raw, sessionKey }: DispatchInput): Promise<Decision> {
+    let event: AnyEvent;
+    try {
+      event = parseEvent(raw);
+    } catch (err) {
+      this.log.error({ event: raw.name, instance: raw.instance, err: errorMessage(err) }, 'malformed event refused');
+      return { verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] };
+    }
+    const release = await this.#slots.acquire();
+    const gen = this.#current;
+    gen.enter();
+    try {
+      return await this.#run(gen.pipeline, event, sessionKey);
+    } catch (err) {
+      // the pipeline itself never throws; this guards the daemon against its own bugs
+      this.log.error({ event: event.name, err: errorMessage(err) }, 'event failed');
+      return { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
+    } finally {
+      gen.leave();
+      release();
+    }
+  }
+
+  async #run(pipeline: Pipeline, event: AnyEvent, sessionKey: SessionKeyOf): Promise<Decision> {
+    let session: Session | undefined;
+    let decision: Decision;
+    switch (event.name) {
+      case 'client-connect': {
+        const key = sessionKey(event);
+        const live = this.sessions.get(key);
+        session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000);
+        decision = await pipeline.run(event, session);
+        if (decision.verdict === 'accept') this.sessions.add(session);
+        break;
+      }
+      case 'client-disconnect': {
+        const key = sessionKey(event);
+        // a session the daemon never saw (it restarted): plugins still get the event
+        session = this.sessions.get(key) ?? this.sessions.create(key, sessionInfo(event), Date.now() - event.duration * 1000);
+        decision = await pipeline.run(event, session);
+        this.sessions.remove(key);
+        break;
+      }
+      case 'learn-address':
+        session = this.sessions.byAddress(event.instance, event.address);
+        decision = await pipeline.run(event, session);
+        break;
+      default:
+        decision = await pipeline.run(event);
+    }
+    this.#logDecision(event, decision, session);
+    this.onDecision?.({ event, decision, session });
+    return decision;
+  }
+
+  #logDecision(event: AnyEvent, decision: Decision, session?: Session): void {
+    const who = 'commonName' in event ? event.commonName : session?.commonName;
+    const fields = { event: event.name, instance: event.instance, commonName: who, verdict: decision.verdict };
+    if (decision.verdict === 'deny') {
+      this.log.warn({ ...fields, reason: decision.reason, plugin: decision.decidedBy }, `${event.name} denied`);
+    } else {
+      this.log.info({ ...fields, config: decision.config.length ? decision.config : undefined }, event.name);
+    }
+  }
+}

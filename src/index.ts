@@ -1,0 +1,22 @@
+/**
+ * @module openvpn-flexscript
+ * The public API: what plugin authors and embedders import. Re-exports only.
+ */
+export { definePlugin } from './plugins/plugin-api.ts';
+export type {
+  BaseContext,
+  ClientState,
+  ConnectContext,
+  ContextMap,
+  DecisionContext,
+  Handler,
+  PluginDefinition,
+  PluginHandlers,
+  PluginInstance,
+  SetupContext,
+} from './plugins/plugin-api.ts';
+export type * from './events/event-map.ts';
+export { EVENT_NAMES } from './events/event-map.ts';
+export type { Decision } from './pipeline/pipeline.ts';
+export type { Logger } from './logger.ts';
+export * from './errors.ts';

@@ -1,0 +1,118 @@
+/**
+ * @module pipeline
+ * Runs an event through the plugins in configured order. Rules: any deny wins and stops the
+ * chain; config lines are collected in order; each handler call has a time limit; a handler
+ * that throws or times out denies that one client (for decision events) or is logged and
+ * skipped (for notifications). Nothing a plugin does can crash the daemon.
+ */
+import { ErrorCode, PluginFailure, errorMessage } from '../errors.ts';
+import { isDecisionEvent, type AnyEvent, type EventName } from '../events/event-map.ts';
+import type { Logger } from '../logger.ts';
+import type { LoadedPlugin } from '../plugins/load-plugins.ts';
+import type { ClientState, ConnectContext, Handler } from '../plugins/plugin-api.ts';
+import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
+import { stateOf, type Session } from '../sessions/session-table.ts';
+import { checkConfigLine, pushLine } from './config-lines.ts';
+
+export interface Decision {
+  readonly verdict: 'accept' | 'deny';
+  /** For the log: why the client was denied. */
+  readonly reason?: string;
+  /** For the client, where OpenVPN can pass it on. */
+  readonly clientReason?: string;
+  /** The plugin that denied (or failed). */
+  readonly decidedBy?: string;
+  /** Config lines for the client, in plugin order (client-connect only). */
+  readonly config: readonly string[];
+}
+
+export interface PluginCallRecord {
+  readonly plugin: string;
+  readonly event: EventName;
+  readonly ms: number;
+  readonly outcome: 'ok' | 'deny' | 'error' | 'timeout';
+}
+
+export interface PipelineOptions {
+  /** Called after each handler call (metrics, demo output). */
+  onCall?: (record: PluginCallRecord) => void;
+}
+
+export const ACCEPT: Decision = Object.freeze({ verdict: 'accept', config: Object.freeze([]) as readonly string[] });
+
+export class Pipeline {
+  constructor(
+    readonly plugins: readonly LoadedPlugin[],
+    private readonly log: Logger,
+    private readonly options: PipelineOptions = {},
+  ) {}
+
+  /** Does any plugin handle this event? Sources can skip work for events nobody wants. */
+  handles(name: EventName): boolean {
+    return this.plugins.some((p) => typeof p.instance[name] === 'function');
+  }
+
+  async run(event: AnyEvent, session?: Session): Promise<Decision> {
+    const decision = isDecisionEvent(event.name);
+    const config: string[] = [];
+    for (const plugin of this.plugins) {
+      const handler = plugin.instance[event.name] as Handler<EventName> | undefined;
+      if (typeof handler !== 'function') continue;
+      const plog = this.log.child({ plugin: plugin.name });
+      const lines: string[] = [];
+      let denial: { reason: string; clientReason?: string } | undefined;
+      let open = true;
+      const state: ClientState | undefined = session ? stateOf(session, plugin.name) : undefined;
+      const started = performance.now();
+      let outcome: PluginCallRecord['outcome'] = 'ok';
+      try {
+        await withTimeout(plugin.timeoutMs, (signal) => {
+          const ctx: ConnectContext = {
+            log: plog,
+            signal,
+            state: state as ClientState,
+            deny: (reason, clientReason) => {
+              if (!open) return plog.warn({ event: event.name }, 'deny() after the handler finished is ignored');
+              if (!decision) throw new Error(`deny() is not available on ${event.name}`);
+              denial ??= { reason: String(reason), clientReason: clientReason === undefined ? undefined : String(clientReason) };
+            },
+            config: (line) => {
+              if (!open) return plog.warn({ event: event.name }, 'config() after the handler finished is ignored');
+              if (event.name !== 'client-connect') throw new Error(`config lines are only accepted on client-connect`);
+              lines.push(checkConfigLine(line));
+            },
+            push: (option) => {
+              if (!open) return plog.warn({ event: event.name }, 'push() after the handler finished is ignored');
+              if (event.name !== 'client-connect') throw new Error(`push is only accepted on client-connect`);
+              lines.push(pushLine(option));
+            },
+          };
+          return handler.call(plugin.instance, event, ctx as never);
+        });
+      } catch (err) {
+        const timedOut = err instanceof TimeLimitExceeded;
+        outcome = timedOut ? 'timeout' : 'error';
+        const failure = new PluginFailure(timedOut ? ErrorCode.PLUGIN_TIMEOUT : ErrorCode.PLUGIN_FAILED, plugin.name, event.name, errorMessage(err), { cause: err });
+        plog.error({ code: failure.code, event: event.name, err: errorMessage(err) }, decision ? 'plugin failed; denying this client' : 'plugin failed');
+        if (decision) {
+          this.record(plugin, event.name, started, outcome);
+          return { verdict: 'deny', reason: failure.message, decidedBy: plugin.name, config: [] };
+        }
+      } finally {
+        open = false;
+      }
+      if (denial) outcome = 'deny';
+      this.record(plugin, event.name, started, outcome);
+      if (denial) {
+        plog.info({ event: event.name, reason: denial.reason }, 'denied');
+        return { verdict: 'deny', reason: denial.reason, clientReason: denial.clientReason, decidedBy: plugin.name, config: [] };
+      }
+      config.push(...lines);
+    }
+    return config.length === 0 ? ACCEPT : { verdict: 'accept', config };
+  }
+
+  private record(plugin: LoadedPlugin, event: EventName, started: number, outcome: PluginCallRecord['outcome']): void {
+    this.options.onCall?.({ plugin: plugin.name, event, ms: performance.now() - started, outcome });
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * @module load-plugins
+ * Loads the plugins listed in the config: imports each module (TypeScript needs no build step),
+ * checks its shape and handler names, validates its options with its own schema, and runs its
+ * setup under a time limit. Every failure becomes a `FILE:LINE: field: problem` entry.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { ConfigError, errorMessage, type ConfigProblem } from '../errors.ts';
+import { isEventName } from '../events/event-map.ts';
+import type { LoadedConfig } from '../config/load-config.ts';
+import type { Logger } from '../logger.ts';
+import type { PluginDefinition, PluginInstance } from './plugin-api.ts';
+import { withTimeout } from './time-limit.ts';
+
+export interface LoadedPlugin {
+  readonly name: string;
+  readonly path: string;
+  /** Time limit of one handler call, in ms. */
+  readonly timeoutMs: number;
+  readonly instance: PluginInstance;
+}
+
+let generation = 0;
+
+function isDefinition(value: unknown): value is PluginDefinition<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PluginDefinition).name === 'string' && typeof (value as PluginDefinition).setup === 'function';
+}
+
+/** Imports a module afresh (a reload must see the edited file, not Node's module cache). */
+async function importFresh(path: string): Promise<unknown> {
+  const url = pathToFileURL(path);
+  url.searchParams.set('flexscript-load', String(++generation));
+  return import(url.href);
+}
+
+export async function closePlugins(plugins: readonly LoadedPlugin[], log: Logger): Promise<void> {
+  for (const p of [...plugins].reverse()) {
+    try {
+      await p.instance.close?.();
+    } catch (err) {
+      log.warn({ plugin: p.name, err: errorMessage(err) }, 'plugin close failed');
+    }
+  }
+}
+
+/** Loads every enabled plugin, or throws a ConfigError listing every problem (nothing is kept). */
+export async function loadPlugins(loaded: LoadedConfig, log: Logger): Promise<LoadedPlugin[]> {
+  const { config } = loaded;
+  const plugins: LoadedPlugin[] = [];
+  const problems: ConfigProblem[] = [];
+  const names = new Set<string>();
+  const at = (i: number, field: string, problem: string) =>
+    problems.push(...loaded.problems([{ code: 'custom', path: [field], message: problem, input: undefined }], ['plugins', i]));
+
+  for (const [i, entry] of config.plugins.entries()) {
+    if (!entry.enabled) continue;
+    const path = resolve(loaded.dir, entry.path);
+    let def: unknown;
+    try {
+      def = ((await importFresh(path)) as { default?: unknown }).default;
+    } catch (err) {
+      at(i, 'path', `cannot load ${path}: ${errorMessage(err)}`);
+      continue;
+    }
+    if (!isDefinition(def)) {
+      at(i, 'path', `${path} must export default a plugin definition ({ name, setup })`);
+      continue;
+    }
+    const name = entry.name ?? def.name;
+    if (names.has(name)) {
+      at(i, 'name', `plugin name ${JSON.stringify(name)} is used twice; set a distinct name`);
+      continue;
+    }
+    names.add(name);
+
+    let options: unknown = entry.options;
+    if (def.options) {
+      const parsed = def.options(z).safeParse(entry.options);
+      if (!parsed.success) {
+        problems.push(...loaded.problems(parsed.error.issues, ['plugins', i, 'options']));
+        continue;
+      }
+      options = parsed.data;
+    } else if (entry.options !== undefined) {
+      at(i, 'options', `plugin ${name} takes no options`);
+      continue;
+    }
+
+    const plog = log.child({ plugin: name });
+    let instance: PluginInstance;
+    try {
+      instance = await withTimeout(config.pipeline['setup-timeout'], (signal) =>
+        def.setup({ options, log: plog, instance: config.instance, configDir: loaded.dir, signal }),
+      );
+    } catch (err) {
+      at(i, 'path', `plugin ${name} setup failed: ${errorMessage(err)}`);
+      continue;
+    }
+    const unknown = Object.keys(instance ?? {}).filter((k) => k !== 'close' && !isEventName(k));
+    if (typeof instance !== 'object' || instance === null || unknown.length > 0) {
+      at(i, 'path', `plugin ${name} returned unknown hook(s): ${unknown.join(', ') || typeof instance}`);
+      await instance?.close?.();
+      continue;
+    }
+    plugins.push({ name, path, timeoutMs: entry.timeout ?? config.pipeline.timeout, instance });
+  }
+
+  if (problems.length > 0) {
+    await closePlugins(plugins, log);
+    throw new ConfigError(problems);
+  }
+  return plugins;
+}

@@ -1,0 +1,93 @@
+/**
+ * @module plugin-api
+ * What a plugin author writes against. A plugin is a module whose default export is made with
+ * `definePlugin`: a name, an optional options schema, and a `setup` that returns typed handlers.
+ * Plugins need no runtime import from this package: the schema builder receives zod, and types
+ * come through `import type`.
+ *
+ * @example
+ * import type { PluginDefinition } from 'openvpn-flexscript';
+ * export default {
+ *   name: 'office-routes',
+ *   options: (z) => z.object({ network: z.string() }),
+ *   setup: ({ options }) => ({
+ *     'client-connect': (event, ctx) => ctx.push(`route ${options.network}`),
+ *   }),
+ * } satisfies PluginDefinition<{ network: string }>;
+ */
+import type { z } from 'zod';
+import type { EventMap, EventName } from '../events/event-map.ts';
+import type { Logger } from '../logger.ts';
+
+/** Per-client state of one plugin: lives from client-connect until client-disconnect. */
+export type ClientState = Map<string, unknown>;
+
+export interface BaseContext {
+  /** The plugin's child logger (carries the plugin's name). */
+  readonly log: Logger;
+  /** Aborted when the handler's time limit runs out: pass it to fetch, timers, queries. */
+  readonly signal: AbortSignal;
+  /** This plugin's state for the client, where the event belongs to a known client session. */
+  readonly state: ClientState | undefined;
+}
+
+export interface DecisionContext extends BaseContext {
+  /**
+   * Refuses the client (or the route, for learn-address). Any deny wins; later plugins do not run.
+   * `reason` goes to the log; `clientReason`, where OpenVPN supports it, is sent to the client.
+   */
+  deny(reason: string, clientReason?: string): void;
+}
+
+export interface ConnectContext extends DecisionContext {
+  readonly state: ClientState;
+  /** Adds a raw config line for this client (`ifconfig-push ...`, `iroute ...`, `push "..."`). */
+  config(line: string): void;
+  /** Pushes an option to the client: `push('route 10.1.0.0 255.255.0.0')` adds `push "route ..."`. */
+  push(option: string): void;
+}
+
+export interface ContextMap {
+  up: BaseContext;
+  down: BaseContext;
+  'route-up': BaseContext;
+  'route-pre-down': BaseContext;
+  ipchange: BaseContext;
+  'tls-verify': DecisionContext;
+  'user-pass-verify': DecisionContext;
+  'client-connect': ConnectContext;
+  'client-disconnect': BaseContext & { readonly state: ClientState };
+  'learn-address': DecisionContext;
+}
+
+export type Handler<K extends EventName> = (event: EventMap[K], ctx: ContextMap[K]) => void | Promise<void>;
+
+export type PluginHandlers = { readonly [K in EventName]?: Handler<K> };
+
+export interface PluginInstance extends PluginHandlers {
+  /** Called on shutdown and when a reload replaces this instance. */
+  close?(): void | Promise<void>;
+}
+
+export interface SetupContext<O> {
+  readonly options: O;
+  readonly log: Logger;
+  /** The `instance` name of the OpenVPN server from the config. */
+  readonly instance: string;
+  /** Folder of the config file, for resolving the plugin's own relative paths. */
+  readonly configDir: string;
+  /** Aborted when setup exceeds its time limit. */
+  readonly signal: AbortSignal;
+}
+
+export interface PluginDefinition<O = undefined> {
+  readonly name: string;
+  /** Builds the options schema; options are validated before `setup` runs. */
+  readonly options?: (zod: typeof z) => z.ZodType<O>;
+  setup(ctx: SetupContext<O>): PluginInstance | Promise<PluginInstance>;
+}
+
+/** Identity helper that gives a plugin object its types. */
+export function definePlugin<O = undefined>(definition: PluginDefinition<O>): PluginDefinition<O> {
+  return definition;
+}

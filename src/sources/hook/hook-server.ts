@@ -1,0 +1,190 @@
+/**
+ * @module hook-server
+ * The daemon's side of hook mode. The hook client writes an event into DIR/spool and rings
+ * DIR/ring with the file's name; this reads the file, removes it, runs the event through the
+ * dispatcher and answers the way the hook asked: deferred client-connect and user-pass-verify
+ * through OpenVPN's own files, waiting hooks through their reply FIFO, notifications not at all.
+ * Files left by hooks while the daemon was down are processed at start, so nothing is lost.
+ */
+import { constants, promises as fs, openSync, readdirSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { isAbsolute, join } from 'node:path';
+import { errorMessage } from '../../errors.ts';
+import { isEventName } from '../../events/event-map.ts';
+import type { HookConfig } from '../../config/config-schema.ts';
+import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
+import type { Logger } from '../../logger.ts';
+import type { Decision } from '../../pipeline/pipeline.ts';
+import { parseSpoolFile, type SpoolEvent } from './spool-file.ts';
+import { livePid, prepareRuntimeDir, removePidFile, runtimePaths, writePidFile, type RuntimePaths } from './runtime-dir.ts';
+
+/** Spool names the hook makes: its pid, or pid.n after a collision. Anything else is ignored. */
+const SPOOL_NAME = /^\d{1,10}(\.\d{1,2})?$/;
+/** An incomplete spool file older than this was left by a hook that died mid-write. */
+const STALE_PARTIAL_MS = 60_000;
+
+export interface HookServerOptions {
+  readonly config: HookConfig;
+  readonly instance: string;
+  readonly dispatcher: Dispatcher;
+  readonly log: Logger;
+}
+
+/** Hook mode names a session by the client's real address and port. */
+export const hookSessionKey: SessionKeyOf = (e) => `hook/${e.instance}/${e.realAddress ?? '?'}/${e.realPort ?? '?'}/${e.commonName}`;
+
+/** Writes into a file OpenVPN created; never creates one (OpenVPN may have given up on it). */
+async function writeExisting(path: string, data: string): Promise<void> {
+  const fh = await fs.open(path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
+  try {
+    await fh.writeFile(data);
+  } finally {
+    await fh.close();
+  }
+}
+
+function openvpnFile(env: Record<string, string>, name: string): string {
+  const path = env[name];
+  if (!path || !isAbsolute(path)) throw new Error(`${name} is missing from the environment`);
+  return path;
+}
+
+export class HookServer {
+  readonly paths: RuntimePaths;
+  #ring: Socket | undefined;
+  #pending = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(private readonly options: HookServerOptions) {
+    this.paths = runtimePaths(options.config.dir);
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.options;
+    const other = livePid(this.paths);
+    if (other !== undefined && other !== process.pid) throw new Error(`another daemon (pid ${other}) serves ${this.paths.dir}`);
+    prepareRuntimeDir(this.paths, config.mode, config.group);
+    // A waiting hook whose daemon died will have timed out; its FIFO is useless now.
+    for (const name of readdirSync(this.paths.reply)) await fs.rm(join(this.paths.reply, name), { force: true });
+    // Read-write so the pipe never reports end-of-file when the last hook closes it.
+    const fd = openSync(this.paths.ring, constants.O_RDWR | constants.O_NONBLOCK);
+    const ring = new Socket({ fd, readable: true, writable: false });
+    this.#ring = ring;
+    let buffered = '';
+    ring.setEncoding('utf8');
+    ring.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const name = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        this.#track(this.#process(name));
+      }
+      if (buffered.length > 4096) buffered = ''; // garbage on the ring; names are short
+    });
+    ring.on('error', (err) => log.error({ err: errorMessage(err) }, 'ring pipe error'));
+    writePidFile(this.paths, config.mode);
+    await this.#processLeftovers();
+    log.info({ dir: this.paths.dir }, 'hook server listening');
+  }
+
+  /** Stops reading new events and waits for the ones in progress to be answered. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    removePidFile(this.paths);
+    this.#ring?.destroy();
+    await Promise.allSettled([...this.#pending]);
+  }
+
+  #track(p: Promise<void>): void {
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  async #processLeftovers(): Promise<void> {
+    const entries = readdirSync(this.paths.spool)
+      .filter((n) => SPOOL_NAME.test(n))
+      .map((n) => ({ n, mtime: statSync(join(this.paths.spool, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
+      .sort((a, b) => a.mtime - b.mtime);
+    if (entries.length > 0) this.options.log.info({ count: entries.length }, 'processing events queued while the daemon was down');
+    for (const { n, mtime } of entries) this.#track(this.#process(n, { leftover: true, mtime }));
+  }
+
+  async #process(name: string, leftover?: { leftover: true; mtime: number }): Promise<void> {
+    const { log } = this.options;
+    if (!SPOOL_NAME.test(name)) {
+      log.warn({ name: name.slice(0, 64) }, 'ignoring a ring message that is not a spool name');
+      return;
+    }
+    const path = join(this.paths.spool, name);
+    let spool: SpoolEvent;
+    try {
+      const text = await fs.readFile(path, 'utf8');
+      if (leftover && !text.includes('#end\n')) {
+        // still being written (it will be rung) or left by a hook that died mid-write
+        if (Date.now() - leftover.mtime > STALE_PARTIAL_MS) await fs.rm(path, { force: true });
+        return;
+      }
+      await fs.rm(path, { force: true });
+      spool = parseSpoolFile(text);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a duplicate ring
+      log.error({ file: path, err: errorMessage(err) }, 'unreadable spool file dropped');
+      await fs.rm(path, { force: true });
+      await this.#answerWait(name, { verdict: 'deny', reason: 'unreadable event', config: [] });
+      return;
+    }
+    const scriptType = spool.env.script_type ?? '';
+    if (!isEventName(scriptType)) {
+      log.error({ scriptType: scriptType.slice(0, 64) }, 'spool file names no known script_type');
+      await this.#answer(spool, name, { verdict: 'deny', reason: 'unknown script_type', config: [] });
+      return;
+    }
+    const decision = await this.options.dispatcher.handle({
+      raw: { name: scriptType, instance: this.options.instance, source: 'hook', env: spool.env, args: spool.args },
+      sessionKey: hookSessionKey,
+    });
+    await this.#answer(spool, name, decision);
+  }
+
+  async #answer(spool: SpoolEvent, name: string, decision: Decision): Promise<void> {
+    const { env } = spool;
+    const ok = decision.verdict === 'accept';
+    try {
+      if (spool.mode === 'defer' && env.script_type === 'client-connect') {
+        // config first: OpenVPN reads it as soon as it sees 1 in the deferred file
+        if (ok) await writeExisting(openvpnFile(env, 'client_connect_config_file'), decision.config.map((l) => `${l}\n`).join(''));
+        await writeExisting(openvpnFile(env, 'client_connect_deferred_file'), ok ? '1' : '0');
+      } else if (spool.mode === 'defer' && env.script_type === 'user-pass-verify') {
+        if (!ok && decision.clientReason && env.auth_failed_reason_file) {
+          await writeExisting(env.auth_failed_reason_file, decision.clientReason.replace(/[\r\n]/g, ' ')).catch(() => undefined);
+        }
+        await writeExisting(openvpnFile(env, 'auth_control_file'), ok ? '1' : '0');
+      } else if (spool.mode === 'wait') {
+        await this.#answerWait(name, decision);
+      }
+    } catch (err) {
+      this.options.log.warn({ event: env.script_type, err: errorMessage(err) }, 'could not answer OpenVPN (it may have given up on this client)');
+    }
+  }
+
+  async #answerWait(name: string, decision: Decision): Promise<void> {
+    const path = join(this.paths.reply, name);
+    const line = decision.verdict === 'accept' ? '1\n' : `0 ${(decision.reason ?? 'denied').replace(/[\r\n]/g, ' ').slice(0, 512)}\n`;
+    try {
+      // non-blocking: if the hook already gave up, there is no reader and this fails at once
+      const fh = await fs.open(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      try {
+        await fh.write(line);
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') this.options.log.warn({ name, err: errorMessage(err) }, 'waiting hook gave up before the answer');
+    } finally {
+      await fs.rm(path, { force: true });
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * @module openvpn-lines
+ * The lines an operator adds to OpenVPN's server config for hook mode. Pure: derived from the
+ * config and from which events the loaded plugins handle.
+ */
+import { EVENT_NAMES, type EventName } from '../../events/event-map.ts';
+import type { HookConfig } from '../../config/config-schema.ts';
+
+/** OpenVPN's option name for each hook (it differs from script_type for auth). */
+const OPTION: Record<EventName, string> = {
+  up: 'up',
+  down: 'down',
+  'route-up': 'route-up',
+  'route-pre-down': 'route-pre-down',
+  ipchange: 'ipchange',
+  'tls-verify': 'tls-verify',
+  'user-pass-verify': 'auth-user-pass-verify',
+  'client-connect': 'client-connect',
+  'client-disconnect': 'client-disconnect',
+  'learn-address': 'learn-address',
+};
+
+/** Events that can refuse a client fail closed by default. */
+const DENY_BY_DEFAULT = new Set<EventName>(['tls-verify', 'user-pass-verify', 'client-connect']);
+
+export type HookMode = 'defer' | 'wait' | 'notify';
+
+export function hookMode(event: EventName, hook: HookConfig): HookMode {
+  if (event === 'client-connect' || event === 'user-pass-verify') return 'defer';
+  if (event === 'tls-verify') return 'wait';
+  return hook.events[event]?.wait ? 'wait' : 'notify';
+}
+
+export function onUnreachable(event: EventName, hook: HookConfig): 'deny' | 'allow' {
+  return hook.events[event]?.['on-unreachable'] ?? (DENY_BY_DEFAULT.has(event) ? 'deny' : 'allow');
+}
+
+/** Quotes a word for OpenVPN's config parser (double quotes, backslash escapes). */
+function quote(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+export function hookCommand(event: EventName, hook: HookConfig, hookPath: string): string {
+  const seconds = Math.max(1, Math.ceil(hook.timeout / 1000));
+  if (/\s/.test(hookPath) || /\s/.test(hook.dir)) throw new Error('the hook path and hook.dir must not contain spaces');
+  return `${hookPath} ${hook.dir} ${hookMode(event, hook)} ${onUnreachable(event, hook)} ${seconds}`;
+}
+
+/** Lines for the server config. `events` are the ones some plugin handles. */
+export function hookModeLines(hook: HookConfig, events: readonly EventName[], hookPath: string): string[] {
+  const wanted = EVENT_NAMES.filter((e) => events.includes(e) || e === 'client-connect' || e === 'client-disconnect');
+  const lines = [
+    '# openvpn-flexscript, hook mode. Run flexscriptd as the same user as OpenVPN\'s `user`:',
+    '# OpenVPN creates its deferral files readable by that user only.',
+    'script-security 2',
+  ];
+  for (const e of wanted) {
+    const cmd = quote(hookCommand(e, hook, hookPath));
+    lines.push(e === 'user-pass-verify' ? `${OPTION[e]} ${cmd} via-file` : `${OPTION[e]} ${cmd}`);
+  }
+  return lines;
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { parseExports, parseSpoolFile } from './spool-file.ts';
+
+/** Runs real dash so the test follows dash's actual quoting, not our idea of it. */
+function dashExport(vars: Record<string, string>, args: string[] = []): string {
+  const script = 'export FLEXSCRIPT_ARGC=$#; i=0; for a in "$@"; do i=$((i+1)); export "FLEXSCRIPT_ARG$i=$a"; done; { export -p; printf "#end\\n"; }';
+  return execFileSync('dash', ['-c', script, 'sh', ...args], { env: vars, encoding: 'utf8' });
+}
+
+const hostile = [
+  'a;touch /tmp/x',
+  '$(id)',
+  '`id`',
+  `it's "quoted"`,
+  "'",
+  "''''",
+  'back\\slash \\n',
+  'line one\nline two',
+  '  spaces  ',
+  'Zoë 雪 🙂',
+  'x'.repeat(64),
+  'a=b,c=d',
+  '',
+];
+
+test('values written by dash export -p come back exactly, hostile ones included', () => {
+  const vars: Record<string, string> = {};
+  hostile.forEach((v, i) => (vars[`v${i}`] = v));
+  const { env, args } = parseSpoolFile(dashExport(vars, ['add', '10.8.0.2', hostile[0]!]));
+  for (const [k, v] of Object.entries(vars)) assert.equal(env[k], v, k);
+  assert.deepEqual(args, ['add', '10.8.0.2', hostile[0]]);
+  assert.equal(env.FLEXSCRIPT_ARGC, undefined, 'hook variables are not part of the env');
+});
+
+test('a file cut short is refused, never half-read', () => {
+  const text = dashExport({ common_name: 'alice', trusted_ip: '127.0.0.1' });
+  assert.throws(() => parseSpoolFile(text.slice(0, text.indexOf('#end'))), /incomplete/);
+  assert.throws(() => parseSpoolFile("export a='unterminated\n"), /unterminated/);
+  assert.throws(() => parseSpoolFile('rm -rf /\n#end\n'), /expected "export"/);
+});
+
+test('an exported variable without a value reads as empty', () => {
+  assert.equal(parseExports("export a\nexport b='x'\n#end\n").vars.get('a'), '');
+});
+
+test('via-file credentials replace username and password', () => {
+  const { env } = parseSpoolFile(dashExport({ FLEXSCRIPT_USERNAME: 'bob', FLEXSCRIPT_PASSWORD: "p'w d", username: 'ignored' }));
+  assert.equal(env.username, 'bob');
+  assert.equal(env.password, "p'w d");
+});
