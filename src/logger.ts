@@ -18,5 +18,6 @@ export function createLogger(level: LogLevel = 'info', destination?: Destination
     redact: { paths: REDACT, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Synchronous writes: log lines keep their order and none is lost when the process dies.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
