@@ -69,7 +69,7 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line ?? 1, field: '', problem: `YAML: ${e.message.split('\n')[0]}` })),
+      doc.errors.map((e) => ({ file, line: counter.linePos(e.pos[0]).line, field: '', problem: `YAML: ${e.message.split('\n')[0]}` })),
     );
   }
   const result = configSchema.safeParse(doc.toJS() ?? {});

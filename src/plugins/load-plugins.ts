@@ -5,7 +5,7 @@
  * setup under a time limit. Every failure becomes a `FILE:LINE: field: problem` entry.
  */
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
 import { z } from 'zod';
 import { ConfigError, errorMessage, type ConfigProblem } from '../errors.ts';
 import { isEventName } from '../events/event-map.ts';
@@ -22,17 +22,19 @@ export interface LoadedPlugin {
   readonly instance: PluginInstance;
 }
 
-let generation = 0;
-
 function isDefinition(value: unknown): value is PluginDefinition<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PluginDefinition).name === 'string' && typeof (value as PluginDefinition).setup === 'function';
 }
 
-/** Imports a module afresh (a reload must see the edited file, not Node's module cache). */
-async function importFresh(path: string): Promise<unknown> {
-  const url = pathToFileURL(path);
-  url.searchParams.set('flexscript-load', String(++generation));
-  return import(url.href);
+/**
+ * Imports a plugin afresh (a reload must see the edited file, not Node's module cache). tsx
+ * compiles TypeScript on the way; a file outside an ES-module package loads as CommonJS, where
+ * the default export sits one level deeper.
+ */
+async function importPlugin(path: string): Promise<unknown> {
+  const mod = (await tsImport(path, import.meta.url)) as { default?: unknown };
+  const def = mod.default as { default?: unknown } | undefined;
+  return isDefinition(def) ? def : def?.default;
 }
 
 export async function closePlugins(plugins: readonly LoadedPlugin[], log: Logger): Promise<void> {
@@ -59,7 +61,7 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger): Promise<Lo
     const path = resolve(loaded.dir, entry.path);
     let def: unknown;
     try {
-      def = ((await importFresh(path)) as { default?: unknown }).default;
+      def = await importPlugin(path);
     } catch (err) {
       at(i, 'path', `cannot load ${path}: ${errorMessage(err)}`);
       continue;

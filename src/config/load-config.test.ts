@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, formatProblem } from '../errors.ts';
+import { loadConfig, parseConfig } from './load-config.ts';
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'f.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems.map(formatProblem);
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('the example configuration is valid', async () => {
+  const { config } = await loadConfig(new URL('../../examples/flexscript.yaml', import.meta.url).pathname);
+  assert.equal(config.instance, 'vpn1');
+  assert.equal(config.hook?.mode, 0o770);
+  assert.equal(config.plugins.length, 3);
+  assert.equal(config.plugins[1]?.timeout, 500);
+});
+
+test('unknown keys are errors with file, line and field', () => {
+  assert.deepEqual(problems('instance: a\nhook:\n  dir: /run/x\n  colour: red\n'), ['f.yaml:4: hook.colour: unknown key']);
+  assert.deepEqual(problems('plugins:\n  - path: a.ts\n    optoins: {}\n'), ['f.yaml:3: plugins[0].optoins: unknown key']);
+});
+
+test('wrong values name their line and field', () => {
+  assert.deepEqual(problems('hook:\n  dir: relative\n'), ['f.yaml:2: hook.dir: must be an absolute path']);
+  assert.deepEqual(problems('hook:\n  dir: /x\n  mode: 0770\n'), ['f.yaml:3: hook.mode: write the mode as a quoted octal string, e.g. "0770"']);
+  assert.deepEqual(problems('pipeline:\n  timeout: soon\n'), ['f.yaml:2: pipeline.timeout: expected a duration such as 500ms, 5s or 1m']);
+  assert.deepEqual(problems('hook:\n  dir: /x\n  events:\n    client-conect: {}\n'), ['f.yaml:4: hook.events.client-conect: unknown key']);
+  assert.deepEqual(problems('hook:\n  dir: /x\n  events:\n    tls-verify: { on-unreachable: maybe }\n'), [
+    'f.yaml:4: hook.events.tls-verify.on-unreachable: Invalid option: expected one of "deny"|"allow"',
+  ]);
+});
+
+test('a missing field is reported at its parent', () => {
+  assert.deepEqual(problems('instance: a\nplugins:\n  - timeout: 1s\n'), ['f.yaml:3: plugins[0].path: Invalid input: expected string, received undefined']);
+});
+
+test('YAML syntax errors and duplicate keys name the line', () => {
+  assert.match(problems('instance: a\ninstance: b\n')[0]!, /^f\.yaml:2: \(top level\): YAML: Map keys must be unique/);
+});
+
+test('durations accept ms, s and m', () => {
+  const { config } = parseConfig('pipeline:\n  timeout: 1m\n  setup-timeout: 250ms\n', 'f.yaml');
+  assert.equal(config.pipeline.timeout, 60_000);
+  assert.equal(config.pipeline['setup-timeout'], 250);
+});

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EventParseError } from '../errors.ts';
+import { parseEvent, type RawEvent } from './parse-event.ts';
+
+const raw = (name: RawEvent['name'], env: Record<string, string>, args: string[] = []): RawEvent => ({ name, instance: 'vpn1', source: 'hook', env, args });
+
+test('client-connect: identity, addresses, peer info, raw env kept', () => {
+  const env = { common_name: '$(id)', username: 'bob', trusted_ip: '198.51.100.7', trusted_port: '51234', ifconfig_pool_remote_ip: '10.8.0.6', ifconfig_pool_remote_ip6: 'fd00::1000', time_unix: '1700000000', IV_PLAT: 'linux', UV_X: '1', other: 'y' };
+  const e = parseEvent(raw('client-connect', env, ['/tmp/cc'])) as any;
+  assert.equal(e.commonName, '$(id)');
+  assert.equal(e.realAddress, '198.51.100.7');
+  assert.equal(e.realPort, 51234);
+  assert.equal(e.vpnAddress6, 'fd00::1000');
+  assert.deepEqual(e.peerInfo, { IV_PLAT: 'linux', UV_X: '1' });
+  assert.equal(e.env, env);
+});
+
+test('client-disconnect: bytes and duration as numbers', () => {
+  const e = parseEvent(raw('client-disconnect', { common_name: 'a', bytes_received: '123', bytes_sent: '456', time_duration: '78', trusted_ip6: '2001:db8::1', trusted_port: '1' })) as any;
+  assert.deepEqual([e.bytesReceived, e.bytesSent, e.duration, e.realAddress], [123, 456, 78, '2001:db8::1']);
+});
+
+test('learn-address: operations, and delete carries no common name', () => {
+  const add = parseEvent(raw('learn-address', {}, ['add', '10.8.0.6', 'alice'])) as any;
+  assert.deepEqual([add.operation, add.address, add.commonName], ['add', '10.8.0.6', 'alice']);
+  const del = parseEvent(raw('learn-address', {}, ['delete', 'fd00::1000/64'])) as any;
+  assert.equal(del.commonName, undefined);
+});
+
+test('tls-verify, up and ipchange arguments', () => {
+  const t = parseEvent(raw('tls-verify', { X509_0_CN: 'alice', untrusted_ip: '127.0.0.1', untrusted_port: '5' }, ['0', 'CN=alice'])) as any;
+  assert.deepEqual([t.depth, t.subject, t.commonName, t.realAddress], [0, 'CN=alice', 'alice', '127.0.0.1']);
+  const up = parseEvent(raw('up', {}, ['tun0', '1500', '0', '10.8.0.1', '255.255.255.0', 'init'])) as any;
+  assert.deepEqual([up.dev, up.tunMtu, up.ifconfigLocal, up.ifconfigRemoteOrNetmask, up.phase], ['tun0', 1500, '10.8.0.1', '255.255.255.0', 'init']);
+  const ip = parseEvent(raw('ipchange', {}, ['192.0.2.1', '1194'])) as any;
+  assert.deepEqual([ip.address, ip.port], ['192.0.2.1', 1194]);
+});
+
+test('malformed input is refused with the field named', () => {
+  const cases: [RawEvent, RegExp][] = [
+    [raw('client-connect', { trusted_ip: '1.2.3.4' }), /client-connect: common_name: missing/],
+    [raw('client-connect', { common_name: 'a', trusted_ip: '1.2.3.4; rm -rf /' }), /trusted_ip: not an IPv4\/6 address/],
+    [raw('client-connect', { common_name: 'a', trusted_port: '99999' }), /trusted_port: not a port/],
+    [raw('client-connect', { common_name: 'a', ifconfig_pool_remote_ip: 'fd00::1' }), /ifconfig_pool_remote_ip: not an IPv4 address/],
+    [raw('client-disconnect', { common_name: 'a', bytes_sent: '-1' }), /bytes_sent: not a non-negative integer/],
+    [raw('learn-address', {}, ['flush', '10.0.0.1']), /arg 1 \(operation\): expected add, update or delete/],
+    [raw('learn-address', {}, ['add', '10.0.0.1;id']), /arg 2 \(address\): not an address/],
+    [raw('up', {}, ['tun0', '1500', '0', '10.8.0.1', '255.255.255.0', 'sideways']), /arg 6: expected init or restart/],
+    [raw('client-connect', { common_name: 'x'.repeat(5000) }), /longer than 4096/],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(() => parseEvent(input), (err: unknown) => err instanceof EventParseError && message.test(err.message), String(message));
+  }
+});

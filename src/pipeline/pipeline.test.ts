@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Writable } from 'node:stream';
+import type { ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
+import { parseEvent } from '../events/parse-event.ts';
+import { createLogger } from '../logger.ts';
+import type { LoadedPlugin } from '../plugins/load-plugins.ts';
+import type { PluginInstance } from '../plugins/plugin-api.ts';
+import { SessionTable } from '../sessions/session-table.ts';
+import { Pipeline, type PluginCallRecord } from './pipeline.ts';
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk))), cb()) });
+  return { log: createLogger('info', sink), lines };
+}
+
+const plugin = (name: string, instance: PluginInstance, timeoutMs = 200): LoadedPlugin => ({ name, path: `/${name}.ts`, timeoutMs, instance });
+
+const connect = (cn = 'alice') =>
+  parseEvent({ name: 'client-connect', instance: 'i', source: 'hook', env: { common_name: cn, trusted_ip: '192.0.2.1', trusted_port: '1194' } }) as ClientConnectEvent;
+
+test('config lines are collected in plugin order', async () => {
+  const { log } = capture();
+  const p = new Pipeline(
+    [
+      plugin('a', { 'client-connect': (_e, ctx) => ctx.push('route 10.1.0.0 255.255.0.0') }),
+      plugin('b', { 'client-connect': async (_e, ctx) => ctx.config('ifconfig-push 10.8.0.9 255.255.255.0') }),
+      plugin('c', { 'client-connect': (_e, ctx) => ctx.push('dhcp-option DOMAIN "corp"') }),
+    ],
+    log,
+  );
+  const d = await p.run(connect());
+  assert.equal(d.verdict, 'accept');
+  assert.deepEqual(d.config, ['push "route 10.1.0.0 255.255.0.0"', 'ifconfig-push 10.8.0.9 255.255.255.0', 'push "dhcp-option DOMAIN \\"corp\\""']);
+});
+
+test('any deny wins, later plugins do not run, and the reason is logged with the plugin name', async () => {
+  const { log, lines } = capture();
+  let laterRan = false;
+  const p = new Pipeline(
+    [
+      plugin('first', { 'client-connect': (_e, ctx) => ctx.push('route 10.1.0.0 255.255.0.0') }),
+      plugin('gate', { 'client-connect': (e, ctx) => ctx.deny(`no entry for ${e.commonName}`, 'not today') }),
+      plugin('later', { 'client-connect': () => void (laterRan = true) }),
+    ],
+    log,
+  );
+  const d = await p.run(connect('mallory'));
+  assert.deepEqual(d, { verdict: 'deny', reason: 'no entry for mallory', clientReason: 'not today', decidedBy: 'gate', config: [] });
+  assert.equal(laterRan, false);
+  assert.ok(lines.some((l) => l.plugin === 'gate' && l.reason === 'no entry for mallory'));
+});
+
+test('a plugin that throws or hangs denies that client only; notifications carry on', async () => {
+  const { log, lines } = capture();
+  const calls: PluginCallRecord[] = [];
+  const p = new Pipeline(
+    [
+      plugin('boom', { 'client-connect': (e) => { if (e.commonName === 'x') throw new Error('kaput'); }, 'client-disconnect': () => { throw new Error('kaput'); } }),
+      plugin('slow', { 'client-connect': (e) => (e.commonName === 'y' ? new Promise(() => {}) : undefined) }, 50),
+      plugin('after', { 'client-disconnect': (_e, ctx) => ctx.state.set('seen', true) }),
+    ],
+    log,
+    { onCall: (r) => calls.push(r) },
+  );
+  const thrown = await p.run(connect('x'));
+  assert.equal(thrown.verdict, 'deny');
+  assert.equal(thrown.decidedBy, 'boom');
+  assert.match(thrown.reason!, /plugin boom on client-connect: kaput/);
+  const hung = await p.run(connect('y'));
+  assert.equal(hung.verdict, 'deny');
+  assert.match(hung.reason!, /plugin slow on client-connect: did not finish within 50 ms/);
+  assert.equal((await p.run(connect('z'))).verdict, 'accept');
+  assert.ok(lines.some((l) => l.plugin === 'boom' && l.code === 'FXS_PLUGIN_FAILED'));
+  assert.ok(lines.some((l) => l.plugin === 'slow' && l.code === 'FXS_PLUGIN_TIMEOUT'));
+  assert.deepEqual(calls.slice(0, 3).map((c) => `${c.plugin}:${c.outcome}`), ['boom:error', 'boom:ok', 'slow:timeout']);
+
+  const sessions = new SessionTable();
+  const s = sessions.create('k', { instance: 'i', commonName: 'z' });
+  const disconnect = parseEvent({ name: 'client-disconnect', instance: 'i', source: 'hook', env: { common_name: 'z', bytes_received: '1', bytes_sent: '2', time_duration: '3' } }) as ClientDisconnectEvent;
+  assert.equal((await p.run(disconnect, s)).verdict, 'accept');
+  assert.equal(s.pluginState.get('after')?.get('seen'), true, 'a failing plugin does not stop notifications');
+});
+
+test('a config line that could inject a directive denies the client', async () => {
+  const { log } = capture();
+  const p = new Pipeline([plugin('bad', { 'client-connect': (e, ctx) => ctx.push(`setenv-safe CN ${e.commonName}`) })], log);
+  const d = await p.run(connect('a\nroute-gateway 1.2.3.4'));
+  assert.equal(d.verdict, 'deny');
+  assert.match(d.reason!, /line break/);
+  const long = await new Pipeline([plugin('long', { 'client-connect': (_e, ctx) => ctx.config('x'.repeat(300)) })], log).run(connect());
+  assert.match(long.reason!, /longer than 255 bytes/);
+});
+
+test('calls after a handler finished are ignored, not applied to a later client', async () => {
+  const { log, lines } = capture();
+  let saved: ((reason: string) => void) | undefined;
+  const p = new Pipeline([plugin('late', { 'client-connect': (_e, ctx) => void (saved = ctx.deny) })], log);
+  assert.equal((await p.run(connect())).verdict, 'accept');
+  saved!('too late');
+  assert.ok(lines.some((l) => l.msg === 'deny() after the handler finished is ignored'));
+});
+
+test('per-plugin state lives in the session', async () => {
+  const { log } = capture();
+  const p = new Pipeline(
+    [plugin('a', { 'client-connect': (_e, ctx) => ctx.state.set('n', 1) }), plugin('b', { 'client-connect': (_e, ctx) => assert.equal(ctx.state.get('n'), undefined) })],
+    log,
+  );
+  const s = new SessionTable().create('k', { instance: 'i', commonName: 'alice' });
+  assert.equal((await p.run(connect(), s)).verdict, 'accept');
+  assert.equal(s.pluginState.get('a')?.get('n'), 1);
+});
