@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 npx tsc --noEmit -p .
 mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" "${files[@]}"
+exec node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec "$@" "${files[@]}"
