@@ -4,32 +4,14 @@
  * mechanics of deferral, waiting, time limits, fail-closed and concurrency.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from './lab/wait.ts';
-import { HOOK, RECORDER, RUN_AS, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from './support/flexscript-daemon.ts';
+import { runHook } from './support/hook-runner.ts';
+import { RECORDER, RUN_AS, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from './support/flexscript-daemon.ts';
 import { routeFor } from './fixtures/plugins/recorder.ts';
-
-interface HookResult {
-  code: number | null;
-  stderr: string;
-}
-
-/** Runs the hook as OpenVPN would: dash, unprivileged, OpenVPN's env only. */
-function runHook(args: string[], env: Record<string, string>, path = '/usr/bin:/bin'): Promise<HookResult> {
-  return new Promise((resolve) => {
-    const child = spawn('/usr/bin/setpriv', ['--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', '/bin/dash', HOOK, ...args], {
-      env: { ...env, PATH: path },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stderr }));
-  });
-}
 
 function setup(t: { after(fn: () => unknown): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-hook-'));

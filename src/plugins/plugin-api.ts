@@ -60,7 +60,8 @@ export interface ContextMap {
   'learn-address': DecisionContext;
 }
 
-export type Handler<K extends EventName> = (event: EventMap[K], ctx: ContextMap[K]) => void | Promise<void>;
+/** A handler may be async; its return value is awaited and otherwise ignored. */
+export type Handler<K extends EventName> = (event: EventMap[K], ctx: ContextMap[K]) => unknown;
 
 export type PluginHandlers = { readonly [K in EventName]?: Handler<K> };
 
