@@ -31,7 +31,10 @@ program
   .description("print the lines to add to OpenVPN's server config")
   .requiredOption('-c, --config <file>', 'configuration file')
   .addOption(new Option('-m, --mode <mode>', 'event source').choices(['hook', 'management']).default('hook'))
-  .action(async (o: { config: string; mode: 'hook' | 'management' }) => process.exit(await openvpnConfigCommand(o.config, o.mode)));
+  .option('--daemon-user <user>', 'management mode: the user the daemon runs as (restricts the unix socket)')
+  .action(async (o: { config: string; mode: 'hook' | 'management'; daemonUser?: string }) =>
+    process.exit(await openvpnConfigCommand(o.config, o.mode, o.daemonUser)),
+  );
 
 await program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`flexscript: ${err instanceof Error ? err.message : String(err)}\n`);

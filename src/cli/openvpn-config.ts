@@ -9,11 +9,12 @@ import { loadConfig } from '../config/load-config.ts';
 import { createLogger } from '../logger.ts';
 import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
+import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 
 /** The hook client shipped with this package. */
 export const HOOK_PATH = fileURLToPath(new URL('../../hook/flexscript-hook', import.meta.url));
 
-export async function openvpnConfigCommand(file: string, mode: 'hook' | 'management'): Promise<number> {
+export async function openvpnConfigCommand(file: string, mode: 'hook' | 'management', daemonUser?: string): Promise<number> {
   try {
     const loaded = await loadConfig(file);
     const log = createLogger('warn');
@@ -21,8 +22,15 @@ export async function openvpnConfigCommand(file: string, mode: 'hook' | 'managem
     await closePlugins(plugins, log);
     const handled = EVENT_NAMES.filter((e) => plugins.some((p) => typeof p.instance[e] === 'function'));
     if (mode === 'management') {
-      process.stderr.write('management mode is not available yet; use --mode hook\n');
-      return 1;
+      const { management } = loaded.config;
+      if (!management) {
+        process.stderr.write(`${file}: management: missing; management mode needs a management: section (instances)\n`);
+        return 1;
+      }
+      const checksPasswords = handled.includes('user-pass-verify');
+      const blocks = management.instances.map((i) => managementModeLines(i, { checksPasswords, daemonUser }).join('\n'));
+      process.stdout.write(`${blocks.join('\n\n')}\n`);
+      return 0;
     }
     if (!loaded.config.hook) {
       process.stderr.write(`${file}: hook: missing; hook mode needs a hook: section (dir, group)\n`);

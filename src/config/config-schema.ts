@@ -21,6 +21,8 @@ const fileMode = z
   .regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0770"')
   .transform((s) => Number.parseInt(s, 8));
 
+const groupName = z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'not a group name');
+
 /** What the hook client does for one event when the daemon cannot be reached. */
 const hookEvent = z
   .object({
@@ -40,13 +42,60 @@ const hook = z
     /** Runtime directory shared with OpenVPN: spool, ring pipe, reply pipes, pid file. */
     dir: z.string().startsWith('/', 'must be an absolute path'),
     /** Group that may hand events over (OpenVPN's group); the daemon must be a member. */
-    group: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'not a group name').optional(),
+    group: groupName.optional(),
     mode: fileMode.default(0o770),
     /** How long a waiting hook waits for the daemon before applying on-unreachable. */
     timeout: duration.default(5000),
     events: hookEvents.default({}),
   })
   .strict();
+
+const instanceName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only');
+
+/** One OpenVPN server reached through its management interface. */
+const managementInstance = z
+  .object({
+    /** Names this OpenVPN server in logs, records and commands. */
+    name: instanceName,
+    /** OpenVPN's `management /path unix` socket... */
+    socket: z.string().startsWith('/', 'must be an absolute path').optional(),
+    /** ...or its loopback TCP address (`management 127.0.0.1 PORT`). */
+    host: z.enum(['127.0.0.1', '::1', 'localhost'], { error: 'management over TCP must stay on loopback' }).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** File holding the management password (OpenVPN's `management ... PWFILE`). */
+    'password-file': z.string().startsWith('/', 'must be an absolute path').optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.socket === undefined && m.port === undefined) ctx.addIssue({ code: 'custom', path: ['socket'], message: 'give socket, or host and port' });
+    if (m.socket !== undefined && m.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'give socket or port, not both' });
+  });
+
+const management = z
+  .object({
+    instances: z.array(managementInstance).min(1, 'list at least one OpenVPN instance'),
+    /** Time limit for OpenVPN to confirm an answer or a command. */
+    'command-timeout': duration.default(10_000),
+    /** The daemon's own management socket for other tools (OpenVPN accepts one client). */
+    'pass-through': z
+      .object({
+        socket: z.string().startsWith('/', 'must be an absolute path'),
+        group: groupName.optional(),
+        mode: fileMode.default(0o660),
+        /** Let pass-through clients disconnect clients (client-kill, flexscript kill). */
+        'allow-kill': z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const seen = new Set<string>();
+    m.instances.forEach((inst, i) => {
+      if (seen.has(inst.name)) ctx.addIssue({ code: 'custom', path: ['instances', i, 'name'], message: `instance name ${inst.name} is used twice` });
+      seen.add(inst.name);
+    });
+  });
 
 const pluginEntry = z
   .object({
@@ -65,12 +114,13 @@ const pluginEntry = z
 export const configSchema = z
   .object({
     /** Names this OpenVPN server in logs and records. */
-    instance: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only').default('openvpn'),
+    instance: instanceName.default('openvpn'),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .strict()
       .default({ level: 'info' }),
     hook: hook.optional(),
+    management: management.optional(),
     pipeline: z
       .object({
         /** Default time limit for one plugin handler call. */
@@ -89,3 +139,5 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type HookConfig = NonNullable<Config['hook']>;
 export type PluginEntry = Config['plugins'][number];
+export type ManagementConfig = NonNullable<Config['management']>;
+export type ManagementInstanceConfig = ManagementConfig['instances'][number];

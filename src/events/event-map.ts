@@ -110,6 +110,11 @@ export interface ClientDisconnectEvent extends EventBase<'client-disconnect'>, C
   readonly bytesSent: number;
   /** Seconds the client was connected. */
   readonly duration: number;
+  /**
+   * True when OpenVPN's own disconnect was missed (the daemon was down or detached) and the
+   * daemon closes the session after finding the client gone; bytes are then unknown (0).
+   */
+  readonly missed: boolean;
 }
 
 export interface LearnAddressEvent extends EventBase<'learn-address'> {

@@ -16,6 +16,8 @@ export interface RawEvent {
   readonly args?: readonly string[];
   /** Management REAUTH: the same client authenticating again. */
   readonly reauth?: boolean;
+  /** A disconnect the daemon infers after the fact (see ClientDisconnectEvent.missed). */
+  readonly missed?: boolean;
 }
 
 /** Longest value accepted from OpenVPN for a single field; real values are far shorter. */
@@ -152,6 +154,7 @@ export function parseEvent(raw: RawEvent): AnyEvent {
         bytesReceived: f.uint('bytes_received') ?? 0,
         bytesSent: f.uint('bytes_sent') ?? 0,
         duration: f.uint('time_duration') ?? 0,
+        missed: raw.missed ?? false,
       };
     case 'learn-address': {
       const operation = f.required('arg 1 (operation)', args[0]);
