@@ -8,7 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { waitFor } from './lab/wait.ts';
+import { waitFor } from '../src/lab/wait.ts';
 import { runHook } from './support/hook-runner.ts';
 import { FLEXSCRIPT, RUN_AS, ownedDir, startDaemon, writeConfig } from './support/flexscript-daemon.ts';
 

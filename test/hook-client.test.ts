@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { waitFor } from './lab/wait.ts';
+import { waitFor } from '../src/lab/wait.ts';
 import { runHook } from './support/hook-runner.ts';
 import { RECORDER, RUN_AS, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from './support/flexscript-daemon.ts';
 import { routeFor } from './fixtures/plugins/recorder.ts';

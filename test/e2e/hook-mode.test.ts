@@ -9,13 +9,15 @@ import { test, type TestContext } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { hookModeLines } from '../../src/sources/hook/openvpn-lines.ts';
 import type { EventName } from '../../src/events/event-map.ts';
-import { createLab, type Lab } from '../lab/lab.ts';
-import { waitFor } from '../lab/wait.ts';
+import { createLab, type Lab } from '../../src/lab/lab.ts';
+import type { OpenVpnServer } from '../../src/lab/openvpn-process.ts';
+import { waitFor } from '../../src/lab/wait.ts';
 import { HOOK, RECORDER, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from '../support/flexscript-daemon.ts';
 import { routeFor } from '../fixtures/plugins/recorder.ts';
 
 interface HookLab {
   lab: Lab;
+  server: OpenVpnServer;
   daemon: DaemonHandle;
   port: number;
   records: string;
@@ -46,12 +48,14 @@ async function hookLab(t: TestContext, opts: { events?: EventName[]; extraServer
   lab.track(() => daemon.stop());
   const hook = parseConfig(yaml, configPath).config.hook!;
   const port = await lab.allocPort();
-  await lab.startServer({
+  const server = await lab.startServer({
     port,
     extraConfig: [...hookModeLines(hook, opts.events ?? ['client-connect', 'client-disconnect', 'learn-address'], HOOK), ...(opts.extraServer ?? [])],
   });
+  await server.waitForLog(/Initialization Sequence Completed/);
   return {
     lab,
+    server,
     get daemon() {
       return daemon;
     },
@@ -132,7 +136,7 @@ const HOSTILE = [
   '$(touch /tmp/fxs-pwned-2)',
   '`touch /tmp/fxs-pwned-3`',
   `it's "quoted" both ways`,
-  'spaces  and\ttab-less  gaps',
+  'spaces  and  gaps ',
   'Zoë 雪 Ünïcødé',
   'back\\slash',
   'x'.repeat(64),
@@ -170,6 +174,7 @@ test('tls-verify waits for the daemon and its deny refuses the client', async (t
   const fine = await h.lab.startClient({ commonName: 'yolanda', port: h.port });
   await fine.waitConnected();
   await waitFor('tls-verify deny logged', () => h.daemon.logs().find((l) => l.msg === 'tls-verify denied' && l.commonName === 'tlsdeny-zed'));
+  await h.server.waitForLog(/VERIFY SCRIPT ERROR: depth=0, CN=tlsdeny-zed/);
   assert.ok(!refused.log().includes('Initialization Sequence Completed'));
   const depths = recordsOf(h.records, 'tls-verify').filter((r) => r.commonName === 'yolanda').map((r) => r.depth);
   assert.deepEqual(depths, [0], 'the client certificate is checked at depth 0 (the CA at depth 1 has its own CN)');

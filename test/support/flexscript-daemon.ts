@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../lab/wait.ts';
+import { waitFor } from '../../src/lab/wait.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const FLEXSCRIPT = join(REPO, 'bin/flexscript.js');
@@ -68,7 +68,9 @@ export async function startDaemon(configPath: string, logPath: string, opts: { w
     readFileSync(logPath, 'utf8')
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogLine);
+      .map((l) => JSON.parse(l) as LogLine)
+      // a restarted daemon appends to the same file: only this process's lines count
+      .filter((l) => l.pid === child.pid);
   const handle: DaemonHandle = {
     pid: child.pid!,
     logPath,

@@ -1,0 +1,108 @@
+/**
+ * @module lab
+ * A throwaway OpenVPN setup on loopback: a temporary folder, a PKI, servers and clients, with
+ * unique ports, subnets and tun names. `close()` stops and removes everything it made, in
+ * reverse order, even when a step fails; processes are also killed if this process exits.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPki, type Pki } from './pki.ts';
+import { startClient, startServer, type ClientOptions, type ManagedProcess, type OpenVpnClient, type OpenVpnServer, type ServerOptions } from './openvpn-process.ts';
+
+export interface Lab {
+  readonly dir: string;
+  readonly pki: Pki;
+  /** A port free for both UDP and TCP on 127.0.0.1. */
+  allocPort(): Promise<number>;
+  startServer(o: Partial<ServerOptions> & { port: number }): Promise<OpenVpnServer>;
+  startClient(o: Partial<ClientOptions> & { commonName: string; port: number }): Promise<OpenVpnClient>;
+  /** Registers a cleanup step (run in reverse order by close). */
+  track(cleanup: () => unknown): void;
+  /** Registers a process to stop at close and to kill if this process exits. */
+  adopt<P extends ManagedProcess>(proc: P): P;
+  close(): Promise<void>;
+}
+
+const live = new Set<ManagedProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const p of live) p.kill('SIGKILL');
+  });
+}
+
+let serial = 0;
+/** A /24 and tun name unlikely to collide with another lab on this machine. */
+function nextNetwork(): { subnet: string; dev: string } {
+  const n = (process.pid * 7 + serial++) % 200;
+  return { subnet: `10.${77 + Math.floor(serial / 200) % 20}.${n}.0`, dev: `fxs${process.pid % 10000}x${serial}` };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const tcp = createServer();
+    tcp.once('error', reject);
+    tcp.listen(0, '127.0.0.1', () => {
+      const { port } = tcp.address() as { port: number };
+      const udp = createSocket('udp4');
+      udp.once('error', () => tcp.close(() => resolve(freePort())));
+      udp.bind(port, '127.0.0.1', () => udp.close(() => tcp.close(() => resolve(port))));
+    });
+  });
+}
+
+export async function createLab(name: string): Promise<Lab> {
+  installExitHook();
+  const dir = await mkdtemp(join(tmpdir(), `flexscript-${name.replace(/[^a-z0-9-]/gi, '')}-`));
+  // servers drop to nobody and must still reach their files
+  await chmod(dir, 0o755);
+  const pki = await createPki(join(dir, 'pki'));
+  const cleanups: (() => unknown)[] = [];
+  const procs: ManagedProcess[] = [];
+  let closed = false;
+  const lab: Lab = {
+    dir,
+    pki,
+    allocPort: freePort,
+    adopt(proc) {
+      procs.push(proc);
+      live.add(proc);
+      void proc.exited.then(() => live.delete(proc));
+      return proc;
+    },
+    async startServer(o) {
+      const net = nextNetwork();
+      const server = await startServer({ dir: join(dir, `server-${o.port}`), pki, subnet: net.subnet, dev: net.dev, ...o });
+      return lab.adopt(server);
+    },
+    async startClient(o) {
+      return lab.adopt(await startClient({ dir: join(dir, 'clients'), pki, ...o }));
+    },
+    track(cleanup) {
+      cleanups.push(cleanup);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // clients first, then servers, then what tests registered, then the files
+      const clients = procs.filter((p) => 'commonName' in p);
+      const servers = procs.filter((p) => !('commonName' in p));
+      await Promise.allSettled(clients.map((p) => p.stop()));
+      await Promise.allSettled(servers.map((p) => p.stop()));
+      for (const c of cleanups.reverse()) {
+        try {
+          await c();
+        } catch {
+          // one failing cleanup must not keep the others from running
+        }
+      }
+      if (!process.env.FXS_KEEP) await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return lab;
+}
