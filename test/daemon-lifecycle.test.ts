@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../src/lab/wait.ts';
 import { runHook } from './support/hook-runner.ts';
-import { FLEXSCRIPT, RUN_AS, ownedDir, startDaemon, writeConfig } from './support/flexscript-daemon.ts';
+import { FLEXSCRIPT, RUN_AS, ownedDir, startDaemon, writeConfig } from '../src/lab/daemon-process.ts';
 
 const DENY_LIST = new URL('../examples/plugins/deny-list.ts', import.meta.url).pathname;
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../src/lab/wait.ts';
 import { runHook } from './support/hook-runner.ts';
-import { RECORDER, RUN_AS, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from './support/flexscript-daemon.ts';
+import { RUN_AS, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from '../src/lab/daemon-process.ts';
+import { RECORDER } from './support/paths.ts';
 import { routeFor } from './fixtures/plugins/recorder.ts';
 
 function setup(t: { after(fn: () => unknown): void }) {

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { runDaemon } from '../daemon/daemon.ts';
 import { checkCommand } from './check.ts';
 import { openvpnConfigCommand } from './openvpn-config.ts';
+import { runDemo } from '../demo/demo.ts';
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -35,6 +36,13 @@ program
   .action(async (o: { config: string; mode: 'hook' | 'management'; daemonUser?: string }) =>
     process.exit(await openvpnConfigCommand(o.config, o.mode, o.daemonUser)),
   );
+
+program
+  .command('demo')
+  .description('a throwaway OpenVPN server, clients and the daemon on this machine, showing live events (needs root and openvpn)')
+  .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 5)
+  .option('--duration <seconds>', 'how long the clients stay connected', (v) => Number.parseInt(v, 10), 5)
+  .action(async (o: { clients: number; duration: number }) => process.exit(await runDemo(o)));
 
 await program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`flexscript: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -42,6 +42,24 @@ export interface DispatchRecord {
   readonly session?: Session;
 }
 
+/** The few fields of an event worth a log line (never the password). */
+function details(e: AnyEvent): Record<string, unknown> {
+  switch (e.name) {
+    case 'client-connect':
+      return { username: e.username, realAddress: e.realAddress, realPort: e.realPort, vpnAddress: e.vpnAddress, vpnAddress6: e.vpnAddress6, reauth: e.reauth || undefined };
+    case 'client-disconnect':
+      return { username: e.username, vpnAddress: e.vpnAddress, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent, duration: e.duration, missed: e.missed || undefined };
+    case 'learn-address':
+      return { operation: e.operation, address: e.address };
+    case 'user-pass-verify':
+      return { username: e.username, realAddress: e.realAddress };
+    case 'tls-verify':
+      return { depth: e.depth };
+    default:
+      return {};
+  }
+}
+
 function sessionInfo(e: ClientConnectEvent | ClientDisconnectEvent): SessionInfo {
   return {
     instance: e.instance,
@@ -54,8 +72,16 @@ function sessionInfo(e: ClientConnectEvent | ClientDisconnectEvent): SessionInfo
   };
 }
 
+/** How many denied connects are remembered, to recognise their disconnects. */
+const DENIED_MEMORY = 10_000;
+
 export class Dispatcher {
   readonly sessions = new SessionTable();
+  /**
+   * OpenVPN runs client-disconnect even for a client whose deferred connect was denied; such a
+   * client never had a session, and plugins must not see it leave.
+   */
+  readonly #denied = new Set<string>();
   #current: Generation;
   readonly #slots: Semaphore;
 
@@ -120,10 +146,15 @@ export class Dispatcher {
         session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000);
         decision = await pipeline.run(event, session);
         if (decision.verdict === 'accept') this.sessions.add(session);
+        else this.#rememberDenied(key);
         break;
       }
       case 'client-disconnect': {
         const key = sessionKey(event);
+        if (!this.sessions.get(key) && this.#denied.delete(key)) {
+          this.log.info({ event: event.name, instance: event.instance, commonName: event.commonName }, 'denied client left');
+          return { verdict: 'accept', config: [] };
+        }
         // a session the daemon never saw (it restarted): plugins still get the event
         session = this.sessions.get(key) ?? this.sessions.create(key, sessionInfo(event), Date.now() - event.duration * 1000);
         decision = await pipeline.run(event, session);
@@ -142,9 +173,15 @@ export class Dispatcher {
     return decision;
   }
 
+  #rememberDenied(key: string): void {
+    this.#denied.add(key);
+    // a Set iterates in insertion order: drop the oldest
+    if (this.#denied.size > DENIED_MEMORY) this.#denied.delete(this.#denied.values().next().value!);
+  }
+
   #logDecision(event: AnyEvent, decision: Decision, session?: Session): void {
     const who = 'commonName' in event ? event.commonName : session?.commonName;
-    const fields = { event: event.name, instance: event.instance, commonName: who, verdict: decision.verdict };
+    const fields = { event: event.name, instance: event.instance, commonName: who, verdict: decision.verdict, ...details(event) };
     if (decision.verdict === 'deny') {
       this.log.warn({ ...fields, reason: decision.reason, plugin: decision.decidedBy }, `${event.name} denied`);
     } else {

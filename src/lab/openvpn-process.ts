@@ -5,7 +5,7 @@
  * one machine. Each process logs to its own file, which is how its state is observed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pki } from './pki.ts';
@@ -219,10 +219,3 @@ function extend<T extends object>(proc: ManagedProcess, extra: T): ManagedProces
   return Object.defineProperties({}, { ...Object.getOwnPropertyDescriptors(proc), ...Object.getOwnPropertyDescriptors(extra) }) as ManagedProcess & T;
 }
 
-/** Makes a directory owned by an unprivileged user (a daemon's runtime or output directory). */
-export async function ownedDirectory(path: string, uid: number, gid: number, mode = 0o770): Promise<string> {
-  await mkdir(path, { recursive: true });
-  await chown(path, uid, gid);
-  await chmod(path, mode);
-  return path;
-}

@@ -12,7 +12,8 @@ import type { EventName } from '../../src/events/event-map.ts';
 import { createLab, type Lab } from '../../src/lab/lab.ts';
 import type { OpenVpnServer } from '../../src/lab/openvpn-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
-import { HOOK, RECORDER, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from '../support/flexscript-daemon.ts';
+import { HOOK, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from '../../src/lab/daemon-process.ts';
+import { RECORDER } from '../support/paths.ts';
 import { routeFor } from '../fixtures/plugins/recorder.ts';
 
 interface HookLab {
@@ -85,6 +86,9 @@ test("a plugin's deny fails the client's authentication and the reason is logged
   const line = await h.daemon.waitForLog('deny log line', (l) => l.msg === 'client-connect denied' && l.commonName === 'deny-eve');
   assert.equal(line.reason, 'recorder refuses deny-eve');
   assert.equal(line.plugin, 'recorder');
+  // OpenVPN runs client-disconnect for a denied deferred client too; plugins must not see it
+  await h.daemon.waitForLog('denied client left', (l) => l.msg === 'denied client left' && l.commonName === 'deny-eve');
+  assert.deepEqual(recordsOf(h.records, 'client-disconnect'), []);
 });
 
 test('learn-address and client-disconnect reach plugins with address, common name, bytes and duration', async (t) => {

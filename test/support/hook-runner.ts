@@ -3,7 +3,7 @@
  * the environment OpenVPN would pass.
  */
 import { spawn } from 'node:child_process';
-import { HOOK, RUN_AS } from './flexscript-daemon.ts';
+import { HOOK, RUN_AS } from '../../src/lab/daemon-process.ts';
 
 export interface HookResult {
   code: number | null;

@@ -1,19 +1,19 @@
 /**
+ * @module daemon-process
  * Starts the real daemon (`flexscript run`) as an unprivileged user, as an operator would, and
- * reads its JSON log. Everything it starts is stopped by `stop()`, which tests call in t.after.
+ * reads its JSON log: for the demo, the benchmark and the end-to-end tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../../src/lab/wait.ts';
+import { waitFor } from './wait.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const FLEXSCRIPT = join(REPO, 'bin/flexscript.js');
 export const HOOK = join(REPO, 'hook/flexscript-hook');
-export const RECORDER = join(REPO, 'test/fixtures/plugins/recorder.ts');
 
-/** nobody/nogroup on Debian: the user OpenVPN drops to in these tests. */
+/** nobody/nogroup on Debian: the user OpenVPN drops to in the lab. */
 export const RUN_AS = { user: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 };
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };

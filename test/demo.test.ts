@@ -1,0 +1,25 @@
+/**
+ * The demo is the first thing a newcomer runs: it must show real events and leave nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { runDemo } from '../src/demo/demo.ts';
+
+test('the demo shows connects, a denial and disconnects, then removes everything it made', async () => {
+  const lines: string[] = [];
+  const linksBefore = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').length;
+  const code = await runDemo({ clients: 3, duration: 1, out: (l) => lines.push(l) });
+  const text = lines.join('\n');
+  assert.equal(code, 0, text);
+  assert.match(text, /connect {5}"alice" from 127\.0\.0\.1:\d+ gets 10\.\d+\.\d+\.\d+; pushed push "route 10\.20\.0\.0 255\.255\.0\.0"/);
+  assert.match(text, /connect {5}"ops-bob" .*push "route 10\.99\.0\.0 255\.255\.255\.0"/);
+  assert.match(text, /DENIED {6}"lost-laptop-17" by plugin deny-list/);
+  assert.match(text, /disconnect {2}"alice" after \d+s, \d+ bytes in, \d+ bytes out/);
+  assert.match(text, /2 of 3 clients connected; session-log plugin wrote 2 record\(s\)/);
+  const folder = /folder (\S+)/.exec(text)?.[1];
+  assert.ok(folder && !existsSync(folder), `the demo folder ${folder} is removed`);
+  assert.equal(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').length, linksBefore, 'no tun device left');
+  assert.equal(spawnSync('pgrep', ['-f', folder]).status, 1, 'no process of the demo is left');
+});
