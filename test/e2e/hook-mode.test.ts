@@ -3,7 +3,7 @@
  * which hands every event to the real daemon, also running as nobody; real clients connect.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
@@ -25,7 +25,10 @@ interface HookLab {
   restartDaemon(): Promise<DaemonHandle>;
 }
 
-async function hookLab(t: TestContext, opts: { events?: EventName[]; extraServer?: string[]; recorder?: string[] } = {}): Promise<HookLab> {
+async function hookLab(
+  t: TestContext,
+  opts: { events?: EventName[]; extraServer?: string[]; recorder?: string[]; hookPath?: (dir: string) => string } = {},
+): Promise<HookLab> {
   const lab = await createLab('hook-mode');
   t.after(() => lab.close());
   const work = ownedDir(join(lab.dir, 'work'));
@@ -51,7 +54,10 @@ async function hookLab(t: TestContext, opts: { events?: EventName[]; extraServer
   const port = await lab.allocPort();
   const server = await lab.startServer({
     port,
-    extraConfig: [...hookModeLines(hook, opts.events ?? ['client-connect', 'client-disconnect', 'learn-address'], HOOK), ...(opts.extraServer ?? [])],
+    extraConfig: [
+      ...hookModeLines(hook, opts.events ?? ['client-connect', 'client-disconnect', 'learn-address'], opts.hookPath?.(lab.dir) ?? HOOK),
+      ...(opts.extraServer ?? []),
+    ],
   });
   await server.waitForLog(/Initialization Sequence Completed/);
   return {
@@ -170,6 +176,23 @@ test('50 clients connecting at once all get their own answer', async (t) => {
     }),
   );
   assert.equal(recordsOf(h.records, 'client-connect').length, 50);
+});
+
+test('answers that arrive before the hook has exited are still right, denials included', async (t) => {
+  // A hook that lingers after handing over: the daemon's answer is then always in the deferred
+  // file before OpenVPN looks at it, which OpenVPN treats as an immediate (non-deferred) result.
+  const h = await hookLab(t, {
+    hookPath: (dir) => {
+      const path = join(dir, 'slow-hook');
+      writeFileSync(path, `#!/bin/sh\n${HOOK} "$@"\nrc=$?\nsleep 1\nexit $rc\n`, { mode: 0o755 });
+      return path;
+    },
+  });
+  const [good, bad] = await Promise.all([h.lab.startClient({ commonName: 'quick', port: h.port }), h.lab.startClient({ commonName: 'deny-quick', port: h.port })]);
+  await good.waitConnected();
+  assert.match(good.pushReply() ?? '', new RegExp(routeFor('quick').replace(/\./g, '\\.')));
+  await bad.waitAuthFailed();
+  await h.server.waitForLog(/deny-quick.*rejected due to 'disable' directive/);
 });
 
 test('tls-verify waits for the daemon and its deny refuses the client', async (t) => {

@@ -153,8 +153,12 @@ export class HookServer {
     const ok = decision.verdict === 'accept';
     try {
       if (spool.mode === 'defer' && env.script_type === 'client-connect') {
-        // config first: OpenVPN reads it as soon as it sees 1 in the deferred file
-        if (ok) await writeExisting(openvpnFile(env, 'client_connect_config_file'), decision.config.map((l) => `${l}\n`).join(''));
+        // Config first: OpenVPN reads it as soon as it sees 1 in the deferred file. And the
+        // answer can be faster than the hook's exit: OpenVPN then checks the deferred file
+        // right after the hook returns, and anything but 2 there counts as success with this
+        // config file. So a denial also writes `disable`, which refuses the client either way.
+        const config = ok ? decision.config.map((l) => `${l}\n`).join('') : 'disable\n';
+        await writeExisting(openvpnFile(env, 'client_connect_config_file'), config);
         await writeExisting(openvpnFile(env, 'client_connect_deferred_file'), ok ? '1' : '0');
       } else if (spool.mode === 'defer' && env.script_type === 'user-pass-verify') {
         if (!ok && decision.clientReason && env.auth_failed_reason_file) {
