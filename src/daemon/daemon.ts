@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../logger.ts';
 import { closePlugins, loadPlugins, type LoadedPlugin } from '../plugins/load-plugins.ts';
 import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.ts';
 import { HookServer } from '../sources/hook/hook-server.ts';
+import type { ManagementSource } from '../sources/management/management-source.ts';
 import { Dispatcher, type DispatchRecord } from './dispatcher.ts';
 
 export interface DaemonOptions {
@@ -22,6 +23,8 @@ export interface DaemonOptions {
 
 export class Daemon {
   #closing: Promise<void> | undefined;
+  /** Management sources by instance name (for status and kill). */
+  readonly management = new Map<string, ManagementSource>();
   #reloading: Promise<boolean> | undefined;
 
   private constructor(
@@ -51,6 +54,19 @@ export class Daemon {
         await server.start();
         sources.push(server);
       }
+      const { management } = loaded.config;
+      // loaded only when used, like every source
+      const { ManagementSource } = management ? await import('../sources/management/management-source.ts') : { ManagementSource: undefined };
+      for (const instance of management?.instances ?? []) {
+        const source = await ManagementSource!.start({
+          config: instance,
+          dispatcher,
+          log: log.child({ source: 'management', instance: instance.name }),
+          commandTimeoutMs: management!['command-timeout'],
+        });
+        sources.push(source);
+        daemon.management.set(instance.name, source);
+      }
     } catch (err) {
       await daemon.close();
       throw err;
@@ -77,8 +93,9 @@ export class Daemon {
       log.error({ problems }, 'reload refused; keeping the running config and plugins');
       return false;
     }
-    if (!isDeepStrictEqual(next.config.hook, this.loaded.config.hook) || next.config.instance !== this.loaded.config.instance) {
-      log.warn('changes to hook: and instance: take effect at the next restart');
+    const { hook, management, instance } = this.loaded.config;
+    if (!isDeepStrictEqual(next.config.hook, hook) || !isDeepStrictEqual(next.config.management, management) || next.config.instance !== instance) {
+      log.warn('changes to hook:, management: and instance: take effect at the next restart');
     }
     const old = this.plugins;
     this.plugins = plugins;

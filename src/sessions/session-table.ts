@@ -18,6 +18,9 @@ export interface SessionInfo {
 }
 
 export interface Session extends SessionInfo {
+  /** Learned after the connect in management mode (>CLIENT:ADDRESS). */
+  vpnAddress?: string;
+  vpnAddress6?: string;
   readonly id: string;
   readonly key: string;
   readonly connectedAt: number;
