@@ -35,6 +35,7 @@ export type ManagementMessage =
   | { type: 'multiline'; lines: string[] }
   | { type: 'unknown'; line: string };
 
+const PROMPT = 'ENTER PASSWORD:';
 const CLIENT_BLOCK = /^>CLIENT:(CONNECT|REAUTH|ESTABLISHED|DISCONNECT|CR_RESPONSE),(\d+)(?:,(\d+))?(?:,(.*))?$/;
 
 function splitOnce(s: string, sep: string): [string, string] {
@@ -75,14 +76,16 @@ export class ManagementDecoder {
       out.push(...this.#line(line));
     }
     // the password prompt is the one thing OpenVPN sends without a newline
-    if (this.#bytes.toString('utf8').startsWith('ENTER PASSWORD:')) {
-      this.#bytes = this.#bytes.subarray(Buffer.byteLength('ENTER PASSWORD:'));
+    if (this.#bytes.toString('utf8').startsWith(PROMPT)) {
+      this.#bytes = this.#bytes.subarray(PROMPT.length);
       out.push({ type: 'password-prompt' });
     }
     return out;
   }
 
   #line(line: string): ManagementMessage[] {
+    // the prompt has no newline of its own, so the reply to the password can follow on its line
+    if (line.startsWith(PROMPT)) return [{ type: 'password-prompt' }, ...this.#line(line.slice(PROMPT.length))];
     if (line.startsWith('>')) return this.#notification(line);
     if (this.#multi) {
       if (line === 'END') {

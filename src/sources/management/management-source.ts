@@ -71,6 +71,12 @@ export class ManagementSource {
         void this.#address(m.cid, m.address);
         break;
       case 'client-disconnect':
+        // A client refused or dropped before it was accepted leaves with an empty env; it
+        // never had a session and plugins never saw it connect.
+        if (!this.options.dispatcher.sessions.get(managementSessionKey(this.instance, m.cid)) && !m.env.common_name) {
+          this.options.log.info({ cid: m.cid }, 'client left before it was accepted');
+          break;
+        }
         void this.#dispatch('client-disconnect', m.cid, m.env);
         break;
       default:
@@ -132,6 +138,8 @@ export class ManagementSource {
     const live = new Set<string>();
     let added = 0;
     for (const c of clients) {
+      // a client still waiting for its answer has no address yet and is no session
+      if (!c.virtualAddress && !c.virtualIPv6Address) continue;
       const key = managementSessionKey(this.instance, c.clientId);
       live.add(key);
       if (dispatcher.sessions.get(key)) continue;
