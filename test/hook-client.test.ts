@@ -81,7 +81,7 @@ test('defer and notify start no program: the hook works with an empty PATH', asy
   const n = await runHook([s.runDir, 'notify', 'allow', '1'], { script_type: 'client-disconnect', common_name: 'alice', trusted_ip: '127.0.0.1', trusted_port: '20001', bytes_received: '10', bytes_sent: '20', time_duration: '3' }, '/nonexistent');
   assert.equal(n.code, 0, n.stderr);
   const rec = await waitFor('disconnect record', () => readJsonLines(s.records).find((r) => r.event === 'client-disconnect'));
-  assert.deepEqual(rec, { event: 'client-disconnect', commonName: 'alice', bytesReceived: 10, bytesSent: 20, duration: 3, stateKept: true });
+  assert.deepEqual(rec, { event: 'client-disconnect', commonName: 'alice', bytesReceived: 10, bytesSent: 20, duration: 3, missed: false, stateKept: true });
 });
 
 test('100 hooks at once each get their own answer', async (t) => {

@@ -7,6 +7,7 @@ import { runDaemon } from '../daemon/daemon.ts';
 import { checkCommand } from './check.ts';
 import { openvpnConfigCommand } from './openvpn-config.ts';
 import { runDemo } from '../demo/demo.ts';
+import { killCommand, statusCommand } from './control.ts';
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -36,6 +37,21 @@ program
   .action(async (o: { config: string; mode: 'hook' | 'management'; daemonUser?: string }) =>
     process.exit(await openvpnConfigCommand(o.config, o.mode, o.daemonUser)),
   );
+
+program
+  .command('status')
+  .description('live clients of every OpenVPN instance (management mode, through the pass-through socket)')
+  .requiredOption('-c, --config <file>', 'configuration file')
+  .option('--json', 'print JSON instead of a table')
+  .action(async (o: { config: string; json?: boolean }) => process.exit(await statusCommand(o.config, o.json ?? false)));
+
+program
+  .command('kill')
+  .description('disconnect every live session with this common name')
+  .argument('<name>', 'common name')
+  .requiredOption('-c, --config <file>', 'configuration file')
+  .option('-i, --instance <name>', 'only on this OpenVPN instance')
+  .action(async (name: string, o: { config: string; instance?: string }) => process.exit(await killCommand(o.config, name, o.instance)));
 
 program
   .command('demo')

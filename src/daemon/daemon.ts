@@ -67,6 +67,13 @@ export class Daemon {
         sources.push(source);
         daemon.management.set(instance.name, source);
       }
+      const passThrough = management?.['pass-through'];
+      if (passThrough) {
+        const { PassThroughServer } = await import('../sources/management/pass-through.ts');
+        const server = new PassThroughServer(passThrough, daemon.management, dispatcher, log.child({ source: 'pass-through' }));
+        await server.start();
+        sources.push(server);
+      }
     } catch (err) {
       await daemon.close();
       throw err;

@@ -30,6 +30,8 @@ export interface ModeLabOptions {
   /** Extra top-level YAML for the daemon's config. */
   readonly extraConfig?: string[];
   readonly pluginTimeout?: string;
+  /** Management mode: the daemon's pass-through socket, with client-kill allowed. */
+  readonly passThrough?: boolean;
 }
 
 export interface ModeLab {
@@ -41,7 +43,8 @@ export interface ModeLab {
   readonly records: string;
   readonly configPath: string;
   restartDaemon(): Promise<DaemonHandle>;
-  restartServer(): Promise<OpenVpnServer>;
+  /** Stops OpenVPN (SIGTERM, or SIGKILL for a crash) and starts it again on the same port. */
+  restartServer(signal?: 'SIGTERM' | 'SIGKILL'): Promise<OpenVpnServer>;
   recordsOf(event: string): Record<string, unknown>[];
 }
 
@@ -54,7 +57,13 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   const source =
     mode === 'hook'
       ? ['hook:', `  dir: ${join(work, 'run')}`, '  group: nogroup', '  timeout: 5s']
-      : ['management:', '  instances:', '    - name: e2e', `      socket: ${socket}`];
+      : [
+          'management:',
+          '  instances:',
+          '    - name: e2e',
+          `      socket: ${socket}`,
+          ...(o.passThrough ? ['  pass-through:', `    socket: ${join(work, 'control.sock')}`, '    allow-kill: true'] : []),
+        ];
   const yaml = [
     'instance: e2e',
     ...source,
@@ -101,7 +110,8 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
       daemon = await start();
       return daemon;
     },
-    restartServer: async () => {
+    restartServer: async (signal = 'SIGTERM') => {
+      if (signal === 'SIGKILL') server.kill('SIGKILL');
       await server.stop();
       server = await lab.startServer(serverOptions);
       await server.waitForLog(/Initialization Sequence Completed/);

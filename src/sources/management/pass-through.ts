@@ -1,0 +1,113 @@
+/**
+ * @module pass-through
+ * OpenVPN accepts one management client, and the daemon is it. Other tools (status pages,
+ * `flexscript status`, `flexscript kill`) use this socket instead: read-only commands pass
+ * through to the named OpenVPN instance; killing clients only when the config allows it.
+ *
+ * Protocol: one command per line, optionally prefixed `@INSTANCE `; the answer is OpenVPN's
+ * (`SUCCESS: ...`, `ERROR: ...`, or lines ending in `END`).
+ */
+import { chmod, chown, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { errorMessage } from '../../errors.ts';
+import type { ManagementConfig } from '../../config/config-schema.ts';
+import type { Dispatcher } from '../../daemon/dispatcher.ts';
+import type { Logger } from '../../logger.ts';
+import { groupId } from '../hook/runtime-dir.ts';
+import { managementSessionKey, type ManagementSource } from './management-source.ts';
+
+type PassThroughConfig = NonNullable<ManagementConfig['pass-through']>;
+
+/** Read-only commands and their reply shapes. */
+const READ_ONLY: Record<string, 'single' | 'multi'> = {
+  status: 'multi',
+  'status 1': 'multi',
+  'status 2': 'multi',
+  'status 3': 'multi',
+  version: 'multi',
+  'load-stats': 'single',
+  pid: 'single',
+};
+
+const MAX_LINE = 512;
+
+export class PassThroughServer {
+  #server: Server | undefined;
+  readonly #clients = new Set<Socket>();
+
+  constructor(
+    private readonly config: PassThroughConfig,
+    private readonly sources: ReadonlyMap<string, ManagementSource>,
+    private readonly dispatcher: Dispatcher,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const { socket: path, mode, group } = this.config;
+    await rm(path, { force: true });
+    const server = createServer((socket) => this.#serve(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    this.#server = server;
+    if (group !== undefined) await chown(path, -1, groupId(group));
+    await chmod(path, mode);
+    this.log.info({ socket: path }, 'pass-through socket listening');
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#clients) c.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    await rm(this.config.socket, { force: true });
+  }
+
+  #serve(socket: Socket): void {
+    this.#clients.add(socket);
+    socket.on('close', () => this.#clients.delete(socket));
+    socket.on('error', () => undefined);
+    const lines = createInterface({ input: socket, crlfDelay: Infinity });
+    let chain = Promise.resolve();
+    lines.on('line', (line) => {
+      // answers go out in the order the commands came in
+      chain = chain.then(async () => {
+        const answer = await this.#answer(line.slice(0, MAX_LINE).trim()).catch((err: unknown) => `ERROR: ${errorMessage(err)}\n`);
+        if (!socket.destroyed) socket.write(answer);
+      });
+    });
+  }
+
+  async #answer(line: string): Promise<string> {
+    let name = [...this.sources.keys()][0];
+    let command = line;
+    const at = /^@(\S+)\s+(.*)$/.exec(line);
+    if (at) [, name, command] = at as unknown as [string, string, string];
+    const source = name === undefined ? undefined : this.sources.get(name);
+    if (!source) return `ERROR: no OpenVPN instance named ${JSON.stringify(name ?? '')}\n`;
+    const shape = READ_ONLY[command];
+    if (shape) {
+      const reply = await source.client.command(command, shape);
+      return reply.type === 'multiline' ? `${[...reply.lines, 'END'].join('\n')}\n` : `SUCCESS: ${reply.text}\n`;
+    }
+    const kill = /^(client-kill (\d+)|kill (.+))$/.exec(command);
+    if (kill) {
+      if (!this.config['allow-kill']) return 'ERROR: killing clients is not allowed here (management.pass-through.allow-kill)\n';
+      const cids = kill[2] !== undefined ? [Number(kill[2])] : this.#cidsOf(source.instance, kill[3]!);
+      if (cids.length === 0) return `ERROR: no live client named ${JSON.stringify(kill[3])} on ${source.instance}\n`;
+      for (const cid of cids) await source.client.clientKill(cid);
+      this.log.info({ instance: source.instance, cids, by: 'pass-through' }, 'clients killed');
+      return `SUCCESS: killed ${cids.length} client(s)\n`;
+    }
+    return `ERROR: command not allowed here: ${JSON.stringify(command.slice(0, 64))}\n`;
+  }
+
+  /** Client ids of the live sessions with this common name. */
+  #cidsOf(instance: string, commonName: string): number[] {
+    const prefix = managementSessionKey(instance, '');
+    return this.dispatcher.sessions
+      .list()
+      .filter((s) => s.key.startsWith(prefix) && s.commonName === commonName)
+      .map((s) => Number(s.key.slice(prefix.length)));
+  }
+}

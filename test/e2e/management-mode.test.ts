@@ -1,0 +1,85 @@
+/**
+ * What only management mode has: reattaching when OpenVPN restarts, rebuilding sessions when
+ * the daemon restarts, the pass-through socket with `flexscript status` and `flexscript kill`,
+ * and answers that never hold OpenVPN up.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { FLEXSCRIPT } from '../../src/lab/daemon-process.ts';
+import { waitFor } from '../../src/lab/wait.ts';
+import { routeFor } from '../fixtures/plugins/recorder.ts';
+import { modeLab } from './mode-lab.ts';
+
+const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
+
+test('OpenVPN restarted while the daemon runs: the daemon reattaches, closes the lost sessions and serves new clients', async (t) => {
+  const h = await modeLab(t, 'management');
+  const before = await h.lab.startClient({ commonName: 'before', port: h.port });
+  await before.waitConnected();
+  // a crash: OpenVPN reports no DISCONNECT, so the daemon must notice on its own
+  await h.restartServer('SIGKILL');
+  await h.daemon.waitForLog('reattach', (l) => l.msg === 'sessions rebuilt from status' && l.closedAsMissed === 1);
+  const missed = await waitFor('missed disconnect', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'before'));
+  assert.equal(missed.missed, true);
+  const after = await h.lab.startClient({ commonName: 'after', port: h.port });
+  await after.waitConnected();
+  assert.match(after.pushReply() ?? '', new RegExp(routeFor('after').replace(/\./g, '\\.')));
+});
+
+test('the daemon restarted while clients are connected rebuilds its sessions from status', async (t) => {
+  const h = await modeLab(t, 'management', { passThrough: true });
+  const clients = await Promise.all(['rita', 'sam'].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })));
+  await Promise.all(clients.map((c) => c.waitConnected()));
+  await h.restartDaemon();
+  const rebuilt = await h.daemon.waitForLog('rebuild', (l) => l.msg === 'sessions rebuilt from status');
+  assert.equal(rebuilt.rebuilt, 2);
+  const status = flexscript('status', '--config', h.configPath, '--json');
+  assert.equal(status.status, 0, status.stderr);
+  const rows = JSON.parse(status.stdout) as { commonName: string; instance: string; virtualAddress: string }[];
+  assert.deepEqual(rows.map((r) => r.commonName).sort(), ['rita', 'sam']);
+  assert.ok(rows.every((r) => r.instance === 'e2e' && /^10\./.test(r.virtualAddress)));
+  const table = flexscript('status', '--config', h.configPath);
+  assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE +BYTES IN +BYTES OUT\ne2e +(rita|sam) /);
+  // a disconnect after the restart reaches plugins for the rebuilt session
+  await clients[0]!.stop();
+  const gone = await waitFor('disconnect after restart', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'rita'));
+  assert.equal(gone.missed, false);
+  assert.ok((gone.bytesSent as number) > 0);
+});
+
+test('flexscript kill NAME disconnects that client and only that one', async (t) => {
+  const h = await modeLab(t, 'management', { passThrough: true });
+  const [victim, bystander] = await Promise.all(['mallory', 'trent'].map((commonName) => h.lab.startClient({ commonName, port: h.port })));
+  await Promise.all([victim!.waitConnected(), bystander!.waitConnected()]);
+  const kill = flexscript('kill', 'mallory', '--config', h.configPath);
+  assert.equal(kill.status, 0, kill.stderr);
+  assert.match(kill.stdout, /disconnected 1 session\(s\) of "mallory"/);
+  await victim!.waitForLog(/SIGTERM|client-kill|Connection reset|restart/i);
+  await waitFor('mallory leaves', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'mallory'));
+  assert.ok(!h.recordsOf('client-disconnect').some((r) => r.commonName === 'trent'));
+  const unknown = flexscript('kill', 'nobody-here', '--config', h.configPath);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /no live client named "nobody-here"/);
+});
+
+test('a plugin that never answers leads to a deny within its time limit, while others connect', async (t) => {
+  const h = await modeLab(t, 'management', { pluginTimeout: '2s' });
+  const hung = await h.lab.startClient({ commonName: 'hang-forever', port: h.port });
+  const fine = await h.lab.startClient({ commonName: 'quinn', port: h.port });
+  await fine.waitConnected();
+  await hung.waitAuthFailed();
+  const line = await h.daemon.waitForLog('timeout', (l) => l.code === 'FXS_PLUGIN_TIMEOUT');
+  assert.equal(line.plugin, 'recorder');
+  await h.server.waitForLog(/connection rejected: plugin recorder on client-connect: did not finish within 2000 ms/);
+});
+
+test('the pass-through socket refuses commands that are not read-only', async (t) => {
+  const h = await modeLab(t, 'management', { passThrough: true });
+  const { ask } = await import('../../src/cli/control.ts');
+  const socket = h.configPath.replace(/flexscript\.yaml$/, 'work/control.sock');
+  assert.match((await ask(socket, 'version'))[0] ?? '', /^OpenVPN Version: OpenVPN 2\.6/);
+  assert.deepEqual(await ask(socket, 'signal SIGTERM'), ['ERROR: command not allowed here: "signal SIGTERM"']);
+  assert.deepEqual(await ask(socket, '@nope status 3'), ['ERROR: no OpenVPN instance named "nope"']);
+  assert.ok(h.server.running, 'OpenVPN is still running');
+});
