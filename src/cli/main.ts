@@ -8,6 +8,7 @@ import { checkCommand } from './check.ts';
 import { openvpnConfigCommand } from './openvpn-config.ts';
 import { runDemo } from '../demo/demo.ts';
 import { killCommand, statusCommand } from './control.ts';
+import { BENCH_MODES, formatTable, runBench, type BenchMode } from '../bench/bench.ts';
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -59,6 +60,23 @@ program
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 5)
   .option('--duration <seconds>', 'how long the clients stay connected', (v) => Number.parseInt(v, 10), 5)
   .action(async (o: { clients: number; duration: number }) => process.exit(await runDemo(o)));
+
+program
+  .command('bench')
+  .description('the reconnect-storm benchmark: N real clients, then a real server, five ways of running hooks (needs root and openvpn)')
+  .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 300)
+  .option('--json <file>', 'also write the results as JSON')
+  .option('--modes <list>', `comma-separated subset of ${BENCH_MODES.join(',')}`)
+  .action(async (o: { clients: number; json?: string; modes?: string }) => {
+    const modes = o.modes?.split(',') as BenchMode[] | undefined;
+    const unknown = modes?.filter((m) => !(BENCH_MODES as readonly string[]).includes(m));
+    if (unknown?.length) throw new Error(`unknown mode(s): ${unknown.join(', ')}`);
+    // Ctrl-C: the lab's exit hook stops every process and removes every file
+    process.once('SIGINT', () => process.exit(130));
+    const result = await runBench({ clients: o.clients, json: o.json, modes });
+    process.stdout.write(`\n${o.clients} clients; flexscript pipeline: ${result.pipeline}\n${formatTable(result)}\n`);
+    process.exit(result.runs.some((r) => r.error) ? 1 : 0);
+  });
 
 await program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`flexscript: ${err instanceof Error ? err.message : String(err)}\n`);

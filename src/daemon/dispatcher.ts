@@ -121,11 +121,12 @@ export class Dispatcher {
       this.log.error({ event: raw.name, instance: raw.instance, err: errorMessage(err) }, 'malformed event refused');
       return { verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] };
     }
+    const started = performance.now();
     const release = await this.#slots.acquire();
     const gen = this.#current;
     gen.enter();
     try {
-      return await this.#run(gen.pipeline, event, sessionKey);
+      return await this.#run(gen.pipeline, event, sessionKey, started);
     } catch (err) {
       // the pipeline itself never throws; this guards the daemon against its own bugs
       this.log.error({ event: event.name, err: errorMessage(err) }, 'event failed');
@@ -136,7 +137,7 @@ export class Dispatcher {
     }
   }
 
-  async #run(pipeline: Pipeline, event: AnyEvent, sessionKey: SessionKeyOf): Promise<Decision> {
+  async #run(pipeline: Pipeline, event: AnyEvent, sessionKey: SessionKeyOf, started: number): Promise<Decision> {
     let session: Session | undefined;
     let decision: Decision;
     switch (event.name) {
@@ -168,7 +169,7 @@ export class Dispatcher {
       default:
         decision = await pipeline.run(event);
     }
-    this.#logDecision(event, decision, session);
+    this.#logDecision(event, decision, performance.now() - started, session);
     this.onDecision?.({ event, decision, session });
     return decision;
   }
@@ -179,9 +180,10 @@ export class Dispatcher {
     if (this.#denied.size > DENIED_MEMORY) this.#denied.delete(this.#denied.values().next().value!);
   }
 
-  #logDecision(event: AnyEvent, decision: Decision, session?: Session): void {
+  #logDecision(event: AnyEvent, decision: Decision, ms: number, session?: Session): void {
     const who = 'commonName' in event ? event.commonName : session?.commonName;
-    const fields = { event: event.name, instance: event.instance, commonName: who, verdict: decision.verdict, ...details(event) };
+    // ms: time inside the daemon, queue wait included (what the benchmark's latency reports)
+    const fields = { event: event.name, instance: event.instance, commonName: who, verdict: decision.verdict, ms: Math.round(ms * 100) / 100, ...details(event) };
     if (decision.verdict === 'deny') {
       this.log.warn({ ...fields, reason: decision.reason, plugin: decision.decidedBy }, `${event.name} denied`);
     } else {

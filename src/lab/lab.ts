@@ -4,6 +4,7 @@
  * unique ports, subnets and tun names. `close()` stops and removes everything it made, in
  * reverse order, even when a step fails; processes are also killed if this process exits.
  */
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -27,12 +28,15 @@ export interface Lab {
 }
 
 const live = new Set<ManagedProcess>();
+const liveDirs = new Set<string>();
 let exitHookInstalled = false;
+/** If this process exits without close() (Ctrl-C, a crash), nothing it started may be left. */
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const p of live) p.kill('SIGKILL');
+    if (!process.env.FXS_KEEP) for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
   });
 }
 
@@ -61,6 +65,7 @@ export async function createLab(name: string): Promise<Lab> {
   const dir = await mkdtemp(join(tmpdir(), `flexscript-${name.replace(/[^a-z0-9-]/gi, '')}-`));
   // servers drop to nobody and must still reach their files
   await chmod(dir, 0o755);
+  liveDirs.add(dir);
   const pki = await createPki(join(dir, 'pki'));
   const cleanups: (() => unknown)[] = [];
   const procs: ManagedProcess[] = [];
@@ -102,6 +107,7 @@ export async function createLab(name: string): Promise<Lab> {
         }
       }
       if (!process.env.FXS_KEEP) await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
     },
   };
   return lab;
