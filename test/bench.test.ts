@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BENCH_MODES, formatTable, runBench, type BenchResult } from '../src/bench/bench.ts';
+import { runMicro } from '../src/bench/micro.ts';
 
 test('the reconnect-storm benchmark runs all five modes and writes its JSON', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-bench-'));
@@ -30,4 +31,10 @@ test('the reconnect-storm benchmark runs all five modes and writes its JSON', as
   }
   assert.match(formatTable(result), /^mode +seconds +ratio/);
   assert.ok(lines.some((l) => l.startsWith('management: starting 5 clients')));
+});
+
+test('the microbenchmark measures the codec and the pipeline', async () => {
+  const m = await runMicro(0.2);
+  assert.ok(m.codecConnectsPerSecond > 100, String(m.codecConnectsPerSecond));
+  assert.ok(m.pipelineEventsPerSecond > 100, String(m.pipelineEventsPerSecond));
 });

@@ -9,6 +9,7 @@ import { openvpnConfigCommand } from './openvpn-config.ts';
 import { runDemo } from '../demo/demo.ts';
 import { killCommand, statusCommand } from './control.ts';
 import { BENCH_MODES, formatTable, runBench, type BenchMode } from '../bench/bench.ts';
+import { runMicro } from '../bench/micro.ts';
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -67,7 +68,13 @@ program
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 300)
   .option('--json <file>', 'also write the results as JSON')
   .option('--modes <list>', `comma-separated subset of ${BENCH_MODES.join(',')}`)
-  .action(async (o: { clients: number; json?: string; modes?: string }) => {
+  .option('--micro', 'only the in-process microbenchmark of the codec and the pipeline')
+  .action(async (o: { clients: number; json?: string; modes?: string; micro?: boolean }) => {
+    if (o.micro) {
+      const m = await runMicro();
+      process.stdout.write(`management codec: ${m.codecConnectsPerSecond} CONNECT blocks/s; pipeline (example plugins): ${m.pipelineEventsPerSecond} client-connects/s\n`);
+      process.exit(0);
+    }
     const modes = o.modes?.split(',') as BenchMode[] | undefined;
     const unknown = modes?.filter((m) => !(BENCH_MODES as readonly string[]).includes(m));
     if (unknown?.length) throw new Error(`unknown mode(s): ${unknown.join(', ')}`);

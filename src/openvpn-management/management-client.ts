@@ -63,7 +63,7 @@ export class ManagementClient extends EventEmitter {
 
   constructor(private readonly options: ManagementClientOptions) {
     super();
-    this.#backoff = options.reconnect?.minMs ?? 200;
+    this.#backoff = options.reconnect?.minMs ?? 100;
   }
 
   get attached(): boolean {
@@ -167,7 +167,7 @@ export class ManagementClient extends EventEmitter {
           // the banner: the interface is ready (after the password, if any)
           if (!this.#attached) {
             this.#attached = true;
-            this.#backoff = this.options.reconnect?.minMs ?? 200;
+            this.#backoff = this.options.reconnect?.minMs ?? 100;
             this.options.log.info({ instance: this.options.name }, 'attached to OpenVPN management interface');
             this.emit('attach');
           }
@@ -197,7 +197,8 @@ export class ManagementClient extends EventEmitter {
     }
     if (this.#closed) return;
     const delay = this.#backoff;
-    this.#backoff = Math.min(this.#backoff * 2, this.options.reconnect?.maxMs ?? 5000);
+    // a local socket is cheap to try: keep the wait short so a restarted OpenVPN is served at once
+    this.#backoff = Math.min(this.#backoff * 2, this.options.reconnect?.maxMs ?? 500);
     this.#retry = setTimeout(() => this.connect(), delay);
   }
 }

@@ -41,11 +41,16 @@ export interface PipelineOptions {
 export const ACCEPT: Decision = Object.freeze({ verdict: 'accept', config: Object.freeze([]) as readonly string[] });
 
 export class Pipeline {
+  /** Child loggers are made once: creating one per call is measurable under a storm. */
+  readonly #logs: Map<LoadedPlugin, Logger>;
+
   constructor(
     readonly plugins: readonly LoadedPlugin[],
-    private readonly log: Logger,
+    log: Logger,
     private readonly options: PipelineOptions = {},
-  ) {}
+  ) {
+    this.#logs = new Map(plugins.map((p) => [p, log.child({ plugin: p.name })]));
+  }
 
   /** Does any plugin handle this event? Sources can skip work for events nobody wants. */
   handles(name: EventName): boolean {
@@ -58,7 +63,7 @@ export class Pipeline {
     for (const plugin of this.plugins) {
       const handler = plugin.instance[event.name] as Handler<EventName> | undefined;
       if (typeof handler !== 'function') continue;
-      const plog = this.log.child({ plugin: plugin.name });
+      const plog = this.#logs.get(plugin)!;
       const lines: string[] = [];
       let denial: { reason: string; clientReason?: string } | undefined;
       let open = true;
