@@ -21,6 +21,22 @@ test('the example configuration is valid', async () => {
   assert.equal(config.plugins[1]?.timeout, 500);
 });
 
+test('the management-mode example is valid', async () => {
+  const { config } = await loadConfig(new URL('../../examples/flexscript-management.yaml', import.meta.url).pathname);
+  assert.deepEqual(config.management?.instances.map((i) => i.name), ['vpn1-udp', 'vpn1-tcp']);
+  assert.equal(config.management?.['pass-through']?.mode, 0o660);
+});
+
+test('a management instance needs a socket or a loopback port, and unique names', () => {
+  assert.deepEqual(problems('management:\n  instances:\n    - name: a\n'), ['f.yaml:3: management.instances[0].socket: give socket, or host and port']);
+  assert.deepEqual(problems('management:\n  instances:\n    - name: a\n      host: 10.0.0.1\n      port: 7505\n'), [
+    'f.yaml:4: management.instances[0].host: management over TCP must stay on loopback',
+  ]);
+  assert.deepEqual(problems('management:\n  instances:\n    - { name: a, socket: /a }\n    - { name: a, socket: /b }\n'), [
+    'f.yaml:4: management.instances[1].name: instance name a is used twice',
+  ]);
+});
+
 test('unknown keys are errors with file, line and field', () => {
   assert.deepEqual(problems('instance: a\nhook:\n  dir: /run/x\n  colour: red\n'), ['f.yaml:4: hook.colour: unknown key']);
   assert.deepEqual(problems('plugins:\n  - path: a.ts\n    optoins: {}\n'), ['f.yaml:3: plugins[0].optoins: unknown key']);
