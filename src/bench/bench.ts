@@ -7,7 +7,8 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load-config.ts';
-import { HOOK, REPO, ownedDir, startDaemon, writeConfig, type DaemonHandle } from '../lab/daemon-process.ts';
+import { HOOK, ownedDir, startDaemon, writeConfig, type DaemonHandle } from '../lab/daemon-process.ts';
+import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { createLab, type Lab } from '../lab/lab.ts';
 import type { OpenVpnClient } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
@@ -75,33 +76,16 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function daemonConfig(mode: 'hook' | 'management', work: string, socket: string): string {
-  const plugins = join(REPO, 'examples/plugins');
   const source =
     mode === 'hook'
       ? `hook:\n  dir: ${join(work, 'run')}\n  group: nogroup\n  timeout: 30s`
       : `management:\n  instances:\n    - name: bench\n      socket: ${socket}`;
   return `instance: bench
-log:
-  level: info
 ${source}
 pipeline:
   timeout: 10s
   concurrency: 512
-plugins:
-  - path: ${join(plugins, 'office-routes.ts')}
-    options:
-      groups:
-        - name: staff
-          members: ["*"]
-          routes: [10.20.0.0/16]
-          dns: [10.20.0.53]
-        - name: admins
-          members: ["storm-1*"]
-          routes: [10.99.0.0/24]
-  - path: ${join(plugins, 'session-log.ts')}
-    options:
-      file: ${join(work, 'sessions.jsonl')}
-`;
+${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm-1*'] })}`;
 }
 
 /** Server lines, and the daemon if the mode has one. */
@@ -156,6 +140,7 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
     await waitFor(
       `${mode}: all clients connected`,
       () => {
+        if (!server.running) throw new Error(`${mode}: OpenVPN exited; see ${server.logPath}`);
         for (const c of pending) {
           if (c.log().includes('Initialization Sequence Completed')) {
             pending.delete(c);
@@ -170,7 +155,9 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
         return pending.size === 0;
       },
       { timeoutMs: (o.timeoutS ?? 600) * 1000, intervalMs: 250 },
-    ).catch(() => undefined);
+    ).catch((err: Error) => {
+      if (!server.running) throw err;
+    });
     const seconds = (last - t0) / 1000;
     const run: Omit<BenchRun, 'ratio'> = {
       mode,

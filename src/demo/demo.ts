@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load-config.ts';
 import { createLab, type Lab } from '../lab/lab.ts';
-import { HOOK, REPO, ownedDir, startDaemon, writeConfig, type DaemonHandle, type LogLine } from '../lab/daemon-process.ts';
+import { HOOK, ownedDir, startDaemon, writeConfig, type DaemonHandle, type LogLine } from '../lab/daemon-process.ts';
+import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { openvpnBinary } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
@@ -24,31 +25,12 @@ export interface DemoOptions {
 const CAST = ['alice', 'ops-bob', 'lost-laptop-17', "robert'); DROP TABLE vpn;--", 'carol', 'dave', 'erin', 'frank'];
 
 function demoConfig(work: string): string {
-  const examples = join(REPO, 'examples/plugins');
   return `# written by flexscript demo
 instance: demo
 hook:
   dir: ${join(work, 'run')}
   group: nogroup
-plugins:
-  - path: ${join(examples, 'deny-list.ts')}
-    options:
-      names: [lost-laptop-17]
-      message: this laptop was reported lost
-  - path: ${join(examples, 'office-routes.ts')}
-    options:
-      groups:
-        - name: staff
-          members: ["*"]
-          routes: [10.20.0.0/16]
-          dns: [10.20.0.53]
-        - name: admins
-          members: ["ops-*"]
-          routes: [10.99.0.0/24]
-  - path: ${join(examples, 'session-log.ts')}
-    options:
-      file: ${join(work, 'sessions.jsonl')}
-`;
+${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['ops-*'], deny: 'lost-laptop-17' })}`;
 }
 
 /** One daemon log line as a line for a person, or nothing for lines not worth showing. */

@@ -75,6 +75,17 @@ function realAddress(f: Fields, env: Readonly<Record<string, string>>) {
   return { realAddress: address, realPort: port };
 }
 
+/** Who a client is, where from, and its VPN addresses: common to connect and disconnect. */
+function connectedClient(f: Fields, env: Readonly<Record<string, string>>) {
+  return {
+    commonName: f.required('common_name'),
+    username: f.text('username'),
+    ...realAddress(f, env),
+    vpnAddress: f.ip('ifconfig_pool_remote_ip', undefined, 4),
+    vpnAddress6: f.ip('ifconfig_pool_remote_ip6', undefined, 6),
+  };
+}
+
 function tunnelDevice(f: Fields, env: Readonly<Record<string, string>>, args: readonly string[]): TunnelDevice {
   // argv: dev tun_mtu 0 ifconfig_local ifconfig_remote|netmask init|restart
   const phase = args[5];
@@ -132,11 +143,7 @@ export function parseEvent(raw: RawEvent): AnyEvent {
       return {
         ...base,
         name,
-        commonName: f.required('common_name'),
-        username: f.text('username'),
-        ...realAddress(f, env),
-        vpnAddress: f.ip('ifconfig_pool_remote_ip', undefined, 4),
-        vpnAddress6: f.ip('ifconfig_pool_remote_ip6', undefined, 6),
+        ...connectedClient(f, env),
         vpnNetmask: f.text('ifconfig_pool_netmask'),
         time: f.uint('time_unix'),
         peerInfo: peerInfo(env),
@@ -146,11 +153,7 @@ export function parseEvent(raw: RawEvent): AnyEvent {
       return {
         ...base,
         name,
-        commonName: f.required('common_name'),
-        username: f.text('username'),
-        ...realAddress(f, env),
-        vpnAddress: f.ip('ifconfig_pool_remote_ip', undefined, 4),
-        vpnAddress6: f.ip('ifconfig_pool_remote_ip6', undefined, 6),
+        ...connectedClient(f, env),
         bytesReceived: f.uint('bytes_received') ?? 0,
         bytesSent: f.uint('bytes_sent') ?? 0,
         duration: f.uint('time_duration') ?? 0,

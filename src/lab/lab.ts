@@ -47,17 +47,26 @@ function nextNetwork(): { subnet: string; dev: string } {
   return { subnet: `10.${77 + Math.floor(serial / 200) % 20}.${n}.0`, dev: `fxs${process.pid % 10000}x${serial}` };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Below Linux's ephemeral range (32768+), so a client's source port cannot take it later. */
+const PORT_RANGE = { min: 20000, max: 32000 };
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const tcp = createServer();
-    tcp.once('error', reject);
-    tcp.listen(0, '127.0.0.1', () => {
-      const { port } = tcp.address() as { port: number };
+    tcp.once('error', () => resolve(false));
+    tcp.listen(port, '127.0.0.1', () => {
       const udp = createSocket('udp4');
-      udp.once('error', () => tcp.close(() => resolve(freePort())));
-      udp.bind(port, '127.0.0.1', () => udp.close(() => tcp.close(() => resolve(port))));
+      udp.once('error', () => tcp.close(() => resolve(false)));
+      udp.bind(port, '127.0.0.1', () => udp.close(() => tcp.close(() => resolve(true))));
     });
   });
+}
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = PORT_RANGE.min + Math.floor(Math.random() * (PORT_RANGE.max - PORT_RANGE.min));
+    if (await bindable(port)) return port;
+  }
 }
 
 export async function createLab(name: string): Promise<Lab> {

@@ -187,26 +187,21 @@ export async function startClient(o: ClientOptions): Promise<OpenVpnClient> {
   await writeFile(configPath, `${config.join('\n')}\n`);
   const proc = startProcess(openvpnBinary(), ['--config', configPath], join(o.dir, `client-${process.pid}-${n}.log`));
   const fail = (what: string) => new Error(`client ${JSON.stringify(o.commonName)}: ${what}; log ${proc.logPath}:\n${proc.log().slice(-1500)}`);
+  /** Waits for `expected` in the log; `opposite` there first fails at once. */
+  const outcome = (expected: string, opposite: string, timeoutMs: number) =>
+    waitFor(`${o.commonName}: ${expected}`, () => {
+      const text = proc.log();
+      if (text.includes(opposite)) throw fail(`${opposite}, expected ${expected}`);
+      return text.includes(expected);
+    }, { timeoutMs, intervalMs: 100 })
+      .then(() => undefined)
+      .catch((err: Error) => {
+        throw err.message.includes('timed out') ? fail(err.message) : err;
+      });
   const client: Omit<OpenVpnClient, keyof ManagedProcess> = {
     commonName: o.commonName,
-    async waitConnected(timeoutMs = 60_000) {
-      await waitFor(`${o.commonName} connected`, () => {
-        const text = proc.log();
-        if (text.includes('AUTH_FAILED')) throw fail('authentication failed, expected to connect');
-        return text.includes('Initialization Sequence Completed');
-      }, { timeoutMs, intervalMs: 100 }).catch((err: Error) => {
-        throw err.message.includes('timed out') ? fail(err.message) : err;
-      });
-    },
-    async waitAuthFailed(timeoutMs = 60_000) {
-      await waitFor(`${o.commonName} AUTH_FAILED`, () => {
-        const text = proc.log();
-        if (text.includes('Initialization Sequence Completed')) throw fail('connected, expected AUTH_FAILED');
-        return text.includes('AUTH_FAILED');
-      }, { timeoutMs, intervalMs: 100 }).catch((err: Error) => {
-        throw err.message.includes('timed out') ? fail(err.message) : err;
-      });
-    },
+    waitConnected: (timeoutMs = 60_000) => outcome('Initialization Sequence Completed', 'AUTH_FAILED', timeoutMs),
+    waitAuthFailed: (timeoutMs = 60_000) => outcome('AUTH_FAILED', 'Initialization Sequence Completed', timeoutMs),
     pushReply() {
       return /PUSH: Received control message: '(PUSH_REPLY[^']*)'/.exec(proc.log())?.[1];
     },

@@ -6,10 +6,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { FLEXSCRIPT } from '../../src/lab/daemon-process.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FLEXSCRIPT, ownedDir, startDaemon, writeConfig } from '../../src/lab/daemon-process.ts';
+import { createLab } from '../../src/lab/lab.ts';
+import { RECORDER } from '../support/paths.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { routeFor } from '../fixtures/plugins/recorder.ts';
 import { modeLab } from './mode-lab.ts';
+import { ask } from '../../src/cli/control.ts';
 
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 
@@ -76,10 +81,49 @@ test('a plugin that never answers leads to a deny within its time limit, while o
 
 test('the pass-through socket refuses commands that are not read-only', async (t) => {
   const h = await modeLab(t, 'management', { passThrough: true });
-  const { ask } = await import('../../src/cli/control.ts');
   const socket = h.configPath.replace(/flexscript\.yaml$/, 'work/control.sock');
   assert.match((await ask(socket, 'version'))[0] ?? '', /^OpenVPN Version: OpenVPN 2\.6/);
   assert.deepEqual(await ask(socket, 'signal SIGTERM'), ['ERROR: command not allowed here: "signal SIGTERM"']);
   assert.deepEqual(await ask(socket, '@nope status 3'), ['ERROR: no OpenVPN instance named "nope"']);
   assert.ok(h.server.running, 'OpenVPN is still running');
+});
+
+test('one daemon serves two OpenVPN instances: a unix socket and a password-protected loopback TCP port', async (t) => {
+  const lab = await createLab('two-instances');
+  t.after(() => lab.close());
+  const work = ownedDir(join(lab.dir, 'work'));
+  const records = join(work, 'records.jsonl');
+  const socket = join(lab.dir, 'udp.sock');
+  const mgmtPort = await lab.allocPort();
+  const password = join(lab.dir, 'tcp.pw');
+  writeFileSync(password, 'correct horse\n', { mode: 0o644 });
+  const [udpPort, tcpPort] = [await lab.allocPort(), await lab.allocPort()];
+  const udp = await lab.startServer({ port: udpPort, extraConfig: [`management ${socket} unix`, 'management-client-auth', 'auth-user-pass-optional'] });
+  const tcp = await lab.startServer({
+    port: tcpPort,
+    proto: 'tcp',
+    extraConfig: [`management 127.0.0.1 ${mgmtPort} ${password}`, 'management-client-auth', 'auth-user-pass-optional'],
+  });
+  await Promise.all([udp.waitForLog(/Initialization Sequence Completed/), tcp.waitForLog(/Initialization Sequence Completed/)]);
+  const config = writeConfig(
+    lab.dir,
+    [
+      'management:',
+      '  instances:',
+      `    - { name: vpn-udp, socket: ${socket} }`,
+      `    - { name: vpn-tcp, host: 127.0.0.1, port: ${mgmtPort}, password-file: ${password} }`,
+      'plugins:',
+      `  - { path: ${RECORDER}, options: { file: ${records} } }`,
+    ].join('\n'),
+  );
+  const daemon = await startDaemon(config, join(lab.dir, 'daemon.log'));
+  lab.track(() => daemon.stop());
+  await waitFor('both attached', () => daemon.logs().filter((l) => l.msg === 'attached to OpenVPN management interface').length === 2);
+  const a = await lab.startClient({ commonName: 'over-udp', port: udpPort });
+  const b = await lab.startClient({ commonName: 'over-tcp', port: tcpPort, proto: 'tcp' });
+  await Promise.all([a.waitConnected(), b.waitConnected()]);
+  const byName = new Map(daemon.logs().filter((l) => l.msg === 'client-connect').map((l) => [l.commonName, l.instance]));
+  assert.equal(byName.get('over-udp'), 'vpn-udp');
+  assert.equal(byName.get('over-tcp'), 'vpn-tcp');
+  assert.match(b.pushReply() ?? '', new RegExp(routeFor('over-tcp').replace(/\./g, '\\.')));
 });
