@@ -4,6 +4,7 @@
  */
 export { definePlugin } from './plugins/plugin-api.ts';
 export type {
+  AuthContext,
   BaseContext,
   ClientState,
   ConnectContext,
@@ -12,6 +13,7 @@ export type {
   Handler,
   PluginDefinition,
   PluginHandlers,
+  PendingAuth,
   PluginInstance,
   SetupContext,
 } from './plugins/plugin-api.ts';

@@ -8,7 +8,7 @@ import { errorMessage } from '../errors.ts';
 import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
 import { parseEvent, type RawEvent } from '../events/parse-event.ts';
 import type { Logger } from '../logger.ts';
-import type { Decision, Pipeline } from '../pipeline/pipeline.ts';
+import type { Decision, Pipeline, RunOptions } from '../pipeline/pipeline.ts';
 import { SessionTable, type Session, type SessionInfo } from '../sessions/session-table.ts';
 import { Semaphore } from './semaphore.ts';
 
@@ -18,6 +18,7 @@ export type SessionKeyOf = (event: ClientConnectEvent | ClientDisconnectEvent) =
 export interface DispatchInput {
   readonly raw: RawEvent;
   readonly sessionKey: SessionKeyOf;
+  readonly run?: RunOptions;
 }
 
 /** A pipeline and the number of events still running through it (for a clean swap on reload). */
@@ -113,7 +114,7 @@ export class Dispatcher {
   }
 
   /** Handles one event. Never throws: a malformed event or a failure is a deny decision. */
-  async handle({ raw, sessionKey }: DispatchInput): Promise<Decision> {
+  async handle({ raw, sessionKey, run = {} }: DispatchInput): Promise<Decision> {
     let event: AnyEvent;
     try {
       event = parseEvent(raw);
@@ -126,7 +127,7 @@ export class Dispatcher {
     const gen = this.#current;
     gen.enter();
     try {
-      return await this.#run(gen.pipeline, event, sessionKey, started);
+      return await this.#run(gen.pipeline, event, sessionKey, started, run);
     } catch (err) {
       // the pipeline itself never throws; this guards the daemon against its own bugs
       this.log.error({ event: event.name, err: errorMessage(err) }, 'event failed');
@@ -137,7 +138,7 @@ export class Dispatcher {
     }
   }
 
-  async #run(pipeline: Pipeline, event: AnyEvent, sessionKey: SessionKeyOf, started: number): Promise<Decision> {
+  async #run(pipeline: Pipeline, event: AnyEvent, sessionKey: SessionKeyOf, started: number, run: RunOptions): Promise<Decision> {
     let session: Session | undefined;
     let decision: Decision;
     switch (event.name) {
@@ -145,7 +146,7 @@ export class Dispatcher {
         const key = sessionKey(event);
         const live = this.sessions.get(key);
         session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000);
-        decision = await pipeline.run(event, session);
+        decision = await pipeline.run(event, session, run);
         if (decision.verdict === 'accept') this.sessions.add(session);
         else this.#rememberDenied(key);
         break;
@@ -167,7 +168,7 @@ export class Dispatcher {
         decision = await pipeline.run(event, session);
         break;
       default:
-        decision = await pipeline.run(event);
+        decision = await pipeline.run(event, undefined, run);
     }
     this.#logDecision(event, decision, performance.now() - started, session);
     this.onDecision?.({ event, decision, session });

@@ -112,3 +112,18 @@ test('per-plugin state lives in the session', async () => {
   assert.equal((await p.run(connect(), s)).verdict, 'accept');
   assert.equal(s.pluginState.get('a')?.get('n'), 1);
 });
+
+test('a pending authentication extends the time limit and is passed to the source', async () => {
+  const { log } = capture();
+  const announced: unknown[] = [];
+  const p = new Pipeline(
+    [plugin('mfa', { 'client-connect': async (e, ctx) => { if (e.commonName === 'patient') ctx.pending({ extra: 'CR_TEXT:E:ok?', timeout: 2 }); await new Promise((r) => setTimeout(r, 150)); } }, 50)],
+    log,
+  );
+  const waited = await p.run(connect('patient'), undefined, { onPending: (a) => void announced.push(a) });
+  assert.equal(waited.verdict, 'accept');
+  assert.deepEqual(announced, [{ extra: 'CR_TEXT:E:ok?', timeout: 2 }]);
+  const impatient = await p.run(connect('other'));
+  assert.equal(impatient.verdict, 'deny');
+  assert.match(impatient.reason!, /did not finish within 50 ms/);
+});

@@ -9,7 +9,7 @@ import { ErrorCode, PluginFailure, errorMessage } from '../errors.ts';
 import { isDecisionEvent, type AnyEvent, type EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
-import type { ClientState, ConnectContext, Handler } from '../plugins/plugin-api.ts';
+import type { ClientState, ConnectContext, Handler, PendingAuth } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
 import { stateOf, type Session } from '../sessions/session-table.ts';
 import { checkConfigLine, pushLine } from './config-lines.ts';
@@ -31,6 +31,12 @@ export interface PluginCallRecord {
   readonly event: EventName;
   readonly ms: number;
   readonly outcome: 'ok' | 'deny' | 'error' | 'timeout';
+}
+
+/** Per-run hooks a source provides. */
+export interface RunOptions {
+  /** Tells OpenVPN a plugin needs time (management: client-pending-auth). */
+  readonly onPending?: (auth: PendingAuth) => void | Promise<void>;
 }
 
 export interface PipelineOptions {
@@ -57,7 +63,7 @@ export class Pipeline {
     return this.plugins.some((p) => typeof p.instance[name] === 'function');
   }
 
-  async run(event: AnyEvent, session?: Session): Promise<Decision> {
+  async run(event: AnyEvent, session?: Session, runOptions: RunOptions = {}): Promise<Decision> {
     const decision = isDecisionEvent(event.name);
     const config: string[] = [];
     for (const plugin of this.plugins) {
@@ -71,7 +77,7 @@ export class Pipeline {
       const started = performance.now();
       let outcome: PluginCallRecord['outcome'] = 'ok';
       try {
-        await withTimeout(plugin.timeoutMs, (signal) => {
+        await withTimeout(plugin.timeoutMs, (signal, extend) => {
           const ctx: ConnectContext = {
             log: plog,
             signal,
@@ -85,6 +91,18 @@ export class Pipeline {
               if (!open) return plog.warn({ event: event.name }, 'config() after the handler finished is ignored');
               if (event.name !== 'client-connect') throw new Error(`config lines are only accepted on client-connect`);
               lines.push(checkConfigLine(line));
+            },
+            pending: (auth) => {
+              if (!open) return plog.warn({ event: event.name }, 'pending() after the handler finished is ignored');
+              if (event.name !== 'client-connect' && event.name !== 'user-pass-verify') throw new Error(`pending() is not available on ${event.name}`);
+              const timeout = Number(auth?.timeout);
+              if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw new Error('pending(): timeout must be 1 to 3600 seconds');
+              const extra = String(auth.extra);
+              extend(timeout * 1000);
+              plog.info({ event: event.name, timeout }, 'authentication pending');
+              void Promise.resolve(runOptions.onPending?.({ extra, timeout })).catch((err: unknown) =>
+                plog.warn({ err: errorMessage(err) }, 'OpenVPN did not take the pending notice'),
+              );
             },
             push: (option) => {
               if (!open) return plog.warn({ event: event.name }, 'push() after the handler finished is ignored');

@@ -39,7 +39,25 @@ export interface DecisionContext extends BaseContext {
   deny(reason: string, clientReason?: string): void;
 }
 
-export interface ConnectContext extends DecisionContext {
+/** What a plugin announces when it needs time (a second factor, an approval on a phone). */
+export interface PendingAuth {
+  /** Sent to the client, e.g. `CR_TEXT:E:Approve the login on your phone` or `OPEN_URL:https://...`. */
+  readonly extra: string;
+  /** Seconds OpenVPN and the client wait; also this handler's new time limit. */
+  readonly timeout: number;
+}
+
+export interface AuthContext extends DecisionContext {
+  /**
+   * Announces that the answer will take a while. In management mode OpenVPN is told with
+   * `client-pending-auth` and keeps the client waiting up to `timeout`; in hook mode the
+   * deferral already waits (up to OpenVPN's hand-window). Either way the handler's time limit
+   * becomes `timeout`; the handler then allows or denies as usual.
+   */
+  pending(auth: PendingAuth): void;
+}
+
+export interface ConnectContext extends AuthContext {
   readonly state: ClientState;
   /** Adds a raw config line for this client (`ifconfig-push ...`, `iroute ...`, `push "..."`). */
   config(line: string): void;
@@ -54,7 +72,7 @@ export interface ContextMap {
   'route-pre-down': BaseContext;
   ipchange: BaseContext;
   'tls-verify': DecisionContext;
-  'user-pass-verify': DecisionContext;
+  'user-pass-verify': AuthContext;
   'client-connect': ConnectContext;
   'client-disconnect': BaseContext & { readonly state: ClientState };
   'learn-address': DecisionContext;

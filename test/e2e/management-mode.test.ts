@@ -79,6 +79,17 @@ test('a plugin that never answers leads to a deny within its time limit, while o
   await h.server.waitForLog(/connection rejected: plugin recorder on client-connect: did not finish within 2000 ms/);
 });
 
+test('a plugin that needs time announces a pending authentication and then decides', async (t) => {
+  const h = await modeLab(t, 'management', { pluginTimeout: '1s' });
+  const client = await h.lab.startClient({ commonName: 'slow-sue', port: h.port });
+  await client.waitConnected();
+  await h.server.waitForLog(/MANAGEMENT: CMD 'client-pending-auth \d+ \d+ "CR_TEXT:E:Approve the login on your phone" 30'/);
+  const decided = await h.daemon.waitForLog('accept', (l) => l.msg === 'client-connect' && l.commonName === 'slow-sue');
+  assert.ok((decided.ms as number) > 2000, `decided after ${decided.ms} ms, past the 1 s limit it extended`);
+  assert.ok(!h.daemon.logs().some((l) => l.msg === 'OpenVPN did not take the pending notice'), 'OpenVPN accepted client-pending-auth');
+  assert.match(client.pushReply() ?? '', new RegExp(routeFor('slow-sue').replace(/\./g, '\\.')));
+});
+
 test('the pass-through socket refuses commands that are not read-only', async (t) => {
   const h = await modeLab(t, 'management', { passThrough: true });
   const socket = h.configPath.replace(/flexscript\.yaml$/, 'work/control.sock');

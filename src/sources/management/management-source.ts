@@ -13,6 +13,7 @@ import type { ManagementInstanceConfig } from '../../config/config-schema.ts';
 import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
 import type { Decision } from '../../pipeline/pipeline.ts';
+import type { PendingAuth } from '../../plugins/plugin-api.ts';
 import { ManagementClient } from '../../openvpn-management/management-client.ts';
 import type { ManagementMessage } from '../../openvpn-management/codec.ts';
 import type { StatusClient } from '../../openvpn-management/commands.ts';
@@ -88,11 +89,14 @@ export class ManagementSource {
     name: 'client-connect' | 'client-disconnect' | 'user-pass-verify' | 'learn-address',
     cid: number | string,
     env: Record<string, string>,
-    extra: { args?: string[]; reauth?: boolean; missed?: boolean } = {},
+    extra: { args?: string[]; reauth?: boolean; missed?: boolean; kid?: number } = {},
   ): Promise<Decision> {
     const key = managementSessionKey(this.instance, cid);
     const sessionKey: SessionKeyOf = () => key;
-    return this.options.dispatcher.handle({ raw: { name, instance: this.instance, source: 'management', env, ...extra }, sessionKey });
+    const { kid, ...rawExtra } = extra;
+    // a plugin that needs time: OpenVPN keeps the client waiting instead of timing it out
+    const run = kid === undefined ? {} : { onPending: (p: PendingAuth) => this.client.clientPendingAuth(Number(cid), kid, p.extra, p.timeout).then(() => undefined) };
+    return this.options.dispatcher.handle({ raw: { name, instance: this.instance, source: 'management', env, ...rawExtra }, sessionKey, run });
   }
 
   /** Every CONNECT/REAUTH gets exactly one answer, whatever happens inside. */
@@ -101,8 +105,8 @@ export class ManagementSource {
     let decision: Decision;
     try {
       decision = { verdict: 'accept', config: [] };
-      if (this.options.dispatcher.pipeline.handles('user-pass-verify')) decision = await this.#dispatch('user-pass-verify', m.cid, env);
-      if (decision.verdict === 'accept') decision = await this.#dispatch('client-connect', m.cid, env, { reauth: m.reauth });
+      if (this.options.dispatcher.pipeline.handles('user-pass-verify')) decision = await this.#dispatch('user-pass-verify', m.cid, env, { kid: m.kid });
+      if (decision.verdict === 'accept') decision = await this.#dispatch('client-connect', m.cid, env, { reauth: m.reauth, kid: m.kid });
     } catch (err) {
       decision = { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
     }
