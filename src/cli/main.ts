@@ -10,6 +10,7 @@ import { runDemo } from '../demo/demo.ts';
 import { killCommand, statusCommand } from './control.ts';
 import { BENCH_MODES, formatTable, runBench, type BenchMode } from '../bench/bench.ts';
 import { runMicro } from '../bench/micro.ts';
+import { initCommand } from './init.ts';
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -38,6 +39,18 @@ program
   .option('--daemon-user <user>', 'management mode: the user the daemon runs as (restricts the unix socket)')
   .action(async (o: { config: string; mode: 'hook' | 'management'; daemonUser?: string }) =>
     process.exit(await openvpnConfigCommand(o.config, o.mode, o.daemonUser)),
+  );
+
+program
+  .command('init')
+  .description('write a commented starting setup: config, plugins, systemd unit, OpenVPN lines')
+  .requiredOption('-d, --dir <dir>', 'where to write it (e.g. /etc/flexscript)')
+  .addOption(new Option('-m, --mode <mode>', 'event source').choices(['hook', 'management']).default('management'))
+  .option('--user <user>', "OpenVPN's user (hook mode: the daemon's too)", 'nobody')
+  .option('--group <group>', "OpenVPN's group", 'nogroup')
+  .option('--force', 'overwrite existing files')
+  .action(async (o: { dir: string; mode: 'hook' | 'management'; user: string; group: string; force?: boolean }) =>
+    process.exit(await initCommand({ ...o, force: o.force ?? false })),
   );
 
 program

@@ -1,0 +1,151 @@
+/**
+ * @module init
+ * `flexscript init --dir DIR`: a commented starting setup for an existing OpenVPN server: the
+ * config, editable copies of the example plugins, a systemd unit for the daemon and the lines
+ * to add to OpenVPN's config. Never overwrites a file without --force.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { REPO } from '../lab/daemon-process.ts';
+import { parseConfig } from '../config/load-config.ts';
+import { HOOK_PATH } from './openvpn-config.ts';
+import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
+import { managementModeLines } from '../sources/management/openvpn-lines.ts';
+
+export interface InitOptions {
+  readonly dir: string;
+  readonly mode: 'hook' | 'management';
+  /** The user and group OpenVPN drops to (hook mode: the daemon runs as the same). */
+  readonly user: string;
+  readonly group: string;
+  readonly force: boolean;
+}
+
+const PLUGINS = ['deny-list.ts', 'office-routes.ts', 'session-log.ts'];
+
+function unit(o: InitOptions, config: string): string {
+  return `# systemd unit for the openvpn-flexscript daemon. Install:
+#   cp ${join(o.dir, 'flexscriptd.service')} /etc/systemd/system/ && systemctl daemon-reload
+#   systemctl enable --now flexscriptd
+[Unit]
+Description=openvpn-flexscript daemon (OpenVPN event plugins)
+Before=openvpn-server@.service openvpn.service
+After=network.target
+
+[Service]
+Type=simple
+# ${o.mode === 'hook' ? "hook mode: the same user as OpenVPN's `user`, whose deferral files are private to it" : 'management mode: any unprivileged user allowed by management-client-user'}
+User=${o.user}
+Group=${o.group}
+ExecStart=${process.execPath} ${join(REPO, 'bin/flexscript.js')} run --config ${config}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=1
+${o.mode === 'hook' ? `# the hook runtime directory (hook.dir in the config)\nRuntimeDirectory=flexscript\nRuntimeDirectoryMode=0770\nRuntimeDirectoryPreserve=yes\n` : ''}ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=no
+ReadWritePaths=/run/flexscript /var/log/flexscript
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+function config(o: InitOptions): string {
+  const source =
+    o.mode === 'hook'
+      ? `# Hook mode: OpenVPN runs the small /bin/sh hook client for each event.
+hook:
+  # shared with OpenVPN: spool, ring pipe, reply pipes, pid file
+  dir: /run/flexscript/vpn
+  # OpenVPN's group: only it (and the daemon) may enter the directory
+  group: ${o.group}
+  mode: "0770"
+  # how long tls-verify (and events with wait: true) wait for an answer
+  timeout: 5s`
+      : `# Management mode: the daemon answers every client over OpenVPN's management interface.
+management:
+  instances:
+    - name: vpn
+      socket: /run/openvpn/vpn.sock
+  pass-through:
+    # for flexscript status / flexscript kill
+    socket: /run/flexscript/vpn.sock
+    mode: "0660"
+    allow-kill: true`;
+  return `# openvpn-flexscript configuration, written by flexscript init.
+# Check it:  flexscript check --config ${join(o.dir, 'flexscript.yaml')}
+# Unknown keys are errors. Durations: 500ms, 5s, 1m.
+
+# names this OpenVPN server in logs and records
+instance: vpn
+
+log:
+  level: info
+
+${source}
+
+pipeline:
+  # time limit of one plugin call; a plugin that exceeds it denies that client only
+  timeout: 2s
+
+# Plugins run in this order; any deny wins. Paths are relative to this file; edit the copies
+# in plugins/ or add your own.
+plugins:
+  - path: plugins/deny-list.ts
+    options:
+      names: []
+  - path: plugins/office-routes.ts
+    options:
+      groups:
+        - name: everyone
+          members: ["*"]
+          routes: [10.20.0.0/16]
+  - path: plugins/session-log.ts
+    options:
+      file: /var/log/flexscript/sessions.jsonl
+`;
+}
+
+export async function initCommand(o: InitOptions): Promise<number> {
+  const dir = resolve(o.dir);
+  const files = new Map<string, string>();
+  const configPath = join(dir, 'flexscript.yaml');
+  const yaml = config({ ...o, dir });
+  files.set(configPath, yaml);
+  files.set(join(dir, 'flexscriptd.service'), unit({ ...o, dir }, configPath));
+  const parsed = parseConfig(yaml, configPath).config;
+  const lines =
+    o.mode === 'hook'
+      ? hookModeLines(parsed.hook!, ['client-connect', 'client-disconnect', 'learn-address'], HOOK_PATH)
+      : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: o.user });
+  files.set(join(dir, 'openvpn-server.conf.add'), `# add these lines to OpenVPN's server config\n${lines.join('\n')}\n`);
+  for (const p of PLUGINS) {
+    // the copies take their types from the installed package (type imports vanish at run time)
+    const text = await readFile(join(REPO, 'examples/plugins', p), 'utf8');
+    files.set(join(dir, 'plugins', p), text.replace("from '../../src/index.ts'", "from 'openvpn-flexscript'"));
+  }
+  // marks the plugins as ES modules
+  files.set(join(dir, 'plugins', 'package.json'), '{ "type": "module" }\n');
+  const existing = [...files.keys()].filter((f) => existsSync(f));
+  if (existing.length > 0 && !o.force) {
+    process.stderr.write(`flexscript init: these files exist (nothing was written; --force overwrites them):\n${existing.map((f) => `  ${f}`).join('\n')}\n`);
+    return 1;
+  }
+  await mkdir(join(dir, 'plugins'), { recursive: true });
+  for (const [path, text] of files) await writeFile(path, text, { mode: 0o644 });
+  process.stdout.write(
+    [
+      `wrote ${dir}:`,
+      ...[...files.keys()].map((f) => `  ${f}`),
+      '',
+      'next:',
+      `  1. edit ${configPath}, then: flexscript check --config ${configPath}`,
+      `  2. add ${join(dir, 'openvpn-server.conf.add')} to OpenVPN's server config (OpenVPN: user ${o.user}, group ${o.group})`,
+      `  3. install ${join(dir, 'flexscriptd.service')} (see its first lines) and restart OpenVPN`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
