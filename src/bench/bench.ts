@@ -133,7 +133,9 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
     for (let i = 0; i < o.clients; i++) clients.push(await lab.startClient({ commonName: `storm-${i}`, port }));
     const daemonCpu0 = daemon ? cpuSeconds(daemon.pid) : 0;
     const t0 = Date.now();
-    const server = await lab.startServer({ port, extraConfig: [...lines, 'hand-window 120'] });
+    // a /16 pool: a /24 holds 253 clients, and the rest would connect without an address
+    const subnet = `10.${150 + (process.pid % 50)}.0.0`;
+    const server = await lab.startServer({ port, subnet, netmask: '255.255.0.0', extraConfig: [...lines, 'hand-window 120'] });
     const pending = new Set(clients);
     let last = t0;
     let progress = t0;
@@ -159,12 +161,14 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
       if (!server.running) throw err;
     });
     const seconds = (last - t0) / 1000;
+    const unaddressed = clients.filter((c) => !/,ifconfig \d/.test(c.pushReply() ?? '')).length - pending.size;
     const run: Omit<BenchRun, 'ratio'> = {
       mode,
       seconds: Math.round(seconds * 100) / 100,
       connected: o.clients - pending.size,
       openvpnCpuSeconds: cpuSeconds(server.pid),
       ...(pending.size > 0 ? { error: `${pending.size} clients not connected within ${o.timeoutS ?? 600} s` } : {}),
+      ...(unaddressed > 0 ? { error: `${unaddressed} clients connected without a VPN address` } : {}),
     };
     if (!daemon) return run;
     const ms = daemon

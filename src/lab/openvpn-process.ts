@@ -86,8 +86,10 @@ export interface ServerOptions {
   readonly pki: Pki;
   readonly port: number;
   readonly proto?: 'udp' | 'tcp';
-  /** A /24 such as 10.77.3.0. */
+  /** The VPN network, such as 10.77.3.0. */
   readonly subnet: string;
+  /** Its netmask (default a /24: 253 clients; a storm of more needs a wider pool). */
+  readonly netmask?: string;
   /** A tun device name unique on the machine. */
   readonly dev: string;
   readonly user?: string;
@@ -115,7 +117,7 @@ export async function startServer(o: ServerOptions): Promise<OpenVpnServer> {
     `dev ${o.dev}`,
     'dev-type tun',
     'topology subnet',
-    `server ${o.subnet} 255.255.255.0`,
+    `server ${o.subnet} ${o.netmask ?? '255.255.255.0'}`,
     `ca ${o.pki.caCert}`,
     `cert ${o.pki.serverCert}`,
     `key ${o.pki.serverKey}`,
@@ -174,6 +176,8 @@ export async function startClient(o: ClientOptions): Promise<OpenVpnClient> {
     `key ${key}`,
     'remote-cert-tls server',
     'connect-retry 1 1',
+    // a UDP client waiting for a server backs off (2, 4, 8 s...); restart the attempt sooner
+    'server-poll-timeout 10',
     'auth-retry none',
     'verb 3',
   ];
