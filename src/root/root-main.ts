@@ -1,0 +1,91 @@
+/**
+ * @module root-main
+ * `flexscript-root --config FILE`: the root stage, started once by the daemon through
+ * `sudo -n`. bin/flexscript-root.js has already checked that no one but root can change its
+ * code or config (before loading any of it); this loads the config, ensures the nft table, and
+ * serves requests from stdin (one JSON line each) with answers on stdout, logging JSON lines on
+ * stderr. It exits when stdin closes.
+ */
+import { isAbsolute } from 'node:path';
+import { readLines } from './line-reader.ts';
+import { NftManager } from './nft-manager.ts';
+import { encodeLine, LIMITS } from './protocol.ts';
+import { loadRootConfig, RootConfigError } from './root-config.ts';
+import { createRootLog, type RootLog } from './root-log.ts';
+import { RootStage } from './root-stage.ts';
+import { RouteManager } from './routes.ts';
+import { ScratchDir } from './scratch-dir.ts';
+
+/** Exit codes (sysexits.h): usage, refused to run for safety or config, internal failure. */
+export const EXIT = { ok: 0, failed: 1, usage: 64, config: 78 } as const;
+
+function parseArgs(argv: readonly string[]): string | undefined {
+  if (argv.length !== 2 || argv[0] !== '--config') return undefined;
+  const file = argv[1];
+  return file !== undefined && isAbsolute(file) ? file : undefined;
+}
+
+/** Serves requests until stdin closes; resolves when every answer has been written. */
+function serve(stage: RootStage, log: RootLog): Promise<void> {
+  return new Promise((resolveServe) => {
+    const inflight = new Set<Promise<void>>();
+    const write = (response: object) => {
+      process.stdout.write(encodeLine(response));
+    };
+    process.stdout.on('error', (err) => {
+      log.warn({ reason: err.message }, 'stdout closed; exiting');
+      process.exit(EXIT.ok);
+    });
+    readLines(process.stdin, LIMITS.line, {
+      line: (text) => {
+        if (text.trim() === '') return;
+        const p = stage.handle(text).then(write);
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+      },
+      tooLong: () => write(stage.tooLong()),
+      end: () => {
+        void Promise.allSettled([...inflight]).then(() => resolveServe());
+      },
+    });
+  });
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const log = createRootLog((line) => process.stderr.write(line));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ reason: err.message, stack: err.stack }, 'uncaught exception');
+    process.exit(EXIT.failed);
+  });
+  const configFile = parseArgs(argv);
+  if (configFile === undefined) {
+    log.fatal({ argv }, 'usage: flexscript-root --config /absolute/path/root.yaml');
+    return EXIT.usage;
+  }
+  if (process.getuid?.() !== 0) {
+    log.fatal({ uid: process.getuid?.() }, 'flexscript-root must run as root (the daemon starts it through sudo)');
+    return EXIT.config;
+  }
+  let config;
+  try {
+    config = await loadRootConfig(configFile);
+  } catch (err) {
+    if (!(err instanceof RootConfigError)) throw err;
+    log.fatal({ code: err.code, problems: err.problems }, `invalid root config: ${err.message}`);
+    return EXIT.config;
+  }
+  const scratch = new ScratchDir();
+  process.on('exit', () => scratch.close());
+  const nft = new NftManager({ config, log, scratch });
+  const routes = new RouteManager({ config, log });
+  try {
+    await nft.ensure();
+  } catch (err) {
+    log.fatal({ code: (err as { code?: string }).code, reason: (err as Error).message }, 'cannot set up the nft table');
+    return EXIT.failed;
+  }
+  log.info({ config: configFile, table: config.table, groups: [...config.groups.keys()], interfaces: config.vpnInterfaces, scratch: scratch.path }, 'ready');
+  await serve(new RootStage({ config, log, nft, routes }), log);
+  log.info({ nftRuns: nft.runs }, 'stdin closed; exiting');
+  return EXIT.ok;
+}

@@ -1,0 +1,47 @@
+/**
+ * @module scratch-dir
+ * A private directory (root only, mode 0700) for the nft scripts. `nft -f -` opens /dev/stdin,
+ * which fails on the socket Node gives a child as stdin, so each transaction is written to a
+ * fresh file here and passed as `nft -j -f FILE`. The directory is made with mkdtemp under
+ * /run (root-only) when it is safe, else the system temp directory, and removed on close.
+ */
+import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function safeBase(): string {
+  try {
+    const st = lstatSync('/run');
+    if (st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0) return '/run';
+  } catch {
+    // no /run: fall back
+  }
+  return tmpdir();
+}
+
+export class ScratchDir {
+  readonly path: string;
+  #next = 0;
+
+  constructor(prefix = 'flexscript-root-') {
+    // mkdtemp never reuses an existing name, and creates the directory with mode 0700
+    this.path = mkdtempSync(join(safeBase(), prefix));
+  }
+
+  /** Writes `content` to a new file (mode 0600), runs `fn` with its path, then deletes it. */
+  async withFile<T>(content: string, fn: (file: string) => Promise<T>): Promise<T> {
+    this.#next += 1;
+    const file = join(this.path, `script-${this.#next}.json`);
+    await writeFile(file, content, { mode: 0o600, flag: 'wx' });
+    try {
+      return await fn(file);
+    } finally {
+      await unlink(file).catch(() => {});
+    }
+  }
+
+  close(): void {
+    rmSync(this.path, { recursive: true, force: true });
+  }
+}
