@@ -30,6 +30,8 @@ export function run(argv: readonly string[], input?: string): Promise<Output> {
       if (err && typeof (err as { code?: unknown }).code !== 'number') reject(err);
       else resolvePromise({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
+    // a command that exits without reading its input leaves a broken pipe; its exit is what counts
+    child.stdin?.on('error', () => {});
     child.stdin?.end(input ?? '');
   });
 }
