@@ -10,7 +10,15 @@ export type {
   ConnectContext,
   ContextMap,
   DecisionContext,
+  DecisionEvent,
+  DecisionEventName,
   Handler,
+  KernelState,
+  LiveSession,
+  Outcome,
+  RootActions,
+  RouteSpec,
+  Services,
   PluginDefinition,
   PluginHandlers,
   PendingAuth,
@@ -21,4 +29,5 @@ export type * from './events/event-map.ts';
 export { EVENT_NAMES } from './events/event-map.ts';
 export type { Decision } from './pipeline/pipeline.ts';
 export type { Logger } from './logger.ts';
+export type { Store } from './store/store.ts';
 export * from './errors.ts';

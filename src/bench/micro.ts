@@ -11,6 +11,7 @@ import { parseEvent } from '../events/parse-event.ts';
 import { REPO } from '../lab/daemon-process.ts';
 import { createLogger } from '../logger.ts';
 import { ManagementDecoder } from '../openvpn-management/codec.ts';
+import { offlineServices } from '../daemon/services.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { loadPlugins } from '../plugins/load-plugins.ts';
 import { SessionTable } from '../sessions/session-table.ts';
@@ -50,7 +51,8 @@ export async function runMicro(seconds = 2): Promise<MicroResult> {
   const examples = join(REPO, 'examples/plugins');
   const yaml = `plugins:\n  - path: ${join(examples, 'deny-list.ts')}\n    options: { names: [x] }\n  - path: ${join(examples, 'office-routes.ts')}\n    options:\n      groups:\n        - { name: staff, members: ["*"], routes: [10.20.0.0/16], dns: [10.20.0.53] }\n`;
   const log = createLogger('info', new Writable({ write: (_c, _e, cb) => cb() }));
-  const pipeline = new Pipeline(await loadPlugins(parseConfig(yaml, join(REPO, 'micro.yaml')), log), log);
+  const loaded = parseConfig(yaml, join(REPO, 'micro.yaml'));
+  const pipeline = new Pipeline(await loadPlugins(loaded, log, offlineServices(loaded.config)), log);
   const sessions = new SessionTable();
   const env = { common_name: 'alice', trusted_ip: '127.0.0.1', trusted_port: '1194', ifconfig_pool_remote_ip: '10.8.0.6', IV_PLAT: 'linux' };
   let ran = 0;

@@ -6,12 +6,13 @@ import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { createLogger } from '../logger.ts';
 import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
+import { offlineServices } from '../daemon/services.ts';
 
 export async function checkCommand(file: string): Promise<number> {
   try {
     const loaded = await loadConfig(file);
     const log = createLogger('warn');
-    const plugins = await loadPlugins(loaded, log);
+    const plugins = await loadPlugins(loaded, log, offlineServices(loaded.config));
     await closePlugins(plugins, log);
     process.stdout.write(`${file}: OK (${plugins.length} plugin(s): ${plugins.map((p) => p.name).join(', ') || 'none'})\n`);
     return 0;

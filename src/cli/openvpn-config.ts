@@ -8,6 +8,7 @@ import { EVENT_NAMES } from '../events/event-map.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { createLogger } from '../logger.ts';
 import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
+import { offlineServices } from '../daemon/services.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 
@@ -18,7 +19,7 @@ export async function openvpnConfigCommand(file: string, mode: 'hook' | 'managem
   try {
     const loaded = await loadConfig(file);
     const log = createLogger('warn');
-    const plugins = await loadPlugins(loaded, log);
+    const plugins = await loadPlugins(loaded, log, offlineServices(loaded.config));
     await closePlugins(plugins, log);
     const handled = EVENT_NAMES.filter((e) => plugins.some((p) => typeof p.instance[e] === 'function'));
     if (mode === 'management') {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { EVENT_NAMES, type EventName } from '../events/event-map.ts';
+import { storeConfigSchema } from '../store/store-config.ts';
 
 /** `500ms`, `2s`, `1m`, or a number of milliseconds. */
 export const duration = z
@@ -100,7 +101,9 @@ const management = z
 const pluginEntry = z
   .object({
     /** A .ts or .js module; relative paths are resolved against this file's folder. */
-    path: z.string().min(1),
+    path: z.string().min(1).optional(),
+    /** A built-in plugin by name (firewall, routes, accounting, ...), instead of `path`. */
+    use: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a built-in plugin name such as firewall').optional(),
     /** Overrides the plugin's own name in logs (useful when one module is listed twice). */
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only').optional(),
     /** Time limit for one handler call; a plugin that exceeds it denies that client. */
@@ -108,6 +111,22 @@ const pluginEntry = z
     enabled: z.boolean().default(true),
     /** Validated by the plugin's own schema when it loads. */
     options: z.unknown().optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.path === undefined && p.use === undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'give path (your plugin) or use (a built-in plugin)' });
+    if (p.path !== undefined && p.use !== undefined) ctx.addIssue({ code: 'custom', path: ['use'], message: 'give path or use, not both' });
+  });
+
+/** The root stage, for plugins that change firewall sets and routes. */
+const root = z
+  .object({
+    /** The root stage's own config, owned by root: groups' rules, interfaces, route limits. */
+    config: z.string().startsWith('/', 'must be an absolute path').default('/etc/flexscript/root.yaml'),
+    /** The command that starts the root stage; default `sudo -n <flexscript-root> --config CONFIG`. */
+    command: z.array(z.string().min(1)).min(1).optional(),
+    /** Time limit of one root-stage action. */
+    timeout: duration.default(10_000),
   })
   .strict();
 
@@ -132,6 +151,9 @@ export const configSchema = z
       })
       .strict()
       .default({ timeout: 2000, concurrency: 256, 'setup-timeout': 10_000 }),
+    root: root.optional(),
+    /** Accounting store shared by the built-in plugins (accounting, session limits). */
+    store: storeConfigSchema.optional(),
     plugins: z.array(pluginEntry).default([]),
   })
   .strict();
@@ -139,5 +161,6 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type HookConfig = NonNullable<Config['hook']>;
 export type PluginEntry = Config['plugins'][number];
+export type RootSectionConfig = NonNullable<Config['root']>;
 export type ManagementConfig = NonNullable<Config['management']>;
 export type ManagementInstanceConfig = ManagementConfig['instances'][number];

@@ -13,6 +13,7 @@ import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.ts';
 import { HookServer } from '../sources/hook/hook-server.ts';
 import type { ManagementSource } from '../sources/management/management-source.ts';
 import { Dispatcher, type DispatchRecord } from './dispatcher.ts';
+import { DaemonServices } from './services.ts';
 
 export interface DaemonOptions {
   readonly log?: Logger;
@@ -34,6 +35,7 @@ export class Daemon {
     readonly dispatcher: Dispatcher,
     private readonly sources: { close(): Promise<void> }[],
     private readonly options: DaemonOptions,
+    readonly services: DaemonServices,
   ) {}
 
   get config(): LoadedConfig {
@@ -43,10 +45,18 @@ export class Daemon {
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
     const loaded = await loadConfig(configPath);
     const log = options.log ?? createLogger(loaded.config.log.level);
-    const plugins = await loadPlugins(loaded, log);
+    const services = await DaemonServices.open(loaded.config, log);
+    let plugins: LoadedPlugin[];
+    try {
+      plugins = await loadPlugins(loaded, log, services);
+    } catch (err) {
+      await services.close();
+      throw err;
+    }
     const dispatcher = new Dispatcher(new Pipeline(plugins, log, options.pipeline), log, loaded.config.pipeline.concurrency, options.onDecision);
     const sources: { close(): Promise<void> }[] = [];
-    const daemon = new Daemon(loaded, plugins, log, dispatcher, sources, options);
+    const daemon = new Daemon(loaded, plugins, log, dispatcher, sources, options, services);
+    services.attach(dispatcher.sessions, () => daemon.plugins, (session, reason) => daemon.kill(session, reason));
     try {
       const { hook } = loaded.config;
       if (hook) {
@@ -63,6 +73,7 @@ export class Daemon {
           dispatcher,
           log: log.child({ source: 'management', instance: instance.name }),
           commandTimeoutMs: management!['command-timeout'],
+          onRebuilt: () => void services.reconcile(),
         });
         sources.push(source);
         daemon.management.set(instance.name, source);
@@ -94,15 +105,22 @@ export class Daemon {
     let plugins: LoadedPlugin[];
     try {
       next = await loadConfig(this.loaded.file);
-      plugins = await loadPlugins(next, log);
+      plugins = await loadPlugins(next, log, this.services);
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}: ${p.field}: ${p.problem}`) : [errorMessage(err)];
       log.error({ problems }, 'reload refused; keeping the running config and plugins');
       return false;
     }
     const { hook, management, instance } = this.loaded.config;
-    if (!isDeepStrictEqual(next.config.hook, hook) || !isDeepStrictEqual(next.config.management, management) || next.config.instance !== instance) {
-      log.warn('changes to hook:, management: and instance: take effect at the next restart');
+    const { root, store } = this.loaded.config;
+    if (
+      !isDeepStrictEqual(next.config.hook, hook) ||
+      !isDeepStrictEqual(next.config.management, management) ||
+      next.config.instance !== instance ||
+      !isDeepStrictEqual(next.config.root, root) ||
+      !isDeepStrictEqual(next.config.store, store)
+    ) {
+      log.warn('changes to hook:, management:, root:, store: and instance: take effect at the next restart');
     }
     const old = this.plugins;
     this.plugins = plugins;
@@ -111,7 +129,18 @@ export class Daemon {
     await this.dispatcher.swap(new Pipeline(plugins, log, this.options.pipeline));
     await closePlugins(old, log);
     log.info({ plugins: plugins.map((p) => p.name) }, 'reloaded');
+    // the new plugins may want other sets or routes for the same sessions
+    void this.services.reconcile();
     return true;
+  }
+
+  /** Disconnects a live client through its instance's management interface. */
+  async kill(session: { readonly instance: string; readonly key?: string }, reason: string): Promise<void> {
+    const source = this.management.get(session.instance);
+    const cid = session.key?.startsWith('mgmt/') ? Number(session.key.slice(session.key.lastIndexOf('/') + 1)) : NaN;
+    if (!source || !Number.isInteger(cid)) throw new Error(`cannot disconnect a client of ${session.instance}: it is not served through the management interface`);
+    this.log.info({ instance: session.instance, cid, reason }, 'disconnecting client');
+    await source.kill(cid, reason);
   }
 
   /** Stops the sources (answering what is in flight), then closes the plugins. */
@@ -126,6 +155,7 @@ export class Daemon {
       }
       await this.#reloading;
       await closePlugins(this.plugins, this.log);
+      await this.services.close();
       this.log.info('flexscript daemon stopped');
     })();
     return this.#closing;

@@ -147,6 +147,7 @@ export class Dispatcher {
         const live = this.sessions.get(key);
         session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000);
         decision = await pipeline.run(event, session, run);
+        if (pipeline.settles) decision = await pipeline.settle(event, decision, session);
         if (decision.verdict === 'accept') this.sessions.add(session);
         else this.#rememberDenied(key);
         break;
@@ -166,6 +167,11 @@ export class Dispatcher {
       case 'learn-address':
         session = this.sessions.byAddress(event.instance, event.address);
         decision = await pipeline.run(event, session);
+        break;
+      case 'tls-verify':
+      case 'user-pass-verify':
+        decision = await pipeline.run(event, undefined, run);
+        if (pipeline.settles) decision = await pipeline.settle(event, decision, undefined);
         break;
       default:
         decision = await pipeline.run(event, undefined, run);

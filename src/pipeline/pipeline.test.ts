@@ -127,3 +127,44 @@ test('a pending authentication extends the time limit and is passed to the sourc
   assert.equal(impatient.verdict, 'deny');
   assert.match(impatient.reason!, /did not finish within 50 ms/);
 });
+
+test('decided: every plugin hears the final answer, also those after the one that denied', async () => {
+  const { log } = capture();
+  const heard: string[] = [];
+  const p = new Pipeline(
+    [
+      plugin('gate', { 'client-connect': (_e, ctx) => ctx.deny('closed'), decided: (_e, o) => void heard.push(`gate:${o.verdict}`) }),
+      plugin('books', { decided: (_e, o) => void heard.push(`books:${o.verdict}:${o.reason}:${o.decidedBy}`) }),
+    ],
+    log,
+  );
+  const d = await p.settle(connect(), await p.run(connect()), undefined);
+  assert.equal(d.verdict, 'deny');
+  assert.deepEqual(heard, ['gate:deny', 'books:deny:closed:gate']);
+});
+
+test('decided: a failure on an accept denies the client and the plugins told of the accept hear the deny', async () => {
+  const { log } = capture();
+  const heard: string[] = [];
+  const p = new Pipeline(
+    [
+      plugin('sets', { decided: (_e, o) => void heard.push(`sets:${o.verdict}`) }),
+      plugin('books', { decided: (_e, o) => { if (o.verdict === 'accept') throw new Error('disk full'); heard.push('books:deny'); } }),
+      plugin('after', { decided: (_e, o) => void heard.push(`after:${o.verdict}`) }),
+    ],
+    log,
+  );
+  const d = await p.settle(connect(), await p.run(connect()), undefined);
+  assert.equal(d.verdict, 'deny');
+  assert.equal(d.decidedBy, 'books');
+  assert.match(d.reason ?? '', /disk full/);
+  assert.deepEqual(heard, ['sets:accept', 'sets:deny', 'after:deny']);
+});
+
+test('decided: a hanging decided is cut off by the time limit and denies', async () => {
+  const { log } = capture();
+  const p = new Pipeline([plugin('slow', { decided: () => new Promise(() => {}) }, 50)], log);
+  const d = await p.settle(connect(), await p.run(connect()), undefined);
+  assert.equal(d.verdict, 'deny');
+  assert.equal(d.decidedBy, 'slow');
+});

@@ -9,7 +9,7 @@ import { ErrorCode, PluginFailure, errorMessage } from '../errors.ts';
 import { isDecisionEvent, type AnyEvent, type EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
-import type { ClientState, ConnectContext, Handler, PendingAuth } from '../plugins/plugin-api.ts';
+import type { ClientState, ConnectContext, DecisionEvent, Handler, LiveSession, PendingAuth } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
 import { stateOf, type Session } from '../sessions/session-table.ts';
 import { checkConfigLine, pushLine } from './config-lines.ts';
@@ -133,6 +133,54 @@ export class Pipeline {
       config.push(...lines);
     }
     return config.length === 0 ? ACCEPT : { verdict: 'accept', config };
+  }
+
+  /**
+   * Gives every plugin with `decided` the final answer before OpenVPN gets it (accounting,
+   * firewall sets). A failure on an accept turns it into a deny, and the plugins told of the
+   * accept are told of the deny. Returns the decision to send.
+   */
+  async settle(event: DecisionEvent, decision: Decision, session: LiveSession | undefined): Promise<Decision> {
+    const told: LoadedPlugin[] = [];
+    for (const plugin of this.plugins) {
+      if (typeof plugin.instance.decided !== 'function') continue;
+      const plog = this.#logs.get(plugin)!;
+      try {
+        await withTimeout(plugin.timeoutMs, () => plugin.instance.decided!(event, decision, session));
+        told.push(plugin);
+      } catch (err) {
+        plog.error({ event: event.name, verdict: decision.verdict, err: errorMessage(err) }, decision.verdict === 'accept' ? 'could not apply the accept; denying this client' : 'could not record the deny');
+        if (decision.verdict !== 'accept') continue;
+        const denied: Decision = { verdict: 'deny', reason: `${plugin.name}: ${errorMessage(err)}`, decidedBy: plugin.name, config: [] };
+        for (const earlier of told) {
+          try {
+            await withTimeout(earlier.timeoutMs, () => earlier.instance.decided!(event, denied, session));
+          } catch (undoErr) {
+            this.#logs.get(earlier)!.error({ event: event.name, err: errorMessage(undoErr) }, 'could not undo the accept');
+          }
+        }
+        return this.settleRest(event, denied, session, plugin);
+      }
+    }
+    return decision;
+  }
+
+  /** After a failed accept: the plugins after the failing one hear only the deny. */
+  private async settleRest(event: DecisionEvent, denied: Decision, session: LiveSession | undefined, failed: LoadedPlugin): Promise<Decision> {
+    for (const plugin of this.plugins.slice(this.plugins.indexOf(failed) + 1)) {
+      if (typeof plugin.instance.decided !== 'function') continue;
+      try {
+        await withTimeout(plugin.timeoutMs, () => plugin.instance.decided!(event, denied, session));
+      } catch (err) {
+        this.#logs.get(plugin)!.error({ event: event.name, err: errorMessage(err) }, 'could not record the deny');
+      }
+    }
+    return denied;
+  }
+
+  /** Does any plugin want the final answers? */
+  get settles(): boolean {
+    return this.plugins.some((p) => typeof p.instance.decided === 'function');
   }
 
   private record(plugin: LoadedPlugin, event: EventName, started: number, outcome: PluginCallRecord['outcome']): void {

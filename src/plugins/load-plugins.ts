@@ -4,14 +4,16 @@
  * checks its shape and handler names, validates its options with its own schema, and runs its
  * setup under a time limit. Every failure becomes a `FILE:LINE: field: problem` entry.
  */
-import { resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import { z } from 'zod';
 import { ConfigError, errorMessage, type ConfigProblem } from '../errors.ts';
 import { isEventName } from '../events/event-map.ts';
 import type { LoadedConfig } from '../config/load-config.ts';
 import type { Logger } from '../logger.ts';
-import type { PluginDefinition, PluginInstance } from './plugin-api.ts';
+import type { PluginDefinition, PluginInstance, Services } from './plugin-api.ts';
 import { withTimeout } from './time-limit.ts';
 
 export interface LoadedPlugin {
@@ -20,6 +22,17 @@ export interface LoadedPlugin {
   /** Time limit of one handler call, in ms. */
   readonly timeoutMs: number;
   readonly instance: PluginInstance;
+}
+
+/** Built-in plugins, one module each, named by `use:` in the config. */
+export const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
+
+export function builtinNames(): string[] {
+  if (!existsSync(BUILTIN_DIR)) return [];
+  return readdirSync(BUILTIN_DIR)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .map((f) => f.slice(0, -3))
+    .sort();
 }
 
 function isDefinition(value: unknown): value is PluginDefinition<unknown> {
@@ -47,8 +60,10 @@ export async function closePlugins(plugins: readonly LoadedPlugin[], log: Logger
   }
 }
 
+const INSTANCE_EXTRAS = new Set(['close', 'decided', 'kernelState']);
+
 /** Loads every enabled plugin, or throws a ConfigError listing every problem (nothing is kept). */
-export async function loadPlugins(loaded: LoadedConfig, log: Logger): Promise<LoadedPlugin[]> {
+export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: Services): Promise<LoadedPlugin[]> {
   const { config } = loaded;
   const plugins: LoadedPlugin[] = [];
   const problems: ConfigProblem[] = [];
@@ -58,7 +73,16 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger): Promise<Lo
 
   for (const [i, entry] of config.plugins.entries()) {
     if (!entry.enabled) continue;
-    const path = resolve(loaded.dir, entry.path);
+    let path: string;
+    if (entry.use !== undefined) {
+      path = join(BUILTIN_DIR, `${entry.use}.ts`);
+      if (!existsSync(path)) {
+        at(i, 'use', `no built-in plugin named ${entry.use} (built-ins: ${builtinNames().join(', ')})`);
+        continue;
+      }
+    } else {
+      path = resolve(loaded.dir, entry.path!);
+    }
     let def: unknown;
     try {
       def = await importPlugin(path);
@@ -94,13 +118,13 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger): Promise<Lo
     let instance: PluginInstance;
     try {
       instance = await withTimeout(config.pipeline['setup-timeout'], (signal) =>
-        def.setup({ options, log: plog, instance: config.instance, configDir: loaded.dir, signal }),
+        def.setup({ options, log: plog, instance: config.instance, configDir: loaded.dir, signal, services }),
       );
     } catch (err) {
       at(i, 'path', `plugin ${name} setup failed: ${errorMessage(err)}`);
       continue;
     }
-    const unknown = Object.keys(instance ?? {}).filter((k) => k !== 'close' && !isEventName(k));
+    const unknown = Object.keys(instance ?? {}).filter((k) => !INSTANCE_EXTRAS.has(k) && !isEventName(k));
     if (typeof instance !== 'object' || instance === null || unknown.length > 0) {
       at(i, 'path', `plugin ${name} returned unknown hook(s): ${unknown.join(', ') || typeof instance}`);
       await instance?.close?.();

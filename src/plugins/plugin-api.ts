@@ -18,6 +18,10 @@
 import type { z } from 'zod';
 import type { EventMap, EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
+import type { RouteSpec } from '../root/protocol.ts';
+import type { Store } from '../store/store.ts';
+
+export type { RouteSpec };
 
 /** Per-client state of one plugin: lives from client-connect until client-disconnect. */
 export type ClientState = Map<string, unknown>;
@@ -86,7 +90,75 @@ export type PluginHandlers = { readonly [K in EventName]?: Handler<K> };
 export interface PluginInstance extends PluginHandlers {
   /** Called on shutdown and when a reload replaces this instance. */
   close?(): void | Promise<void>;
+  /**
+   * Called with the final answer of tls-verify, user-pass-verify and client-connect, after every
+   * plugin has run and before OpenVPN is answered, for every plugin that has it (also those after
+   * the one that denied). Record or apply an accepted client here: if it throws on an accept, the
+   * client is denied, and plugins whose `decided` already ran get a second call with that deny.
+   */
+  decided?(event: DecisionEvent, outcome: Outcome, session: LiveSession | undefined): unknown;
+  /** The kernel state this plugin wants for the live sessions (asked when reconciling). */
+  kernelState?(sessions: readonly LiveSession[]): KernelState;
 }
+
+/** A live client session as plugins see it (all instances this daemon serves). */
+export interface LiveSession {
+  readonly id: string;
+  readonly instance: string;
+  readonly commonName: string;
+  readonly username?: string;
+  readonly realAddress?: string;
+  readonly realPort?: number;
+  readonly vpnAddress?: string;
+  readonly vpnAddress6?: string;
+  /** ms since the epoch. */
+  readonly connectedAt: number;
+}
+
+/**
+ * Root work, done by the root stage (`flexscript-root`). Only names from the root config and
+ * parsed addresses pass; anything else is refused there with an FXS_ROOT_* error code.
+ */
+export interface RootActions {
+  setAdd(group: string, address: string): Promise<void>;
+  setRemove(group: string, address: string): Promise<void>;
+  routeAdd(route: RouteSpec): Promise<{ readonly changed: boolean }>;
+  routeRemove(route: RouteSpec): Promise<{ readonly changed: boolean }>;
+  conntrackFlush(address: string): Promise<{ readonly deleted: number }>;
+}
+
+/** What the daemon shares with every plugin. */
+export interface Services {
+  /** The root stage, when the config has a `root:` section. */
+  readonly root?: RootActions;
+  /** The accounting store, when the config has a `store:` section. */
+  readonly store?: Store;
+  /** Live sessions, rebuilt after a daemon restart (management `status`, hook status file). */
+  readonly sessions: { list(): readonly LiveSession[] };
+  /** Disconnects a live client; needs the client's instance in management mode. */
+  kill(session: LiveSession, reason: string): Promise<void>;
+}
+
+/** Kernel state a plugin wants while its clients are connected, merged for reconciling. */
+export interface KernelState {
+  /** Root-config group name → VPN addresses in that group's set. */
+  readonly sets?: Readonly<Record<string, readonly string[]>>;
+  readonly routes?: readonly RouteSpec[];
+}
+
+/** The final answer for a decision event, as `decided` sees it. */
+export interface Outcome {
+  readonly verdict: 'accept' | 'deny';
+  readonly reason?: string;
+  readonly clientReason?: string;
+  /** The plugin that denied. */
+  readonly decidedBy?: string;
+  /** Config lines for the client (client-connect). */
+  readonly config: readonly string[];
+}
+
+export type DecisionEventName = 'tls-verify' | 'user-pass-verify' | 'client-connect';
+export type DecisionEvent = EventMap[DecisionEventName];
 
 export interface SetupContext<O> {
   readonly options: O;
@@ -97,6 +169,7 @@ export interface SetupContext<O> {
   readonly configDir: string;
   /** Aborted when setup exceeds its time limit. */
   readonly signal: AbortSignal;
+  readonly services: Services;
 }
 
 export interface PluginDefinition<O = undefined> {

@@ -23,6 +23,8 @@ export interface ManagementSourceOptions {
   readonly dispatcher: Dispatcher;
   readonly log: Logger;
   readonly commandTimeoutMs: number;
+  /** Called after the live sessions were rebuilt from `status` (the daemon then reconciles). */
+  readonly onRebuilt?: () => void;
 }
 
 type ConnectMessage = Extract<ManagementMessage, { type: 'client-connect' }>;
@@ -97,6 +99,11 @@ export class ManagementSource {
     // a plugin that needs time: OpenVPN keeps the client waiting instead of timing it out
     const run = kid === undefined ? {} : { onPending: (p: PendingAuth) => this.client.clientPendingAuth(Number(cid), kid, p.extra, p.timeout).then(() => undefined) };
     return this.options.dispatcher.handle({ raw: { name, instance: this.instance, source: 'management', env, ...rawExtra }, sessionKey, run });
+  }
+
+  /** Disconnects a live client by its OpenVPN client id. */
+  async kill(cid: number, message?: string): Promise<void> {
+    await this.client.clientKill(cid, message);
   }
 
   /** Every CONNECT/REAUTH gets exactly one answer, whatever happens inside. */
@@ -175,6 +182,7 @@ export class ManagementSource {
       );
     }
     log.info({ live: clients.length, rebuilt: added, closedAsMissed: missed.length }, 'sessions rebuilt from status');
+    this.options.onRebuilt?.();
   }
 }
 

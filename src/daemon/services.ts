@@ -1,0 +1,140 @@
+/**
+ * @module services
+ * What the daemon shares with plugins: the root stage (one for all plugins, started once), the
+ * store, the live sessions and a way to disconnect a client. The root stage is reconciled with
+ * what the plugins want for the live sessions whenever it (re)starts and after sessions were
+ * rebuilt, so a restart of either side leaves no stale set element or route.
+ */
+import { errorMessage } from '../errors.ts';
+import type { Config } from '../config/config-schema.ts';
+import type { Logger } from '../logger.ts';
+import type { LoadedPlugin } from '../plugins/load-plugins.ts';
+import type { LiveSession, RootActions, Services } from '../plugins/plugin-api.ts';
+import type { DesiredState, RouteSpec } from '../root/protocol.ts';
+import type { RootClient } from '../root/root-client.ts';
+import type { SessionTable } from '../sessions/session-table.ts';
+import type { Store } from '../store/store.ts';
+
+/** Disconnects a client of one instance, by the session's key. */
+export type Killer = (session: LiveSession & { readonly key?: string }, reason: string) => Promise<void>;
+
+export class DaemonServices implements Services {
+  root: RootClient | undefined;
+  store: Store | undefined;
+  #table: SessionTable | undefined;
+  #plugins: () => readonly LoadedPlugin[] = () => [];
+  #killer: Killer | undefined;
+  #reconciling: Promise<void> | undefined;
+  #again = false;
+
+  private constructor(private readonly log: Logger) {}
+
+  /** Opens the store and prepares (does not start) the root stage. */
+  static async open(config: Config, log: Logger): Promise<DaemonServices> {
+    const services = new DaemonServices(log);
+    try {
+      if (config.store) {
+        const { openStore } = await import('../store/open-store.ts');
+        services.store = await openStore(config.store, log.child({ component: 'store' }));
+      }
+      if (config.root) {
+        const { RootClient } = await import('../root/root-client.ts');
+        services.root = new RootClient({
+          config: config.root.config,
+          command: config.root.command,
+          timeoutMs: config.root.timeout,
+          log: log.child({ component: 'root' }),
+          desiredState: () => services.desiredState(),
+        });
+      }
+    } catch (err) {
+      await services.close();
+      throw err;
+    }
+    return services;
+  }
+
+  /** Ties the services to the running daemon, then starts the root stage. */
+  attach(table: SessionTable, plugins: () => readonly LoadedPlugin[], killer: Killer): void {
+    this.#table = table;
+    this.#plugins = plugins;
+    this.#killer = killer;
+    this.root?.start();
+  }
+
+  readonly sessions = {
+    list: (): readonly LiveSession[] => this.#table?.list() ?? [],
+  };
+
+  kill(session: LiveSession, reason: string): Promise<void> {
+    if (!this.#killer) return Promise.reject(new Error('the daemon is not running'));
+    return this.#killer(session, reason);
+  }
+
+  /** What the kernel should hold for the live sessions: every plugin's wish, merged. */
+  desiredState(): DesiredState {
+    const sessions = this.sessions.list();
+    const sets: Record<string, Set<string>> = {};
+    const routes = new Map<string, RouteSpec>();
+    for (const p of this.#plugins()) {
+      if (typeof p.instance.kernelState !== 'function') continue;
+      try {
+        const want = p.instance.kernelState(sessions);
+        for (const [group, addresses] of Object.entries(want.sets ?? {})) {
+          const set = (sets[group] ??= new Set());
+          for (const a of addresses) set.add(a);
+        }
+        for (const r of want.routes ?? []) routes.set(`${r.network} ${r.table ?? ''}`, r);
+      } catch (err) {
+        this.log.error({ plugin: p.name, err: errorMessage(err) }, 'plugin could not say its kernel state');
+      }
+    }
+    return { sets: Object.fromEntries(Object.entries(sets).map(([g, s]) => [g, [...s]])), routes: [...routes.values()] };
+  }
+
+  /** Makes the kernel match the live sessions (after a rebuild); calls while one runs coalesce. */
+  reconcile(): Promise<void> {
+    const root = this.root;
+    if (!root) return Promise.resolve();
+    if (this.#reconciling) {
+      this.#again = true;
+      return this.#reconciling;
+    }
+    this.#reconciling = (async () => {
+      do {
+        this.#again = false;
+        try {
+          const result = await root.reconcile(this.desiredState());
+          this.log.info({ component: 'root', ...result }, 'kernel state reconciled');
+        } catch (err) {
+          this.log.error({ component: 'root', err: errorMessage(err) }, 'reconcile failed');
+        }
+      } while (this.#again);
+    })().finally(() => (this.#reconciling = undefined));
+    return this.#reconciling;
+  }
+
+  async close(): Promise<void> {
+    await this.#reconciling;
+    await this.root?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'root stage close failed'));
+    await this.store?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'store close failed'));
+  }
+}
+
+/**
+ * Services for loading plugins without running them (`flexscript check`, `openvpn-config`):
+ * the root stage and store are there when configured, so a plugin that needs them loads, but
+ * every call fails.
+ */
+export function offlineServices(config: Config): Services {
+  const refuse = () => Promise.reject(new Error('not available while checking the config'));
+  const root: RootActions | undefined = config.root
+    ? { setAdd: refuse, setRemove: refuse, routeAdd: refuse, routeRemove: refuse, conntrackFlush: refuse }
+    : undefined;
+  const store = config.store
+    ? (new Proxy({ kind: config.store.sqlite ? 'sqlite' : 'postgres', close: async () => {} } as Store, {
+        get: (target, key) => (key in target ? target[key as keyof Store] : refuse),
+      }) as Store)
+    : undefined;
+  return { root, store, sessions: { list: () => [] }, kill: refuse };
+}

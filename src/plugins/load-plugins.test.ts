@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Writable } from 'node:stream';
+import { ConfigError, formatProblem } from '../errors.ts';
+import { parseConfig } from '../config/load-config.ts';
+import { offlineServices } from '../daemon/services.ts';
+import { createLogger } from '../logger.ts';
+import { loadPlugins } from './load-plugins.ts';
+
+const log = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
+
+async function problems(yaml: string): Promise<string[]> {
+  const loaded = parseConfig(yaml, '/etc/flexscript/f.yaml');
+  try {
+    await loadPlugins(loaded, log, offlineServices(loaded.config));
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems.map(formatProblem);
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('a built-in plugin that does not exist is named with its line and the list of built-ins', async () => {
+  const found = await problems('plugins:\n  - use: no-such-plugin\n');
+  assert.equal(found.length, 1);
+  assert.match(found[0]!, /^\/etc\/flexscript\/f\.yaml:2: plugins\[0\]\.use: no built-in plugin named no-such-plugin \(built-ins: /);
+});
+
+test('a plugin entry needs exactly one of path and use', () => {
+  for (const [yaml, field] of [
+    ['plugins:\n  - name: x\n', 'plugins[0].path: give path'],
+    ['plugins:\n  - path: a.ts\n    use: firewall\n', 'plugins[0].use: give path or use, not both'],
+  ] as const) {
+    try {
+      parseConfig(yaml, 'f.yaml');
+      assert.fail('expected a ConfigError');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.ok(err.problems.map(formatProblem).some((p) => p.includes(field)), `${field} in ${err.problems.map(formatProblem).join('; ')}`);
+    }
+  }
+});
