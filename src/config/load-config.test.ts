@@ -53,7 +53,7 @@ test('wrong values name their line and field', () => {
 });
 
 test('a missing field is reported at its parent', () => {
-  assert.deepEqual(problems('instance: a\nplugins:\n  - timeout: 1s\n'), ['f.yaml:3: plugins[0].path: Invalid input: expected string, received undefined']);
+  assert.deepEqual(problems('instance: a\nplugins:\n  - timeout: 1s\n'), ['f.yaml:3: plugins[0].path: give path (your plugin) or use (a built-in plugin)']);
 });
 
 test('YAML syntax errors and duplicate keys name the line', () => {
