@@ -32,6 +32,10 @@ export interface ModeLabOptions {
   readonly pluginTimeout?: string;
   /** Management mode: the daemon's pass-through socket, with client-kill allowed. */
   readonly passThrough?: boolean;
+  /** Plugin entries (YAML lines, e.g. `  - use: firewall`) before the recorder. */
+  readonly plugins?: string[];
+  /** Plugin entries after the recorder. */
+  readonly pluginsAfter?: string[];
 }
 
 export interface ModeLab {
@@ -71,10 +75,12 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
     'pipeline:',
     `  timeout: ${o.pluginTimeout ?? '1s'}`,
     'plugins:',
+    ...(o.plugins ?? []),
     `  - path: ${RECORDER}`,
     '    options:',
     `      file: ${records}`,
     ...(o.recorder ?? []).map((l) => `      ${l}`),
+    ...(o.pluginsAfter ?? []),
   ].join('\n');
   const configPath = writeConfig(lab.dir, yaml);
   const config = parseConfig(yaml, configPath).config;
