@@ -20,6 +20,7 @@ export type Killer = (session: LiveSession & { readonly key?: string }, reason: 
 
 export class DaemonServices implements Services {
   root: RootClient | undefined;
+  rootConfigPath: string | undefined;
   store: Store | undefined;
   #table: SessionTable | undefined;
   #plugins: () => readonly LoadedPlugin[] = () => [];
@@ -38,6 +39,7 @@ export class DaemonServices implements Services {
         services.store = await openStore(config.store, log.child({ component: 'store' }));
       }
       if (config.root) {
+        services.rootConfigPath = config.root.config;
         const { RootClient } = await import('../root/root-client.ts');
         services.root = new RootClient({
           config: config.root.config,
@@ -136,5 +138,5 @@ export function offlineServices(config: Config): Services {
         get: (target, key) => (key in target ? target[key as keyof Store] : refuse),
       }) as Store)
     : undefined;
-  return { root, store, sessions: { list: () => [] }, kill: refuse };
+  return { root, rootConfigPath: config.root?.config, store, sessions: { list: () => [] }, kill: refuse };
 }

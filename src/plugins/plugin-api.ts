@@ -131,6 +131,8 @@ export interface RootActions {
 export interface Services {
   /** The root stage, when the config has a `root:` section. */
   readonly root?: RootActions;
+  /** The root stage's config file (group and route rules), when the config has a `root:` section. */
+  readonly rootConfigPath?: string;
   /** The accounting store, when the config has a `store:` section. */
   readonly store?: Store;
   /** Live sessions, rebuilt after a daemon restart (management `status`, hook status file). */
