@@ -15,7 +15,7 @@ import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 
-export const BENCH_MODES = ['floor', 'sh-noop', 'node-per-event', 'hook', 'management'] as const;
+export const BENCH_MODES = ['floor', 'sh-noop', 'node-per-event', 'hook', 'management', 'management-fast-push'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
 
 export interface BenchOptions {
@@ -75,11 +75,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function daemonConfig(mode: 'hook' | 'management', work: string, socket: string): string {
+function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work: string, socket: string): string {
   const source =
     mode === 'hook'
       ? `hook:\n  dir: ${join(work, 'run')}\n  group: nogroup\n  timeout: 30s`
-      : `management:\n  instances:\n    - name: bench\n      socket: ${socket}`;
+      : `management:\n  instances:\n    - name: bench\n      socket: ${socket}${mode === 'management-fast-push' ? '\n  fast-push: true' : ''}`;
   return `instance: bench
 ${source}
 pipeline:
@@ -105,7 +105,8 @@ async function prepare(mode: BenchMode, lab: Lab): Promise<{ lines: string[]; da
       return { lines: hooks(path) };
     }
     case 'hook':
-    case 'management': {
+    case 'management':
+    case 'management-fast-push': {
       const work = ownedDir(join(lab.dir, 'work'));
       const socket = join(lab.dir, 'mgmt.sock');
       const yaml = daemonConfig(mode, work, socket);

@@ -77,6 +77,12 @@ const management = z
     instances: z.array(managementInstance).min(1, 'list at least one OpenVPN instance'),
     /** Time limit for OpenVPN to confirm an answer or a command. */
     'command-timeout': duration.default(10_000),
+    /**
+     * OpenVPN 2.6 applies a client-auth only at the client's next timer, about a second later.
+     * With fast-push each client-auth is followed by an empty client-pending-auth, which makes
+     * OpenVPN process the client at once; the client logs an AUTH_PENDING notice.
+     */
+    'fast-push': z.boolean().default(false),
     /** The daemon's own management socket for other tools (OpenVPN accepts one client). */
     'pass-through': z
       .object({

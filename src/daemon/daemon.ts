@@ -73,6 +73,7 @@ export class Daemon {
           dispatcher,
           log: log.child({ source: 'management', instance: instance.name }),
           commandTimeoutMs: management!['command-timeout'],
+          fastPush: management!['fast-push'],
           onRebuilt: () => void services.reconcile(),
         });
         sources.push(source);

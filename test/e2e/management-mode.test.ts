@@ -138,3 +138,13 @@ test('one daemon serves two OpenVPN instances: a unix socket and a password-prot
   assert.equal(byName.get('over-tcp'), 'vpn-tcp');
   assert.match(b.pushReply() ?? '', new RegExp(routeFor('over-tcp').replace(/\./g, '\\.')));
 });
+
+test('fast-push: each client-auth is followed by a nudge, so the client gets its push without waiting for a timer', async (t) => {
+  const h = await modeLab(t, 'management', { extraConfig: ['  fast-push: true'] });
+  const client = await h.lab.startClient({ commonName: 'quick', port: h.port });
+  await client.waitConnected();
+  // the nudge reaches the client as an AUTH_PENDING notice, then the PUSH_REPLY with its route
+  assert.match(client.log(), /AUTH_PENDING/);
+  assert.match(client.pushReply() ?? '', new RegExp(routeFor('quick').replace(/\./g, '\\.')));
+  assert.ok(!h.daemon.logs().some((l) => l.msg === 'fast-push nudge not taken'));
+});
