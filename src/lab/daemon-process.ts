@@ -57,7 +57,8 @@ export async function startDaemon(configPath: string, logPath: string, opts: { w
   const fd = openSync(logPath, 'a', 0o644);
   const child: ChildProcess = spawn(
     'setpriv',
-    ['--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', process.execPath, FLEXSCRIPT, 'run', '--config', configPath],
+    // FXS_DAEMON_NODE_ARGS passes Node flags to the daemon, e.g. --cpu-prof for profiling
+    ['--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', process.execPath, ...(process.env.FXS_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), FLEXSCRIPT, 'run', '--config', configPath],
     { stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' } },
   );
   closeSync(fd);
