@@ -168,6 +168,14 @@ export class Dispatcher {
         session = this.sessions.byAddress(event.instance, event.address);
         decision = await pipeline.run(event, session);
         break;
+      case 'down': {
+        decision = await pipeline.run(event, undefined, run);
+        // OpenVPN stopped or restarts: none of its clients is connected any more
+        const gone = this.sessions.list().filter((s) => s.instance === event.instance);
+        for (const s of gone) this.sessions.remove(s.key);
+        if (gone.length > 0) this.log.info({ instance: event.instance, sessions: gone.length }, 'OpenVPN went down; its sessions ended');
+        break;
+      }
       case 'tls-verify':
       case 'user-pass-verify':
         decision = await pipeline.run(event, undefined, run);

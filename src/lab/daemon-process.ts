@@ -53,12 +53,15 @@ export function readJsonLines(path: string): Record<string, unknown>[] {
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export async function startDaemon(configPath: string, logPath: string, opts: { wait?: boolean } = {}): Promise<DaemonHandle> {
+export async function startDaemon(configPath: string, logPath: string, opts: { wait?: boolean; netns?: string } = {}): Promise<DaemonHandle> {
   const fd = openSync(logPath, 'a', 0o644);
+  // FXS_DAEMON_NODE_ARGS passes Node flags to the daemon, e.g. --cpu-prof for profiling
+  const nodeArgs = process.env.FXS_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const setpriv = ['setpriv', '--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', process.execPath, ...nodeArgs, FLEXSCRIPT, 'run', '--config', configPath];
+  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...setpriv] : setpriv;
   const child: ChildProcess = spawn(
-    'setpriv',
-    // FXS_DAEMON_NODE_ARGS passes Node flags to the daemon, e.g. --cpu-prof for profiling
-    ['--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', process.execPath, ...(process.env.FXS_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), FLEXSCRIPT, 'run', '--config', configPath],
+    argv[0]!,
+    argv.slice(1),
     { stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' } },
   );
   closeSync(fd);

@@ -15,6 +15,8 @@ import { startClient, startServer, type ClientOptions, type ManagedProcess, type
 
 export interface Lab {
   readonly dir: string;
+  /** The network namespace servers and clients run in, if any. */
+  readonly netns?: string;
   readonly pki: Pki;
   /** A port free for both UDP and TCP on 127.0.0.1. */
   allocPort(): Promise<number>;
@@ -69,7 +71,12 @@ async function freePort(): Promise<number> {
   }
 }
 
-export async function createLab(name: string): Promise<Lab> {
+export interface LabOptions {
+  /** Servers and clients run inside this network namespace. */
+  readonly netns?: string;
+}
+
+export async function createLab(name: string, options: LabOptions = {}): Promise<Lab> {
   installExitHook();
   const dir = await mkdtemp(join(tmpdir(), `flexscript-${name.replace(/[^a-z0-9-]/gi, '')}-`));
   // servers drop to nobody and must still reach their files
@@ -81,6 +88,7 @@ export async function createLab(name: string): Promise<Lab> {
   let closed = false;
   const lab: Lab = {
     dir,
+    netns: options.netns,
     pki,
     allocPort: freePort,
     adopt(proc) {
@@ -91,11 +99,11 @@ export async function createLab(name: string): Promise<Lab> {
     },
     async startServer(o) {
       const net = nextNetwork();
-      const server = await startServer({ dir: join(dir, `server-${o.port}`), pki, subnet: net.subnet, dev: net.dev, ...o });
+      const server = await startServer({ dir: join(dir, `server-${o.port}`), pki, subnet: net.subnet, dev: net.dev, netns: options.netns, ...o });
       return lab.adopt(server);
     },
     async startClient(o) {
-      return lab.adopt(await startClient({ dir: join(dir, 'clients'), pki, ...o }));
+      return lab.adopt(await startClient({ dir: join(dir, 'clients'), pki, netns: options.netns, ...o }));
     },
     track(cleanup) {
       cleanups.push(cleanup);

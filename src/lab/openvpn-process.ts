@@ -36,9 +36,11 @@ export function openvpnBinary(): string {
   }) ?? 'openvpn';
 }
 
-export function startProcess(command: string, args: string[], logPath: string): ManagedProcess {
+/** Starts a program, inside a network namespace when `netns` is given (`ip netns exec` execs it: same pid). */
+export function startProcess(command: string, args: string[], logPath: string, netns?: string): ManagedProcess {
   const fd = openSync(logPath, 'a', 0o644);
-  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', fd, fd] });
+  const argv = netns ? ['ip', ['netns', 'exec', netns, command, ...args]] as const : [command, args] as const;
+  const child: ChildProcess = spawn(argv[0], argv[1], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let running = true;
   const exited = new Promise<number | null>((resolve) => {
@@ -95,6 +97,8 @@ export interface ServerOptions {
   readonly user?: string;
   readonly group?: string;
   readonly extraConfig?: readonly string[];
+  /** Run inside this network namespace (its loopback must be up). */
+  readonly netns?: string;
 }
 
 export interface OpenVpnServer extends ManagedProcess {
@@ -134,7 +138,7 @@ export async function startServer(o: ServerOptions): Promise<OpenVpnServer> {
   ];
   const configPath = join(o.dir, 'server.conf');
   await writeFile(configPath, `${config.join('\n')}\n`, { mode: 0o644 });
-  const proc = startProcess(openvpnBinary(), ['--config', configPath], join(o.dir, 'server.log'));
+  const proc = startProcess(openvpnBinary(), ['--config', configPath], join(o.dir, 'server.log'), o.netns);
   return extend(proc, { configPath, options: o });
 }
 
@@ -147,6 +151,8 @@ export interface ClientOptions {
   readonly username?: string;
   readonly password?: string;
   readonly extraConfig?: readonly string[];
+  /** Run inside this network namespace (the server's, to reach its loopback). */
+  readonly netns?: string;
 }
 
 export interface OpenVpnClient extends ManagedProcess {
@@ -189,7 +195,7 @@ export async function startClient(o: ClientOptions): Promise<OpenVpnClient> {
   config.push(...(o.extraConfig ?? []));
   const configPath = join(o.dir, `client-${process.pid}-${n}.conf`);
   await writeFile(configPath, `${config.join('\n')}\n`);
-  const proc = startProcess(openvpnBinary(), ['--config', configPath], join(o.dir, `client-${process.pid}-${n}.log`));
+  const proc = startProcess(openvpnBinary(), ['--config', configPath], join(o.dir, `client-${process.pid}-${n}.log`), o.netns);
   const fail = (what: string) => new Error(`client ${JSON.stringify(o.commonName)}: ${what}; log ${proc.logPath}:\n${proc.log().slice(-1500)}`);
   /** Waits for `expected` in the log; `opposite` there first fails at once. */
   const outcome = (expected: string, opposite: string, timeoutMs: number) =>

@@ -9,7 +9,7 @@ import { ErrorCode, PluginFailure, errorMessage } from '../errors.ts';
 import { isDecisionEvent, type AnyEvent, type EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
-import type { ClientState, ConnectContext, DecisionEvent, Handler, LiveSession, PendingAuth } from '../plugins/plugin-api.ts';
+import type { ClientState, ConnectContext, SettledEvent, Handler, LiveSession, PendingAuth } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
 import { stateOf, type Session } from '../sessions/session-table.ts';
 import { checkConfigLine, pushLine } from './config-lines.ts';
@@ -140,7 +140,7 @@ export class Pipeline {
    * firewall sets). A failure on an accept turns it into a deny, and the plugins told of the
    * accept are told of the deny. Returns the decision to send.
    */
-  async settle(event: DecisionEvent, decision: Decision, session: LiveSession | undefined): Promise<Decision> {
+  async settle(event: SettledEvent, decision: Decision, session: LiveSession | undefined): Promise<Decision> {
     const told: LoadedPlugin[] = [];
     for (const plugin of this.plugins) {
       if (typeof plugin.instance.decided !== 'function') continue;
@@ -166,7 +166,7 @@ export class Pipeline {
   }
 
   /** After a failed accept: the plugins after the failing one hear only the deny. */
-  private async settleRest(event: DecisionEvent, denied: Decision, session: LiveSession | undefined, failed: LoadedPlugin): Promise<Decision> {
+  private async settleRest(event: SettledEvent, denied: Decision, session: LiveSession | undefined, failed: LoadedPlugin): Promise<Decision> {
     for (const plugin of this.plugins.slice(this.plugins.indexOf(failed) + 1)) {
       if (typeof plugin.instance.decided !== 'function') continue;
       try {

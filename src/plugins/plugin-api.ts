@@ -96,7 +96,7 @@ export interface PluginInstance extends PluginHandlers {
    * the one that denied). Record or apply an accepted client here: if it throws on an accept, the
    * client is denied, and plugins whose `decided` already ran get a second call with that deny.
    */
-  decided?(event: DecisionEvent, outcome: Outcome, session: LiveSession | undefined): unknown;
+  decided?(event: SettledEvent, outcome: Outcome, session: LiveSession | undefined): unknown;
   /** The kernel state this plugin wants for the live sessions (asked when reconciling). */
   kernelState?(sessions: readonly LiveSession[]): KernelState;
 }
@@ -159,8 +159,9 @@ export interface Outcome {
   readonly config: readonly string[];
 }
 
-export type DecisionEventName = 'tls-verify' | 'user-pass-verify' | 'client-connect';
-export type DecisionEvent = EventMap[DecisionEventName];
+/** Events whose final answer plugins hear in `decided`. */
+export type SettledEventName = 'tls-verify' | 'user-pass-verify' | 'client-connect';
+export type SettledEvent = EventMap[SettledEventName];
 
 export interface SetupContext<O> {
   readonly options: O;

@@ -36,6 +36,10 @@ export interface ModeLabOptions {
   readonly plugins?: string[];
   /** Plugin entries after the recorder. */
   readonly pluginsAfter?: string[];
+  /** OpenVPN, its clients and the daemon run in this network namespace. */
+  readonly netns?: string;
+  /** The server's tun device name (default: a unique one). */
+  readonly serverDev?: string;
 }
 
 export interface ModeLab {
@@ -53,7 +57,7 @@ export interface ModeLab {
 }
 
 export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}): Promise<ModeLab> {
-  const lab = await createLab(`${mode}-mode`);
+  const lab = await createLab(`${mode}-mode`, { netns: o.netns });
   t.after(() => lab.close());
   const work = ownedDir(join(lab.dir, 'work'));
   const records = join(work, 'records.jsonl');
@@ -89,11 +93,11 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
       ? hookModeLines(config.hook!, o.events ?? ['client-connect', 'client-disconnect', 'learn-address'], o.hookPath?.(lab.dir) ?? HOOK)
       : managementModeLines(config.management!.instances[0]!, { checksPasswords: o.passwords ?? false, daemonUser: 'nobody' });
   const port = await lab.allocPort();
-  const serverOptions = { port, extraConfig: [...sourceLines, ...(o.extraServer ?? [])] };
+  const serverOptions = { port, ...(o.serverDev ? { dev: o.serverDev } : {}), extraConfig: [...sourceLines, ...(o.extraServer ?? [])] };
   let server = await lab.startServer(serverOptions);
   await server.waitForLog(/Initialization Sequence Completed/);
   const start = async () => {
-    const d = await startDaemon(configPath, join(lab.dir, 'daemon.log'));
+    const d = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: o.netns });
     if (mode === 'management') await d.waitForLog('attach', (l) => l.msg === 'attached to OpenVPN management interface');
     return d;
   };

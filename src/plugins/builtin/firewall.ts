@@ -1,0 +1,169 @@
+/**
+ * @module firewall
+ * Built-in plugin `firewall`: per-group firewall for VPN clients through the root stage.
+ *
+ * What a group may reach lives only in the root-owned root config (`root.yaml`), from which the
+ * root stage builds its nft rules; this plugin only says who is in which group. A client's VPN
+ * addresses (IPv4 and IPv6) join its groups' sets when OpenVPN learns them and leave when the
+ * client disconnects (its conntrack entries are flushed, so open flows stop) or the route is
+ * deleted. Traffic from the VPN that no group allows is dropped by the root stage's chain, so
+ * a failed add leaves the client with no access: the firewall fails closed by construction.
+ *
+ * @example
+ * - use: firewall
+ *   options:
+ *     groups:
+ *       staff: { common-names: [alice], usernames: [carol], patterns: ["*.staff"] }
+ *       ops: { patterns: ["ops-*"] }
+ *     default-group: guests
+ */
+import type { z as Z } from 'zod';
+import { loadRootConfig } from '../../root/root-config.ts';
+import type { KernelState, LiveSession, PluginDefinition, RootActions } from '../plugin-api.ts';
+import { compileGlob } from '../glob.ts';
+
+const groupName = /^[a-z][a-z0-9_]{0,23}$/;
+
+function optionsSchema(z: typeof Z) {
+  const member = z
+    .object({
+      /** Exact certificate common names. */
+      'common-names': z.array(z.string().min(1).max(64)).default([]),
+      /** Exact usernames (from auth-user-pass). */
+      usernames: z.array(z.string().min(1).max(256)).default([]),
+      /** Globs (`*`, `?`) matched against the whole common name and the whole username. */
+      patterns: z.array(z.string().min(1).max(128)).default([]),
+    })
+    .strict();
+  return z
+    .object({
+      groups: z.record(z.string().regex(groupName, 'a group name is lowercase letters, digits and _, at most 24'), member),
+      /** Group for clients no other group names; without it such clients reach nothing. */
+      'default-group': z.string().regex(groupName, 'not a group name').optional(),
+    })
+    .strict()
+    .superRefine((o, ctx) => {
+      const d = o['default-group'];
+      if (d !== undefined && !(d in o.groups)) ctx.addIssue({ code: 'custom', path: ['default-group'], message: `group ${d} is not listed under groups` });
+    });
+}
+
+export type FirewallOptions = Z.output<ReturnType<typeof optionsSchema>>;
+
+interface Who {
+  readonly commonName?: string;
+  readonly username?: string;
+}
+
+/** Which groups a client belongs to: every group that names it, else the default group. */
+export function membership(options: FirewallOptions): (who: Who) => string[] {
+  const groups = Object.entries(options.groups).map(([name, m]) => ({
+    name,
+    names: new Set(m['common-names']),
+    users: new Set(m.usernames),
+    patterns: m.patterns.map(compileGlob),
+  }));
+  const fallback = options['default-group'];
+  return ({ commonName, username }) => {
+    const found = groups
+      .filter(
+        (g) =>
+          (commonName !== undefined && g.names.has(commonName)) ||
+          (username !== undefined && g.users.has(username)) ||
+          g.patterns.some((p) => (commonName !== undefined && p(commonName)) || (username !== undefined && p(username))),
+      )
+      .map((g) => g.name);
+    return found.length > 0 || fallback === undefined ? found : [fallback];
+  };
+}
+
+const isHostAddress = (a: string) => !a.includes('/') && (a.includes(':') ? !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(a) : /^\d+\.\d+\.\d+\.\d+$/.test(a));
+
+/** Where an address is now: its groups and the instance it belongs to. */
+interface Placed {
+  readonly groups: readonly string[];
+  readonly instance: string;
+}
+
+const firewall: PluginDefinition<FirewallOptions> = {
+  name: 'firewall',
+  options: optionsSchema,
+  async setup({ options, services, log }) {
+    const root: RootActions | undefined = services.root;
+    if (!root || !services.rootConfigPath) throw new Error('the firewall plugin needs the root stage: add a root: section to the config');
+    // group names must exist in the root config, or the root stage would refuse every add
+    const rootConfig = await loadRootConfig(services.rootConfigPath);
+    const unknown = [...Object.keys(options.groups)].filter((g) => !rootConfig.groups.has(g));
+    if (unknown.length > 0) throw new Error(`group(s) ${unknown.join(', ')} are not defined in ${services.rootConfigPath}; add them there with their allowed destinations`);
+    const groupsOf = membership(options);
+    /** Addresses in sets now, so a delete without a common name knows what to remove. */
+    const placed = new Map<string, Placed>();
+
+    const add = async (address: string, who: Who, instance: string) => {
+      const groups = groupsOf(who);
+      const before = placed.get(address);
+      placed.set(address, { groups, instance });
+      // an address that moved to a client of other groups leaves the old sets first
+      for (const g of before?.groups ?? []) if (!groups.includes(g)) await root.setRemove(g, address);
+      for (const g of groups) await root.setAdd(g, address);
+      log.info({ address, groups, commonName: who.commonName }, groups.length ? 'address joined its groups' : 'address is in no group: its traffic is dropped');
+    };
+    const remove = async (address: string, flush: boolean) => {
+      const p = placed.get(address);
+      placed.delete(address);
+      for (const g of p?.groups ?? []) await root.setRemove(g, address);
+      if (flush) await root.conntrackFlush(address);
+      if (p) log.info({ address, groups: p.groups }, 'address left its groups');
+    };
+    const failed = (what: string, address: string) => (err: unknown) => {
+      const code = (err as { code?: string }).code;
+      log.error({ address, code, err: err instanceof Error ? err.message : String(err) }, `root stage could not ${what}`);
+      throw err;
+    };
+
+    return {
+      'learn-address': async (event, ctx) => {
+        if (!isHostAddress(event.address.replace(/\/(32|128)$/, ''))) return;
+        const address = event.address.replace(/\/(32|128)$/, '');
+        if (event.operation === 'delete') {
+          // a reaped route whose address a live client holds again is not removed
+          if (services.sessions.list().some((s) => s.vpnAddress === address || s.vpnAddress6 === address)) return;
+          await remove(address, true).catch(failed('remove an address', address));
+          return;
+        }
+        const session = services.sessions.list().find((s) => s.instance === event.instance && (s.vpnAddress === address || s.vpnAddress6 === address));
+        const who: Who = session ?? { commonName: event.commonName };
+        await add(address, who, event.instance).catch((err: unknown) => {
+          // hook mode with wait: true vetoes the route; otherwise the drop rule keeps it closed
+          ctx.deny(`firewall: root stage refused ${address}: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      },
+      'client-disconnect': async (event) => {
+        for (const address of [event.vpnAddress, event.vpnAddress6]) {
+          if (address) await remove(address, true).catch(failed('remove an address', address));
+        }
+      },
+      down: async (event) => {
+        // OpenVPN stopped: its clients are gone, whatever disconnects were missed
+        const mine = [...placed].filter(([, p]) => p.instance === event.instance).map(([a]) => a);
+        for (const address of mine) await remove(address, false).catch(failed('remove an address', address));
+        log.info({ instance: event.instance, removed: mine.length }, 'OpenVPN went down: its addresses left the sets');
+      },
+      kernelState(sessions: readonly LiveSession[]): KernelState {
+        const sets: Record<string, string[]> = {};
+        placed.clear();
+        for (const s of sessions) {
+          const groups = groupsOf(s);
+          for (const address of [s.vpnAddress, s.vpnAddress6]) {
+            if (!address) continue;
+            placed.set(address, { groups, instance: s.instance });
+            for (const g of groups) (sets[g] ??= []).push(address);
+          }
+        }
+        return { sets };
+      },
+    };
+  },
+};
+
+export default firewall;

@@ -1,0 +1,110 @@
+/**
+ * The firewall plugin for real, in both modes: OpenVPN and the daemon as nobody inside a
+ * network namespace, the root stage through real sudo changing that namespace's nftables.
+ * Clients' addresses join their groups' sets on connect and leave on disconnect; a hostile
+ * common name is data; the root stage killed in the middle of a burst comes back reconciled.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { waitFor } from '../../src/lab/wait.ts';
+import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
+import { MODES } from './mode-lab.ts';
+import { netnsLab, pushedAddress, TABLE, type NetnsLab } from '../support/netns-lab.ts';
+
+const isRoot = process.getuid?.() === 0;
+const CANARY = '/tmp/fxs-fw-pwned';
+const HOSTILE = `x$(touch ${CANARY});nft flush ruleset`;
+
+const FIREWALL = [
+  '  - use: firewall',
+  '    options:',
+  '      groups:',
+  '        staff: { common-names: [alice], patterns: ["burst-*"] }',
+  '        ops: { patterns: ["*.ops"] }',
+  '        guests: {}',
+  '      default-group: guests',
+];
+
+async function connect(n: NetnsLab, commonName: string): Promise<{ client: OpenVpnClient; address: string }> {
+  // explicit-exit-notify: a stopped UDP client tells the server at once
+  const client = await n.h.lab.startClient({ commonName, port: n.h.port, extraConfig: ['explicit-exit-notify 1'] });
+  await client.waitConnected();
+  return { client, address: pushedAddress(client.pushReply()) };
+}
+
+/** Waits until every group's set holds exactly the given addresses. */
+async function setsBecome(n: NetnsLab, want: Record<string, string[]>, what: string): Promise<void> {
+  let last: Record<string, string[]> = {};
+  await waitFor(
+    what,
+    async () => {
+      last = Object.fromEntries(await Promise.all(Object.keys(want).map(async (g) => [g, await n.setElements(g)] as const)));
+      return Object.entries(want).every(([g, a]) => JSON.stringify(last[g]) === JSON.stringify([...a].sort()));
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; sets are ${JSON.stringify(last)}, want ${JSON.stringify(want)}`);
+  });
+}
+
+for (const mode of MODES) {
+  describe(`firewall plugin, ${mode} mode`, { skip: isRoot ? false : 'needs root' }, () => {
+    test('addresses join their groups on connect and leave on disconnect; a hostile name is data', async (t) => {
+      const n = await netnsLab(t, mode, { plugins: FIREWALL, events: ['client-connect', 'client-disconnect', 'learn-address', 'down'] });
+      const alice = await connect(n, 'alice');
+      const bob = await connect(n, 'bob.ops');
+      const evil = await connect(n, HOSTILE);
+      await setsBecome(n, { staff: [alice.address], ops: [bob.address], guests: [evil.address] }, 'each address in its group');
+      assert.equal(existsSync(CANARY), false, 'nothing of the hostile name ran');
+      const ruleset = await n.ruleset();
+      assert.match(ruleset, new RegExp(`"table": "${TABLE}"`), 'the table is still there');
+      assert.match(ruleset, /"drop": null/, 'the chain still drops what no group allows');
+
+      await alice.client.stop();
+      await setsBecome(n, { staff: [], ops: [bob.address], guests: [evil.address] }, 'alice left staff');
+
+      if (mode === 'hook') {
+        // OpenVPN's down runs after its privilege drop; the root stage still cleans up
+        await n.h.server.stop();
+        await n.h.daemon.waitForLog('down handled', (l) => l.msg === 'OpenVPN went down: its addresses left the sets');
+        await setsBecome(n, { staff: [], ops: [], guests: [] }, 'every set empty after down');
+      }
+    });
+
+    test('the root stage killed with -9 in the middle of a burst is restarted and reconciled: no stale or missing element', async (t) => {
+      const n = await netnsLab(t, mode, { plugins: FIREWALL });
+      const before = await connect(n, 'bob.ops');
+      const leaving = await connect(n, 'burst-leaving');
+      await setsBecome(n, { staff: [leaving.address], ops: [before.address] }, 'first clients in');
+      const [pid] = await n.rootPids();
+      assert.ok(pid, 'the root stage runs');
+
+      // a burst of connects and one disconnect, with the root stage killed right in it
+      const burst = Array.from({ length: 8 }, (_, i) => n.h.lab.startClient({ commonName: `burst-${i}`, port: n.h.port, extraConfig: ['explicit-exit-notify 1'] }));
+      const stopping = leaving.client.stop();
+      process.kill(pid, 'SIGKILL');
+      const clients = await Promise.all(burst);
+      await Promise.all(clients.map((c) => c.waitConnected()));
+      await stopping;
+      const addresses = clients.map((c) => pushedAddress(c.pushReply()));
+      await setsBecome(n, { staff: addresses, ops: [before.address], guests: [] }, 'sets equal the live clients after the restart');
+      await waitFor('a new root stage', async () => (await n.rootPids()).some((p) => p !== pid));
+      assert.ok(n.h.daemon.logs().some((l) => l.msg === 'kernel state reconciled' || /reconcil/.test(String(l.msg))), 'the daemon reconciled');
+    });
+
+    if (mode === 'management') {
+      test('a restarted daemon rebuilds its sessions and leaves the sets right', async (t) => {
+        const n = await netnsLab(t, mode, { plugins: FIREWALL });
+        const alice = await connect(n, 'alice');
+        const bob = await connect(n, 'bob.ops');
+        await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'both in');
+        await n.h.restartDaemon();
+        await n.h.daemon.waitForLog('reconcile after rebuild', (l) => l.msg === 'kernel state reconciled');
+        await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'still both in after the restart');
+        await bob.client.stop();
+        await setsBecome(n, { staff: [alice.address], ops: [] }, 'bob left after the restart');
+      });
+    }
+  });
+}

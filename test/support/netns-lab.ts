@@ -1,0 +1,110 @@
+/**
+ * A mode lab inside a throwaway network namespace, with the root stage for real: a root config
+ * in a root-owned folder, a temporary sudoers drop-in for nobody, OpenVPN, its clients and the
+ * daemon (both nobody) in the namespace, so the root stage the daemon starts through sudo
+ * changes that namespace's nftables and routes and never the host's. Everything is removed
+ * after the test, also when it fails.
+ */
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { rootCommand } from '../../src/root/sudoers.ts';
+import { installSudoers, run, runOk, trustedTempDir, uniqueSuffix } from '../root/harness.ts';
+import { modeLab, type Mode, type ModeLab, type ModeLabOptions } from '../e2e/mode-lab.ts';
+
+export const TABLE = 'fxs_e2e';
+export const ROUTE_PROTO = 250;
+
+export interface NetnsLab {
+  /** OpenVPN, clients and daemon (its server and daemon change when restarted). */
+  readonly h: ModeLab;
+  readonly netns: string;
+  readonly dev: string;
+  readonly rootConfig: string;
+  /** Elements of a group's IPv4 (or IPv6) set, sorted. */
+  setElements(group: string, family?: 4 | 6): Promise<string[]>;
+  /** Kernel routes the root stage manages in the namespace. */
+  routes(): Promise<{ dst: string; dev?: string }[]>;
+  /** Pids of the running root stages of this lab. */
+  rootPids(): Promise<number[]>;
+  ruleset(): Promise<string>;
+}
+
+/** The root config of the tests: what each group may reach, and where routes may go. */
+function rootYaml(dev: string): string {
+  return `# written by the end-to-end test
+table: ${TABLE}
+vpn-interfaces: [${dev}]
+groups:
+  staff:
+    allow:
+      - { to: 10.0.0.0/24, protocol: tcp, ports: [22, 443] }
+  ops:
+    allow:
+      - { to: 10.0.1.0/24, protocol: icmp }
+  guests:
+    allow: []
+routes:
+  proto: ${ROUTE_PROTO}
+  allowed: [10.200.0.0/16, "fd00:200::/48"]
+`;
+}
+
+export async function netnsLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}): Promise<NetnsLab> {
+  const netns = `fxs-e2e-${uniqueSuffix()}`;
+  const dev = `fxe${uniqueSuffix().slice(0, 6)}`;
+  const dir = await trustedTempDir('netns-lab-');
+  const rootConfig = join(dir, 'root.yaml');
+  let sudoers = '';
+  const rootPids = async (): Promise<number[]> => {
+    const pids: number[] = [];
+    for (const name of await readdir('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+      if (cmd.includes('flexscript-root.js') && cmd.includes(rootConfig) && !cmd.startsWith('sudo')) pids.push(Number(name));
+    }
+    return pids;
+  };
+  // registered first, so it runs after the lab's own cleanup has stopped its processes
+  t.after(async () => {
+    for (const pid of await rootPids()) process.kill(pid, 'SIGKILL');
+    if (sudoers) await rm(sudoers, { force: true });
+    await run(['ip', 'netns', 'del', netns]);
+    await rm(dir, { recursive: true, force: true });
+  });
+  await runOk(['ip', 'netns', 'add', netns]);
+  await runOk(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+  await writeFile(rootConfig, rootYaml(dev), { mode: 0o644 });
+  sudoers = await installSudoers('nobody', rootCommand(rootConfig), dir);
+  const h = await modeLab(t, mode, {
+    ...o,
+    netns,
+    serverDev: dev,
+    extraConfig: ['root:', `  config: ${rootConfig}`, '  timeout: 20s', ...(o.extraConfig ?? [])],
+  });
+  const inNs = (argv: string[]) => runOk(['ip', 'netns', 'exec', netns, ...argv]);
+  return {
+    h,
+    netns,
+    dev,
+    rootConfig,
+    async setElements(group: string, family: 4 | 6 = 4) {
+      const out = await run(['ip', 'netns', 'exec', netns, 'nft', '-j', 'list', 'set', 'inet', TABLE, `g_${group}_v${family}`]);
+      if (out.code !== 0) return [];
+      const doc = JSON.parse(out.stdout) as { nftables: { set?: { elem?: string[] } }[] };
+      return [...(doc.nftables.find((i) => i.set)?.set?.elem ?? [])].sort();
+    },
+    async routes() {
+      return JSON.parse(await inNs(['ip', '-j', 'route', 'show', 'proto', String(ROUTE_PROTO)])) as { dst: string; dev?: string }[];
+    },
+    rootPids,
+    ruleset: () => inNs(['nft', '-j', 'list', 'ruleset']),
+  };
+}
+
+/** The VPN address a client was pushed (`ifconfig ADDR MASK` in its PUSH_REPLY). */
+export function pushedAddress(pushReply: string | undefined): string {
+  const m = /,ifconfig (\d+\.\d+\.\d+\.\d+) /.exec(pushReply ?? '');
+  if (!m) throw new Error(`no ifconfig in ${pushReply}`);
+  return m[1]!;
+}
