@@ -3,11 +3,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FLEXSCRIPT } from '../src/lab/daemon-process.ts';
+import { parseRootConfig } from '../src/root/root-config.ts';
 
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 
@@ -26,6 +27,14 @@ for (const mode of ['hook', 'management'] as const) {
     assert.match(unit, /^User=openvpn$/m);
     assert.match(unit, /^ExecStart=.*flexscript\.js run --config .*flexscript\.yaml$/m);
     assert.match(readFileSync(join(dir, 'plugins/office-routes.ts'), 'utf8'), /from 'openvpn-flexscript'/);
+    // the drop-in allows exactly the root stage with the root config, for the daemon's user only
+    const sudoers = readFileSync(join(dir, 'sudoers-flexscript'), 'utf8');
+    assert.match(sudoers, /^openvpn ALL=\(root\) NOPASSWD: \/\S+\/bin\/flexscript-root\.js --config \/etc\/flexscript\/root\.yaml$/m);
+    assert.equal(sudoers.split('\n').filter((l) => l && !l.startsWith('#')).length, 1, 'one rule, nothing broader');
+    assert.equal(spawnSync('visudo', ['-cf', join(dir, 'sudoers-flexscript')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).status, 0);
+    assert.equal(statSync(join(dir, 'sudoers-flexscript')).mode & 0o777, 0o440);
+    // the root config it writes is valid for the root stage
+    assert.doesNotThrow(() => parseRootConfig(readFileSync(join(dir, 'root.yaml'), 'utf8'), join(dir, 'root.yaml')));
 
     writeFileSync(join(dir, 'flexscript.yaml'), 'instance: mine\n');
     const again = flexscript('init', '--dir', dir, '--mode', mode);

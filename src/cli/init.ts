@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { REPO } from '../lab/daemon-process.ts';
 import { parseConfig } from '../config/load-config.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
+import { checkSudoers, DEFAULT_ROOT_CONFIG, rootCommand, sudoersDropIn } from '../root/sudoers.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 
@@ -105,6 +106,22 @@ plugins:
   - path: plugins/session-log.ts
     options:
       file: /var/log/flexscript/sessions.jsonl
+  # Per-group firewall and routes behind clients need the root stage: install root.yaml and the
+  # sudoers drop-in written next to this file (see their first lines), then uncomment these and
+  # the root: section below.
+  # - use: firewall
+  #   options:
+  #     groups:
+  #       staff: { common-names: [alice], patterns: ["*.staff"] }
+  #       everyone: {}
+  #     default-group: everyone
+  # - use: routes
+  #   options:
+  #     clients:
+  #       branch-office: [192.168.10.0/24]
+
+# root:
+#   config: ${DEFAULT_ROOT_CONFIG}
 `;
 }
 
@@ -120,6 +137,12 @@ export async function initCommand(o: InitOptions): Promise<number> {
     o.mode === 'hook'
       ? hookModeLines(parsed.hook!, ['client-connect', 'client-disconnect', 'learn-address'], HOOK_PATH)
       : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: o.user });
+  files.set(join(dir, 'root.yaml'), (await readFile(join(REPO, 'examples/root.yaml'), 'utf8')).replace('root.yaml /etc/flexscript', `${join(dir, 'root.yaml')} /etc/flexscript`));
+  const sudoers = join(dir, 'sudoers-flexscript');
+  files.set(
+    sudoers,
+    `${sudoersDropIn({ user: o.user, command: rootCommand(DEFAULT_ROOT_CONFIG) })}# install: install -o root -g root -m 0440 ${sudoers} /etc/sudoers.d/flexscript\n`,
+  );
   files.set(join(dir, 'openvpn-server.conf.add'), `# add these lines to OpenVPN's server config\n${lines.join('\n')}\n`);
   for (const p of PLUGINS) {
     // the copies take their types from the installed package (type imports vanish at run time)
@@ -134,7 +157,14 @@ export async function initCommand(o: InitOptions): Promise<number> {
     return 1;
   }
   await mkdir(join(dir, 'plugins'), { recursive: true });
-  for (const [path, text] of files) await writeFile(path, text, { mode: 0o644 });
+  for (const [path, text] of files) await writeFile(path, text, { mode: path === sudoers ? 0o440 : 0o644 });
+  // a broken drop-in in /etc/sudoers.d breaks sudo for everyone: check it before anyone installs it
+  try {
+    await checkSudoers(sudoers);
+  } catch (err) {
+    process.stderr.write(`flexscript init: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
   process.stdout.write(
     [
       `wrote ${dir}:`,
@@ -144,6 +174,8 @@ export async function initCommand(o: InitOptions): Promise<number> {
       `  1. edit ${configPath}, then: flexscript check --config ${configPath}`,
       `  2. add ${join(dir, 'openvpn-server.conf.add')} to OpenVPN's server config (OpenVPN: user ${o.user}, group ${o.group})`,
       `  3. install ${join(dir, 'flexscriptd.service')} (see its first lines) and restart OpenVPN`,
+      `  4. for the firewall and routes plugins: install ${join(dir, 'root.yaml')} as ${DEFAULT_ROOT_CONFIG} and`,
+      `     ${sudoers} as /etc/sudoers.d/flexscript (both owned by root; see their first lines)`,
       '',
     ].join('\n'),
   );
