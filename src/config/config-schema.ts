@@ -47,6 +47,11 @@ const hook = z
     mode: fileMode.default(0o770),
     /** How long a waiting hook waits for the daemon before applying on-unreachable. */
     timeout: duration.default(5000),
+    /**
+     * OpenVPN's status file (`status FILE` with `status-version 3`): after a restart the daemon
+     * reads the live clients from it, so firewall sets and routes stay right.
+     */
+    'status-file': z.string().startsWith('/', 'must be an absolute path').optional(),
     events: hookEvents.default({}),
   })
   .strict();

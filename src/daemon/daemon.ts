@@ -56,11 +56,20 @@ export class Daemon {
     const dispatcher = new Dispatcher(new Pipeline(plugins, log, options.pipeline), log, loaded.config.pipeline.concurrency, options.onDecision);
     const sources: { close(): Promise<void> }[] = [];
     const daemon = new Daemon(loaded, plugins, log, dispatcher, sources, options, services);
+    // registered before the root stage starts: its first reconcile waits for them
+    const hookRebuilt = loaded.config.hook?.['status-file'] ? services.rebuildGate('hook') : undefined;
+    const managementRebuilt = new Map((loaded.config.management?.instances ?? []).map((i) => [i.name, services.rebuildGate(`management/${i.name}`)]));
     services.attach(dispatcher.sessions, () => daemon.plugins, (session, reason) => daemon.kill(session, reason));
     try {
       const { hook } = loaded.config;
       if (hook) {
-        const server = new HookServer({ config: hook, instance: loaded.config.instance, dispatcher, log: log.child({ source: 'hook' }) });
+        const server = new HookServer({
+          config: hook,
+          instance: loaded.config.instance,
+          dispatcher,
+          log: log.child({ source: 'hook' }),
+          onRebuilt: hookRebuilt && (() => (hookRebuilt(), void services.reconcile())),
+        });
         await server.start();
         sources.push(server);
       }
@@ -68,13 +77,14 @@ export class Daemon {
       // loaded only when used, like every source
       const { ManagementSource } = management ? await import('../sources/management/management-source.ts') : { ManagementSource: undefined };
       for (const instance of management?.instances ?? []) {
+        const rebuilt = managementRebuilt.get(instance.name)!;
         const source = await ManagementSource!.start({
           config: instance,
           dispatcher,
           log: log.child({ source: 'management', instance: instance.name }),
           commandTimeoutMs: management!['command-timeout'],
           fastPush: management!['fast-push'],
-          onRebuilt: () => void services.reconcile(),
+          onRebuilt: () => (rebuilt(), void services.reconcile()),
         });
         sources.push(source);
         daemon.management.set(instance.name, source);

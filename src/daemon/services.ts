@@ -15,6 +15,8 @@ import type { RootClient } from '../root/root-client.ts';
 import type { SessionTable } from '../sessions/session-table.ts';
 import type { Store } from '../store/store.ts';
 
+const REBUILD_WAIT_MS = 15_000;
+
 /** Disconnects a client of one instance, by the session's key. */
 export type Killer = (session: LiveSession & { readonly key?: string }, reason: string) => Promise<void>;
 
@@ -27,6 +29,10 @@ export class DaemonServices implements Services {
   #killer: Killer | undefined;
   #reconciling: Promise<void> | undefined;
   #again = false;
+  /** Sources that have not yet said who is connected; the first reconcile waits for them. */
+  readonly #awaiting = new Set<string>();
+  #rebuiltAll: () => void = () => {};
+  readonly #allRebuilt = new Promise<void>((resolve) => (this.#rebuiltAll = resolve));
 
   private constructor(private readonly log: Logger) {}
 
@@ -46,7 +52,7 @@ export class DaemonServices implements Services {
           command: config.root.command,
           timeoutMs: config.root.timeout,
           log: log.child({ component: 'root' }),
-          desiredState: () => services.desiredState(),
+          desiredState: () => services.settledDesiredState(),
         });
       }
     } catch (err) {
@@ -71,6 +77,30 @@ export class DaemonServices implements Services {
   kill(session: LiveSession, reason: string): Promise<void> {
     if (!this.#killer) return Promise.reject(new Error('the daemon is not running'));
     return this.#killer(session, reason);
+  }
+
+  /**
+   * Registers a source that rebuilds live sessions after a restart (management `status`, hook
+   * status file); returns what it calls when done. Until all are done (or 15 s have passed) the
+   * root stage's first reconcile waits, so a restart does not empty the sets of live clients.
+   */
+  rebuildGate(source: string): () => void {
+    this.#awaiting.add(source);
+    return () => {
+      this.#awaiting.delete(source);
+      if (this.#awaiting.size === 0) this.#rebuiltAll();
+    };
+  }
+
+  /** The desired state once the live sessions are known. */
+  async settledDesiredState(): Promise<DesiredState> {
+    if (this.#awaiting.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#allRebuilt, new Promise<void>((resolve) => (timer = setTimeout(resolve, REBUILD_WAIT_MS)))]);
+      clearTimeout(timer);
+      if (this.#awaiting.size > 0) this.log.warn({ waiting: [...this.#awaiting] }, 'reconciling before every source knows its live clients');
+    }
+    return this.desiredState();
   }
 
   /** What the kernel should hold for the live sessions: every plugin's wish, merged. */

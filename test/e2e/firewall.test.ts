@@ -5,7 +5,7 @@
  * common name is data; the root stage killed in the middle of a burst comes back reconciled.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
@@ -26,11 +26,12 @@ const FIREWALL = [
   '      default-group: guests',
 ];
 
-async function connect(n: NetnsLab, commonName: string): Promise<{ client: OpenVpnClient; address: string }> {
+async function connect(n: NetnsLab, commonName: string): Promise<{ client: OpenVpnClient; address: string; address6?: string }> {
   // explicit-exit-notify: a stopped UDP client tells the server at once
   const client = await n.h.lab.startClient({ commonName, port: n.h.port, extraConfig: ['explicit-exit-notify 1'] });
   await client.waitConnected();
-  return { client, address: pushedAddress(client.pushReply()) };
+  const address6 = /,ifconfig-ipv6 ([0-9a-f:]+)\//.exec(client.pushReply() ?? '')?.[1];
+  return { client, address: pushedAddress(client.pushReply()), address6 };
 }
 
 /** Waits until every group's set holds exactly the given addresses. */
@@ -51,11 +52,18 @@ async function setsBecome(n: NetnsLab, want: Record<string, string[]>, what: str
 for (const mode of MODES) {
   describe(`firewall plugin, ${mode} mode`, { skip: isRoot ? false : 'needs root' }, () => {
     test('addresses join their groups on connect and leave on disconnect; a hostile name is data', async (t) => {
-      const n = await netnsLab(t, mode, { plugins: FIREWALL, events: ['client-connect', 'client-disconnect', 'learn-address', 'down'] });
+      const n = await netnsLab(t, mode, {
+        plugins: FIREWALL,
+        events: ['client-connect', 'client-disconnect', 'learn-address', 'down'],
+        extraServer: ['server-ipv6 fd00:e2e::/64'],
+      });
       const alice = await connect(n, 'alice');
       const bob = await connect(n, 'bob.ops');
       const evil = await connect(n, HOSTILE);
       await setsBecome(n, { staff: [alice.address], ops: [bob.address], guests: [evil.address] }, 'each address in its group');
+      // the IPv6 address joins the group's IPv6 set
+      assert.ok(alice.address6, 'alice was pushed an IPv6 address');
+      await waitFor('alice in staff v6', async () => JSON.stringify(await n.setElements('staff', 6)) === JSON.stringify([alice.address6]));
       assert.equal(existsSync(CANARY), false, 'nothing of the hostile name ran');
       const ruleset = await n.ruleset();
       assert.match(ruleset, new RegExp(`"table": "${TABLE}"`), 'the table is still there');
@@ -63,6 +71,7 @@ for (const mode of MODES) {
 
       await alice.client.stop();
       await setsBecome(n, { staff: [], ops: [bob.address], guests: [evil.address] }, 'alice left staff');
+      await waitFor('alice left staff v6', async () => (await n.setElements('staff', 6)).length === 0);
 
       if (mode === 'hook') {
         // OpenVPN's down runs after its privilege drop; the root stage still cleans up
@@ -93,18 +102,20 @@ for (const mode of MODES) {
       assert.ok(n.h.daemon.logs().some((l) => l.msg === 'kernel state reconciled' || /reconcil/.test(String(l.msg))), 'the daemon reconciled');
     });
 
-    if (mode === 'management') {
-      test('a restarted daemon rebuilds its sessions and leaves the sets right', async (t) => {
-        const n = await netnsLab(t, mode, { plugins: FIREWALL });
-        const alice = await connect(n, 'alice');
-        const bob = await connect(n, 'bob.ops');
-        await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'both in');
-        await n.h.restartDaemon();
-        await n.h.daemon.waitForLog('reconcile after rebuild', (l) => l.msg === 'kernel state reconciled');
-        await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'still both in after the restart');
-        await bob.client.stop();
-        await setsBecome(n, { staff: [alice.address], ops: [] }, 'bob left after the restart');
-      });
-    }
+    test(`a restarted daemon rebuilds its sessions (${mode === 'hook' ? "from OpenVPN's status file" : 'from status 3'}) and leaves the sets right`, async (t) => {
+      const n = await netnsLab(t, mode, { plugins: FIREWALL, statusFile: mode === 'hook' });
+      const alice = await connect(n, 'alice');
+      const bob = await connect(n, 'bob.ops');
+      await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'both in');
+      if (mode === 'hook') {
+        // OpenVPN rewrites its status file every few seconds
+        await waitFor('both in the status file', () => existsSync(n.statusFile) && /CLIENT_LIST\talice[\s\S]*CLIENT_LIST\tbob\.ops|CLIENT_LIST\tbob\.ops[\s\S]*CLIENT_LIST\talice/.test(readFileSync(n.statusFile, 'utf8')), { timeoutMs: 30_000 });
+      }
+      await n.h.restartDaemon();
+      await n.h.daemon.waitForLog('reconcile after the rebuild', (l) => l.msg === 'kernel state reconciled');
+      await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'still both in after the restart');
+      await bob.client.stop();
+      await setsBecome(n, { staff: [alice.address], ops: [] }, 'bob left after the restart');
+    });
   });
 }

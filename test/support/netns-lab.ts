@@ -5,7 +5,7 @@
  * changes that namespace's nftables and routes and never the host's. Everything is removed
  * after the test, also when it fails.
  */
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { rootCommand } from '../../src/root/sudoers.ts';
@@ -21,6 +21,8 @@ export interface NetnsLab {
   readonly netns: string;
   readonly dev: string;
   readonly rootConfig: string;
+  /** OpenVPN's status file, when asked for. */
+  readonly statusFile: string;
   /** Elements of a group's IPv4 (or IPv6) set, sorted. */
   setElements(group: string, family?: 4 | 6): Promise<string[]>;
   /** Kernel routes the root stage manages in the namespace. */
@@ -50,7 +52,7 @@ routes:
 `;
 }
 
-export async function netnsLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}): Promise<NetnsLab> {
+export async function netnsLab(t: TestContext, mode: Mode, o: ModeLabOptions & { statusFile?: boolean } = {}): Promise<NetnsLab> {
   const netns = `fxs-e2e-${uniqueSuffix()}`;
   const dev = `fxe${uniqueSuffix().slice(0, 6)}`;
   const dir = await trustedTempDir('netns-lab-');
@@ -75,12 +77,24 @@ export async function netnsLab(t: TestContext, mode: Mode, o: ModeLabOptions = {
   await runOk(['ip', 'netns', 'add', netns]);
   await runOk(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
   await writeFile(rootConfig, rootYaml(dev), { mode: 0o644 });
+  if (o.statusFile) {
+    // OpenVPN opens it as root and keeps an existing file's owner: the daemon (nobody) must read it
+    await writeFile(join(dir, 'openvpn-status.txt'), '', { mode: 0o640 });
+    await chown(join(dir, 'openvpn-status.txt'), 65534, 65534);
+  }
   sudoers = await installSudoers('nobody', rootCommand(rootConfig), dir);
   const h = await modeLab(t, mode, {
     ...o,
     netns,
     serverDev: dev,
-    extraConfig: ['root:', `  config: ${rootConfig}`, '  timeout: 20s', ...(o.extraConfig ?? [])],
+    extraConfig: [
+      // right after the hook: section's lines
+      ...(o.statusFile ? [`  status-file: ${join(dir, 'openvpn-status.txt')}`] : []),
+      'root:',
+      `  config: ${rootConfig}`,
+      '  timeout: 20s',
+      ...(o.extraConfig ?? []),
+    ],
   });
   const inNs = (argv: string[]) => runOk(['ip', 'netns', 'exec', netns, ...argv]);
   return {
@@ -88,6 +102,7 @@ export async function netnsLab(t: TestContext, mode: Mode, o: ModeLabOptions = {
     netns,
     dev,
     rootConfig,
+    statusFile: join(dir, 'openvpn-status.txt'),
     async setElements(group: string, family: 4 | 6 = 4) {
       const out = await run(['ip', 'netns', 'exec', netns, 'nft', '-j', 'list', 'set', 'inet', TABLE, `g_${group}_v${family}`]);
       if (out.code !== 0) return [];

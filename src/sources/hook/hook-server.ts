@@ -28,6 +28,8 @@ export interface HookServerOptions {
   readonly instance: string;
   readonly dispatcher: Dispatcher;
   readonly log: Logger;
+  /** Called once the live sessions are known after start (the daemon then reconciles). */
+  readonly onRebuilt?: () => void;
 }
 
 /** Hook mode names a session by the client's real address and port. */
@@ -84,7 +86,13 @@ export class HookServer {
     });
     ring.on('error', (err) => log.error({ err: errorMessage(err) }, 'ring pipe error'));
     writePidFile(this.paths, config.mode);
+    const statusFile = config['status-file'];
+    if (statusFile) {
+      const { rebuildFromStatusFile } = await import('./status-file.ts');
+      await rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log);
+    }
     await this.#processLeftovers();
+    this.options.onRebuilt?.();
     log.info({ dir: this.paths.dir }, 'hook server listening');
   }
 

@@ -58,5 +58,13 @@ export function hookModeLines(hook: HookConfig, events: readonly EventName[], ho
     const cmd = quote(hookCommand(e, hook, hookPath));
     lines.push(e === 'user-pass-verify' ? `${OPTION[e]} ${cmd} via-file` : `${OPTION[e]} ${cmd}`);
   }
+  // the live clients a restarted daemon reads back; rewritten every 5 s by OpenVPN
+  if (hook['status-file']) {
+    lines.push(
+      "# OpenVPN creates this file as root, mode 0600: create it first for OpenVPN's user so the daemon can read it",
+      `status ${quote(hook['status-file'])} 5`,
+      'status-version 3',
+    );
+  }
   return lines;
 }
