@@ -68,7 +68,7 @@ export class Daemon {
           instance: loaded.config.instance,
           dispatcher,
           log: log.child({ source: 'hook' }),
-          onRebuilt: hookRebuilt && (() => (hookRebuilt(), void services.reconcile())),
+          onRebuilt: hookRebuilt && (() => (hookRebuilt(), void services.rebuilt(loaded.config.instance))),
         });
         await server.start();
         sources.push(server);
@@ -84,7 +84,7 @@ export class Daemon {
           log: log.child({ source: 'management', instance: instance.name }),
           commandTimeoutMs: management!['command-timeout'],
           fastPush: management!['fast-push'],
-          onRebuilt: () => (rebuilt(), void services.reconcile()),
+          onRebuilt: () => (rebuilt(), void services.rebuilt(instance.name)),
         });
         sources.push(source);
         daemon.management.set(instance.name, source);

@@ -124,6 +124,20 @@ export class DaemonServices implements Services {
     return { sets: Object.fromEntries(Object.entries(sets).map(([g, s]) => [g, [...s]])), routes: [...routes.values()] };
   }
 
+  /** An instance's live clients are known anew: plugins hear of it, then the kernel is reconciled. */
+  async rebuilt(instance: string): Promise<void> {
+    const live = this.sessions.list().filter((s) => s.instance === instance);
+    for (const p of this.#plugins()) {
+      if (typeof p.instance.sessionsRebuilt !== 'function') continue;
+      try {
+        await p.instance.sessionsRebuilt(instance, live);
+      } catch (err) {
+        this.log.error({ plugin: p.name, instance, err: errorMessage(err) }, 'plugin failed after sessions were rebuilt');
+      }
+    }
+    await this.reconcile();
+  }
+
   /** Makes the kernel match the live sessions (after a rebuild); calls while one runs coalesce. */
   reconcile(): Promise<void> {
     const root = this.root;

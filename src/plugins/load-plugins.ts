@@ -60,7 +60,7 @@ export async function closePlugins(plugins: readonly LoadedPlugin[], log: Logger
   }
 }
 
-const INSTANCE_EXTRAS = new Set(['close', 'decided', 'kernelState']);
+const INSTANCE_EXTRAS = new Set(['close', 'decided', 'kernelState', 'sessionsRebuilt']);
 
 /** Loads every enabled plugin, or throws a ConfigError listing every problem (nothing is kept). */
 export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: Services): Promise<LoadedPlugin[]> {

@@ -99,6 +99,12 @@ export interface PluginInstance extends PluginHandlers {
   decided?(event: SettledEvent, outcome: Outcome, session: LiveSession | undefined): unknown;
   /** The kernel state this plugin wants for the live sessions (asked when reconciling). */
   kernelState?(sessions: readonly LiveSession[]): KernelState;
+  /**
+   * Called after the daemon learned an instance's live clients anew (management `status` on
+   * every attach; hook mode's status file at start): clients missing from `live` have left
+   * while nobody was watching.
+   */
+  sessionsRebuilt?(instance: string, live: readonly LiveSession[]): unknown;
 }
 
 /** A live client session as plugins see it (all instances this daemon serves). */

@@ -1,12 +1,94 @@
 /**
  * @module store
- * The accounting store as plugins and the CLI see it: sessions and denials, durable before the
- * event they record is answered. SQLite is the embedded default; PostgreSQL lets several
- * servers share one store.
+ * The accounting store: every session (who, from where, which addresses, when, bytes, how it
+ * ended) and every denial. A write resolves only once it is durable (SQLite: committed with
+ * synchronous=FULL; PostgreSQL: committed), so the daemon answers OpenVPN after the record is
+ * safe: a crash loses no acknowledged session.
  */
 
+/** How a session ended. */
+export type EndReason = 'disconnect' | 'missed';
+
+export interface SessionStart {
+  /** The daemon's session id (a UUID). */
+  readonly id: string;
+  readonly instance: string;
+  readonly commonName: string;
+  readonly username?: string;
+  readonly realAddress?: string;
+  readonly realPort?: number;
+  readonly vpnAddress?: string;
+  readonly vpnAddress6?: string;
+  /** ms since the epoch. */
+  readonly startedAt: number;
+}
+
+export interface SessionEnd {
+  readonly endedAt: number;
+  /** Seconds, as OpenVPN reports it. */
+  readonly duration: number;
+  /** Bytes from the client (OpenVPN's bytes_received) and to it (bytes_sent). */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly vpnAddress?: string;
+  readonly vpnAddress6?: string;
+  readonly reason: EndReason;
+}
+
+export interface SessionRecord extends SessionStart {
+  readonly endedAt?: number;
+  readonly duration?: number;
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+  readonly endReason?: EndReason;
+}
+
+export interface DenialRecord {
+  readonly at: number;
+  readonly instance: string;
+  /** The event that was refused: tls-verify, user-pass-verify or client-connect. */
+  readonly event: string;
+  readonly commonName?: string;
+  readonly username?: string;
+  readonly realAddress?: string;
+  readonly realPort?: number;
+  readonly reason: string;
+  readonly plugin?: string;
+}
+
+/** Which client connection a session is, when the daemon's session id is not known (after a restart). */
+export interface ConnectionKey {
+  readonly instance: string;
+  readonly commonName: string;
+  readonly realAddress?: string;
+  readonly realPort?: number;
+}
+
+export interface SessionQuery {
+  /** Common name or username. */
+  readonly user?: string;
+  readonly instance?: string;
+  /** Sessions active at or after this time (ms). */
+  readonly since?: number;
+  /** Sessions started before this time (ms). */
+  readonly until?: number;
+  readonly openOnly?: boolean;
+  readonly limit?: number;
+}
+
 export interface Store {
-  /** Which backend this is, for logs and `flexscript check`. */
   readonly kind: 'sqlite' | 'postgres';
+  /** Records a new session; durable when the promise resolves. */
+  openSession(start: SessionStart): Promise<void>;
+  /** Closes the open session with this id, or else the open one of this connection; false if none. */
+  closeSession(id: string | undefined, connection: ConnectionKey, end: SessionEnd): Promise<boolean>;
+  recordDenial(denial: DenialRecord): Promise<void>;
+  /** Sessions still open for an instance (to close those that ended while the daemon was away). */
+  openSessions(instance: string): Promise<SessionRecord[]>;
+  /** Session history, newest first. */
+  sessions(query: SessionQuery): Promise<SessionRecord[]>;
+  denials(query: { readonly since?: number; readonly instance?: string; readonly limit?: number }): Promise<DenialRecord[]>;
+  /** Open sessions of a user (common name or username) across every instance sharing the store. */
+  countOpen(user: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,0 +1,58 @@
+/**
+ * @module migrations
+ * The store's schema, as numbered migrations applied once each, in order, each in its own
+ * transaction, recorded in `schema_migrations`. Never edit a released migration: add one.
+ * Times are integer milliseconds since the epoch, the same in both backends.
+ */
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  statements(dialect: Dialect): string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'sessions and denials',
+    statements: (d) => [
+      `CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        common_name TEXT NOT NULL,
+        username TEXT,
+        real_address TEXT,
+        real_port INTEGER,
+        vpn_address TEXT,
+        vpn_address6 TEXT,
+        started_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        duration INTEGER,
+        bytes_in BIGINT,
+        bytes_out BIGINT,
+        end_reason TEXT
+      )`,
+      'CREATE INDEX sessions_open ON sessions (instance) WHERE ended_at IS NULL',
+      'CREATE INDEX sessions_common_name ON sessions (common_name, started_at)',
+      'CREATE INDEX sessions_username ON sessions (username, started_at)',
+      'CREATE INDEX sessions_started ON sessions (started_at)',
+      `CREATE TABLE denials (
+        id ${d === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY'},
+        at BIGINT NOT NULL,
+        instance TEXT NOT NULL,
+        event TEXT NOT NULL,
+        common_name TEXT,
+        username TEXT,
+        real_address TEXT,
+        real_port INTEGER,
+        reason TEXT NOT NULL,
+        plugin TEXT
+      )`,
+      'CREATE INDEX denials_at ON denials (at)',
+    ],
+  },
+];
+
+export const MIGRATIONS_TABLE = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)';

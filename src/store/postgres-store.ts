@@ -1,0 +1,121 @@
+/**
+ * @module postgres-store
+ * The shared store: several OpenVPN servers (and their daemons) record into one PostgreSQL
+ * database. Each write is its own committed statement; migrations run under an advisory lock,
+ * so daemons starting at the same time apply each one once.
+ */
+import { readFile } from 'node:fs/promises';
+import pg from 'pg';
+import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
+import { denialFromRow, sessionFromRow, type Row } from './rows.ts';
+import type { ConnectionKey, DenialRecord, SessionEnd, SessionQuery, SessionRecord, SessionStart, Store } from './store.ts';
+import type { PostgresConfig } from './store-config.ts';
+
+/** Any constant: names the advisory lock that serialises migrations. */
+const MIGRATION_LOCK = 0x66787331;
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  private constructor(readonly pool: pg.Pool) {}
+
+  static async open(config: PostgresConfig): Promise<PostgresStore> {
+    const password = config['password-file'] ? (await readFile(config['password-file'], 'utf8')).split('\n')[0] : undefined;
+    const pool = new pg.Pool({ host: config.host, port: config.port, database: config.database, user: config.user, password, max: config.pool });
+    // an idle connection that breaks is replaced by the pool; it must not crash the daemon
+    pool.on('error', () => {});
+    const store = new PostgresStore(pool);
+    try {
+      await store.#migrate();
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  async #migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(MIGRATIONS_TABLE);
+      const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        for (const sql of m.statements('postgres')) await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async openSession(s: SessionStart): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [s.id, s.instance, s.commonName, s.username ?? null, s.realAddress ?? null, s.realPort ?? null, s.vpnAddress ?? null, s.vpnAddress6 ?? null, s.startedAt],
+    );
+  }
+
+  async closeSession(id: string | undefined, c: ConnectionKey, end: SessionEnd): Promise<boolean> {
+    const set = `ended_at = $1, duration = $2, bytes_in = $3, bytes_out = $4, end_reason = $5,
+       vpn_address = COALESCE($6, vpn_address), vpn_address6 = COALESCE($7, vpn_address6)`;
+    const values = [end.endedAt, end.duration, end.bytesIn, end.bytesOut, end.reason, end.vpnAddress ?? null, end.vpnAddress6 ?? null];
+    if (id !== undefined && ((await this.pool.query(`UPDATE sessions SET ${set} WHERE id = $8 AND ended_at IS NULL`, [...values, id])).rowCount ?? 0) > 0) return true;
+    const r = await this.pool.query(
+      `UPDATE sessions SET ${set} WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = $8 AND common_name = $9
+         AND real_address IS NOT DISTINCT FROM $10 AND real_port IS NOT DISTINCT FROM $11 ORDER BY started_at DESC LIMIT 1)`,
+      [...values, c.instance, c.commonName, c.realAddress ?? null, c.realPort ?? null],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async recordDenial(d: DenialRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO denials (at, instance, event, common_name, username, real_address, real_port, reason, plugin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [d.at, d.instance, d.event, d.commonName ?? null, d.username ?? null, d.realAddress ?? null, d.realPort ?? null, d.reason, d.plugin ?? null],
+    );
+  }
+
+  async openSessions(instance: string): Promise<SessionRecord[]> {
+    return (await this.pool.query<Row>('SELECT * FROM sessions WHERE ended_at IS NULL AND instance = $1 ORDER BY started_at', [instance])).rows.map(sessionFromRow);
+  }
+
+  async sessions(q: SessionQuery): Promise<SessionRecord[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const param = (v: unknown) => (values.push(v), `$${values.length}`);
+    if (q.user !== undefined) {
+      const p = param(q.user);
+      where.push(`(common_name = ${p} OR username = ${p})`);
+    }
+    if (q.instance !== undefined) where.push(`instance = ${param(q.instance)}`);
+    if (q.since !== undefined) where.push(`(ended_at IS NULL OR ended_at >= ${param(q.since)})`);
+    if (q.until !== undefined) where.push(`started_at < ${param(q.until)}`);
+    if (q.openOnly) where.push('ended_at IS NULL');
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
+    return (await this.pool.query<Row>(sql, values)).rows.map(sessionFromRow);
+  }
+
+  async denials(q: { readonly since?: number; readonly instance?: string; readonly limit?: number }): Promise<DenialRecord[]> {
+    const r = await this.pool.query<Row>(
+      `SELECT * FROM denials WHERE at >= $1 AND ($2::text IS NULL OR instance = $2) ORDER BY at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`,
+      [q.since ?? 0, q.instance ?? null],
+    );
+    return r.rows.map(denialFromRow);
+  }
+
+  async countOpen(user: string): Promise<number> {
+    const r = await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND (common_name = $1 OR username = $1)', [user]);
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

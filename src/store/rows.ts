@@ -1,0 +1,44 @@
+/**
+ * @module rows
+ * Database rows (snake_case, NULLs, BIGINT as string in PostgreSQL) to records, shared by both
+ * backends.
+ */
+import type { DenialRecord, EndReason, SessionRecord } from './store.ts';
+
+export type Row = Record<string, unknown>;
+
+const str = (v: unknown) => (v === null || v === undefined ? undefined : String(v));
+const num = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
+
+export function sessionFromRow(r: Row): SessionRecord {
+  return {
+    id: String(r.id),
+    instance: String(r.instance),
+    commonName: String(r.common_name),
+    username: str(r.username),
+    realAddress: str(r.real_address),
+    realPort: num(r.real_port),
+    vpnAddress: str(r.vpn_address),
+    vpnAddress6: str(r.vpn_address6),
+    startedAt: Number(r.started_at),
+    endedAt: num(r.ended_at),
+    duration: num(r.duration),
+    bytesIn: num(r.bytes_in),
+    bytesOut: num(r.bytes_out),
+    endReason: str(r.end_reason) as EndReason | undefined,
+  };
+}
+
+export function denialFromRow(r: Row): DenialRecord {
+  return {
+    at: Number(r.at),
+    instance: String(r.instance),
+    event: String(r.event),
+    commonName: str(r.common_name),
+    username: str(r.username),
+    realAddress: str(r.real_address),
+    realPort: num(r.real_port),
+    reason: String(r.reason),
+    plugin: str(r.plugin),
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * @module sqlite-store
+ * The embedded store: one SQLite file (better-sqlite3). WAL with synchronous=FULL, so a commit
+ * is on disk when the call returns; better-sqlite3 is synchronous and each write is one small
+ * statement, so a write costs well under a millisecond and never waits on the event loop.
+ */
+import Database from 'better-sqlite3';
+import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
+import type { ConnectionKey, DenialRecord, SessionEnd, SessionQuery, SessionRecord, SessionStart, Store } from './store.ts';
+import { denialFromRow, sessionFromRow, type Row } from './rows.ts';
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement;
+  readonly #closeById: Database.Statement;
+  readonly #closeByConnection: Database.Statement;
+  readonly #denial: Database.Statement;
+
+  constructor(file: string) {
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = FULL');
+    // another daemon or `flexscript sessions` may hold the write lock for a moment
+    this.#db.pragma('busy_timeout = 5000');
+    this.#migrate();
+    this.#insert = this.#db.prepare(
+      `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
+       VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt)`,
+    );
+    const set = `ended_at = @endedAt, duration = @duration, bytes_in = @bytesIn, bytes_out = @bytesOut, end_reason = @reason,
+       vpn_address = COALESCE(@vpnAddress, vpn_address), vpn_address6 = COALESCE(@vpnAddress6, vpn_address6)`;
+    this.#closeById = this.#db.prepare(`UPDATE sessions SET ${set} WHERE id = @id AND ended_at IS NULL`);
+    // the newest open session of that connection: a daemon restart gave it a new id
+    this.#closeByConnection = this.#db.prepare(
+      `UPDATE sessions SET ${set} WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = @instance AND common_name = @commonName
+         AND real_address IS @realAddress AND real_port IS @realPort ORDER BY started_at DESC LIMIT 1)`,
+    );
+    this.#denial = this.#db.prepare(
+      `INSERT INTO denials (at, instance, event, common_name, username, real_address, real_port, reason, plugin)
+       VALUES (@at, @instance, @event, @commonName, @username, @realAddress, @realPort, @reason, @plugin)`,
+    );
+  }
+
+  #migrate(): void {
+    this.#db.exec(MIGRATIONS_TABLE);
+    const applied = new Set((this.#db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.#db.transaction(() => {
+        for (const sql of m.statements('sqlite')) this.#db.exec(sql);
+        this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      })();
+    }
+  }
+
+  async openSession(s: SessionStart): Promise<void> {
+    this.#insert.run({ username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s });
+  }
+
+  async closeSession(id: string | undefined, c: ConnectionKey, end: SessionEnd): Promise<boolean> {
+    const params = { vpnAddress: null, vpnAddress6: null, ...end, id: id ?? null, instance: c.instance, commonName: c.commonName, realAddress: c.realAddress ?? null, realPort: c.realPort ?? null };
+    if (id !== undefined && this.#closeById.run(params).changes > 0) return true;
+    return this.#closeByConnection.run(params).changes > 0;
+  }
+
+  async recordDenial(d: DenialRecord): Promise<void> {
+    this.#denial.run({ commonName: null, username: null, realAddress: null, realPort: null, plugin: null, ...d });
+  }
+
+  async openSessions(instance: string): Promise<SessionRecord[]> {
+    return (this.#db.prepare('SELECT * FROM sessions WHERE ended_at IS NULL AND instance = ? ORDER BY started_at').all(instance) as Row[]).map(sessionFromRow);
+  }
+
+  async sessions(q: SessionQuery): Promise<SessionRecord[]> {
+    const where: string[] = [];
+    const p: Record<string, unknown> = {};
+    if (q.user !== undefined) (where.push('(common_name = @user OR username = @user)'), (p.user = q.user));
+    if (q.instance !== undefined) (where.push('instance = @instance'), (p.instance = q.instance));
+    if (q.since !== undefined) (where.push('(ended_at IS NULL OR ended_at >= @since)'), (p.since = q.since));
+    if (q.until !== undefined) (where.push('started_at < @until'), (p.until = q.until));
+    if (q.openOnly) where.push('ended_at IS NULL');
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
+    return (this.#db.prepare(sql).all(p) as Row[]).map(sessionFromRow);
+  }
+
+  async denials(q: { readonly since?: number; readonly instance?: string; readonly limit?: number }): Promise<DenialRecord[]> {
+    const rows = this.#db
+      .prepare(`SELECT * FROM denials WHERE at >= @since AND (@instance IS NULL OR instance = @instance) ORDER BY at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`)
+      .all({ since: q.since ?? 0, instance: q.instance ?? null }) as Row[];
+    return rows.map(denialFromRow);
+  }
+
+  async countOpen(user: string): Promise<number> {
+    return (this.#db.prepare('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND (common_name = ? OR username = ?)').get(user, user) as { n: number }).n;
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}

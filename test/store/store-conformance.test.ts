@@ -1,0 +1,148 @@
+/**
+ * One suite, both backends: SQLite (a temporary file) and PostgreSQL (a real server started for
+ * the test) must behave the same.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { PostgresStore } from '../../src/store/postgres-store.ts';
+import { SqliteStore } from '../../src/store/sqlite-store.ts';
+import type { SessionStart, Store } from '../../src/store/store.ts';
+import { postgresBin, startPostgres } from '../support/postgres.ts';
+import { readFileSync } from 'node:fs';
+
+type Open = (t: TestContext) => Promise<{ store: Store; reopen(): Promise<Store> }>;
+
+const backends: [string, Open, string | false][] = [
+  [
+    'sqlite',
+    async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'fxs-store-'));
+      const file = join(dir, 'a.db');
+      const opened: Store[] = [];
+      t.after(async () => {
+        for (const s of opened) await s.close();
+        await rm(dir, { recursive: true, force: true });
+      });
+      const open = async () => (opened.push(new SqliteStore(file)), opened.at(-1)!);
+      return { store: await open(), reopen: open };
+    },
+    false,
+  ],
+  [
+    'postgres',
+    async (t) => {
+      const pg = await startPostgres(t);
+      const opened: Store[] = [];
+      t.after(async () => {
+        for (const s of opened) await s.close();
+      });
+      // the password file belongs to the daemon's user; the test reads it as root
+      const config = { host: pg.host, port: pg.port, database: pg.database, user: pg.user, 'password-file': pg.passwordFile, pool: 2 };
+      readFileSync(pg.passwordFile);
+      const open = async () => (opened.push(await PostgresStore.open(config)), opened.at(-1)!);
+      return { store: await open(), reopen: open };
+    },
+    postgresBin() ? false : 'PostgreSQL is not installed',
+  ],
+];
+
+const start = (o: Partial<SessionStart> = {}): SessionStart => ({
+  id: randomUUID(),
+  instance: 'vpn1',
+  commonName: 'alice',
+  username: 'alice@corp',
+  realAddress: '198.51.100.7',
+  realPort: 51234,
+  vpnAddress: '10.8.0.2',
+  startedAt: 1_700_000_000_000,
+  ...o,
+});
+const end = { endedAt: 1_700_000_060_000, duration: 60, bytesIn: 1234, bytesOut: 5678, reason: 'disconnect' as const };
+
+for (const [name, open, skip] of backends) {
+  describe(`store conformance: ${name}`, { skip }, () => {
+    test('a session round-trips: opened, closed by id with bytes and duration, listed', async (t) => {
+      const { store } = await open(t);
+      const s = start({ vpnAddress6: 'fd00::2' });
+      await store.openSession(s);
+      assert.equal(await store.countOpen('alice'), 1);
+      assert.equal(await store.countOpen('alice@corp'), 1);
+      assert.equal(await store.closeSession(s.id, s, { ...end, vpnAddress: '10.8.0.9' }), true);
+      assert.equal(await store.closeSession(s.id, s, end), false, 'closing twice does nothing');
+      const [row] = await store.sessions({ user: 'alice' });
+      assert.deepEqual(row, { ...s, vpnAddress: '10.8.0.9', endedAt: end.endedAt, duration: 60, bytesIn: 1234, bytesOut: 5678, endReason: 'disconnect' });
+      assert.equal(await store.countOpen('alice'), 0);
+    });
+
+    test('after a restart a disconnect finds its open session by the connection, the newest one', async (t) => {
+      const { store } = await open(t);
+      const older = start({ startedAt: 1000 });
+      const newer = start({ startedAt: 2000 });
+      const other = start({ realPort: 40000, startedAt: 3000 });
+      for (const s of [older, newer, other]) await store.openSession(s);
+      assert.equal(await store.closeSession(undefined, { instance: 'vpn1', commonName: 'alice', realAddress: '198.51.100.7', realPort: 51234 }, end), true);
+      const rows = await store.sessions({});
+      assert.equal(rows.find((r) => r.id === newer.id)?.endReason, 'disconnect');
+      assert.equal(rows.find((r) => r.id === older.id)?.endedAt, undefined);
+      assert.equal(rows.find((r) => r.id === other.id)?.endedAt, undefined);
+      assert.deepEqual((await store.openSessions('vpn1')).map((r) => r.id), [older.id, other.id]);
+      assert.deepEqual(await store.openSessions('vpn2'), []);
+      assert.equal(await store.closeSession(undefined, { instance: 'vpn1', commonName: 'nobody-here' }, end), false);
+    });
+
+    test('history filters: user, instance, time window, open only; newest first', async (t) => {
+      const { store } = await open(t);
+      const a = start({ startedAt: 1000 });
+      const b = start({ commonName: 'bob', username: undefined, instance: 'vpn2', startedAt: 2000 });
+      const c = start({ commonName: 'carol', username: undefined, startedAt: 5000 });
+      for (const s of [a, b, c]) await store.openSession(s);
+      await store.closeSession(a.id, a, { ...end, endedAt: 1500 });
+      const ids = async (q: Parameters<Store['sessions']>[0]) => (await store.sessions(q)).map((r) => r.commonName);
+      assert.deepEqual(await ids({}), ['carol', 'bob', 'alice']);
+      assert.deepEqual(await ids({ user: 'alice@corp' }), ['alice']);
+      assert.deepEqual(await ids({ instance: 'vpn2' }), ['bob']);
+      assert.deepEqual(await ids({ since: 1600 }), ['carol', 'bob'], 'alice ended before');
+      assert.deepEqual(await ids({ until: 3000 }), ['bob', 'alice']);
+      assert.deepEqual(await ids({ openOnly: true }), ['carol', 'bob']);
+      assert.deepEqual(await ids({ limit: 1 }), ['carol']);
+      assert.equal(await store.countOpen('carol'), 1);
+    });
+
+    test('denials are recorded with their reason and plugin', async (t) => {
+      const { store } = await open(t);
+      await store.recordDenial({ at: 10, instance: 'vpn1', event: 'client-connect', commonName: 'eve', realAddress: '203.0.113.9', realPort: 1, reason: 'not on the list', plugin: 'deny-list' });
+      await store.recordDenial({ at: 20, instance: 'vpn2', event: 'user-pass-verify', username: 'mallory', reason: 'bad password' });
+      assert.deepEqual(
+        (await store.denials({})).map((d) => [d.at, d.event, d.commonName ?? d.username, d.reason, d.plugin]),
+        [
+          [20, 'user-pass-verify', 'mallory', 'bad password', undefined],
+          [10, 'client-connect', 'eve', 'not on the list', 'deny-list'],
+        ],
+      );
+      assert.equal((await store.denials({ instance: 'vpn1' })).length, 1);
+      assert.equal((await store.denials({ since: 15 })).length, 1);
+    });
+
+    test('hostile names are stored as data, exactly', async (t) => {
+      const { store } = await open(t);
+      for (const cn of ["x'; DROP TABLE sessions; --", 'Zoë 雪 "quoted" \\ $(x)', 'x'.repeat(64)]) {
+        const s = start({ commonName: cn, username: cn });
+        await store.openSession(s);
+        assert.equal((await store.sessions({ user: cn }))[0]?.commonName, cn);
+      }
+      assert.equal((await store.sessions({})).length, 3);
+    });
+
+    test('migrations run once: opening the store again keeps its records', async (t) => {
+      const { store, reopen } = await open(t);
+      const s = start();
+      await store.openSession(s);
+      const again = await reopen();
+      assert.deepEqual((await again.sessions({})).map((r) => r.id), [s.id]);
+    });
+  });
+}
