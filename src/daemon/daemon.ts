@@ -68,7 +68,7 @@ export class Daemon {
           instance: loaded.config.instance,
           dispatcher,
           log: log.child({ source: 'hook' }),
-          onRebuilt: hookRebuilt && (() => (hookRebuilt(), void services.rebuilt(loaded.config.instance))),
+          onRebuilt: hookRebuilt && ((asOf) => (hookRebuilt(), void services.rebuilt(loaded.config.instance, asOf))),
         });
         await server.start();
         sources.push(server);

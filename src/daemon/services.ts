@@ -125,12 +125,12 @@ export class DaemonServices implements Services {
   }
 
   /** An instance's live clients are known anew: plugins hear of it, then the kernel is reconciled. */
-  async rebuilt(instance: string): Promise<void> {
+  async rebuilt(instance: string, asOf = Date.now()): Promise<void> {
     const live = this.sessions.list().filter((s) => s.instance === instance);
     for (const p of this.#plugins()) {
       if (typeof p.instance.sessionsRebuilt !== 'function') continue;
       try {
-        await p.instance.sessionsRebuilt(instance, live);
+        await p.instance.sessionsRebuilt(instance, live, asOf);
       } catch (err) {
         this.log.error({ plugin: p.name, instance, err: errorMessage(err) }, 'plugin failed after sessions were rebuilt');
       }

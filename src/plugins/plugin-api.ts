@@ -101,10 +101,10 @@ export interface PluginInstance extends PluginHandlers {
   kernelState?(sessions: readonly LiveSession[]): KernelState;
   /**
    * Called after the daemon learned an instance's live clients anew (management `status` on
-   * every attach; hook mode's status file at start): clients missing from `live` have left
-   * while nobody was watching.
+   * every attach; hook mode's status file at start): clients missing from `live` that
+   * connected before `asOf` (ms; when the list was taken) have left while nobody was watching.
    */
-  sessionsRebuilt?(instance: string, live: readonly LiveSession[]): unknown;
+  sessionsRebuilt?(instance: string, live: readonly LiveSession[], asOf: number): unknown;
 }
 
 /** A live client session as plugins see it (all instances this daemon serves). */

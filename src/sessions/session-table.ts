@@ -28,6 +28,12 @@ export interface Session extends SessionInfo {
   readonly pluginState: Map<string, ClientState>;
 }
 
+/**
+ * After a restart, sources read the live clients a second time this much later: a client whose
+ * connect was answered just before the restart may be applied by OpenVPN only after the first look.
+ */
+export const REBUILD_AGAIN_MS = 8000;
+
 export function stateOf(session: Session, plugin: string): ClientState {
   let state = session.pluginState.get(plugin);
   if (!state) session.pluginState.set(plugin, (state = new Map()));

@@ -75,6 +75,14 @@ export class PostgresStore implements Store {
     return (r.rowCount ?? 0) > 0;
   }
 
+  async setAddresses(id: string, a: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void> {
+    await this.pool.query('UPDATE sessions SET vpn_address = COALESCE($1, vpn_address), vpn_address6 = COALESCE($2, vpn_address6) WHERE id = $3', [
+      a.vpnAddress ?? null,
+      a.vpnAddress6 ?? null,
+      id,
+    ]);
+  }
+
   async recordDenial(d: DenialRecord): Promise<void> {
     await this.pool.query(
       `INSERT INTO denials (at, instance, event, common_name, username, real_address, real_port, reason, plugin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,

@@ -64,6 +64,12 @@ export class SqliteStore implements Store {
     return this.#closeByConnection.run(params).changes > 0;
   }
 
+  async setAddresses(id: string, a: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void> {
+    this.#db
+      .prepare('UPDATE sessions SET vpn_address = COALESCE(?, vpn_address), vpn_address6 = COALESCE(?, vpn_address6) WHERE id = ?')
+      .run(a.vpnAddress ?? null, a.vpnAddress6 ?? null, id);
+  }
+
   async recordDenial(d: DenialRecord): Promise<void> {
     this.#denial.run({ commonName: null, username: null, realAddress: null, realPort: null, plugin: null, ...d });
   }

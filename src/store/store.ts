@@ -82,6 +82,8 @@ export interface Store {
   openSession(start: SessionStart): Promise<void>;
   /** Closes the open session with this id, or else the open one of this connection; false if none. */
   closeSession(id: string | undefined, connection: ConnectionKey, end: SessionEnd): Promise<boolean>;
+  /** Sets a live session's VPN addresses (management mode learns them after the connect). */
+  setAddresses(id: string, addresses: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void>;
   recordDenial(denial: DenialRecord): Promise<void>;
   /** Sessions still open for an instance (to close those that ended while the daemon was away). */
   openSessions(instance: string): Promise<SessionRecord[]>;

@@ -71,6 +71,9 @@ for (const [name, open, skip] of backends) {
       await store.openSession(s);
       assert.equal(await store.countOpen('alice'), 1);
       assert.equal(await store.countOpen('alice@corp'), 1);
+      await store.setAddresses(s.id, { vpnAddress: '10.8.0.5' });
+      assert.equal((await store.openSessions('vpn1'))[0]?.vpnAddress, '10.8.0.5');
+      assert.equal((await store.openSessions('vpn1'))[0]?.vpnAddress6, 'fd00::2', 'an address not given is kept');
       assert.equal(await store.closeSession(s.id, s, { ...end, vpnAddress: '10.8.0.9' }), true);
       assert.equal(await store.closeSession(s.id, s, end), false, 'closing twice does nothing');
       const [row] = await store.sessions({ user: 'alice' });

@@ -17,6 +17,9 @@
  */
 import type { PluginDefinition } from '../plugin-api.ts';
 
+/** How long before a list of live clients a connect may have begun and still be missing from it. */
+const UNLISTED_MARGIN_MS = 5000;
+
 const accounting: PluginDefinition = {
   name: 'accounting',
   setup({ services, log }) {
@@ -55,6 +58,13 @@ const accounting: PluginDefinition = {
           startedAt: session.connectedAt,
         });
       },
+      'learn-address': async (event) => {
+        if (event.operation === 'delete') return;
+        // management mode learns a client's address after its connect was answered
+        const address = event.address.replace(/\/(32|128)$/, '');
+        const session = services.sessions.list().find((s) => s.instance === event.instance && (s.vpnAddress === address || s.vpnAddress6 === address));
+        if (session) await store.setAddresses(session.id, address.includes(':') ? { vpnAddress6: address } : { vpnAddress: address });
+      },
       'client-disconnect': async (event) => {
         const closed = await store.closeSession(undefined, event, {
           endedAt: Date.now(),
@@ -67,11 +77,13 @@ const accounting: PluginDefinition = {
         });
         if (!closed) log.warn({ commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort }, 'no open session record for this disconnect');
       },
-      async sessionsRebuilt(instance, live) {
+      async sessionsRebuilt(instance, live, asOf) {
         const alive = new Set(live.map((s) => `${s.commonName}\0${s.realAddress}\0${s.realPort}`));
         let closed = 0;
         for (const r of await store.openSessions(instance)) {
-          if (alive.has(`${r.commonName}\0${r.realAddress}\0${r.realPort}`)) continue;
+          // A client whose connect began shortly before the list was taken may have been
+          // answered after it, so it is not in the list yet is connected: leave those open.
+          if (r.startedAt >= asOf - UNLISTED_MARGIN_MS || alive.has(`${r.commonName}\0${r.realAddress}\0${r.realPort}`)) continue;
           // left while no daemon was watching: when exactly, and the bytes, are unknown
           const now = Date.now();
           await store.closeSession(r.id, r, { endedAt: now, duration: Math.max(0, Math.round((now - r.startedAt) / 1000)), bytesIn: 0, bytesOut: 0, reason: 'missed' });

@@ -134,6 +134,7 @@ const firewall: PluginDefinition<FirewallOptions> = {
         const session = services.sessions.list().find((s) => s.instance === event.instance && (s.vpnAddress === address || s.vpnAddress6 === address));
         const who: Who = session ?? { commonName: event.commonName };
         await add(address, who, event.instance).catch((err: unknown) => {
+          log.error({ address, code: (err as { code?: string }).code, err: err instanceof Error ? err.message : String(err) }, 'root stage could not add an address');
           // hook mode with wait: true vetoes the route; otherwise the drop rule keeps it closed
           ctx.deny(`firewall: root stage refused ${address}: ${err instanceof Error ? err.message : String(err)}`);
         });

@@ -16,6 +16,7 @@ import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
 import type { Decision } from '../../pipeline/pipeline.ts';
 import { parseSpoolFile, type SpoolEvent } from './spool-file.ts';
+import { REBUILD_AGAIN_MS } from '../../sessions/session-table.ts';
 import { livePid, prepareRuntimeDir, removePidFile, runtimePaths, writePidFile, type RuntimePaths } from './runtime-dir.ts';
 
 /** Spool names the hook makes: its pid, or pid.n after a collision. Anything else is ignored. */
@@ -28,8 +29,8 @@ export interface HookServerOptions {
   readonly instance: string;
   readonly dispatcher: Dispatcher;
   readonly log: Logger;
-  /** Called once the live sessions are known after start (the daemon then reconciles). */
-  readonly onRebuilt?: () => void;
+  /** Called once the live sessions are known after start, with the time the list was taken. */
+  readonly onRebuilt?: (asOf: number) => void;
 }
 
 /** Hook mode names a session by the client's real address and port. */
@@ -56,6 +57,7 @@ export class HookServer {
   #ring: Socket | undefined;
   #pending = new Set<Promise<void>>();
   #closed = false;
+  #again: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: HookServerOptions) {
     this.paths = runtimePaths(options.config.dir);
@@ -87,12 +89,19 @@ export class HookServer {
     ring.on('error', (err) => log.error({ err: errorMessage(err) }, 'ring pipe error'));
     writePidFile(this.paths, config.mode);
     const statusFile = config['status-file'];
-    if (statusFile) {
-      const { rebuildFromStatusFile } = await import('./status-file.ts');
-      await rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log);
-    }
+    let asOf = Date.now();
+    const { rebuildFromStatusFile } = await import('./status-file.ts');
+    if (statusFile) asOf = await rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log);
     await this.#processLeftovers();
-    this.options.onRebuilt?.();
+    this.options.onRebuilt?.(asOf);
+    if (statusFile) {
+      // a client answered just before the restart may be missing from that snapshot: look again
+      this.#again = setTimeout(() => {
+        void rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log).then((t) => {
+          if (!this.#closed) this.options.onRebuilt?.(t);
+        });
+      }, REBUILD_AGAIN_MS).unref();
+    }
     log.info({ dir: this.paths.dir }, 'hook server listening');
   }
 
@@ -100,6 +109,7 @@ export class HookServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#again);
     removePidFile(this.paths);
     this.#ring?.destroy();
     await Promise.allSettled([...this.#pending]);

@@ -13,7 +13,10 @@ import { parseStatus3 } from '../../openvpn-management/commands.ts';
 import { splitAddress } from '../management/management-source.ts';
 import { hookSessionKey } from './hook-server.ts';
 
-/** Adds the clients listed in the status file as live sessions; returns how many. */
+/**
+ * Adds the clients listed in the status file as live sessions; returns when the list was
+ * taken (ms): clients that connected after that are not in it.
+ */
 export async function rebuildFromStatusFile(file: string, instance: string, dispatcher: Dispatcher, log: Logger): Promise<number> {
   let text: string;
   try {
@@ -22,8 +25,9 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
     log.warn({ file, err: errorMessage(err) }, 'cannot read OpenVPN status file; live sessions start empty');
     return 0;
   }
+  const status = parseStatus3(text.split('\n'));
   let added = 0;
-  for (const c of parseStatus3(text.split('\n')).clients) {
+  for (const c of status.clients) {
     // a client still waiting for its answer has no address yet and is no session
     if (!c.virtualAddress && !c.virtualIPv6Address) continue;
     const [realAddress, realPort] = splitAddress(c.realAddress);
@@ -34,5 +38,5 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
     added++;
   }
   log.info({ file, rebuilt: added }, 'sessions rebuilt from the status file');
-  return added;
+  return status.time ? status.time * 1000 : 0;
 }

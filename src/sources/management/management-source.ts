@@ -17,6 +17,7 @@ import type { PendingAuth } from '../../plugins/plugin-api.ts';
 import { ManagementClient } from '../../openvpn-management/management-client.ts';
 import type { ManagementMessage } from '../../openvpn-management/codec.ts';
 import type { StatusClient } from '../../openvpn-management/commands.ts';
+import { REBUILD_AGAIN_MS } from '../../sessions/session-table.ts';
 
 export interface ManagementSourceOptions {
   readonly config: ManagementInstanceConfig;
@@ -41,6 +42,7 @@ export class ManagementSource {
   readonly client: ManagementClient;
   readonly instance: string;
   #closed = false;
+  #again: NodeJS.Timeout | undefined;
   readonly #pending = new Set<Promise<void>>();
 
   private constructor(private readonly options: ManagementSourceOptions, password: string | undefined) {
@@ -48,7 +50,12 @@ export class ManagementSource {
     this.instance = config.name;
     this.client = new ManagementClient({ name: config.name, path: config.socket, host: config.host, port: config.port, password, log, commandTimeoutMs: options.commandTimeoutMs });
     this.client.on('message', (m: ManagementMessage) => this.#onMessage(m));
-    this.client.on('attach', () => void this.#rebuild());
+    this.client.on('attach', () => {
+      void this.#rebuild();
+      // a client answered just before a restart may only now be applied by OpenVPN: look again
+      clearTimeout(this.#again);
+      this.#again = setTimeout(() => void this.#rebuild(), REBUILD_AGAIN_MS).unref();
+    });
   }
 
   static async start(options: ManagementSourceOptions): Promise<ManagementSource> {
@@ -63,6 +70,7 @@ export class ManagementSource {
   /** Answers the connects in progress, then detaches. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#again);
     await Promise.allSettled([...this.#pending]);
     await this.client.close();
   }
@@ -163,10 +171,11 @@ export class ManagementSource {
     const live = new Set<string>();
     let added = 0;
     for (const c of clients) {
+      const key = managementSessionKey(this.instance, c.clientId);
+      // listed, so not gone: also a client whose accept OpenVPN has not applied yet
+      live.add(key);
       // a client still waiting for its answer has no address yet and is no session
       if (!c.virtualAddress && !c.virtualIPv6Address) continue;
-      const key = managementSessionKey(this.instance, c.clientId);
-      live.add(key);
       if (dispatcher.sessions.get(key)) continue;
       const [realAddress, realPort] = splitAddress(c.realAddress);
       dispatcher.sessions.add(
