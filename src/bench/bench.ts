@@ -4,7 +4,9 @@
  * all of them connect at once; it measures the time until every client reports connected, for
  * five ways of running hooks in the same run so the ratios hold on a noisy machine.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load-config.ts';
 import { HOOK, ownedDir, startDaemon, writeConfig, type DaemonHandle } from '../lab/daemon-process.ts';
@@ -14,6 +16,7 @@ import type { OpenVpnClient } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
+import { createBenchEnv, type BenchEnv } from './bench-env.ts';
 
 export const BENCH_MODES = ['floor', 'sh-noop', 'node-per-event', 'hook', 'management', 'management-fast-push'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
@@ -38,6 +41,8 @@ export interface BenchRun {
   readonly daemonPeakRssMB?: number;
   /** Time inside the daemon per client-connect, queue wait included. */
   readonly latencyMs?: { readonly p50: number; readonly p99: number; readonly events: number };
+  /** Proof the pipeline ran: open accounting records and firewall set elements at the end. */
+  readonly checks?: { readonly accountingRecords: number; readonly firewallElements?: number };
   readonly error?: string;
 }
 
@@ -47,10 +52,32 @@ export interface BenchResult {
   readonly runs: BenchRun[];
 }
 
-/** The pipeline the two flexscript modes run: what exists of a realistic deployment. */
-export const BENCH_PIPELINE = 'office-routes (per-group route and DNS push) + session-log (one accounting record per session)';
+/** The pipeline the flexscript modes run: what a realistic deployment has. */
+export const BENCH_PIPELINE =
+  'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + firewall (each address into its group set through the root stage, sudo, nft) + accounting (SQLite, durable before each answer)';
+const BENCH_PIPELINE_NO_FIREWALL = 'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out';
 
 const CLK_TCK = 100;
+
+function openRecords(db: string): number {
+  try {
+    const conn = new Database(db, { readonly: true, fileMustExist: true });
+    try {
+      return (conn.prepare('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL').get() as { n: number }).n;
+    } finally {
+      conn.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+function setSize(netns: string): number {
+  const r = spawnSync('ip', ['netns', 'exec', netns, 'nft', '-j', 'list', 'set', 'inet', 'flexscript_bench', 'g_staff_v4'], { encoding: 'utf8' });
+  if (r.status !== 0) return 0;
+  const doc = JSON.parse(r.stdout) as { nftables: { set?: { elem?: unknown[] } }[] };
+  return doc.nftables.find((i) => i.set)?.set?.elem?.length ?? 0;
+}
 
 function cpuSeconds(pid: number): number {
   try {
@@ -75,21 +102,27 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work: string, socket: string): string {
+function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work: string, socket: string, env: BenchEnv): string {
   const source =
     mode === 'hook'
       ? `hook:\n  dir: ${join(work, 'run')}\n  group: nogroup\n  timeout: 30s`
       : `management:\n  instances:\n    - name: bench\n      socket: ${socket}${mode === 'management-fast-push' ? '\n  fast-push: true' : ''}`;
+  const firewall = env.rootConfig
+    ? `  - use: firewall\n    options:\n      groups:\n        staff: { patterns: ["storm-*"] }\n`
+    : '';
   return `instance: bench
 ${source}
+${env.rootConfig ? `root:\n  config: ${env.rootConfig}\n  timeout: 30s\n` : ''}store:
+  sqlite: ${join(work, 'accounting.db')}
 pipeline:
   timeout: 10s
   concurrency: 512
-${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm-1*'] })}`;
+${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm-1*'] })}${firewall}  - use: accounting
+`;
 }
 
 /** Server lines, and the daemon if the mode has one. */
-async function prepare(mode: BenchMode, lab: Lab): Promise<{ lines: string[]; daemon?: DaemonHandle }> {
+async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ lines: string[]; daemon?: DaemonHandle }> {
   const hooks = (cmd: string) => ['script-security 2', `client-connect ${cmd}`, `client-disconnect ${cmd}`, `learn-address ${cmd}`];
   switch (mode) {
     case 'floor':
@@ -109,9 +142,9 @@ async function prepare(mode: BenchMode, lab: Lab): Promise<{ lines: string[]; da
     case 'management-fast-push': {
       const work = ownedDir(join(lab.dir, 'work'));
       const socket = join(lab.dir, 'mgmt.sock');
-      const yaml = daemonConfig(mode, work, socket);
+      const yaml = daemonConfig(mode, work, socket, env);
       const configPath = writeConfig(lab.dir, yaml);
-      const daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'));
+      const daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: env.netns });
       lab.track(() => daemon.stop());
       const config = parseConfig(yaml, configPath).config;
       const lines =
@@ -124,10 +157,10 @@ async function prepare(mode: BenchMode, lab: Lab): Promise<{ lines: string[]; da
   }
 }
 
-async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => void): Promise<Omit<BenchRun, 'ratio'>> {
-  const lab = await createLab(`bench-${mode}`);
+async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => void, env: BenchEnv): Promise<Omit<BenchRun, 'ratio'>> {
+  const lab = await createLab(`bench-${mode}`, { netns: env.netns });
   try {
-    const { lines, daemon } = await prepare(mode, lab);
+    const { lines, daemon } = await prepare(mode, lab, env);
     const port = await lab.allocPort();
     out(`${mode}: starting ${o.clients} clients`);
     const clients: OpenVpnClient[] = [];
@@ -136,7 +169,7 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
     const t0 = Date.now();
     // a /16 pool: a /24 holds 253 clients, and the rest would connect without an address
     const subnet = `10.${150 + (process.pid % 50)}.0.0`;
-    const server = await lab.startServer({ port, subnet, netmask: '255.255.0.0', extraConfig: [...lines, 'hand-window 120'] });
+    const server = await lab.startServer({ port, subnet, netmask: '255.255.0.0', dev: env.dev, extraConfig: [...lines, 'hand-window 120'] });
     const pending = new Set(clients);
     let last = t0;
     let progress = t0;
@@ -172,6 +205,20 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
       ...(unaddressed > 0 ? { error: `${unaddressed} clients connected without a VPN address` } : {}),
     };
     if (!daemon) return run;
+    // the pipeline really ran: every client has its accounting record and its firewall element
+    const work = join(lab.dir, 'work');
+    const recorded = await waitFor('accounting records', () => (openRecords(join(work, 'accounting.db')) >= run.connected ? true : undefined), { timeoutMs: 30_000 }).then(
+      () => openRecords(join(work, 'accounting.db')),
+      () => openRecords(join(work, 'accounting.db')),
+    );
+    const inSet = env.rootConfig
+      ? await waitFor('firewall elements', () => (setSize(env.netns) >= run.connected ? true : undefined), { timeoutMs: 30_000 }).then(
+          () => setSize(env.netns),
+          () => setSize(env.netns),
+        )
+      : undefined;
+    const checks = { accountingRecords: recorded, ...(inSet === undefined ? {} : { firewallElements: inSet }) };
+    const short = recorded < run.connected ? `${recorded} accounting records for ${run.connected} clients` : inSet !== undefined && inSet < run.connected ? `${inSet} firewall elements for ${run.connected} clients` : undefined;
     const ms = daemon
       .logs()
       .filter((l) => l.msg === 'client-connect' && typeof l.ms === 'number')
@@ -179,6 +226,8 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
       .sort((a, b) => a - b);
     return {
       ...run,
+      ...(short && !run.error ? { error: short } : {}),
+      checks,
       daemonCpuSeconds: Math.round((cpuSeconds(daemon.pid) - daemonCpu0) * 100) / 100,
       daemonPeakRssMB: peakRssMB(daemon.pid),
       latencyMs: { p50: percentile(ms, 50), p99: percentile(ms, 99), events: ms.length },
@@ -208,11 +257,17 @@ export function formatTable(result: BenchResult): string {
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const out = o.out ?? ((l: string) => process.stderr.write(`${l}\n`));
   const runs: Omit<BenchRun, 'ratio'>[] = [];
-  for (const mode of o.modes ?? BENCH_MODES) runs.push(await runMode(mode, o, out));
+  const env = await createBenchEnv();
+  if (env.noFirewall) out(`firewall left out: ${env.noFirewall}`);
+  try {
+    for (const mode of o.modes ?? BENCH_MODES) runs.push(await runMode(mode, o, out, env));
+  } finally {
+    env.close();
+  }
   const floor = runs.find((r) => r.mode === 'floor')?.seconds;
   const result: BenchResult = {
     clients: o.clients,
-    pipeline: BENCH_PIPELINE,
+    pipeline: env.noFirewall ? BENCH_PIPELINE_NO_FIREWALL : BENCH_PIPELINE,
     runs: runs.map((r) => ({ ...r, ratio: floor ? Math.round((r.seconds / floor) * 100) / 100 : 0 })),
   };
   if (o.json) writeFileSync(o.json, `${JSON.stringify(result, null, 2)}\n`);
