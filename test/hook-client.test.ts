@@ -4,6 +4,7 @@
  * mechanics of deferral, waiting, time limits, fail-closed and concurrency.
  */
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,4 +158,24 @@ test('hostile common names reach plugins as exact strings and nothing runs', asy
   const seen = readJsonLines(s.records).filter((r) => r.event === 'client-connect').map((r) => r.commonName);
   assert.deepEqual(seen, names);
   assert.equal(existsSync(marker), false, 'no command in a common name was executed');
+});
+
+test('a user-pass-verify the daemon cannot be rung for leaves no password in the spool', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-hook-'));
+  chmodSync(dir, 0o755);
+  // a live process of OpenVPN's user stands in for the daemon; the ring refuses that user
+  const sleeper = spawn('setpriv', ['--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', 'sleep', '60'], { stdio: 'ignore' });
+  t.after(() => {
+    sleeper.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitFor('the stand-in runs as OpenVPN\'s user', () => readFileSync(`/proc/${sleeper.pid}/status`, 'utf8').includes(`Uid:\t${RUN_AS.uid}\t`));
+  const runDir = ownedDir(join(dir, 'run'));
+  ownedDir(join(runDir, 'spool'));
+  writeFileSync(join(runDir, 'daemon.pid'), `${sleeper.pid}\n`, { mode: 0o644 });
+  execFileSync('mkfifo', ['-m', '0600', join(runDir, 'ring')]);
+  const r = await runHook([runDir, 'defer', 'deny', '1'], { script_type: 'user-pass-verify', username: 'bob', password: 'Spool-Leak-1', auth_control_file: join(dir, 'acf') });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /flexscript-hook\[user-pass-verify\]: cannot ring .*; denying/);
+  assert.deepEqual(readdirSync(join(runDir, 'spool')), []);
 });

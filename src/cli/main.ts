@@ -11,6 +11,7 @@ import { killCommand, statusCommand } from './control.ts';
 import { BENCH_MODES, formatTable, runBench, type BenchMode } from '../bench/bench.ts';
 import { runMicro } from '../bench/micro.ts';
 import { initCommand } from './init.ts';
+import { passwdCommand } from './passwd.ts';
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -67,6 +68,15 @@ program
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('-i, --instance <name>', 'only on this OpenVPN instance')
   .action(async (name: string, o: { config: string; instance?: string }) => process.exit(await killCommand(o.config, name, o.instance)));
+
+program
+  .command('passwd')
+  .description('set a user\'s password (argon2id) in a users file; reads it from the terminal without echo, or from stdin')
+  .argument('<user>', 'user name')
+  .requiredOption('-f, --file <file>', 'users file (created with mode 0640 if missing)')
+  .option('--groups <list>', 'comma-separated groups of the user (kept when not given)')
+  .option('--delete', 'remove the user instead')
+  .action(async (user: string, o: { file: string; groups?: string; delete?: boolean }) => process.exit(await passwdCommand(user, o)));
 
 program
   .command('demo')

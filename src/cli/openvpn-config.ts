@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { EVENT_NAMES } from '../events/event-map.ts';
 import { loadConfig } from '../config/load-config.ts';
+import { pino } from 'pino';
 import { createLogger } from '../logger.ts';
 import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
 import { offlineServices } from '../daemon/services.ts';
@@ -18,7 +19,8 @@ export const HOOK_PATH = fileURLToPath(new URL('../../hook/flexscript-hook', imp
 export async function openvpnConfigCommand(file: string, mode: 'hook' | 'management', daemonUser?: string): Promise<number> {
   try {
     const loaded = await loadConfig(file);
-    const log = createLogger('warn');
+    // stdout carries the OpenVPN lines; plugin warnings go to stderr
+    const log = createLogger('warn', pino.destination({ dest: 2, sync: true }));
     const plugins = await loadPlugins(loaded, log, offlineServices(loaded.config));
     await closePlugins(plugins, log);
     const handled = EVENT_NAMES.filter((e) => plugins.some((p) => typeof p.instance[e] === 'function'));

@@ -35,7 +35,15 @@ const hookEvent = z
   .strict();
 
 const hookEvents = z
-  .object(Object.fromEntries(EVENT_NAMES.map((n) => [n, hookEvent.optional()])) as Record<EventName, z.ZodOptional<typeof hookEvent>>)
+  .object({
+    ...(Object.fromEntries(EVENT_NAMES.map((n) => [n, hookEvent.optional()])) as Record<EventName, z.ZodOptional<typeof hookEvent>>),
+    'user-pass-verify': hookEvent
+      .extend({
+        /** How OpenVPN hands over username and password: a file (default), or the environment (needs script-security 3). */
+        method: z.enum(['via-file', 'via-env']).optional(),
+      })
+      .optional(),
+  })
   .strict();
 
 const hook = z

@@ -49,20 +49,23 @@ export function hookCommand(event: EventName, hook: HookConfig, hookPath: string
 /** Lines for the server config. `events` are the ones some plugin handles. */
 export function hookModeLines(hook: HookConfig, events: readonly EventName[], hookPath: string): string[] {
   const wanted = EVENT_NAMES.filter((e) => events.includes(e) || e === 'client-connect' || e === 'client-disconnect');
+  const method = hook.events['user-pass-verify']?.method ?? 'via-file';
+  const viaEnv = wanted.includes('user-pass-verify') && method === 'via-env';
   const lines = [
     '# openvpn-flexscript, hook mode. Run flexscriptd as the same user as OpenVPN\'s `user`:',
     '# OpenVPN creates its deferral files readable by that user only.',
-    'script-security 2',
+    // level 3 lets OpenVPN put the password into the hook's environment (via-env)
+    viaEnv ? 'script-security 3' : 'script-security 2',
   ];
   for (const e of wanted) {
     const cmd = quote(hookCommand(e, hook, hookPath));
-    lines.push(e === 'user-pass-verify' ? `${OPTION[e]} ${cmd} via-file` : `${OPTION[e]} ${cmd}`);
+    lines.push(e === 'user-pass-verify' ? `${OPTION[e]} ${cmd} ${method}` : `${OPTION[e]} ${cmd}`);
   }
-  // the live clients a restarted daemon reads back; rewritten every 5 s by OpenVPN
+  // the live clients a restarted daemon reads back; rewritten every second by OpenVPN
   if (hook['status-file']) {
     lines.push(
       "# OpenVPN creates this file as root, mode 0600: create it first for OpenVPN's user so the daemon can read it",
-      `status ${quote(hook['status-file'])} 5`,
+      `status ${quote(hook['status-file'])} 1`,
       'status-version 3',
     );
   }

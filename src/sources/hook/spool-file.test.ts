@@ -46,7 +46,15 @@ test('an exported variable without a value reads as empty', () => {
 });
 
 test('via-file credentials replace username and password', () => {
-  const { env } = parseSpoolFile(dashExport({ FLEXSCRIPT_USERNAME: 'bob', FLEXSCRIPT_PASSWORD: "p'w d", username: 'ignored' }));
+  const { env } = parseSpoolFile(dashExport({ script_type: 'user-pass-verify', FLEXSCRIPT_USERNAME: 'bob', FLEXSCRIPT_PASSWORD: "p'w d", username: 'ignored' }));
   assert.equal(env.username, 'bob');
   assert.equal(env.password, "p'w d");
+});
+
+test('via-env credentials come through; other events never carry a password', () => {
+  const auth = parseSpoolFile(dashExport({ script_type: 'user-pass-verify', username: 'bob', password: 'pw $(x)' })).env;
+  assert.deepEqual([auth.username, auth.password], ['bob', 'pw $(x)']);
+  const connect = parseSpoolFile(dashExport({ script_type: 'client-connect', username: 'bob', password: 'pw' })).env;
+  assert.equal(connect.username, 'bob');
+  assert.equal('password' in connect, false);
 });

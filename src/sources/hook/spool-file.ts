@@ -86,5 +86,7 @@ export function parseSpoolFile(text: string): SpoolEvent {
     env.username = vars.get('FLEXSCRIPT_USERNAME')!;
     env.password = vars.get('FLEXSCRIPT_PASSWORD') ?? '';
   }
+  // a password belongs to user-pass-verify alone, whatever else OpenVPN leaves in the env
+  if (env.script_type !== 'user-pass-verify') delete env.password;
   return { env, args, mode: vars.get('FLEXSCRIPT_MODE') ?? 'wait' };
 }

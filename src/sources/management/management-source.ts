@@ -126,7 +126,9 @@ export class ManagementSource {
     try {
       decision = { verdict: 'accept', config: [] };
       if (this.options.dispatcher.pipeline.handles('user-pass-verify')) decision = await this.#dispatch('user-pass-verify', m.cid, env, { kid: m.kid });
-      if (decision.verdict === 'accept') decision = await this.#dispatch('client-connect', m.cid, env, { reauth: m.reauth, kid: m.kid });
+      // only user-pass-verify sees the password; client-connect plugins get the env without it
+      const { password: _password, ...withoutPassword } = env;
+      if (decision.verdict === 'accept') decision = await this.#dispatch('client-connect', m.cid, withoutPassword, { reauth: m.reauth, kid: m.kid });
     } catch (err) {
       decision = { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
     }

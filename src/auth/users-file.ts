@@ -1,0 +1,234 @@
+/**
+ * @module users-file
+ * The users file of password authentication: one `user:hash` line per user, `#` comments,
+ * blank lines, so an existing htpasswd file made with `htpasswd -B` fits as it is. An optional
+ * third field lists the user's groups: `alice:$argon2id$...:staff,ops`.
+ *
+ * Hashes: argon2id (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`, what `flexscript passwd`
+ * writes) and bcrypt (`$2y$`, `$2b$`, `$2a$`, what htpasswd writes). Anything else is refused at
+ * load, naming the file and line but never repeating the hash.
+ *
+ * Parsing is pure (`parseUsersFile`); `UsersFile` adds reading and re-reading when the file
+ * changes, keeping the last good contents when a new version is bad.
+ */
+import { promises as fs, statSync, type Stats } from 'node:fs';
+
+export type HashKind = 'argon2id' | 'bcrypt';
+
+export interface UserEntry {
+  readonly username: string;
+  readonly hash: string;
+  readonly kind: HashKind;
+  readonly groups: readonly string[];
+  /** 1-based line in the file. */
+  readonly line: number;
+}
+
+/** A problem in a users file, printed as `FILE:LINE: problem`. */
+export class UsersFileError extends Error {
+  readonly file: string;
+  readonly line: number;
+  constructor(file: string, line: number, problem: string) {
+    super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
+    this.name = 'UsersFileError';
+    this.file = file;
+    this.line = line;
+  }
+}
+
+// Limits keep an operator's typo (m=40000000) from taking the daemon's memory or minutes of CPU.
+// parameters come in either order: the reference tool writes m,t,p and node's argon2 m,p,t
+const ARGON2ID = /^\$argon2id\$v=19\$([a-z=0-9,]{1,40})\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{16,}$/;
+const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+const MAX_ARGON2_MEMORY_KIB = 1024 * 1024;
+const MAX_ARGON2_TIME = 64;
+const MAX_BCRYPT_COST = 15;
+const GROUP = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Why a username cannot be stored in a users file, or undefined when it can. */
+export function usernameProblem(name: string): string | undefined {
+  if (name === '') return 'is empty';
+  if (name.includes(':')) return 'contains ":", which separates the fields';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains a control character';
+  if (name.startsWith('#')) return 'starts with "#", which marks a comment';
+  if (Buffer.byteLength(name) > 256) return 'is longer than 256 bytes';
+  return undefined;
+}
+
+/** The cost parameters of an argon2id hash (`m=...,t=...,p=...` in any order), if well-formed. */
+export function argon2Params(hash: string): { m: number; t: number; p: number } | undefined {
+  const field = /^\$argon2id\$v=19\$([^$]*)\$/.exec(hash)?.[1];
+  if (field === undefined) return undefined;
+  const seen = new Map<string, number>();
+  for (const part of field.split(',')) {
+    const kv = /^([mtp])=(\d{1,8})$/.exec(part);
+    if (!kv || seen.has(kv[1]!)) return undefined;
+    seen.set(kv[1]!, Number(kv[2]));
+  }
+  const [m, t, p] = [seen.get('m'), seen.get('t'), seen.get('p')];
+  return m === undefined || t === undefined || p === undefined ? undefined : { m, t, p };
+}
+
+/** Which kind of hash this is, or why it is refused (the message never contains the hash). */
+export function classifyHash(hash: string): { kind: HashKind } | { problem: string } {
+  const a = ARGON2ID.exec(hash);
+  if (a) {
+    const params = argon2Params(hash);
+    if (!params) return { problem: 'malformed argon2id parameters: expected m=, t= and p= once each' };
+    const { m, t, p } = params;
+    if (m < 8 * p || m > MAX_ARGON2_MEMORY_KIB) return { problem: `argon2id memory cost m=${m} is outside 8*p..${MAX_ARGON2_MEMORY_KIB} KiB` };
+    if (t < 1 || t > MAX_ARGON2_TIME) return { problem: `argon2id time cost t=${t} is outside 1..${MAX_ARGON2_TIME}` };
+    if (p < 1) return { problem: 'argon2id parallelism p=0' };
+    return { kind: 'argon2id' };
+  }
+  const b = BCRYPT.exec(hash);
+  if (b) {
+    const cost = Number(b[1]);
+    if (cost < 4 || cost > MAX_BCRYPT_COST) return { problem: `bcrypt cost ${cost} is outside 4..${MAX_BCRYPT_COST}` };
+    return { kind: 'bcrypt' };
+  }
+  if (hash.startsWith('$argon2')) return { problem: 'unsupported argon2 hash: only argon2id version 19 ($argon2id$v=19$...) is accepted' };
+  if (hash.startsWith('$2')) return { problem: 'malformed bcrypt hash' };
+  return { problem: 'unsupported hash: expected argon2id ($argon2id$..., made by flexscript passwd) or bcrypt ($2y$/$2b$/$2a$, made by htpasswd -B)' };
+}
+
+/** Parses a users file's text; throws UsersFileError at the first bad line. */
+export function parseUsersFile(text: string, file: string): Map<string, UserEntry> {
+  const users = new Map<string, UserEntry>();
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  lines.forEach((raw, i) => {
+    const line = i + 1;
+    const content = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (content.trim() === '' || content.startsWith('#')) return;
+    const fields = content.split(':');
+    if (fields.length < 2 || fields.length > 3) throw new UsersFileError(file, line, 'expected user:hash or user:hash:groups');
+    const [username, hash, groupList] = fields as [string, string, string | undefined];
+    const bad = usernameProblem(username);
+    if (bad) throw new UsersFileError(file, line, `the user name ${bad}`);
+    const shown = JSON.stringify(username);
+    const kind = classifyHash(hash);
+    if ('problem' in kind) throw new UsersFileError(file, line, `user ${shown}: ${kind.problem}`);
+    const groups = groupList === undefined || groupList === '' ? [] : groupList.split(',');
+    const badGroup = groups.find((g) => !GROUP.test(g));
+    if (badGroup !== undefined) throw new UsersFileError(file, line, `user ${shown}: group ${JSON.stringify(badGroup.slice(0, 64))} is not letters, digits, _ . -`);
+    const first = users.get(username);
+    if (first) throw new UsersFileError(file, line, `user ${shown} is already defined on line ${first.line}`);
+    users.set(username, { username, hash, kind: kind.kind, groups, line });
+  });
+  return users;
+}
+
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** What identifies a version of the file: a rename (editors, passwd) changes the inode. */
+function fingerprint(s: Stats): string {
+  return `${s.ino}:${s.size}:${s.mtimeMs}`;
+}
+
+export interface UsersFileOptions {
+  /** Called with the problem when a changed file is bad (the previous contents stay in use). */
+  readonly onError?: (err: Error) => void;
+  readonly onReload?: (users: number) => void;
+  /** Re-check the file at most this often (ms); by default at every refresh (one stat). */
+  readonly checkEveryMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * A users file kept current: `refresh()` (called before each authentication) re-reads it when
+ * its inode, size or modification time changed. A stat per login costs nothing next to a hash.
+ */
+export class UsersFile {
+  #users: Map<string, UserEntry>;
+  #fingerprint: string;
+  #checkedAt: number;
+  #checking: Promise<void> | undefined;
+  #now: () => number;
+
+  private constructor(
+    readonly path: string,
+    users: Map<string, UserEntry>,
+    fp: string,
+    private readonly options: UsersFileOptions,
+  ) {
+    this.#users = users;
+    this.#fingerprint = fp;
+    this.#now = options.now ?? Date.now;
+    this.#checkedAt = this.#now();
+  }
+
+  /** Reads the file; throws UsersFileError when it is missing, too large or has a bad line. */
+  static async load(path: string, options: UsersFileOptions = {}): Promise<UsersFile> {
+    const { users, fp } = await UsersFile.#read(path);
+    return new UsersFile(path, users, fp, options);
+  }
+
+  static async #read(path: string): Promise<{ users: Map<string, UserEntry>; fp: string }> {
+    let fh;
+    try {
+      fh = await fs.open(path, 'r');
+    } catch (err) {
+      throw new UsersFileError(path, 0, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    try {
+      // stat and read the same open file, so the fingerprint belongs to the text read
+      const stat = await fh.stat();
+      if (!stat.isFile()) throw new UsersFileError(path, 0, 'not a regular file');
+      if (stat.size > MAX_FILE_BYTES) throw new UsersFileError(path, 0, `larger than ${MAX_FILE_BYTES} bytes`);
+      const text = await fh.readFile('utf8');
+      return { users: parseUsersFile(text, path), fp: fingerprint(stat) };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  get size(): number {
+    return this.#users.size;
+  }
+
+  get(username: string): UserEntry | undefined {
+    return this.#users.get(username);
+  }
+
+  entries(): IterableIterator<UserEntry> {
+    return this.#users.values();
+  }
+
+  /** World-readable hashes invite offline guessing: the caller warns. */
+  worldReadable(): boolean {
+    return ((statSync(this.path, { throwIfNoEntry: false })?.mode ?? 0) & 0o004) !== 0;
+  }
+
+  /** Re-reads the file if it changed; a bad or missing new version keeps the old contents. */
+  refresh(): Promise<void> {
+    const now = this.#now();
+    if (now - this.#checkedAt < (this.options.checkEveryMs ?? 0)) return this.#checking ?? Promise.resolve();
+    this.#checkedAt = now;
+    // concurrent authentications share one check
+    this.#checking ??= this.#check().finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  async #check(): Promise<void> {
+    let stat: Stats;
+    try {
+      stat = await fs.stat(this.path);
+    } catch (err) {
+      this.options.onError?.(new UsersFileError(this.path, 0, `cannot read (${(err as NodeJS.ErrnoException).code}); keeping the ${this.#users.size} users loaded before`));
+      return;
+    }
+    if (fingerprint(stat) === this.#fingerprint) return;
+    try {
+      const { users, fp } = await UsersFile.#read(this.path);
+      this.#users = users;
+      this.#fingerprint = fp;
+      this.options.onReload?.(users.size);
+    } catch (err) {
+      // remember the bad version so it is reported once, not at every login
+      this.#fingerprint = fingerprint(stat);
+      this.options.onError?.(err as Error);
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig } from '../../config/load-config.ts';
+import { hookModeLines } from './openvpn-lines.ts';
+
+const hookConfig = (events: string[] = []) =>
+  parseConfig(['hook:', '  dir: /run/flexscript', ...(events.length ? ['  events:', ...events] : [])].join('\n'), '/etc/flexscript.yaml').config.hook!;
+
+const authLines = (lines: string[]) => lines.filter((l) => /^(script-security|auth-user-pass-verify) /.test(l));
+
+test('user-pass-verify: via-file with script-security 2 by default', () => {
+  assert.deepEqual(authLines(hookModeLines(hookConfig(), ['user-pass-verify'], '/usr/lib/flexscript-hook')), [
+    'script-security 2',
+    'auth-user-pass-verify "/usr/lib/flexscript-hook /run/flexscript defer deny 5" via-file',
+  ]);
+});
+
+test('user-pass-verify: via-env needs script-security 3', () => {
+  const hook = hookConfig(['    user-pass-verify: { method: via-env }']);
+  assert.deepEqual(authLines(hookModeLines(hook, ['user-pass-verify'], '/h')), ['script-security 3', 'auth-user-pass-verify "/h /run/flexscript defer deny 5" via-env']);
+  // no plugin checks passwords: no auth hook, and no reason for level 3
+  assert.deepEqual(authLines(hookModeLines(hook, ['client-connect'], '/h')), ['script-security 2']);
+});
+
+test('method: only for user-pass-verify, only via-file or via-env, reported at its line', () => {
+  assert.throws(() => hookConfig(['    user-pass-verify: { method: via-argv }']), /\/etc\/flexscript\.yaml:4: hook\.events\.user-pass-verify\.method: /);
+  assert.throws(() => hookConfig(['    client-connect: { method: via-env }']), /\/etc\/flexscript\.yaml:4: hook\.events\.client-connect.*method/);
+});
