@@ -3,6 +3,7 @@
  * `flexscript status` and `flexscript kill`: talk to the running daemon through its
  * pass-through socket (management mode).
  */
+import { tableName, tableTime, textTable } from './text-table.ts';
 import { createConnection } from 'node:net';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig } from '../config/load-config.ts';
@@ -63,18 +64,19 @@ export interface LiveClient extends StatusClient {
 
 function table(rows: LiveClient[]): string {
   const head = ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', 'SINCE', 'BYTES IN', 'BYTES OUT'];
-  const cells = rows.map((c) => [
-    c.instance,
-    JSON.stringify(c.commonName).slice(1, -1),
-    c.username ?? '-',
-    [c.virtualAddress, c.virtualIPv6Address].filter(Boolean).join(' ') || '-',
-    c.realAddress,
-    new Date(c.connectedSince * 1000).toISOString().replace('T', ' ').slice(0, 19),
-    String(c.bytesReceived),
-    String(c.bytesSent),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-  return [head, ...cells].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return textTable(
+    head,
+    rows.map((c) => [
+      c.instance,
+      tableName(c.commonName),
+      c.username ?? '-',
+      [c.virtualAddress, c.virtualIPv6Address].filter(Boolean).join(' ') || '-',
+      c.realAddress,
+      tableTime(c.connectedSince * 1000),
+      String(c.bytesReceived),
+      String(c.bytesSent),
+    ]),
+  );
 }
 
 export function statusCommand(configFile: string, json: boolean): Promise<number> {

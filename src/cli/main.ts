@@ -12,6 +12,7 @@ import { BENCH_MODES, formatTable, runBench, type BenchMode } from '../bench/ben
 import { runMicro } from '../bench/micro.ts';
 import { initCommand } from './init.ts';
 import { passwdCommand } from './passwd.ts';
+import { sessionsCommand, type SessionsOptions } from './sessions.ts';
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -60,6 +61,19 @@ program
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('--json', 'print JSON instead of a table')
   .action(async (o: { config: string; json?: boolean }) => process.exit(await statusCommand(o.config, o.json ?? false)));
+
+program
+  .command('sessions')
+  .description('session history from the accounting store, newest first')
+  .requiredOption('-c, --config <file>', 'configuration file (its store: section)')
+  .option('-u, --user <name>', 'only this common name or username')
+  .option('-i, --instance <name>', 'only this OpenVPN instance')
+  .option('--since <when>', 'sessions active since: 2h, 7d or an ISO time')
+  .option('--until <when>', 'sessions started before: 2h, 7d or an ISO time')
+  .option('--open', 'only sessions still connected')
+  .option('--limit <n>', 'at most this many (default 100)')
+  .option('--json', 'print JSON instead of a table')
+  .action(async (o: SessionsOptions) => process.exit(await sessionsCommand(o)));
 
 program
   .command('kill')
