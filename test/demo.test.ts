@@ -18,6 +18,10 @@ test('the demo shows connects, a denial and disconnects, then removes everything
   assert.match(text, /DENIED {6}"lost-laptop-17" by plugin deny-list/);
   assert.match(text, /disconnect {2}"alice" after \d+s, \d+ bytes in, \d+ bytes out/);
   assert.match(text, /2 of 3 clients connected; session-log plugin wrote 2 record\(s\)/);
+  // the accounting plugin's SQLite store, shown as flexscript sessions shows it
+  assert.match(text, /accounting \(SQLite\): 2 session\(s\), 1 denial\(s\)/);
+  assert.match(text, /^\s+demo\s+alice\s+-\s+10\.\S+\s+127\.0\.0\.1:\d+\s.*\sdisconnect$/m);
+  assert.match(text, /denied "lost-laptop-17" by deny-list: /);
   const folder = /folder (\S+)/.exec(text)?.[1];
   assert.ok(folder && !existsSync(folder), `the demo folder ${folder} is removed`);
   assert.equal(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').length, linksBefore, 'no tun device left');

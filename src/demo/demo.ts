@@ -14,6 +14,8 @@ import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { openvpnBinary } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
+import { sessionsTable } from '../cli/sessions.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 
 export interface DemoOptions {
   readonly clients: number;
@@ -30,7 +32,25 @@ instance: demo
 hook:
   dir: ${join(work, 'run')}
   group: nogroup
-${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['ops-*'], deny: 'lost-laptop-17' })}`;
+store:
+  sqlite: ${join(work, 'accounting.db')}
+${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['ops-*'], deny: 'lost-laptop-17' })}  - use: accounting
+`;
+}
+
+/** What the accounting plugin recorded, as `flexscript sessions` shows it. */
+async function showAccounting(db: string, out: (line: string) => void): Promise<void> {
+  if (!existsSync(db)) return;
+  const store = new SqliteStore(db);
+  try {
+    const sessions = await store.sessions({});
+    const denials = await store.denials({});
+    out(`  accounting (SQLite): ${sessions.length} session(s), ${denials.length} denial(s)\n`);
+    out(sessionsTable(sessions).replace(/^/gm, '    '));
+    for (const d of denials) out(`    denied ${JSON.stringify(d.commonName ?? d.username ?? '')} by ${d.plugin ?? '?'}: ${d.reason}`);
+  } finally {
+    await store.close();
+  }
 }
 
 /** One daemon log line as a line for a person, or nothing for lines not worth showing. */
@@ -121,6 +141,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     show();
     const sessions = existsSync(join(work, 'sessions.jsonl')) ? readFileSync(join(work, 'sessions.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0;
     out(`\n  ${connected} of ${clients.length} clients connected; session-log plugin wrote ${sessions} record(s)`);
+    await showAccounting(join(work, 'accounting.db'), out);
     return 0;
   } catch (err) {
     out(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
