@@ -1,0 +1,52 @@
+/**
+ * The client-config plugin through real OpenVPN, in both modes: a user gets its static address
+ * (the client's PUSH_REPLY and learn-address show it) and its group's route and DNS; a client
+ * without an entry is denied when the config is exclusive.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { waitFor } from '../../src/lab/wait.ts';
+import { MODES, modeLab } from './mode-lab.ts';
+
+const isRoot = process.getuid?.() === 0;
+let serial = 0;
+
+for (const mode of MODES) {
+  describe(`client-config plugin, ${mode} mode`, { skip: isRoot ? false : 'needs root' }, () => {
+    test('static address, group route and DNS; a client without entry is denied (exclusive)', async (t) => {
+      // a network of our own, with room outside the pool for static addresses
+      const net = `10.${140 + (process.pid % 50)}.${(serial++ + process.pid) % 250}`;
+      const h = await modeLab(t, mode, {
+        extraServer: [`server ${net}.0 255.255.255.0 nopool`, `ifconfig-pool ${net}.100 ${net}.200`],
+        plugins: [
+          '  - use: client-config',
+          '    options:',
+          `      network: ${net}.0/24`,
+          `      pool: ${net}.100-${net}.200`,
+          '      exclusive: true',
+          '      groups:',
+          '        staff:',
+          '          members: { patterns: ["*.staff"] }',
+          '          push: ["route 10.231.0.0 255.255.0.0", "dhcp-option DNS 10.231.0.53"]',
+          '      users:',
+          `        alice.staff: { address: ${net}.10 }`,
+        ],
+      });
+      const alice = await h.lab.startClient({ commonName: 'alice.staff', port: h.port });
+      const bob = await h.lab.startClient({ commonName: 'bob.staff', port: h.port });
+      const mallory = await h.lab.startClient({ commonName: 'mallory', port: h.port });
+      await Promise.all([alice.waitConnected(), bob.waitConnected(), mallory.waitAuthFailed()]);
+      const reply = alice.pushReply() ?? '';
+      assert.match(reply, new RegExp(`ifconfig ${net.replace(/\./g, '\\.')}\\.10 255\\.255\\.255\\.0`));
+      assert.match(reply, /route 10\.231\.0\.0 255\.255\.0\.0/);
+      assert.match(reply, /dhcp-option DNS 10\.231\.0\.53/);
+      const bobAddress = /ifconfig (\S+) /.exec(bob.pushReply() ?? '')?.[1] ?? '';
+      assert.ok(Number(bobAddress.split('.')[3]) >= 100, `bob from the pool: ${bobAddress}`);
+      assert.match(bob.pushReply() ?? '', /route 10\.231\.0\.0 255\.255\.0\.0/);
+      const learned = await waitFor('learn-address of alice', () => h.recordsOf('learn-address').find((r) => r.commonName === 'alice.staff'));
+      assert.equal(learned.address, `${net}.10`);
+      const deny = await h.daemon.waitForLog('exclusive deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'mallory');
+      assert.equal(deny.plugin, 'client-config');
+    });
+  });
+}
