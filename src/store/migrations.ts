@@ -53,6 +53,25 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX denials_at ON denials (at)',
     ],
   },
+  {
+    version: 2,
+    name: 'kill requests',
+    statements: (d) => [
+      // a daemon asks the daemon serving another instance to disconnect one of its clients
+      `CREATE TABLE kill_requests (
+        id ${d === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY'},
+        session_id TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        common_name TEXT NOT NULL,
+        real_address TEXT,
+        real_port INTEGER,
+        reason TEXT NOT NULL,
+        requested_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX kill_requests_instance ON kill_requests (instance)',
+      'CREATE INDEX sessions_user_open ON sessions ((COALESCE(username, common_name))) WHERE ended_at IS NULL',
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)';

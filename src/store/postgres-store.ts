@@ -7,8 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
-import { denialFromRow, sessionFromRow, type Row } from './rows.ts';
-import type { ConnectionKey, DenialRecord, SessionEnd, SessionQuery, SessionRecord, SessionStart, Store } from './store.ts';
+import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
+import { userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
 import type { PostgresConfig } from './store-config.ts';
 
 /** Any constant: names the advisory lock that serialises migrations. */
@@ -54,19 +54,60 @@ export class PostgresStore implements Store {
     }
   }
 
-  async openSession(s: SessionStart): Promise<void> {
-    await this.pool.query(
+  async openSession(s: SessionStart, client: pg.Pool | pg.PoolClient = this.pool): Promise<void> {
+    await client.query(
       `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
       [s.id, s.instance, s.commonName, s.username ?? null, s.realAddress ?? null, s.realPort ?? null, s.vpnAddress ?? null, s.vpnAddress6 ?? null, s.startedAt],
     );
   }
 
-  async closeSession(id: string | undefined, c: ConnectionKey, end: SessionEnd): Promise<boolean> {
-    const set = `ended_at = $1, duration = $2, bytes_in = $3, bytes_out = $4, end_reason = $5,
+  async claimSession(s: SessionStart, limit: SessionLimit): Promise<{ recorded: boolean; others: SessionRecord[] }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // one lock per user, held to the commit: two connects of a user, on any server, take turns
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('flexscript-user:' || $1))", [userOf(s)]);
+      const others = (
+        await client.query<Row>('SELECT * FROM sessions WHERE ended_at IS NULL AND COALESCE(username, common_name) = $1 AND id <> $2 ORDER BY started_at, id', [userOf(s), s.id])
+      ).rows.map(sessionFromRow);
+      const recorded = !(limit.refuse && others.length >= limit.max);
+      if (recorded) await this.openSession(s, client);
+      await client.query('COMMIT');
+      return { recorded, others };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async markKilled(id: string, killed = true): Promise<void> {
+    await this.pool.query('UPDATE sessions SET end_reason = $1 WHERE id = $2 AND ended_at IS NULL', [killed ? 'killed' : null, id]);
+  }
+
+  async requestKill(r: KillRequest): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO kill_requests (session_id, instance, common_name, real_address, real_port, reason, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [r.sessionId, r.instance, r.commonName, r.realAddress ?? null, r.realPort ?? null, r.reason, r.requestedAt],
+    );
+  }
+
+  async takeKillRequests(instances: readonly string[], since: number): Promise<KillRequest[]> {
+    if (instances.length === 0) return [];
+    await this.pool.query('DELETE FROM kill_requests WHERE requested_at < $1', [since]);
+    const r = await this.pool.query<Row>('DELETE FROM kill_requests WHERE instance = ANY($1) RETURNING *', [[...instances]]);
+    return r.rows.map(killRequestFromRow);
+  }
+
+  async closeSession(id: string | undefined, c: ConnectionKey | undefined, end: SessionEnd): Promise<boolean> {
+    // a session marked killed keeps that as how it ended
+    const set = `ended_at = $1, duration = $2, bytes_in = $3, bytes_out = $4, end_reason = COALESCE(end_reason, $5),
        vpn_address = COALESCE($6, vpn_address), vpn_address6 = COALESCE($7, vpn_address6)`;
     const values = [end.endedAt, end.duration, end.bytesIn, end.bytesOut, end.reason, end.vpnAddress ?? null, end.vpnAddress6 ?? null];
     if (id !== undefined && ((await this.pool.query(`UPDATE sessions SET ${set} WHERE id = $8 AND ended_at IS NULL`, [...values, id])).rowCount ?? 0) > 0) return true;
+    if (c === undefined) return false;
     const r = await this.pool.query(
       `UPDATE sessions SET ${set} WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = $8 AND common_name = $9
          AND real_address IS NOT DISTINCT FROM $10 AND real_port IS NOT DISTINCT FROM $11 ORDER BY started_at DESC LIMIT 1)`,
@@ -106,7 +147,7 @@ export class PostgresStore implements Store {
     if (q.since !== undefined) where.push(`(ended_at IS NULL OR ended_at >= ${param(q.since)})`);
     if (q.until !== undefined) where.push(`started_at < ${param(q.until)}`);
     if (q.openOnly) where.push('ended_at IS NULL');
-    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
     return (await this.pool.query<Row>(sql, values)).rows.map(sessionFromRow);
   }
 

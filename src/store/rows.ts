@@ -3,7 +3,7 @@
  * Database rows (snake_case, NULLs, BIGINT as string in PostgreSQL) to records, shared by both
  * backends.
  */
-import type { DenialRecord, EndReason, SessionRecord } from './store.ts';
+import type { DenialRecord, EndReason, KillRequest, SessionRecord } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -40,5 +40,17 @@ export function denialFromRow(r: Row): DenialRecord {
     realPort: num(r.real_port),
     reason: String(r.reason),
     plugin: str(r.plugin),
+  };
+}
+
+export function killRequestFromRow(r: Row): KillRequest {
+  return {
+    sessionId: String(r.session_id),
+    instance: String(r.instance),
+    commonName: String(r.common_name),
+    realAddress: str(r.real_address),
+    realPort: num(r.real_port),
+    reason: String(r.reason),
+    requestedAt: Number(r.requested_at),
   };
 }

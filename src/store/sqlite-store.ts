@@ -6,8 +6,8 @@
  */
 import Database from 'better-sqlite3';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
-import type { ConnectionKey, DenialRecord, SessionEnd, SessionQuery, SessionRecord, SessionStart, Store } from './store.ts';
-import { denialFromRow, sessionFromRow, type Row } from './rows.ts';
+import { userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -26,9 +26,10 @@ export class SqliteStore implements Store {
     this.#migrate();
     this.#insert = this.#db.prepare(
       `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
-       VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt)`,
+       VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt) ON CONFLICT (id) DO NOTHING`,
     );
-    const set = `ended_at = @endedAt, duration = @duration, bytes_in = @bytesIn, bytes_out = @bytesOut, end_reason = @reason,
+    // a session marked killed keeps that as how it ended
+    const set = `ended_at = @endedAt, duration = @duration, bytes_in = @bytesIn, bytes_out = @bytesOut, end_reason = COALESCE(end_reason, @reason),
        vpn_address = COALESCE(@vpnAddress, vpn_address), vpn_address6 = COALESCE(@vpnAddress6, vpn_address6)`;
     this.#closeById = this.#db.prepare(`UPDATE sessions SET ${set} WHERE id = @id AND ended_at IS NULL`);
     // the newest open session of that connection: a daemon restart gave it a new id
@@ -58,10 +59,46 @@ export class SqliteStore implements Store {
     this.#insert.run({ username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s });
   }
 
-  async closeSession(id: string | undefined, c: ConnectionKey, end: SessionEnd): Promise<boolean> {
-    const params = { vpnAddress: null, vpnAddress6: null, ...end, id: id ?? null, instance: c.instance, commonName: c.commonName, realAddress: c.realAddress ?? null, realPort: c.realPort ?? null };
+  async claimSession(s: SessionStart, limit: SessionLimit): Promise<{ recorded: boolean; others: SessionRecord[] }> {
+    // IMMEDIATE takes the write lock first: no other process counts the same sessions meanwhile
+    return this.#db
+      .transaction(() => {
+        const others = (
+          this.#db
+            .prepare('SELECT * FROM sessions WHERE ended_at IS NULL AND COALESCE(username, common_name) = ? AND id <> ? ORDER BY started_at, id')
+            .all(userOf(s), s.id) as Row[]
+        ).map(sessionFromRow);
+        if (limit.refuse && others.length >= limit.max) return { recorded: false, others };
+        this.#insert.run({ username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s });
+        return { recorded: true, others };
+      })
+      .immediate();
+  }
+
+  async markKilled(id: string, killed = true): Promise<void> {
+    this.#db.prepare('UPDATE sessions SET end_reason = ? WHERE id = ? AND ended_at IS NULL').run(killed ? 'killed' : null, id);
+  }
+
+  async requestKill(r: KillRequest): Promise<void> {
+    this.#db
+      .prepare('INSERT INTO kill_requests (session_id, instance, common_name, real_address, real_port, reason, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(r.sessionId, r.instance, r.commonName, r.realAddress ?? null, r.realPort ?? null, r.reason, r.requestedAt);
+  }
+
+  async takeKillRequests(instances: readonly string[], since: number): Promise<KillRequest[]> {
+    if (instances.length === 0) return [];
+    const marks = instances.map(() => '?').join(', ');
+    return this.#db.transaction(() => {
+      this.#db.prepare('DELETE FROM kill_requests WHERE requested_at < ?').run(since);
+      const rows = this.#db.prepare(`DELETE FROM kill_requests WHERE instance IN (${marks}) RETURNING *`).all(...instances) as Row[];
+      return rows.map(killRequestFromRow);
+    })();
+  }
+
+  async closeSession(id: string | undefined, c: ConnectionKey | undefined, end: SessionEnd): Promise<boolean> {
+    const params = { vpnAddress: null, vpnAddress6: null, ...end, id: id ?? null, instance: c?.instance ?? null, commonName: c?.commonName ?? null, realAddress: c?.realAddress ?? null, realPort: c?.realPort ?? null };
     if (id !== undefined && this.#closeById.run(params).changes > 0) return true;
-    return this.#closeByConnection.run(params).changes > 0;
+    return c !== undefined && this.#closeByConnection.run(params).changes > 0;
   }
 
   async setAddresses(id: string, a: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void> {
@@ -86,7 +123,7 @@ export class SqliteStore implements Store {
     if (q.since !== undefined) (where.push('(ended_at IS NULL OR ended_at >= @since)'), (p.since = q.since));
     if (q.until !== undefined) (where.push('started_at < @until'), (p.until = q.until));
     if (q.openOnly) where.push('ended_at IS NULL');
-    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
     return (this.#db.prepare(sql).all(p) as Row[]).map(sessionFromRow);
   }
 

@@ -6,8 +6,11 @@
  * safe: a crash loses no acknowledged session.
  */
 
-/** How a session ended. */
-export type EndReason = 'disconnect' | 'missed';
+/**
+ * How a session ended: the client or OpenVPN ended it (`disconnect`), it ended while no daemon
+ * was watching (`missed`), or a plugin disconnected it (`killed`, e.g. over a session limit).
+ */
+export type EndReason = 'disconnect' | 'missed' | 'killed';
 
 export interface SessionStart {
   /** The daemon's session id (a UUID). */
@@ -76,12 +79,45 @@ export interface SessionQuery {
   readonly limit?: number;
 }
 
+/** A user's limit on concurrent sessions, checked and applied atomically by `claimSession`. */
+export interface SessionLimit {
+  /** Sessions a user may have open at once. */
+  readonly max: number;
+  /** At the limit: true records nothing (the new session is refused), false records it anyway. */
+  readonly refuse: boolean;
+}
+
+/**
+ * A request to the daemon serving `instance` to disconnect the client of a session record; the
+ * connection identifies the client when that daemon restarted since the record was made.
+ */
+export interface KillRequest extends ConnectionKey {
+  readonly sessionId: string;
+  readonly reason: string;
+  readonly requestedAt: number;
+}
+
+/** Whom a session counts against in limits: its username, else its common name. */
+export const userOf = (s: { readonly username?: string; readonly commonName: string }): string => s.username ?? s.commonName;
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
-  /** Records a new session; durable when the promise resolves. */
+  /** Records a new session (once: a second call with the same id changes nothing); durable when the promise resolves. */
   openSession(start: SessionStart): Promise<void>;
-  /** Closes the open session with this id, or else the open one of this connection; false if none. */
-  closeSession(id: string | undefined, connection: ConnectionKey, end: SessionEnd): Promise<boolean>;
+  /**
+   * In one transaction, serialised per user across every daemon sharing the store: the user's
+   * other open sessions (oldest first), and the new session recorded unless `limit.refuse` and
+   * `limit.max` of them are open already.
+   */
+  claimSession(start: SessionStart, limit: SessionLimit): Promise<{ readonly recorded: boolean; readonly others: SessionRecord[] }>;
+  /** Marks an open session as being disconnected on purpose (its end is recorded as `killed`), or unmarks it. */
+  markKilled(id: string, killed?: boolean): Promise<void>;
+  /** Asks the daemon serving the record's instance to disconnect its client. */
+  requestKill(request: KillRequest): Promise<void>;
+  /** Takes (and removes) the requests for these instances that are newer than `since` (ms); older ones are dropped. */
+  takeKillRequests(instances: readonly string[], since: number): Promise<KillRequest[]>;
+  /** Closes the open session with this id, or else (when given) the newest open one of this connection; false if none. */
+  closeSession(id: string | undefined, connection: ConnectionKey | undefined, end: SessionEnd): Promise<boolean>;
   /** Sets a live session's VPN addresses (management mode learns them after the connect). */
   setAddresses(id: string, addresses: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void>;
   recordDenial(denial: DenialRecord): Promise<void>;

@@ -96,7 +96,7 @@ for (const mode of MODES) {
       const h = await accountingLab(t, mode, dir, ['hand-window 10']);
       const early = await Promise.all(['early-1', 'early-2', 'early-3'].map((cn) => client(h, cn)));
       await Promise.all(early.map((c) => c.waitConnected()));
-      const storm: Promise<OpenVpnClient>[] = Array.from({ length: 16 }, (_, i) => client(h, `storm-${i}`));
+      const storm: Promise<OpenVpnClient>[] = Array.from({ length: 20 }, (_, i) => client(h, `storm-${i}`));
       // kill once some of the storm has been answered, while others are still in flight
       await waitFor('part of the storm recorded', () => rows(dir).filter((r) => r.common_name.startsWith('storm-')).length >= 4, { intervalMs: 20 });
       h.daemon.signal('SIGKILL');

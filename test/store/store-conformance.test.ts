@@ -12,7 +12,6 @@ import { PostgresStore } from '../../src/store/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite-store.ts';
 import type { SessionStart, Store } from '../../src/store/store.ts';
 import { postgresBin, startPostgres } from '../support/postgres.ts';
-import { readFileSync } from 'node:fs';
 
 type Open = (t: TestContext) => Promise<{ store: Store; reopen(): Promise<Store> }>;
 
@@ -40,9 +39,7 @@ const backends: [string, Open, string | false][] = [
       t.after(async () => {
         for (const s of opened) await s.close();
       });
-      // the password file belongs to the daemon's user; the test reads it as root
       const config = { host: pg.host, port: pg.port, database: pg.database, user: pg.user, 'password-file': pg.passwordFile, pool: 2 };
-      readFileSync(pg.passwordFile);
       const open = async () => (opened.push(await PostgresStore.open(config)), opened.at(-1)!);
       return { store: await open(), reopen: open };
     },
@@ -138,6 +135,42 @@ for (const [name, open, skip] of backends) {
         assert.equal((await store.sessions({ user: cn }))[0]?.commonName, cn);
       }
       assert.equal((await store.sessions({})).length, 3);
+    });
+
+    test('session limits: the check and the record are one step, also for connects at the same moment from two daemons', async (t) => {
+      const { store, reopen } = await open(t);
+      const other = await reopen();
+      const first = start({ startedAt: 1 });
+      assert.deepEqual(await store.claimSession(first, { max: 1, refuse: true }), { recorded: true, others: [] });
+      await store.openSession(first); // the accounting plugin's own record of it changes nothing
+      const refused = await store.claimSession(start({ commonName: 'laptop' }), { max: 1, refuse: true });
+      assert.equal(refused.recorded, false, 'the username counts, not the common name');
+      assert.deepEqual(refused.others.map((r) => r.id), [first.id]);
+      const over = await store.claimSession(start({ startedAt: 2 }), { max: 1, refuse: false });
+      assert.equal(over.recorded, true);
+      assert.equal((await store.countOpen('alice@corp')), 2);
+      // without a username the common name is the user
+      const racers = Array.from({ length: 8 }, (_, i) => (i % 2 ? store : other).claimSession(start({ username: undefined, commonName: 'bob' }), { max: 3, refuse: true }));
+      assert.equal((await Promise.all(racers)).filter((r) => r.recorded).length, 3);
+      assert.equal(await store.countOpen('bob'), 3);
+    });
+
+    test('a killed session keeps "killed" as how it ended; kill requests reach their instance once', async (t) => {
+      const { store, reopen } = await open(t);
+      const s = start();
+      await store.openSession(s);
+      await store.markKilled(s.id);
+      await store.closeSession(s.id, s, { endedAt: s.startedAt + 1000, duration: 1, bytesIn: 5, bytesOut: 6, reason: 'disconnect' });
+      assert.equal((await store.sessions({}))[0]?.endReason, 'killed');
+      const other = await reopen();
+      const who = { commonName: 'alice', realAddress: '198.51.100.7', realPort: 4000 };
+      await store.requestKill({ ...who, sessionId: 'old', instance: 'vpn2', reason: 'stale', requestedAt: 100 });
+      await store.requestKill({ ...who, sessionId: 'a', instance: 'vpn2', reason: 'too many', requestedAt: 5000 });
+      await store.requestKill({ commonName: 'bob', sessionId: 'b', instance: 'vpn3', reason: 'too many', requestedAt: 5000 });
+      assert.deepEqual(await other.takeKillRequests(['vpn1'], 1000), []);
+      assert.deepEqual(await other.takeKillRequests(['vpn2'], 1000), [{ ...who, sessionId: 'a', instance: 'vpn2', reason: 'too many', requestedAt: 5000 }]);
+      assert.deepEqual(await store.takeKillRequests(['vpn2'], 1000), [], 'taken once');
+      assert.equal((await store.takeKillRequests(['vpn3', 'vpn2'], 1000)).length, 1);
     });
 
     test('migrations run once: opening the store again keeps its records', async (t) => {

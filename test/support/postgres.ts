@@ -51,7 +51,6 @@ export async function startPostgres(t: TestContext): Promise<PostgresServer> {
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   const pwfile = join(dir, 'initdb-password');
   await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
-  await chown(dir, 101, 104).catch(() => {});
   execFileSync('chown', ['-R', 'postgres:postgres', dir]);
   let started = false;
   t.after(async () => {

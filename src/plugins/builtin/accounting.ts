@@ -16,9 +16,7 @@
  *   - use: accounting
  */
 import type { PluginDefinition } from '../plugin-api.ts';
-
-/** How long before a list of live clients a connect may have begun and still be missing from it. */
-const UNLISTED_MARGIN_MS = 5000;
+import { closeAtDisconnect, closeMissed, sessionStart } from '../../store/session-records.ts';
 
 const accounting: PluginDefinition = {
   name: 'accounting',
@@ -30,7 +28,7 @@ const accounting: PluginDefinition = {
         if (outcome.verdict === 'deny') {
           // a session this plugin opened for an accept that a later plugin could not apply
           if (session && event.name === 'client-connect') {
-            await store.closeSession(session.id, session, { endedAt: Date.now(), duration: 0, bytesIn: 0, bytesOut: 0, reason: 'disconnect' });
+            await store.closeSession(session.id, undefined, { endedAt: Date.now(), duration: 0, bytesIn: 0, bytesOut: 0, reason: 'disconnect' });
           }
           await store.recordDenial({
             at: Date.now(),
@@ -46,17 +44,7 @@ const accounting: PluginDefinition = {
           return;
         }
         if (event.name !== 'client-connect' || !session || event.reauth) return;
-        await store.openSession({
-          id: session.id,
-          instance: session.instance,
-          commonName: session.commonName,
-          username: session.username,
-          realAddress: session.realAddress,
-          realPort: session.realPort,
-          vpnAddress: session.vpnAddress,
-          vpnAddress6: session.vpnAddress6,
-          startedAt: session.connectedAt,
-        });
+        await store.openSession(sessionStart(session));
       },
       'learn-address': async (event) => {
         if (event.operation === 'delete') return;
@@ -66,29 +54,11 @@ const accounting: PluginDefinition = {
         if (session) await store.setAddresses(session.id, address.includes(':') ? { vpnAddress6: address } : { vpnAddress: address });
       },
       'client-disconnect': async (event) => {
-        const closed = await store.closeSession(undefined, event, {
-          endedAt: Date.now(),
-          duration: event.duration,
-          bytesIn: event.bytesReceived,
-          bytesOut: event.bytesSent,
-          vpnAddress: event.vpnAddress,
-          vpnAddress6: event.vpnAddress6,
-          reason: event.missed ? 'missed' : 'disconnect',
-        });
-        if (!closed) log.warn({ commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort }, 'no open session record for this disconnect');
+        // debug only: session-limit, when it runs first, closes the same record
+        if (!(await closeAtDisconnect(store, event))) log.debug({ commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort }, 'no open session record for this disconnect');
       },
       async sessionsRebuilt(instance, live, asOf) {
-        const alive = new Set(live.map((s) => `${s.commonName}\0${s.realAddress}\0${s.realPort}`));
-        let closed = 0;
-        for (const r of await store.openSessions(instance)) {
-          // A client whose connect began shortly before the list was taken may have been
-          // answered after it, so it is not in the list yet is connected: leave those open.
-          if (r.startedAt >= asOf - UNLISTED_MARGIN_MS || alive.has(`${r.commonName}\0${r.realAddress}\0${r.realPort}`)) continue;
-          // left while no daemon was watching: when exactly, and the bytes, are unknown
-          const now = Date.now();
-          await store.closeSession(r.id, r, { endedAt: now, duration: Math.max(0, Math.round((now - r.startedAt) / 1000)), bytesIn: 0, bytesOut: 0, reason: 'missed' });
-          closed++;
-        }
+        const closed = await closeMissed(store, instance, live, asOf);
         if (closed > 0) log.info({ instance, closed }, 'closed session records of clients that left while the daemon was away');
       },
     };

@@ -1,0 +1,141 @@
+/**
+ * @module session-limit
+ * Built-in plugin `session-limit`: at most `max` concurrent sessions per user (the username,
+ * else the common name), counted in the store, so the limit holds across every OpenVPN server
+ * whose daemon shares it (PostgreSQL).
+ *
+ * The count and the new session's record are one step in the store (a transaction serialised
+ * per user), taken when the connect has been accepted by every plugin and before OpenVPN is
+ * answered: two connects of one user at the same moment, on one server or two, cannot both
+ * slip under the limit. At the limit, `deny-new` refuses the new client (it sees AUTH_FAILED);
+ * `disconnect-oldest` admits it and disconnects the user's oldest sessions: directly when this
+ * daemon serves them (management mode only: hook mode cannot disconnect a client), otherwise
+ * through a request in the store that the daemon serving them picks up within `kill-poll`
+ * seconds. List it before `accounting`, so the record is made here, under the limit.
+ *
+ * @example
+ * plugins:
+ *   - use: session-limit
+ *     options: { max: 2, on-exceed: disconnect-oldest }
+ *   - use: accounting
+ */
+import { errorMessage } from '../../errors.ts';
+import { closeAtDisconnect, closeMissed, sessionStart } from '../../store/session-records.ts';
+import { userOf, type ConnectionKey, type SessionRecord } from '../../store/store.ts';
+import type { LiveSession, PluginDefinition } from '../plugin-api.ts';
+
+export interface SessionLimitOptions {
+  readonly max: number;
+  readonly 'on-exceed': 'deny-new' | 'disconnect-oldest';
+  readonly 'kill-poll': number;
+}
+
+/** A request no daemon took within this time is dropped: its client has surely gone or been replaced. */
+const KILL_REQUEST_TTL_MS = 60_000;
+/** What the disconnected client is told; HALT makes it stop instead of reconnecting (and pushing the newer one out). */
+const KILL_MESSAGE = 'HALT,a newer session of this user replaced this one';
+
+const sameConnection = (a: ConnectionKey, b: ConnectionKey) =>
+  a.instance === b.instance && a.commonName === b.commonName && a.realAddress === b.realAddress && a.realPort === b.realPort;
+
+const sessionLimit: PluginDefinition<SessionLimitOptions> = {
+  name: 'session-limit',
+  options: (z) =>
+    z
+      .object({
+        max: z.number().int().min(1),
+        'on-exceed': z.enum(['deny-new', 'disconnect-oldest']).default('deny-new'),
+        /** Seconds between looks for requests from other daemons to disconnect a client here. */
+        'kill-poll': z.number().min(0.2).max(300).default(2),
+      })
+      .strict(),
+  setup({ options, services, log, instance }) {
+    const store = services.store;
+    if (!store) throw new Error('the session-limit plugin counts sessions in the store: add a store: section (sqlite: FILE or postgres: ...) to the config');
+
+    /** This daemon's live session for a record: the same id, or after a restart the same connection. */
+    const liveFor = (r: ConnectionKey & { readonly id?: string }): LiveSession | undefined => {
+      const live = services.sessions.list();
+      return live.find((s) => s.id === r.id) ?? live.find((s) => sameConnection(s, r));
+    };
+    const served = () => new Set([instance, ...services.sessions.list().map((s) => s.instance)]);
+
+    const disconnect = async (r: SessionRecord, user: string): Promise<void> => {
+      const live = liveFor(r);
+      if (!live && !served().has(r.instance)) {
+        await store.requestKill({ sessionId: r.id, instance: r.instance, commonName: r.commonName, realAddress: r.realAddress, realPort: r.realPort, reason: KILL_MESSAGE, requestedAt: Date.now() });
+        log.info({ user, instance: r.instance, session: r.id }, 'asked the daemon of another server to disconnect the oldest session');
+        return;
+      }
+      await store.markKilled(r.id);
+      if (!live) {
+        // served here yet not live: its client left unseen; the record must not count any more
+        await store.closeSession(r.id, undefined, { endedAt: Date.now(), duration: Math.max(0, Math.round((Date.now() - r.startedAt) / 1000)), bytesIn: 0, bytesOut: 0, reason: 'missed' });
+        return;
+      }
+      log.info({ user, instance: r.instance, commonName: r.commonName, realAddress: r.realAddress }, 'disconnecting the oldest session: over the session limit');
+      await services.kill(live, KILL_MESSAGE).catch(async (err: unknown) => {
+        await store.markKilled(r.id, false);
+        throw err;
+      });
+    };
+
+    let polling = false;
+    const poll = async () => {
+      if (polling) return;
+      polling = true;
+      try {
+        for (const request of await store.takeKillRequests([...served()], Date.now() - KILL_REQUEST_TTL_MS)) {
+          const live = liveFor({ ...request, id: request.sessionId });
+          if (!live) continue;
+          // the record's id: the live session's id is new when this daemon restarted since
+          await store.markKilled(request.sessionId);
+          log.info({ instance: live.instance, commonName: live.commonName, realAddress: live.realAddress }, 'disconnecting a session on request of another server: over the session limit');
+          await services.kill(live, request.reason).catch(async (err: unknown) => {
+            await store.markKilled(request.sessionId, false);
+            throw err;
+          });
+        }
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'could not act on requests to disconnect clients');
+      } finally {
+        polling = false;
+      }
+    };
+    const timer = setInterval(() => void poll(), options['kill-poll'] * 1000);
+    timer.unref();
+
+    return {
+      close: () => clearInterval(timer),
+
+      async decided(event, outcome, session) {
+        if (event.name !== 'client-connect' || !session) return;
+        if (outcome.verdict === 'deny') {
+          // admitted here, then refused by a plugin after this one: it must not count
+          await store.closeSession(session.id, undefined, { endedAt: Date.now(), duration: 0, bytesIn: 0, bytesOut: 0, reason: 'disconnect' });
+          return;
+        }
+        if (event.reauth) return;
+        const user = userOf(session);
+        const refuse = options['on-exceed'] === 'deny-new';
+        const { recorded, others } = await store.claimSession(sessionStart(session), { max: options.max, refuse });
+        if (!recorded) throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed`);
+        const excess = others.length + 1 - options.max;
+        for (const oldest of others.slice(0, Math.max(0, excess))) {
+          // the new client is admitted whatever happens to the old one
+          disconnect(oldest, user).catch((err: unknown) => log.warn({ user, instance: oldest.instance, err: errorMessage(err) }, 'could not disconnect the oldest session'));
+        }
+      },
+
+      'client-disconnect': async (event) => {
+        await closeAtDisconnect(store, event);
+      },
+
+      async sessionsRebuilt(rebuiltInstance, live, asOf) {
+        await closeMissed(store, rebuiltInstance, live, asOf);
+      },
+    };
+  },
+};
+
+export default sessionLimit;
