@@ -16,10 +16,11 @@ function route(cidr: string): string {
   return `route ${net} ${[24, 16, 8, 0].map((s) => (mask >>> s) & 255).join('.')}`;
 }
 
+/** `*` matches any run of characters; everything else literally (a common name may hold any character). */
 function matches(pattern: string, name: string): boolean {
   if (!pattern.includes('*')) return pattern === name;
-  const [head, ...rest] = pattern.split('*');
-  return name.startsWith(head!) && name.endsWith(rest.at(-1)!) && name.length >= pattern.length - 1;
+  const literal = pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${literal.join('.*')}$`, 's').test(name);
 }
 
 export default {

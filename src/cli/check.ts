@@ -1,27 +1,423 @@
 /**
  * @module check
- * `flexscript check`: validates a config and its plugins without running anything else.
+ * `flexscript check`: everything that can be checked before the daemon runs. The config and its
+ * plugins; the sockets and runtime directory (reachable only by OpenVPN's user and group); with
+ * `--openvpn-config`, the lines the chosen mode needs in OpenVPN's server config; with `root:`,
+ * the root config, whether root may trust it, and the sudoers drop-in. Every problem is one
+ * line saying where, what, and how to fix it; any problem means exit 1. Warnings (things that
+ * work but cost or surprise) are printed too and do not change the exit code.
  */
-import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
-import { loadConfig } from '../config/load-config.ts';
+import { accessSync, constants, lstatSync, readFileSync, type Stats } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { ConfigError, errorMessage, formatProblem, type ConfigProblem } from '../errors.ts';
+import type { Config } from '../config/config-schema.ts';
+import { loadConfig, type FieldPath, type LoadedConfig } from '../config/load-config.ts';
+import { EVENT_NAMES, type EventName } from '../events/event-map.ts';
 import { createLogger } from '../logger.ts';
 import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
 import { offlineServices } from '../daemon/services.ts';
+import { loadRootConfig, RootConfigError } from '../root/root-config.ts';
+import { checkSudoers, ROOT_SCRIPT, rootCommand } from '../root/sudoers.ts';
+import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.js';
+import { hookCommand, hookMode } from '../sources/hook/openvpn-lines.ts';
+import { runtimePaths } from '../sources/hook/runtime-dir.ts';
+import { HOOK_PATH } from './openvpn-config.ts';
 
-export async function checkCommand(file: string): Promise<number> {
-  try {
-    const loaded = await loadConfig(file);
-    const log = createLogger('warn');
-    const plugins = await loadPlugins(loaded, log, offlineServices(loaded.config));
-    await closePlugins(plugins, log);
-    process.stdout.write(`${file}: OK (${plugins.length} plugin(s): ${plugins.map((p) => p.name).join(', ') || 'none'})\n`);
-    return 0;
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+export interface CheckOptions {
+  /** OpenVPN's server config, checked against the mode(s) the config uses. */
+  readonly openvpnConfig?: string;
+  /** The sudoers drop-in for the root stage. */
+  readonly sudoers?: string;
+  /** The user the daemon runs as (default: the runtime directory's owner, else OpenVPN's `user`). */
+  readonly daemonUser?: string;
+}
+
+export const DEFAULT_SUDOERS = '/etc/sudoers.d/flexscript';
+
+/** What a check found: problems fail the check, warnings do not. */
+export interface Findings {
+  readonly problems: string[];
+  readonly warnings: string[];
+}
+
+// ---------------------------------------------------------------- OpenVPN's config
+
+export interface OpenVpnDirective {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly line: number;
+}
+
+/** Splits one OpenVPN config line into words: double quotes (with backslash escapes) and single quotes group. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  let word: string | undefined;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < line.length) word = `${word ?? ''}${line[++i]}`;
+      else word = `${word ?? ''}${c}`;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      word ??= '';
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) out.push(word);
+      word = undefined;
+    } else if ((c === '#' || c === ';') && word === undefined) {
+      break;
     } else {
-      process.stderr.write(`${file}: ${errorMessage(err)}\n`);
+      word = (word ?? '') + (c === '\\' && i + 1 < line.length ? line[++i] : c);
     }
-    return 1;
   }
+  if (word !== undefined) out.push(word);
+  return out;
+}
+
+/** The directives of an OpenVPN config (inline `<ca>...</ca>` blocks skipped). */
+export function parseOpenVpnConfig(text: string): OpenVpnDirective[] {
+  const out: OpenVpnDirective[] = [];
+  let inline: string | undefined;
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (inline) {
+      if (line === `</${inline}>`) inline = undefined;
+      return;
+    }
+    const block = /^<([a-z-]+)>$/.exec(line);
+    if (block) return void (inline = block[1]);
+    const [name, ...args] = words(line);
+    if (name) out.push({ name: name.replace(/^--/, ''), args, line: i + 1 });
+  });
+  return out;
+}
+
+/** OpenVPN's option for each hook (auth differs from its script_type). */
+const HOOK_OPTION: Record<EventName, string> = {
+  up: 'up',
+  down: 'down',
+  'route-up': 'route-up',
+  'route-pre-down': 'route-pre-down',
+  ipchange: 'ipchange',
+  'tls-verify': 'tls-verify',
+  'user-pass-verify': 'auth-user-pass-verify',
+  'client-connect': 'client-connect',
+  'client-disconnect': 'client-disconnect',
+  'learn-address': 'learn-address',
+};
+
+function userId(name: string): number | undefined {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const [user, , uid] = line.split(':');
+    if (user === name && uid) return Number(uid);
+  }
+  return /^\d+$/.test(name) ? Number(name) : undefined;
+}
+
+function groupIdOf(name: string): number | undefined {
+  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [group, , gid] = line.split(':');
+    if (group === name && gid) return Number(gid);
+  }
+  return /^\d+$/.test(name) ? Number(name) : undefined;
+}
+
+function userName(uid: number): string {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const [user, , id] = line.split(':');
+    if (id === String(uid) && user) return user;
+  }
+  return String(uid);
+}
+
+function stat(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
+
+/** Checks OpenVPN's server config against the mode(s) the flexscript config uses. */
+export function checkOpenVpnConfig(file: string, text: string, config: Config, handled: readonly EventName[], f: Findings): void {
+  const directives = parseOpenVpnConfig(text);
+  const all = (name: string) => directives.filter((d) => d.name === name);
+  const one = (name: string) => all(name).at(-1);
+  const at = (d: OpenVpnDirective | undefined, field: string, problem: string) => `${file}:${d?.line ?? 1}: ${field}: ${problem}`;
+  const printed = (mode: string) => `the lines \`flexscript openvpn-config --config CONFIG --mode ${mode}\` prints`;
+
+  const user = one('user');
+  const group = one('group');
+  if (!user) f.problems.push(at(undefined, 'user', 'missing: OpenVPN keeps running as root after start-up; add `user nobody` (and `group nogroup`)'));
+  else if (userId(user.args[0] ?? '') === undefined) f.problems.push(at(user, 'user', `user ${user.args[0]} does not exist; create it or name an existing one`));
+  if (user && !group) f.problems.push(at(user, 'group', 'missing: OpenVPN keeps root\'s group; add `group nogroup` (the group that shares the runtime directory and sockets)'));
+  else if (group && groupIdOf(group.args[0] ?? '') === undefined) f.problems.push(at(group, 'group', `group ${group.args[0]} does not exist; create it or name an existing one`));
+
+  const { hook, management } = config;
+  const mgmt = one('management');
+  if (management) {
+    const instance = mgmt && management.instances.find((i) => (i.socket ? mgmt.args[0] === i.socket && mgmt.args[1] === 'unix' : Number(mgmt.args[1]) === i.port));
+    if (!mgmt) {
+      if (!hook) f.problems.push(at(undefined, 'management', `missing: the daemon cannot reach this OpenVPN; add ${printed('management')}`));
+    } else if (!instance) {
+      const where = management.instances.map((i) => (i.socket ? `${i.socket} unix` : `${i.host ?? '127.0.0.1'} ${i.port}`)).join(', ');
+      f.problems.push(at(mgmt, 'management', `${mgmt.args.slice(0, 2).join(' ')} is not an instance of the config (${where}); make the socket path (or port) match management.instances`));
+    } else {
+      if (!one('management-client-auth')) {
+        f.problems.push(at(mgmt, 'management-client-auth', 'missing: OpenVPN then admits clients without asking the daemon; add `management-client-auth`'));
+      }
+      if (instance.socket && !one('management-client-user') && !one('management-client-group')) {
+        f.problems.push(at(mgmt, 'management-client-user', 'missing: any local user who can reach the socket can admit and kill clients; add `management-client-user DAEMON-USER`'));
+      }
+      if (instance.socket && mgmt.args[2] === undefined && instance['password-file']) {
+        f.problems.push(at(mgmt, 'management', `the config gives password-file ${instance['password-file']} but OpenVPN asks no password; add it as the third word`));
+      }
+      if (!handled.includes('user-pass-verify') && !one('auth-user-pass-optional')) {
+        f.warnings.push(at(mgmt, 'auth-user-pass-optional', 'missing while no plugin checks passwords: clients without a username and password are refused; add `auth-user-pass-optional` for certificate-only clients'));
+      }
+      if (!one('management-hold')) f.warnings.push(at(mgmt, 'management-hold', 'missing: clients that connect before the daemon attaches wait until hand-window runs out; consider `management-hold`'));
+    }
+  }
+
+  if (!hook) return;
+  const security = Number(one('script-security')?.args[0] ?? 1);
+  const viaEnv = (config.hook?.events['user-pass-verify']?.method ?? 'via-file') === 'via-env';
+  const needed = viaEnv && handled.includes('user-pass-verify') ? 3 : 2;
+  if (security < needed) {
+    f.problems.push(at(one('script-security'), 'script-security', `${security} does not let OpenVPN run the hook client${needed === 3 ? ' with the password in its environment (via-env)' : ''}; set \`script-security ${needed}\``));
+  }
+  // hook mode: the daemon runs as OpenVPN's user, which owns the runtime directory
+  const dir = stat(hook.dir);
+  if (user && dir && userId(user.args[0] ?? '') !== dir.uid) {
+    f.problems.push(at(user, 'user', `OpenVPN runs hooks as ${user.args[0]} but ${hook.dir} belongs to ${userName(dir.uid)}; in hook mode run the daemon as OpenVPN's user (its deferral files are readable by that user only)`));
+  }
+  if (group && hook.group !== undefined && group.args[0] !== hook.group && groupIdOf(group.args[0] ?? '') !== groupIdOf(hook.group)) {
+    f.problems.push(at(group, 'group', `OpenVPN's group is ${group.args[0]} but hook.group is ${hook.group}; the hook client writes into the runtime directory as OpenVPN's group: make them the same`));
+  }
+  const wanted = new Set<EventName>([...handled, 'client-connect', 'client-disconnect']);
+  for (const event of EVENT_NAMES) {
+    const option = HOOK_OPTION[event];
+    const d = one(option);
+    const expected = hookCommand(event, hook, HOOK_PATH);
+    const line = `${option} "${expected}"${event === 'user-pass-verify' ? ` ${hook.events['user-pass-verify']?.method ?? 'via-file'}` : ''}`;
+    if (!d) {
+      if (wanted.has(event)) f.problems.push(at(undefined, option, `missing: ${handled.includes(event) ? 'a plugin handles' : 'the daemon tracks sessions with'} ${event} but OpenVPN never reports it; add: ${line}`));
+      continue;
+    }
+    const [program, runDir, mode, unreachable, seconds] = (d.args[0] ?? '').split(/\s+/);
+    if (basename(program ?? '') !== 'flexscript-hook') {
+      f.problems.push(at(d, option, `runs ${program}, not the hook client: the event never reaches the daemon; replace it with: ${line} (an existing script can run as the exec plugin)`));
+      continue;
+    }
+    try {
+      accessSync(program!, constants.X_OK);
+    } catch {
+      f.problems.push(at(d, option, `${program} is not an executable file; point it at ${HOOK_PATH}`));
+    }
+    if (runDir !== hook.dir) f.problems.push(at(d, option, `hands events to ${runDir} but hook.dir is ${hook.dir}; use: ${line}`));
+    if ((event === 'client-connect' || event === 'user-pass-verify') && mode !== 'defer') {
+      f.problems.push(at(d, option, `runs in ${mode} mode: OpenVPN's event loop (every client, traffic included) then waits for the plugins; use deferral: ${line}`));
+    } else if (mode !== hookMode(event, hook)) {
+      f.problems.push(at(d, option, `runs in ${mode} mode but the config says ${hookMode(event, hook)} (hook.events.${event}.wait); use: ${line}`));
+    }
+    const [, , , wantUnreachable, wantSeconds] = expected.split(' ');
+    if (unreachable !== wantUnreachable) f.problems.push(at(d, option, `on-unreachable is ${unreachable} but the config says ${wantUnreachable}; use: ${line}`));
+    if (seconds !== wantSeconds) f.problems.push(at(d, option, `waits ${seconds} s but hook.timeout is ${wantSeconds} s; use: ${line}`));
+    if (event === 'user-pass-verify') {
+      const method = hook.events['user-pass-verify']?.method ?? 'via-file';
+      if (d.args[1] !== method) f.problems.push(at(d, option, `passes credentials ${d.args[1] ?? '(no method)'} but the config says ${method}; use: ${line}`));
+    }
+    if (!wanted.has(event)) f.warnings.push(at(d, option, `no plugin handles ${event}: OpenVPN starts a process per event for nothing; remove the line`));
+  }
+  const statusFile = hook['status-file'];
+  if (statusFile) {
+    const status = one('status');
+    if (status?.args[0] !== statusFile) f.problems.push(at(status, 'status', `hook.status-file is ${statusFile} but OpenVPN writes ${status?.args[0] ?? 'no status file'}; add \`status ${statusFile} 1\``));
+    if (one('status-version')?.args[0] !== '3') f.problems.push(at(one('status-version'), 'status-version', 'the daemon reads status-version 3; add `status-version 3`'));
+  }
+}
+
+// ---------------------------------------------------------------- sockets and the runtime directory
+
+/** Modes and groups the config gives, and the files they are applied to if they exist. */
+export function checkSockets(loaded: LoadedConfig, f: Findings): void {
+  const { config } = loaded;
+  const where = (path: FieldPath, problem: string) =>
+    loaded.problems([{ code: 'custom', path: [], message: problem, input: undefined }], path).map(formatProblem);
+  const places: { field: FieldPath; path: string; mode: number; group?: string; kind: string }[] = [];
+  if (config.hook) {
+    const paths = runtimePaths(config.hook.dir);
+    places.push({ field: ['hook'], path: paths.dir, mode: config.hook.mode, group: config.hook.group, kind: 'runtime directory' });
+    places.push({ field: ['hook'], path: paths.ring, mode: config.hook.mode & 0o660, group: config.hook.group, kind: 'ring pipe' });
+  }
+  const passThrough = config.management?.['pass-through'];
+  if (passThrough) places.push({ field: ['management', 'pass-through'], path: passThrough.socket, mode: passThrough.mode, group: passThrough.group, kind: 'pass-through socket' });
+  if (config.control) places.push({ field: ['control'], path: config.control.socket, mode: config.control.mode, group: config.control.group, kind: 'control socket' });
+  if (config.metrics?.socket) places.push({ field: ['metrics'], path: config.metrics.socket, mode: config.metrics.mode, group: config.metrics.group, kind: 'metrics socket' });
+
+  for (const p of places) {
+    if (p.mode & 0o007) f.problems.push(...where([...p.field, 'mode'], `${octal(p.mode)} lets every local user reach the ${p.kind}; use ${octal(p.mode & ~0o007)}`));
+    const gid = p.group === undefined ? undefined : groupIdOf(p.group);
+    // a warning: the config may be checked before the machine it is meant for is set up
+    if (p.group !== undefined && gid === undefined && p.kind !== 'ring pipe') {
+      f.warnings.push(...where([...p.field, 'group'], `group ${p.group} does not exist here; the daemon cannot start until it does (create it, or name OpenVPN's group)`));
+    }
+    const parent = dirname(p.path);
+    // the daemon creates its runtime directory (and parents) itself; a socket's folder must exist
+    if (config.hook && parent.startsWith(config.hook.dir)) {
+      if (!stat(parent)) continue;
+    } else if (p.kind !== 'runtime directory' && !stat(parent)?.isDirectory()) {
+      // systemd's RuntimeDirectory= creates it when the service starts
+      f.warnings.push(`${p.path}: the ${p.kind}'s directory ${parent} does not exist (yet); the daemon cannot listen there unless it is created for the daemon's user before it starts (systemd: RuntimeDirectory=)`);
+      continue;
+    }
+    const st = stat(p.path);
+    if (!st) continue;
+    if (st.mode & 0o007) f.problems.push(`${p.path}: the ${p.kind} has mode ${octal(st.mode)}, reachable by every local user; chmod o-rwx ${p.path} (the daemon sets ${octal(p.mode)} at start)`);
+    if (gid !== undefined && st.gid !== gid) f.problems.push(`${p.path}: the ${p.kind} belongs to group ${st.gid}, not ${p.group}; chgrp ${p.group} ${p.path} (the daemon sets it at start)`);
+  }
+  const spool = config.hook && stat(runtimePaths(config.hook.dir).spool);
+  if (spool && spool.mode & 0o007) f.problems.push(`${runtimePaths(config.hook!.dir).spool}: mode ${octal(spool.mode)} lets every local user read events (passwords included); chmod o-rwx`);
+  if (config.hook && config.hook.group === undefined) {
+    f.warnings.push(...where(['hook', 'group'], "not set: OpenVPN's hook client must then run as the daemon's user; set OpenVPN's group"));
+  }
+}
+
+// ---------------------------------------------------------------- the root stage
+
+/** The words of one sudoers rule: `USER HOST=(RUNAS) NOPASSWD: COMMAND ARGS...`. */
+function sudoersRules(text: string): { user: string; runAs: string; command: string[]; line: number }[] {
+  const rules: { user: string; runAs: string; command: string[]; line: number }[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^(\S+)\s+ALL\s*=\s*\(([^)]*)\)\s*(NOPASSWD:\s*)?(.*)$/.exec(line);
+    rules.push(m ? { user: m[1]!, runAs: m[2]!.trim(), command: m[3] ? m[4]!.trim().split(/\s+/) : [], line: i + 1 } : { user: '', runAs: '', command: [line], line: i + 1 });
+  });
+  return rules;
+}
+
+/** The command the daemon asks sudo to run, or undefined when root.command does not use sudo. */
+export function sudoCommand(config: Config): string[] | undefined {
+  const command = config.root?.command ?? ['sudo', '-n', ...rootCommand(config.root?.config)];
+  if (basename(command[0] ?? '') !== 'sudo') return undefined;
+  const rest = command.slice(1);
+  while (rest[0]?.startsWith('-')) rest.shift();
+  return rest;
+}
+
+export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, daemonUser: string | undefined, f: Findings): Promise<void> {
+  const root = loaded.config.root;
+  if (!root) return;
+  const file = root.config;
+  try {
+    await loadRootConfig(file);
+  } catch (err) {
+    const fix = (problem: string) => (problem.startsWith('cannot read') ? `${problem}; write it (flexscript init writes a starting one) and install it owned by root, mode 0644` : problem);
+    if (err instanceof RootConfigError) f.problems.push(...err.problems.map((p) => `${p.file}:${p.line}: ${p.field || '(top level)'}: ${fix(p.problem)}`));
+    else f.problems.push(`${file}: ${errorMessage(err)}; write it (flexscript init writes a starting one) and install it owned by root, mode 0644`);
+  }
+  const command = sudoCommand(loaded.config);
+  // the paths root runs and reads: with the default command, the whole root stage
+  const trusted = command?.[0] === ROOT_SCRIPT ? rootStagePaths(file) : [file];
+  if (stat(file)) {
+    for (const p of await findUntrustedPaths(trusted)) f.problems.push(`${p.path}: ${p.problem}; the root stage refuses to start: chown root:root and chmod go-w it`);
+  }
+  if (!command) {
+    f.warnings.push(`root.command does not start with sudo: the sudoers drop-in was not checked`);
+    return;
+  }
+  const sudoers = options.sudoers ?? DEFAULT_SUDOERS;
+  const st = stat(sudoers);
+  if (!st) {
+    f.problems.push(`${sudoers}: missing: the daemon cannot start the root stage; install the drop-in \`flexscript init\` writes (mode 0440), or pass --sudoers FILE`);
+    return;
+  }
+  if (st.uid !== 0 || st.mode & 0o022) f.problems.push(`${sudoers}: owned by uid ${st.uid}, mode ${octal(st.mode)}: sudo ignores it; chown root:root and chmod 0440 it`);
+  try {
+    await checkSudoers(sudoers);
+  } catch (err) {
+    f.problems.push(`${sudoers}: ${errorMessage(err)}; fix the syntax (visudo -f ${sudoers})`);
+    return;
+  }
+  const expected = command.join(' ');
+  const rules = sudoersRules(readFileSync(sudoers, 'utf8'));
+  for (const r of rules) {
+    const where = `${sudoers}:${r.line}`;
+    if (!r.user) {
+      f.problems.push(`${where}: only the rule that starts the root stage belongs here; remove: ${r.command.join(' ')}`);
+      continue;
+    }
+    if (r.command.join(' ') !== expected) {
+      f.problems.push(`${where}: allows \`${r.command.join(' ')}\`, not exactly \`${expected}\`; the rule must name this one command with these arguments`);
+    }
+    if (r.runAs !== 'root') f.problems.push(`${where}: runs as (${r.runAs}); write (root)`);
+    if (daemonUser !== undefined && r.user !== daemonUser) f.problems.push(`${where}: allows ${r.user}, but the daemon runs as ${daemonUser}; write the rule for ${daemonUser}`);
+    else if (userId(r.user) === undefined) f.problems.push(`${where}: user ${r.user} does not exist; write the rule for the daemon's user`);
+  }
+  if (rules.length === 0) f.problems.push(`${sudoers}: no rule: the daemon cannot start the root stage; add: ${daemonUser ?? 'DAEMON-USER'} ALL=(root) NOPASSWD: ${expected}`);
+}
+
+// ---------------------------------------------------------------- the command
+
+/** The daemon's user: given, else the runtime directory's owner, else OpenVPN's `user` in hook mode. */
+function daemonUserOf(config: Config, options: CheckOptions, openvpn: readonly OpenVpnDirective[]): string | undefined {
+  if (options.daemonUser) return options.daemonUser;
+  const dir = config.hook && stat(config.hook.dir);
+  if (dir) return userName(dir.uid);
+  return config.hook ? openvpn.filter((d) => d.name === 'user').at(-1)?.args[0] : undefined;
+}
+
+/** Runs every check; resolves with the findings (config errors included as problems). */
+export async function runChecks(file: string, options: CheckOptions = {}): Promise<Findings & { plugins?: string[] }> {
+  const f: Findings = { problems: [], warnings: [] };
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig(file);
+  } catch (err) {
+    f.problems.push(...(err instanceof ConfigError ? err.problems.map(formatProblem) : [`${file}: ${errorMessage(err)}`]));
+    return f;
+  }
+  const { config } = loaded;
+  let handled: EventName[] = [];
+  let plugins: string[] | undefined;
+  try {
+    const log = createLogger('silent');
+    const loadedPlugins = await loadPlugins(loaded, log, offlineServices(config));
+    await closePlugins(loadedPlugins, log);
+    handled = EVENT_NAMES.filter((e) => loadedPlugins.some((p) => typeof p.instance[e] === 'function'));
+    plugins = loadedPlugins.map((p) => p.name);
+  } catch (err) {
+    f.problems.push(...(err instanceof ConfigError ? err.problems.map((p: ConfigProblem) => formatProblem(p)) : [`${file}: ${errorMessage(err)}`]));
+  }
+  checkSockets(loaded, f);
+  let openvpn: OpenVpnDirective[] = [];
+  if (options.openvpnConfig) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(options.openvpnConfig, 'utf8');
+    } catch (err) {
+      f.problems.push(`${options.openvpnConfig}: cannot read: ${errorMessage(err)}`);
+    }
+    if (text !== undefined) {
+      openvpn = parseOpenVpnConfig(text);
+      checkOpenVpnConfig(options.openvpnConfig, text, config, handled, f);
+    }
+  }
+  await checkRoot(loaded, options, daemonUserOf(config, options, openvpn), f);
+  return { ...f, plugins };
+}
+
+export async function checkCommand(file: string, options: CheckOptions = {}): Promise<number> {
+  const result = await runChecks(file, options);
+  // stderr carries only the problems, one per line, for scripts and editors
+  for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
+  for (const p of result.problems) process.stderr.write(`${p}\n`);
+  if (result.problems.length > 0) return 1;
+  const checked = ['config', 'plugins', 'sockets', ...(options.openvpnConfig ? ['OpenVPN config'] : []), ...(result.plugins && (await loadConfig(file)).config.root ? ['root stage', 'sudoers'] : [])];
+  process.stdout.write(`${file}: OK (${result.plugins?.length ?? 0} plugin(s): ${result.plugins?.join(', ') || 'none'}); checked: ${checked.join(', ')}\n`);
+  return 0;
 }

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { runDaemon } from '../daemon/daemon.ts';
-import { checkCommand } from './check.ts';
+import { checkCommand, DEFAULT_SUDOERS } from './check.ts';
 import { openvpnConfigCommand } from './openvpn-config.ts';
 import { runDemo } from '../demo/demo.ts';
 import { killCommand, statusCommand } from './control.ts';
@@ -29,9 +29,12 @@ program
 
 program
   .command('check')
-  .description('validate the configuration and plugins; prints FILE:LINE: field: problem and exits 1 on any problem')
+  .description('validate the configuration, plugins, sockets, root stage and sudoers (and OpenVPN\'s config); one line per problem, exit 1 on any')
   .requiredOption('-c, --config <file>', 'configuration file')
-  .action(async (o: { config: string }) => process.exit(await checkCommand(o.config)));
+  .option('--openvpn-config <file>', "OpenVPN's server config: check the lines the mode needs")
+  .option('--sudoers <file>', 'the sudoers drop-in for the root stage', DEFAULT_SUDOERS)
+  .option('--daemon-user <user>', "the daemon's user (default: the runtime directory's owner, or OpenVPN's user in hook mode)")
+  .action(async (o: { config: string; openvpnConfig?: string; sudoers: string; daemonUser?: string }) => process.exit(await checkCommand(o.config, o)));
 
 program
   .command('openvpn-config')
@@ -57,7 +60,7 @@ program
 
 program
   .command('status')
-  .description('live clients of every OpenVPN instance (management mode, through the pass-through socket)')
+  .description("live clients: through the daemon's control socket (control:, both modes), else management mode's pass-through socket")
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('--json', 'print JSON instead of a table')
   .action(async (o: { config: string; json?: boolean }) => process.exit(await statusCommand(o.config, o.json ?? false)));

@@ -149,6 +149,38 @@ const root = z
   })
   .strict();
 
+const absolutePath = z.string().startsWith('/', 'must be an absolute path');
+
+/** 127.0.0.0/8, ::1 or localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Prometheus metrics at `GET /metrics`, on loopback TCP or on a unix socket. */
+const metrics = z
+  .object({
+    host: z.string().refine(isLoopback, 'must be a loopback address (127.0.0.1, ::1, localhost): metrics are not served beyond this machine').default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** A unix socket instead of TCP; group and mode decide who may scrape. */
+    socket: absolutePath.optional(),
+    group: groupName.optional(),
+    mode: fileMode.default(0o660),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.socket === undefined && m.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'give port (loopback TCP) or socket' });
+    if (m.socket !== undefined && m.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'give port or socket, not both' });
+  });
+
+/** The daemon's own control socket (JSON lines, read-only): `flexscript status` in either mode. */
+const control = z
+  .object({
+    socket: absolutePath,
+    group: groupName.optional(),
+    mode: fileMode.default(0o660),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Names this OpenVPN server in logs and records. */
@@ -173,6 +205,8 @@ export const configSchema = z
     root: root.optional(),
     /** Accounting store shared by the built-in plugins (accounting, session limits). */
     store: storeConfigSchema.optional(),
+    metrics: metrics.optional(),
+    control: control.optional(),
     plugins: z.array(pluginEntry).default([]),
   })
   .strict();
@@ -183,3 +217,5 @@ export type PluginEntry = Config['plugins'][number];
 export type RootSectionConfig = NonNullable<Config['root']>;
 export type ManagementConfig = NonNullable<Config['management']>;
 export type ManagementInstanceConfig = ManagementConfig['instances'][number];
+export type MetricsConfig = NonNullable<Config['metrics']>;
+export type ControlConfig = NonNullable<Config['control']>;

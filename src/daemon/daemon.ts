@@ -45,7 +45,11 @@ export class Daemon {
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
     const loaded = await loadConfig(configPath);
     const log = options.log ?? createLogger(loaded.config.log.level);
-    const services = await DaemonServices.open(loaded.config, log);
+    // metrics observe the same calls as the caller's observers
+    const metricsModule = loaded.config.metrics ? await import('../metrics/daemon-metrics.ts') : undefined;
+    const metrics = metricsModule && new metricsModule.DaemonMetrics();
+    if (metrics) options = metricsModule!.observedBy(options, metrics);
+    const services = await DaemonServices.open(loaded.config, log, { rootAction: metrics?.rootAction });
     let plugins: LoadedPlugin[];
     try {
       plugins = await loadPlugins(loaded, log, services);
@@ -96,6 +100,19 @@ export class Daemon {
         await server.start();
         sources.push(server);
       }
+      if (loaded.config.control) {
+        const { ControlServer } = await import('./control-socket.ts');
+        const control = { sessions: () => dispatcher.sessions.list(), management: daemon.management, statusFile: hook?.['status-file'], hookInstance: hook && loaded.config.instance };
+        const server = new ControlServer(loaded.config.control, control, log.child({ source: 'control' }));
+        await server.start();
+        sources.push(server);
+      }
+      if (metrics) {
+        const { serveMetrics } = await import('../metrics/metrics-server.ts');
+        const instances = [...(hook ? [loaded.config.instance] : []), ...daemon.management.keys()];
+        const targets = { dispatcher, root: services.root, management: daemon.management, instances };
+        sources.push(await serveMetrics(loaded.config.metrics!, metrics, targets, log.child({ source: 'metrics' })));
+      }
     } catch (err) {
       await daemon.close();
       throw err;
@@ -129,9 +146,11 @@ export class Daemon {
       !isDeepStrictEqual(next.config.management, management) ||
       next.config.instance !== instance ||
       !isDeepStrictEqual(next.config.root, root) ||
-      !isDeepStrictEqual(next.config.store, store)
+      !isDeepStrictEqual(next.config.store, store) ||
+      !isDeepStrictEqual(next.config.metrics, this.loaded.config.metrics) ||
+      !isDeepStrictEqual(next.config.control, this.loaded.config.control)
     ) {
-      log.warn('changes to hook:, management:, root:, store: and instance: take effect at the next restart');
+      log.warn('changes to hook:, management:, root:, store:, metrics:, control: and instance: take effect at the next restart');
     }
     const old = this.plugins;
     this.plugins = plugins;

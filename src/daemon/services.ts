@@ -11,7 +11,7 @@ import type { Logger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
 import type { LiveSession, RootActions, Services } from '../plugins/plugin-api.ts';
 import type { DesiredState, RouteSpec } from '../root/protocol.ts';
-import type { RootClient } from '../root/root-client.ts';
+import type { RootClient, RootClientOptions } from '../root/root-client.ts';
 import type { SessionTable } from '../sessions/session-table.ts';
 import type { Store } from '../store/store.ts';
 
@@ -37,7 +37,7 @@ export class DaemonServices implements Services {
   private constructor(private readonly log: Logger) {}
 
   /** Opens the store and prepares (does not start) the root stage. */
-  static async open(config: Config, log: Logger): Promise<DaemonServices> {
+  static async open(config: Config, log: Logger, observe: { readonly rootAction?: RootClientOptions['onAction'] } = {}): Promise<DaemonServices> {
     const services = new DaemonServices(log);
     try {
       if (config.store) {
@@ -53,6 +53,7 @@ export class DaemonServices implements Services {
           timeoutMs: config.root.timeout,
           log: log.child({ component: 'root' }),
           desiredState: () => services.settledDesiredState(),
+          onAction: observe.rootAction,
         });
       }
     } catch (err) {

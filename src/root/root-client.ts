@@ -50,6 +50,8 @@ export interface RootClientOptions {
   readonly timeoutMs?: number;
   /** The kernel state that matches the live sessions; sent as `reconcile` after every start. */
   readonly desiredState: () => DesiredState | Promise<DesiredState>;
+  /** Told of every finished request (metrics): its action, time, and error code if it failed. */
+  readonly onAction?: (record: { readonly action: RootAction; readonly ms: number; readonly code?: string }) => void;
 }
 
 export type RootClientState = 'idle' | 'starting' | 'running' | 'backoff' | 'closed';
@@ -81,6 +83,7 @@ export class RootClient {
   readonly #restart: { readonly minMs: number; readonly maxMs: number };
   readonly #timeoutMs: number;
   readonly #desiredState: RootClientOptions['desiredState'];
+  readonly #onAction: RootClientOptions['onAction'];
   #state: RootClientState = 'idle';
   #child: ChildProcessWithoutNullStreams | undefined;
   #nextId = 1;
@@ -103,6 +106,7 @@ export class RootClient {
     this.#restart = options.restart ?? { minMs: 500, maxMs: 30_000 };
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#desiredState = options.desiredState;
+    this.#onAction = options.onAction;
   }
 
   get stats(): RootClientStats {
@@ -170,6 +174,18 @@ export class RootClient {
   }
 
   #request<A extends RootAction>(action: A, args: RootActionArgs[A]): Promise<RootActionResults[A]> {
+    const observe = this.#onAction;
+    if (!observe) return this.#send(action, args);
+    const started = performance.now();
+    const result = this.#send(action, args);
+    result.then(
+      () => observe({ action, ms: performance.now() - started }),
+      (err: unknown) => observe({ action, ms: performance.now() - started, code: (err as { code?: string }).code ?? 'UNKNOWN' }),
+    );
+    return result;
+  }
+
+  #send<A extends RootAction>(action: A, args: RootActionArgs[A]): Promise<RootActionResults[A]> {
     if (this.#state === 'closed') return Promise.reject(new RootError(RootErrorCode.CLOSED, 'the root client was closed'));
     if (this.#state === 'idle' || this.#state === 'backoff') {
       return Promise.reject(new RootError(RootErrorCode.UNAVAILABLE, `the root stage is not running (${this.#state === 'idle' ? 'not started' : 'restarting'})`));

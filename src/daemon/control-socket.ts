@@ -1,0 +1,160 @@
+/**
+ * @module control-socket
+ * The daemon's own control socket, in both modes (hook mode has no management interface to ask,
+ * and management mode's pass-through speaks OpenVPN's protocol). One JSON object per line in,
+ * one JSON line out. Only `status` exists, and it only reads: disconnecting a client stays with
+ * the management pass-through, where the config must allow it.
+ *
+ * @example
+ * → {"command":"status"}
+ * ← {"ok":true,"sessions":[{"instance":"office","commonName":"alice","vpnAddress":"10.8.0.6",...}]}
+ */
+import { chmod, chown, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { errorMessage } from '../errors.ts';
+import type { ControlConfig } from '../config/config-schema.ts';
+import type { Logger } from '../logger.ts';
+import { parseStatus3 } from '../openvpn-management/commands.ts';
+import type { Session } from '../sessions/session-table.ts';
+import { groupId } from '../sources/hook/runtime-dir.ts';
+import { hookSessionKey } from '../sources/hook/hook-server.ts';
+import { managementSessionKey, splitAddress, type ManagementSource } from '../sources/management/management-source.ts';
+
+/** One live client as `status` reports it. */
+export interface ControlSession {
+  readonly instance: string;
+  readonly commonName: string;
+  readonly username?: string;
+  readonly vpnAddress?: string;
+  readonly vpnAddress6?: string;
+  readonly realAddress?: string;
+  readonly realPort?: number;
+  /** ISO time of the connect. */
+  readonly since: string;
+  /** From OpenVPN's status (management `status 3`, or hook mode's status file); absent when unknown. */
+  readonly bytesReceived?: number;
+  readonly bytesSent?: number;
+}
+
+export type ControlRequest = { readonly command: 'status' };
+export type ControlResponse = { readonly ok: true; readonly sessions: readonly ControlSession[] } | { readonly ok: false; readonly error: string };
+
+export interface ControlSources {
+  readonly sessions: () => readonly Session[];
+  /** Management instances: their `status 3` gives byte counts. */
+  readonly management: ReadonlyMap<string, ManagementSource>;
+  /** Hook mode: OpenVPN's status file (status-version 3), for byte counts. */
+  readonly statusFile?: string;
+  readonly hookInstance?: string;
+}
+
+const MAX_LINE = 4096;
+
+type Bytes = { readonly received: number; readonly sent: number };
+
+/** Byte counts by session key, from whatever OpenVPN offers; a source that fails is skipped. */
+async function bytesByKey(sources: ControlSources, log: Logger): Promise<Map<string, Bytes>> {
+  const bytes = new Map<string, Bytes>();
+  for (const [instance, source] of sources.management) {
+    if (!source.client.attached) continue;
+    try {
+      for (const c of (await source.client.status()).clients) {
+        bytes.set(managementSessionKey(instance, c.clientId), { received: c.bytesReceived, sent: c.bytesSent });
+      }
+    } catch (err) {
+      log.debug({ instance, err: errorMessage(err) }, 'no byte counts from status');
+    }
+  }
+  if (sources.statusFile && sources.hookInstance) {
+    try {
+      for (const c of parseStatus3((await readFile(sources.statusFile, 'utf8')).split('\n')).clients) {
+        const [realAddress, realPort] = splitAddress(c.realAddress);
+        const key = hookSessionKey({ name: 'client-connect', instance: sources.hookInstance, commonName: c.commonName, realAddress, realPort } as never);
+        bytes.set(key, { received: c.bytesReceived, sent: c.bytesSent });
+      }
+    } catch (err) {
+      log.debug({ file: sources.statusFile, err: errorMessage(err) }, 'no byte counts from the status file');
+    }
+  }
+  return bytes;
+}
+
+export async function statusOf(sources: ControlSources, log: Logger): Promise<ControlSession[]> {
+  const live = sources.sessions();
+  const bytes = live.length > 0 ? await bytesByKey(sources, log) : new Map<string, Bytes>();
+  return live.map((s) => {
+    const b = bytes.get(s.key);
+    return {
+      instance: s.instance,
+      commonName: s.commonName,
+      username: s.username,
+      vpnAddress: s.vpnAddress,
+      vpnAddress6: s.vpnAddress6,
+      realAddress: s.realAddress,
+      realPort: s.realPort,
+      since: new Date(s.connectedAt).toISOString(),
+      bytesReceived: b?.received,
+      bytesSent: b?.sent,
+    };
+  });
+}
+
+export class ControlServer {
+  #server: Server | undefined;
+  readonly #clients = new Set<Socket>();
+
+  constructor(
+    private readonly config: ControlConfig,
+    private readonly sources: ControlSources,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const { socket: path, mode, group } = this.config;
+    await rm(path, { force: true });
+    const server = createServer((socket) => this.#serve(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    this.#server = server;
+    if (group !== undefined) await chown(path, -1, groupId(group));
+    await chmod(path, mode);
+    this.log.info({ socket: path }, 'control socket listening');
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#clients) c.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    await rm(this.config.socket, { force: true });
+  }
+
+  #serve(socket: Socket): void {
+    this.#clients.add(socket);
+    socket.on('close', () => this.#clients.delete(socket));
+    socket.on('error', () => undefined);
+    const lines = createInterface({ input: socket, crlfDelay: Infinity });
+    let chain = Promise.resolve();
+    lines.on('line', (line) => {
+      // answers go out in the order the requests came in
+      chain = chain.then(async () => {
+        const answer = await this.#answer(line).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) }));
+        if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+      });
+    });
+  }
+
+  async #answer(line: string): Promise<ControlResponse> {
+    if (line.length > MAX_LINE) return { ok: false, error: `request longer than ${MAX_LINE} bytes` };
+    let request: unknown;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      return { ok: false, error: 'expected one JSON object per line, e.g. {"command":"status"}' };
+    }
+    const command = typeof request === 'object' && request !== null ? (request as { command?: unknown }).command : undefined;
+    if (command === 'status') return { ok: true, sessions: await statusOf(this.sources, this.log) };
+    return { ok: false, error: `unknown command ${JSON.stringify(String(command ?? '')).slice(0, 80)}; known: status` };
+  }
+}

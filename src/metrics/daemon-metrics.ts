@@ -1,0 +1,170 @@
+/**
+ * @module daemon-metrics
+ * The daemon's Prometheus metrics, in a registry of its own (never prom-client's global one, so
+ * plugins or a second daemon in one process cannot collide with them). Counters and histograms
+ * are fed by observers (decisions, plugin calls, root-stage actions); gauges are read from the
+ * running daemon at scrape time through `bind`, so they can never drift from the real state.
+ *
+ * @example
+ * const metrics = new DaemonMetrics();
+ * metrics.bind({ queued: () => dispatcher.queued, sessions: () => dispatcher.sessions.list() });
+ * metrics.decision({ event, decision });
+ * const text = await metrics.text();
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DispatchRecord } from '../daemon/dispatcher.ts';
+import type { PluginCallRecord } from '../pipeline/pipeline.ts';
+
+/** What the gauges read at each scrape. Every field is optional: a daemon without a root stage has no root stats. */
+export interface MetricsProbes {
+  /** Events waiting for a pipeline slot. */
+  readonly queued?: () => number;
+  /** Live sessions (only `instance` is read). */
+  readonly sessions?: () => readonly { readonly instance: string }[];
+  /** Instances the daemon serves, so an instance with no client still shows 0. */
+  readonly instances?: () => readonly string[];
+  /** Root stage: how often it was started (the first start is not a restart) and whether it runs now. */
+  readonly root?: () => { readonly starts: number; readonly state: string } | undefined;
+  /** Management instances and whether the daemon is attached to each. */
+  readonly management?: () => readonly { readonly instance: string; readonly attached: boolean }[];
+}
+
+/** One finished root-stage request: its action, how long it took, and its error code if it failed. */
+export interface RootActionRecord {
+  readonly action: string;
+  readonly ms: number;
+  readonly code?: string;
+}
+
+/** Plugin calls are short: from 1 ms up to the longest time limits (a pending auth may take a minute). */
+const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  #probes: MetricsProbes = {};
+  readonly #events: Counter<'event' | 'source'>;
+  readonly #decisions: Counter<'event' | 'verdict'>;
+  readonly #calls: Histogram<'plugin' | 'event' | 'outcome'>;
+  readonly #rootActions: Counter<'action'>;
+  readonly #rootErrors: Counter<'action' | 'code'>;
+  readonly #rootSeconds: Histogram<'action'>;
+
+  constructor(options: { readonly processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.#events = new Counter({ name: 'flexscript_events_total', help: 'Events handled, by event and source (hook or management).', labelNames: ['event', 'source'], registers });
+    this.#decisions = new Counter({
+      name: 'flexscript_decisions_total',
+      help: 'Final answers to OpenVPN for events that can refuse a client (tls-verify, user-pass-verify, client-connect, learn-address).',
+      labelNames: ['event', 'verdict'],
+      registers,
+    });
+    this.#calls = new Histogram({
+      name: 'flexscript_plugin_call_seconds',
+      help: 'Time of one plugin handler call, by plugin, event and outcome (ok, deny, error, timeout).',
+      labelNames: ['plugin', 'event', 'outcome'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
+    this.#rootActions = new Counter({ name: 'flexscript_root_actions_total', help: 'Requests sent to the root stage, by action.', labelNames: ['action'], registers });
+    this.#rootErrors = new Counter({ name: 'flexscript_root_errors_total', help: 'Root-stage requests that failed, by action and error code.', labelNames: ['action', 'code'], registers });
+    this.#rootSeconds = new Histogram({ name: 'flexscript_root_action_seconds', help: 'Time of one root-stage request, by action.', labelNames: ['action'], buckets: CALL_BUCKETS, registers });
+    const probes = () => this.#probes;
+    new Gauge({
+      name: 'flexscript_queue_depth',
+      help: 'Events waiting for a pipeline slot (pipeline.concurrency are running).',
+      registers,
+      collect() {
+        this.set(probes().queued?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'flexscript_live_sessions',
+      help: 'Connected clients, by OpenVPN instance.',
+      labelNames: ['instance'],
+      registers,
+      collect() {
+        this.reset();
+        const counts = new Map((probes().instances?.() ?? []).map((i) => [i, 0]));
+        for (const s of probes().sessions?.() ?? []) counts.set(s.instance, (counts.get(s.instance) ?? 0) + 1);
+        for (const [instance, n] of counts) this.set({ instance }, n);
+      },
+    });
+    new Gauge({
+      name: 'flexscript_root_stage_restarts',
+      help: 'Times the root stage was started again after it stopped.',
+      registers,
+      collect() {
+        this.set(Math.max(0, (probes().root?.()?.starts ?? 0) - 1));
+      },
+    });
+    new Gauge({
+      name: 'flexscript_root_stage_up',
+      help: '1 while the root stage runs, 0 while it is down or restarting (absent without root:).',
+      registers,
+      collect() {
+        this.reset();
+        const root = probes().root?.();
+        if (root) this.set(root.state === 'running' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'flexscript_management_connected',
+      help: '1 while the daemon is attached to the OpenVPN management interface of the instance, else 0.',
+      labelNames: ['instance'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of probes().management?.() ?? []) this.set({ instance: m.instance }, m.attached ? 1 : 0);
+      },
+    });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'flexscript_' });
+  }
+
+  /** Connects the gauges to the running daemon. */
+  bind(probes: MetricsProbes): void {
+    this.#probes = { ...this.#probes, ...probes };
+  }
+
+  /** Observer for the dispatcher: every event once, and the verdict of those that can refuse. */
+  readonly decision = (record: Pick<DispatchRecord, 'event' | 'decision'>): void => {
+    const { event, decision } = record;
+    this.#events.inc({ event: event.name, source: event.source });
+    if (canRefuse(event.name)) this.#decisions.inc({ event: event.name, verdict: decision.verdict });
+  };
+
+  /** Observer for the pipeline: one observation per plugin handler call. */
+  readonly pluginCall = (record: PluginCallRecord): void => {
+    this.#calls.observe({ plugin: record.plugin, event: record.event, outcome: record.outcome }, record.ms / 1000);
+  };
+
+  /** Observer for the root client: one finished request. */
+  readonly rootAction = (record: RootActionRecord): void => {
+    this.#rootActions.inc({ action: record.action });
+    this.#rootSeconds.observe({ action: record.action }, record.ms / 1000);
+    if (record.code !== undefined) this.#rootErrors.inc({ action: record.action, code: record.code });
+  };
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/** Events whose answer can keep a client out (or veto an address). */
+function canRefuse(event: string): boolean {
+  return event === 'client-connect' || event === 'tls-verify' || event === 'user-pass-verify' || event === 'learn-address';
+}
+
+/** The daemon's observers with the metrics' added (the caller's run first). */
+export function observedBy<O extends { onDecision?: (r: DispatchRecord) => void; pipeline?: { onCall?: (r: PluginCallRecord) => void } }>(options: O, metrics: DaemonMetrics): O {
+  const { onDecision, pipeline } = options;
+  return {
+    ...options,
+    onDecision: (r: DispatchRecord) => (onDecision?.(r), metrics.decision(r)),
+    pipeline: { ...pipeline, onCall: (r: PluginCallRecord) => (pipeline?.onCall?.(r), metrics.pluginCall(r)) },
+  };
+}

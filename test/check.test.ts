@@ -1,0 +1,244 @@
+/**
+ * `flexscript check` on a clean setup (passes) and on setups broken on purpose, one kind of
+ * problem at a time: config, OpenVPN's lines for each mode, sockets and the runtime directory,
+ * the root config and the sudoers drop-in. Each problem must be found, as one line.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { parseOpenVpnConfig, runChecks } from '../src/cli/check.ts';
+import { FLEXSCRIPT, ownedDir } from '../src/lab/daemon-process.ts';
+import { rootCommand, sudoersDropIn } from '../src/root/sudoers.ts';
+
+const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
+
+const ROOT_YAML = ['table: fxscheck', 'vpn-interfaces: [tun0]', 'groups:', '  staff:', '    allow:', '      - { to: 10.20.0.0/16, protocol: tcp, ports: [22] }', ''].join('\n');
+
+interface Setup {
+  readonly dir: string;
+  readonly config: string;
+  readonly openvpn: string;
+  readonly rootYaml: string;
+  readonly sudoers: string;
+  readonly runDir: string;
+  readonly controlSocket: string;
+  /** Rewrites the flexscript config (lines replace the defaults). */
+  writeConfig(lines: string[]): void;
+  check(): ReturnType<typeof runChecks>;
+}
+
+/** A complete, correct hook-mode setup with a root stage, in a fresh root-owned directory. */
+function setup(t: TestContext): Setup {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-check-'));
+  chmodSync(dir, 0o755);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const runDir = ownedDir(join(dir, 'run'));
+  const sockDir = ownedDir(join(dir, 'sock'));
+  const rootYaml = join(dir, 'root.yaml');
+  writeFileSync(rootYaml, ROOT_YAML, { mode: 0o644 });
+  const sudoers = join(dir, 'sudoers-flexscript');
+  writeFileSync(sudoers, sudoersDropIn({ user: 'nobody', command: rootCommand(rootYaml) }), { mode: 0o440 });
+  const config = join(dir, 'flexscript.yaml');
+  const controlSocket = join(sockDir, 'control.sock');
+  const lines = [
+    'instance: office',
+    'hook:',
+    `  dir: ${runDir}`,
+    '  group: nogroup',
+    'control:',
+    `  socket: ${controlSocket}`,
+    '  group: nogroup',
+    'root:',
+    `  config: ${rootYaml}`,
+    'plugins:',
+    '  - use: firewall',
+    '    options:',
+    '      groups:',
+    '        staff: { common-names: [alice] }',
+  ];
+  const writeConfig = (l: string[]) => writeFileSync(config, `${l.join('\n')}\n`, { mode: 0o644 });
+  writeConfig(lines);
+  const printed = flexscript('openvpn-config', '--config', config, '--mode', 'hook');
+  assert.equal(printed.status, 0, printed.stderr);
+  const openvpn = join(dir, 'server.conf');
+  writeFileSync(openvpn, ['port 1194', 'dev tun', '<ca>', 'user root', '</ca>', 'user nobody', 'group nogroup', printed.stdout].join('\n'));
+  return { dir, config, openvpn, rootYaml, sudoers, runDir, controlSocket, writeConfig, check: () => runChecks(config, { openvpnConfig: openvpn, sudoers }) };
+}
+
+/** Asserts that some problem line matches each pattern. */
+function found(problems: readonly string[], ...patterns: RegExp[]): void {
+  for (const re of patterns) assert.ok(problems.some((p) => re.test(p)), `no problem matches ${re}:\n${problems.join('\n')}`);
+}
+
+test('a clean setup passes: config, plugins, sockets, OpenVPN lines, root config and sudoers', async (t) => {
+  const s = setup(t);
+  const result = await s.check();
+  assert.deepEqual(result.problems, []);
+  assert.deepEqual(result.plugins, ['firewall']);
+  const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers);
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, /OK \(1 plugin\(s\): firewall\); checked: config, plugins, sockets, OpenVPN config, root stage, sudoers\n$/);
+});
+
+test('the OpenVPN config parser reads quotes, escapes, comments and skips inline blocks', () => {
+  const d = parseOpenVpnConfig(['# comment', 'client-connect "/x/flexscript-hook /run/a\\"b defer deny 5"', "up '/bin/x y' ; trailing", '<key>', 'user root', '</key>', '--user nobody'].join('\n'));
+  assert.deepEqual(d, [
+    { name: 'client-connect', args: ['/x/flexscript-hook /run/a"b defer deny 5'], line: 2 },
+    { name: 'up', args: ['/bin/x y'], line: 3 },
+    { name: 'user', args: ['nobody'], line: 7 },
+  ]);
+});
+
+test('hook mode: missing, foreign and blocking hook lines, script-security, user and group are each reported', async (t) => {
+  const s = setup(t);
+  writeFileSync(
+    s.openvpn,
+    [
+      'script-security 1',
+      'group users',
+      `client-connect "/usr/local/bin/flexscript-hook ${s.runDir} notify deny 5"`,
+      `client-disconnect "/etc/openvpn/old-disconnect.sh"`,
+      `up "/usr/local/bin/flexscript-hook /elsewhere notify allow 5"`,
+    ].join('\n'),
+  );
+  const { problems, warnings } = await runChecks(s.config, { openvpnConfig: s.openvpn, sudoers: s.sudoers });
+  found(
+    problems,
+    /server\.conf:1: user: missing: OpenVPN keeps running as root/,
+    /server\.conf:1: script-security: 1 does not let OpenVPN run the hook client; set `script-security 2`/,
+    /server\.conf:2: group: OpenVPN's group is users but hook\.group is nogroup/,
+    /server\.conf:3: client-connect: runs in notify mode: OpenVPN's event loop .* waits for the plugins; use deferral: client-connect ".*flexscript-hook .* defer deny 5"/,
+    /server\.conf:3: client-connect: \/usr\/local\/bin\/flexscript-hook is not an executable file/,
+    /server\.conf:4: client-disconnect: runs \/etc\/openvpn\/old-disconnect\.sh, not the hook client/,
+    /server\.conf:1: learn-address: missing: a plugin handles learn-address but OpenVPN never reports it; add: learn-address "/,
+    /server\.conf:5: up: hands events to \/elsewhere but hook\.dir is /,
+  );
+  assert.ok(warnings.some((w) => /server\.conf:5: up: no plugin handles up/.test(w)), warnings.join('\n'));
+  const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers);
+  assert.equal(cli.status, 1);
+  assert.equal(cli.stderr.trim().split('\n').length, problems.length, 'one line per problem');
+});
+
+test("hook mode: OpenVPN's user must be the daemon's (the runtime directory's owner)", async (t) => {
+  const s = setup(t);
+  chownSync(s.runDir, 0, 65534);
+  const { problems } = await s.check();
+  found(problems, /server\.conf:\d+: user: OpenVPN runs hooks as nobody but .*\/run belongs to root; in hook mode run the daemon as OpenVPN's user/);
+  // and the sudoers rule, written for nobody, no longer matches the daemon's user
+  found(problems, /sudoers-flexscript:3: allows nobody, but the daemon runs as root/);
+});
+
+test('management mode: socket, management-client-auth and management-client-user are checked', async (t) => {
+  const s = setup(t);
+  s.writeConfig([
+    'management:',
+    '  instances:',
+    '    - { name: a, socket: /run/openvpn/a.sock }',
+    '    - { name: b, host: 127.0.0.1, port: 7505 }',
+  ]);
+  writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management /run/openvpn/other.sock unix'].join('\n'));
+  let { problems } = await runChecks(s.config, { openvpnConfig: s.openvpn });
+  found(problems, /server\.conf:3: management: \/run\/openvpn\/other\.sock unix is not an instance of the config \(\/run\/openvpn\/a\.sock unix, 127\.0\.0\.1 7505\)/);
+
+  writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management /run/openvpn/a.sock unix'].join('\n'));
+  ({ problems } = await runChecks(s.config, { openvpnConfig: s.openvpn }));
+  found(problems, /server\.conf:3: management-client-auth: missing: OpenVPN then admits clients without asking the daemon/, /server\.conf:3: management-client-user: missing: any local user/);
+
+  writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management 127.0.0.1 7505', 'management-client-auth', 'auth-user-pass-optional', 'management-hold'].join('\n'));
+  const clean = await runChecks(s.config, { openvpnConfig: s.openvpn });
+  assert.deepEqual(clean.problems, []);
+  assert.deepEqual(clean.warnings, []);
+
+  writeFileSync(s.openvpn, 'dev tun\n');
+  ({ problems } = await runChecks(s.config, { openvpnConfig: s.openvpn }));
+  found(problems, /server\.conf:1: management: missing: the daemon cannot reach this OpenVPN/, /server\.conf:1: user: missing/);
+});
+
+test('sockets and the runtime directory: modes open to every user, unknown groups, and metrics off loopback', async (t) => {
+  const s = setup(t);
+  s.writeConfig([
+    'hook:',
+    `  dir: ${s.runDir}`,
+    '  group: nosuchgroup',
+    'control:',
+    `  socket: ${s.controlSocket}`,
+    '  mode: "0666"',
+    'metrics:',
+    '  port: 9477',
+    'root:',
+    `  config: ${s.rootYaml}`,
+  ]);
+  chmodSync(s.runDir, 0o777);
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(s.controlSocket, resolve));
+  t.after(() => server.close());
+  chmodSync(s.controlSocket, 0o666);
+  const { problems, warnings } = await runChecks(s.config, { sudoers: s.sudoers });
+  found(warnings, /flexscript\.yaml:3: hook\.group: group nosuchgroup does not exist here; the daemon cannot start until it does/);
+  found(
+    problems,
+    /flexscript\.yaml:6: control\.mode: 0666 lets every local user reach the control socket; use 0660/,
+    /control\.sock: the control socket has mode 0666, reachable by every local user; chmod o-rwx/,
+    /\/run: the runtime directory has mode 0777, reachable by every local user/,
+  );
+
+  s.writeConfig(['metrics:', '  host: 0.0.0.0', '  port: 9477']);
+  const off = await runChecks(s.config);
+  found(off.problems, /flexscript\.yaml:2: metrics\.host: must be a loopback address \(127\.0\.0\.1, ::1, localhost\): metrics are not served beyond this machine/);
+});
+
+test('root stage: a missing, invalid or untrusted root config, and a plugin group it lacks', async (t) => {
+  const s = setup(t);
+  rmSync(s.rootYaml);
+  let { problems } = await s.check();
+  found(problems, /root\.yaml: .*cannot read|root\.yaml.*(ENOENT|missing|not exist)/);
+
+  writeFileSync(s.rootYaml, `${ROOT_YAML}colour: blue\n`, { mode: 0o644 });
+  ({ problems } = await s.check());
+  found(problems, /root\.yaml:7: colour: unknown key/);
+
+  writeFileSync(s.rootYaml, ROOT_YAML.replace('staff', 'admins'), { mode: 0o644 });
+  ({ problems } = await s.check());
+  found(problems, /flexscript\.yaml:\d+: plugins\[0\]\.path: plugin firewall setup failed: group\(s\) staff are not defined in .*root\.yaml/);
+
+  writeFileSync(s.rootYaml, ROOT_YAML);
+  chmodSync(s.rootYaml, 0o666);
+  ({ problems } = await s.check());
+  found(problems, /root\.yaml: writable by group and others \(mode 0666\); the root stage refuses to start: chown root:root and chmod go-w it/);
+});
+
+test('sudoers: missing, invalid, too broad, for another user, or unsafe to sudo', async (t) => {
+  const s = setup(t);
+  const expected = rootCommand(s.rootYaml).join(' ');
+  const missing = await runChecks(s.config, { openvpnConfig: s.openvpn, sudoers: join(s.dir, 'nope') });
+  found(missing.problems, /nope: missing: the daemon cannot start the root stage/);
+
+  writeFileSync(s.sudoers, 'nobody ALL=(root NOPASSWD\n');
+  let { problems } = await s.check();
+  found(problems, /sudoers-flexscript: visudo rejects/);
+
+  writeFileSync(s.sudoers, 'nobody ALL=(root) NOPASSWD: ALL\n');
+  ({ problems } = await s.check());
+  found(problems, /sudoers-flexscript:1: allows `ALL`, not exactly `.*flexscript-root\.js --config .*root\.yaml`/);
+
+  writeFileSync(s.sudoers, `nobody ALL=(root) NOPASSWD: ${expected}\nnobody ALL=(root) NOPASSWD: /usr/sbin/nft\n`);
+  ({ problems } = await s.check());
+  found(problems, /sudoers-flexscript:2: allows `\/usr\/sbin\/nft`, not exactly/);
+
+  writeFileSync(s.sudoers, `daemon ALL=(root) NOPASSWD: ${expected}\n`);
+  ({ problems } = await s.check());
+  found(problems, /sudoers-flexscript:1: allows daemon, but the daemon runs as nobody/);
+
+  writeFileSync(s.sudoers, `nobody ALL=(root) NOPASSWD: ${expected}\n`);
+  chmodSync(s.sudoers, 0o666);
+  ({ problems } = await s.check());
+  found(problems, /sudoers-flexscript: owned by uid 0, mode 0666: sudo ignores it; chown root:root and chmod 0440 it/);
+
+  chmodSync(s.sudoers, 0o440);
+  mkdirSync(join(s.dir, 'unused'));
+  assert.deepEqual((await s.check()).problems, []);
+});
