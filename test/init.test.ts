@@ -20,7 +20,15 @@ for (const mode of ['hook', 'management'] as const) {
     assert.equal(init.status, 0, init.stderr);
     const check = flexscript('check', '--config', join(dir, 'flexscript.yaml'));
     assert.equal(check.status, 0, check.stderr);
-    assert.match(check.stdout, /OK \(3 plugin\(s\): deny-list, office-routes, session-log\)/);
+    assert.match(check.stdout, /OK \(4 plugin\(s\): deny-list, office-routes, session-log, accounting\)/);
+    // each directory the config writes into is one the unit creates (in both modes)
+    const config = readFileSync(join(dir, 'flexscript.yaml'), 'utf8');
+    const unitText = readFileSync(join(dir, 'flexscriptd.service'), 'utf8');
+    const created = { '/run/flexscript/': 'RuntimeDirectory=flexscript', '/var/lib/flexscript/': 'StateDirectory=flexscript', '/var/log/flexscript/': 'LogsDirectory=flexscript' };
+    for (const [prefix, line] of Object.entries(created)) {
+      assert.ok(config.includes(prefix), `the config uses ${prefix}`);
+      assert.match(unitText, new RegExp(`^${line}$`, 'm'));
+    }
     const lines = readFileSync(join(dir, 'openvpn-server.conf.add'), 'utf8');
     assert.match(lines, mode === 'hook' ? /^client-connect ".*flexscript-hook \/run\/flexscript\/vpn defer deny 5"$/m : /^management \/run\/openvpn\/vpn\.sock unix\nmanagement-client-auth\nmanagement-client-user openvpn$/m);
     const unit = readFileSync(join(dir, 'flexscriptd.service'), 'utf8');

@@ -19,7 +19,7 @@ import { offlineServices } from '../daemon/services.ts';
 import { loadRootConfig, RootConfigError } from '../root/root-config.ts';
 import { checkSudoers, ROOT_SCRIPT, rootCommand } from '../root/sudoers.ts';
 import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.js';
-import { hookCommand, hookMode } from '../sources/hook/openvpn-lines.ts';
+import { HOOK_OPTION, hookCommand, hookMode } from '../sources/hook/openvpn-lines.ts';
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
 
@@ -92,20 +92,6 @@ export function parseOpenVpnConfig(text: string): OpenVpnDirective[] {
   });
   return out;
 }
-
-/** OpenVPN's option for each hook (auth differs from its script_type). */
-const HOOK_OPTION: Record<EventName, string> = {
-  up: 'up',
-  down: 'down',
-  'route-up': 'route-up',
-  'route-pre-down': 'route-pre-down',
-  ipchange: 'ipchange',
-  'tls-verify': 'tls-verify',
-  'user-pass-verify': 'auth-user-pass-verify',
-  'client-connect': 'client-connect',
-  'client-disconnect': 'client-disconnect',
-  'learn-address': 'learn-address',
-};
 
 function userId(name: string): number | undefined {
   for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {

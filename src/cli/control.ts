@@ -10,9 +10,13 @@ import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { parseStatus3, type StatusClient } from '../openvpn-management/commands.ts';
 import type { ControlResponse, ControlSession } from '../daemon/control-socket.ts';
+import { splitAddress } from '../sources/management/management-source.ts';
 
-/** Sends one command and reads its whole answer (one SUCCESS/ERROR line, or lines up to END). */
-export function ask(socketPath: string, command: string, timeoutMs = 10_000): Promise<string[]> {
+/**
+ * Writes one request line to a unix socket and reads until `complete` makes sense of what came
+ * back: a value when the answer is whole, undefined while it is not; it may throw.
+ */
+function request<T>(socketPath: string, line: string, complete: (text: string) => T | undefined, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ path: socketPath });
     let text = '';
@@ -20,52 +24,58 @@ export function ask(socketPath: string, command: string, timeoutMs = 10_000): Pr
       socket.destroy();
       reject(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.on('connect', () => socket.write(`${command}\n`));
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      socket.end();
+      settle();
+    };
+    socket.on('connect', () => socket.write(`${line}\n`));
     socket.on('error', (err) => {
       clearTimeout(timer);
       reject(new Error(`cannot reach the daemon at ${socketPath}: ${err.message}`));
     });
     socket.on('data', (d) => {
       text += d;
-      const lines = text.split('\n');
-      const first = lines[0] ?? '';
-      const done = text.endsWith('\n') && (/^(SUCCESS|ERROR):/.test(first) || lines.includes('END'));
-      if (done) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(lines.filter((l, i) => !(l === '' && i === lines.length - 1)));
+      try {
+        const answer = complete(text);
+        if (answer !== undefined) finish(() => resolve(answer));
+      } catch (err) {
+        finish(() => reject(err));
       }
     });
   });
 }
 
+/** Sends one command and reads its whole answer (one SUCCESS/ERROR line, or lines up to END). */
+export function ask(socketPath: string, command: string, timeoutMs = 10_000): Promise<string[]> {
+  return request(
+    socketPath,
+    command,
+    (text) => {
+      const lines = text.split('\n');
+      const done = text.endsWith('\n') && (/^(SUCCESS|ERROR):/.test(lines[0] ?? '') || lines.includes('END'));
+      return done ? lines.slice(0, -1) : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 /** Sends one request to the daemon's control socket and reads its one-line JSON answer. */
-export function askControl(socketPath: string, request: object, timeoutMs = 10_000): Promise<ControlResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ path: socketPath });
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot reach the daemon at ${socketPath}: ${err.message}`));
-    });
-    socket.on('data', (d) => {
-      text += d;
+export function askControl(socketPath: string, message: object, timeoutMs = 10_000): Promise<ControlResponse> {
+  return request(
+    socketPath,
+    JSON.stringify(message),
+    (text) => {
       const end = text.indexOf('\n');
-      if (end < 0) return;
-      clearTimeout(timer);
-      socket.end();
+      if (end < 0) return undefined;
       try {
-        resolve(JSON.parse(text.slice(0, end)) as ControlResponse);
+        return JSON.parse(text.slice(0, end)) as ControlResponse;
       } catch {
-        reject(new Error(`${socketPath} answered something that is not JSON; is it the daemon's control socket?`));
+        throw new Error(`${socketPath} answered something that is not JSON; is it the daemon's control socket?`);
       }
-    });
-  });
+    },
+    timeoutMs,
+  );
 }
 
 interface Target {
@@ -89,28 +99,24 @@ async function guarded(fn: () => Promise<number>): Promise<number> {
   }
 }
 
-export interface LiveClient extends StatusClient {
-  readonly instance: string;
+/** A pass-through `status 3` row in the shape the control socket answers, so both read alike. */
+function fromStatus(instance: string, c: StatusClient): ControlSession {
+  const [realAddress, realPort] = splitAddress(c.realAddress);
+  return {
+    instance,
+    commonName: c.commonName,
+    username: c.username,
+    vpnAddress: c.virtualAddress || undefined,
+    vpnAddress6: c.virtualIPv6Address || undefined,
+    realAddress,
+    realPort,
+    since: new Date(c.connectedSince * 1000).toISOString(),
+    bytesReceived: c.bytesReceived,
+    bytesSent: c.bytesSent,
+  };
 }
 
-function table(rows: LiveClient[]): string {
-  const head = ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', 'SINCE', 'BYTES IN', 'BYTES OUT'];
-  return textTable(
-    head,
-    rows.map((c) => [
-      c.instance,
-      tableName(c.commonName),
-      c.username ?? '-',
-      [c.virtualAddress, c.virtualIPv6Address].filter(Boolean).join(' ') || '-',
-      c.realAddress,
-      tableTime(c.connectedSince * 1000),
-      String(c.bytesReceived),
-      String(c.bytesSent),
-    ]),
-  );
-}
-
-function controlTable(rows: readonly ControlSession[]): string {
+function table(rows: readonly ControlSession[]): string {
   const head = ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', 'SINCE', 'BYTES IN', 'BYTES OUT'];
   return textTable(
     head,
@@ -127,22 +133,27 @@ function controlTable(rows: readonly ControlSession[]): string {
   );
 }
 
+/** Live clients: from the daemon's control socket when configured, else through the pass-through. */
+async function liveClients(configFile: string): Promise<readonly ControlSession[]> {
+  const { config } = await loadConfig(configFile);
+  if (config.control) {
+    const answer = await askControl(config.control.socket, { command: 'status' });
+    if (!answer.ok) throw new Error(`the daemon refused status: ${answer.error}`);
+    return answer.sessions;
+  }
+  const t = await target(configFile);
+  const rows: ControlSession[] = [];
+  for (const instance of t.instances) {
+    const lines = await ask(t.socket, `@${instance} status 3`);
+    if (lines[0]?.startsWith('ERROR:')) throw new Error(`${instance}: ${lines[0]}`);
+    for (const c of parseStatus3(lines).clients) if (c.virtualAddress || c.virtualIPv6Address) rows.push(fromStatus(instance, c));
+  }
+  return rows;
+}
+
 export function statusCommand(configFile: string, json: boolean): Promise<number> {
   return guarded(async () => {
-    const { config } = await loadConfig(configFile);
-    if (config.control) {
-      const answer = await askControl(config.control.socket, { command: 'status' });
-      if (!answer.ok) throw new Error(`the daemon refused status: ${answer.error}`);
-      process.stdout.write(json ? `${JSON.stringify(answer.sessions, null, 2)}\n` : `${controlTable(answer.sessions)}\n`);
-      return 0;
-    }
-    const t = await target(configFile);
-    const rows: LiveClient[] = [];
-    for (const instance of t.instances) {
-      const lines = await ask(t.socket, `@${instance} status 3`);
-      if (lines[0]?.startsWith('ERROR:')) throw new Error(`${instance}: ${lines[0]}`);
-      for (const c of parseStatus3(lines).clients) if (c.virtualAddress || c.virtualIPv6Address) rows.push({ instance, ...c });
-    }
+    const rows = await liveClients(configFile);
     process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : `${table(rows)}\n`);
     return 0;
   });

@@ -43,10 +43,16 @@ ExecStart=${process.execPath} ${join(REPO, 'bin/flexscript.js')} run --config ${
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=1
-${o.mode === 'hook' ? `# the hook runtime directory (hook.dir in the config)\nRuntimeDirectory=flexscript\nRuntimeDirectoryMode=0770\nRuntimeDirectoryPreserve=yes\n` : ''}ProtectSystem=strict
+# /run/flexscript: ${o.mode === 'hook' ? "the hook directory (hook.dir), shared with OpenVPN's group, and the sockets" : 'the pass-through and control sockets'}
+RuntimeDirectory=flexscript
+RuntimeDirectoryMode=${o.mode === 'hook' ? '0770' : '0755'}
+RuntimeDirectoryPreserve=yes
+# /var/lib/flexscript: the accounting store; /var/log/flexscript: the session log
+StateDirectory=flexscript
+LogsDirectory=flexscript
+ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=no
-ReadWritePaths=/run/flexscript /var/log/flexscript
 
 [Install]
 WantedBy=multi-user.target
@@ -91,6 +97,20 @@ pipeline:
   # time limit of one plugin call; a plugin that exceeds it denies that client only
   timeout: 2s
 
+# flexscript status (live clients) asks the daemon here; read-only
+control:
+  socket: /run/flexscript/control.sock
+  mode: "0660"
+
+# every session and denial, durable before OpenVPN is answered (flexscript sessions reads it);
+# several servers share one PostgreSQL store instead: postgres: { host, database, user, password-file }
+store:
+  sqlite: /var/lib/flexscript/accounting.db
+
+# Prometheus metrics on loopback:
+# metrics:
+#   port: 9477
+
 # Plugins run in this order; any deny wins. Paths are relative to this file; edit the copies
 # in plugins/ or add your own.
 plugins:
@@ -106,6 +126,10 @@ plugins:
   - path: plugins/session-log.ts
     options:
       file: /var/log/flexscript/sessions.jsonl
+  # at most this many concurrent sessions per user (across every server sharing the store)
+  # - use: session-limit
+  #   options: { max: 3, on-exceed: disconnect-oldest }
+  - use: accounting
   # Per-group firewall and routes behind clients need the root stage: install root.yaml and the
   # sudoers drop-in written next to this file (see their first lines), then uncomment these and
   # the root: section below.

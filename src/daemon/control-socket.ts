@@ -9,15 +9,13 @@
  * → {"command":"status"}
  * ← {"ok":true,"sessions":[{"instance":"office","commonName":"alice","vpnAddress":"10.8.0.6",...}]}
  */
-import { chmod, chown, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
+import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../errors.ts';
 import type { ControlConfig } from '../config/config-schema.ts';
 import type { Logger } from '../logger.ts';
 import { parseStatus3 } from '../openvpn-management/commands.ts';
 import type { Session } from '../sessions/session-table.ts';
-import { groupId } from '../sources/hook/runtime-dir.ts';
+import { LineServer } from './line-server.ts';
 import { hookSessionKey } from '../sources/hook/hook-server.ts';
 import { managementSessionKey, splitAddress, type ManagementSource } from '../sources/management/management-source.ts';
 
@@ -101,48 +99,26 @@ export async function statusOf(sources: ControlSources, log: Logger): Promise<Co
 }
 
 export class ControlServer {
-  #server: Server | undefined;
-  readonly #clients = new Set<Socket>();
+  readonly #lines: LineServer;
 
   constructor(
-    private readonly config: ControlConfig,
+    config: ControlConfig,
     private readonly sources: ControlSources,
     private readonly log: Logger,
-  ) {}
-
-  async start(): Promise<void> {
-    const { socket: path, mode, group } = this.config;
-    await rm(path, { force: true });
-    const server = createServer((socket) => this.#serve(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-    this.#server = server;
-    if (group !== undefined) await chown(path, -1, groupId(group));
-    await chmod(path, mode);
-    this.log.info({ socket: path }, 'control socket listening');
+  ) {
+    const answer = async (line: string) => {
+      const response = await this.#answer(line).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) }));
+      return `${JSON.stringify(response)}\n`;
+    };
+    this.#lines = new LineServer('control', config, answer, log);
   }
 
-  async close(): Promise<void> {
-    for (const c of this.#clients) c.destroy();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    await rm(this.config.socket, { force: true });
+  start(): Promise<void> {
+    return this.#lines.start();
   }
 
-  #serve(socket: Socket): void {
-    this.#clients.add(socket);
-    socket.on('close', () => this.#clients.delete(socket));
-    socket.on('error', () => undefined);
-    const lines = createInterface({ input: socket, crlfDelay: Infinity });
-    let chain = Promise.resolve();
-    lines.on('line', (line) => {
-      // answers go out in the order the requests came in
-      chain = chain.then(async () => {
-        const answer = await this.#answer(line).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) }));
-        if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
-      });
-    });
+  close(): Promise<void> {
+    return this.#lines.close();
   }
 
   async #answer(line: string): Promise<ControlResponse> {

@@ -41,9 +41,9 @@ test('the daemon restarted while clients are connected rebuilds its sessions fro
   assert.equal(rebuilt.rebuilt, 2);
   const status = flexscript('status', '--config', h.configPath, '--json');
   assert.equal(status.status, 0, status.stderr);
-  const rows = JSON.parse(status.stdout) as { commonName: string; instance: string; virtualAddress: string }[];
+  const rows = JSON.parse(status.stdout) as { commonName: string; instance: string; vpnAddress: string }[];
   assert.deepEqual(rows.map((r) => r.commonName).sort(), ['rita', 'sam']);
-  assert.ok(rows.every((r) => r.instance === 'e2e' && /^10\./.test(r.virtualAddress)));
+  assert.ok(rows.every((r) => r.instance === 'e2e' && /^10\./.test(r.vpnAddress)));
   const table = flexscript('status', '--config', h.configPath);
   assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE +BYTES IN +BYTES OUT\ne2e +(rita|sam) /);
   // a disconnect after the restart reaches plugins for the rebuilt session

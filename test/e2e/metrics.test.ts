@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ownedDir } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { MODES, modeLab, type Mode } from './mode-lab.ts';
+import { freeLoopbackPort } from '../support/free-port.ts';
 
 type Target = { readonly port: number } | { readonly socketPath: string };
 
@@ -38,17 +38,6 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     if (m && m[1] === name && (m[2] ?? '').split(',').filter(Boolean).sort().join(',') === want) return Number(m[3]);
   }
   return undefined;
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function metricsTarget(t: { after(fn: () => void): void }, mode: Mode): Promise<{ target: Target; config: string[] }> {

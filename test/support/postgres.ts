@@ -10,7 +10,7 @@ import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from './free-port.ts';
 
 export interface PostgresServer {
   readonly host: string;
@@ -27,17 +27,6 @@ export function postgresBin(): string | undefined {
   if (!existsSync(base)) return undefined;
   const version = readdirSync(base).sort((a, b) => Number(b) - Number(a))[0];
   return version ? join(base, version, 'bin') : undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const asPostgres = (bin: string, args: string[]) => execFileSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', bin, ...args], { stdio: 'pipe' });
@@ -58,7 +47,7 @@ export async function startPostgres(t: TestContext): Promise<PostgresServer> {
     await rm(dir, { recursive: true, force: true });
   });
   asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'flexscript', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync']);
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`, 'start']);
   started = true;
   asPostgres(join(bin, 'createdb'), ['-h', dir, '-p', String(port), '-U', 'flexscript', 'flexscript']);

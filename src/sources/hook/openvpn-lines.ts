@@ -7,7 +7,7 @@ import { EVENT_NAMES, type EventName } from '../../events/event-map.ts';
 import type { HookConfig } from '../../config/config-schema.ts';
 
 /** OpenVPN's option name for each hook (it differs from script_type for auth). */
-const OPTION: Record<EventName, string> = {
+export const HOOK_OPTION: Record<EventName, string> = {
   up: 'up',
   down: 'down',
   'route-up': 'route-up',
@@ -59,7 +59,7 @@ export function hookModeLines(hook: HookConfig, events: readonly EventName[], ho
   ];
   for (const e of wanted) {
     const cmd = quote(hookCommand(e, hook, hookPath));
-    lines.push(e === 'user-pass-verify' ? `${OPTION[e]} ${cmd} ${method}` : `${OPTION[e]} ${cmd}`);
+    lines.push(e === 'user-pass-verify' ? `${HOOK_OPTION[e]} ${cmd} ${method}` : `${HOOK_OPTION[e]} ${cmd}`);
   }
   // the live clients a restarted daemon reads back; rewritten every second by OpenVPN
   if (hook['status-file']) {

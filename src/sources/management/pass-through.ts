@@ -7,14 +7,11 @@
  * Protocol: one command per line, optionally prefixed `@INSTANCE `; the answer is OpenVPN's
  * (`SUCCESS: ...`, `ERROR: ...`, or lines ending in `END`).
  */
-import { chmod, chown, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { errorMessage } from '../../errors.ts';
 import type { ManagementConfig } from '../../config/config-schema.ts';
 import type { Dispatcher } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
-import { groupId } from '../hook/runtime-dir.ts';
+import { LineServer } from '../../daemon/line-server.ts';
 import { managementSessionKey, type ManagementSource } from './management-source.ts';
 
 type PassThroughConfig = NonNullable<ManagementConfig['pass-through']>;
@@ -33,49 +30,24 @@ const READ_ONLY: Record<string, 'single' | 'multi'> = {
 const MAX_LINE = 512;
 
 export class PassThroughServer {
-  #server: Server | undefined;
-  readonly #clients = new Set<Socket>();
+  readonly #lines: LineServer;
 
   constructor(
     private readonly config: PassThroughConfig,
     private readonly sources: ReadonlyMap<string, ManagementSource>,
     private readonly dispatcher: Dispatcher,
     private readonly log: Logger,
-  ) {}
-
-  async start(): Promise<void> {
-    const { socket: path, mode, group } = this.config;
-    await rm(path, { force: true });
-    const server = createServer((socket) => this.#serve(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-    this.#server = server;
-    if (group !== undefined) await chown(path, -1, groupId(group));
-    await chmod(path, mode);
-    this.log.info({ socket: path }, 'pass-through socket listening');
+  ) {
+    const answer = (line: string) => this.#answer(line.slice(0, MAX_LINE).trim()).catch((err: unknown) => `ERROR: ${errorMessage(err)}\n`);
+    this.#lines = new LineServer('pass-through', config, answer, log);
   }
 
-  async close(): Promise<void> {
-    for (const c of this.#clients) c.destroy();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    await rm(this.config.socket, { force: true });
+  start(): Promise<void> {
+    return this.#lines.start();
   }
 
-  #serve(socket: Socket): void {
-    this.#clients.add(socket);
-    socket.on('close', () => this.#clients.delete(socket));
-    socket.on('error', () => undefined);
-    const lines = createInterface({ input: socket, crlfDelay: Infinity });
-    let chain = Promise.resolve();
-    lines.on('line', (line) => {
-      // answers go out in the order the commands came in
-      chain = chain.then(async () => {
-        const answer = await this.#answer(line.slice(0, MAX_LINE).trim()).catch((err: unknown) => `ERROR: ${errorMessage(err)}\n`);
-        if (!socket.destroyed) socket.write(answer);
-      });
-    });
+  close(): Promise<void> {
+    return this.#lines.close();
   }
 
   async #answer(line: string): Promise<string> {
