@@ -40,6 +40,8 @@ export interface ModeLabOptions {
   readonly netns?: string;
   /** The server's tun device name (default: a unique one). */
   readonly serverDev?: string;
+  /** The instance name (and management instance) in the daemon's config; default `e2e`. */
+  readonly instance?: string;
 }
 
 export interface ModeLab {
@@ -62,18 +64,19 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   const work = ownedDir(join(lab.dir, 'work'));
   const records = join(work, 'records.jsonl');
   const socket = join(lab.dir, 'mgmt.sock');
+  const instance = o.instance ?? 'e2e';
   const source =
     mode === 'hook'
       ? ['hook:', `  dir: ${join(work, 'run')}`, '  group: nogroup', '  timeout: 5s']
       : [
           'management:',
           '  instances:',
-          '    - name: e2e',
+          `    - name: ${instance}`,
           `      socket: ${socket}`,
           ...(o.passThrough ? ['  pass-through:', `    socket: ${join(work, 'control.sock')}`, '    allow-kill: true'] : []),
         ];
   const yaml = [
-    'instance: e2e',
+    `instance: ${instance}`,
     ...source,
     ...(o.extraConfig ?? []),
     'pipeline:',
