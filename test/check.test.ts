@@ -10,7 +10,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { parseOpenVpnConfig, runChecks } from '../src/cli/check.ts';
+import { runChecks } from '../src/cli/check.ts';
+import { parseOpenVpnConfig } from '../src/openvpn-config/directives.ts';
 import { FLEXSCRIPT, ownedDir } from '../src/lab/daemon-process.ts';
 import { rootCommand, sudoersDropIn } from '../src/root/sudoers.ts';
 

@@ -3,19 +3,12 @@
  * Reads the VPN network out of OpenVPN's own server config, so static addresses are checked
  * against what OpenVPN will really hand out: `server` (with `nopool`), `ifconfig-pool`,
  * `topology` and `server-ipv6`. Only these directives are read; later ones win, as in OpenVPN.
- * `config` includes and inline blocks other than these are not followed.
+ * `config` includes are not followed.
  */
 import { readFileSync } from 'node:fs';
+import { parseOpenVpnConfig } from '../openvpn-config/directives.ts';
 import { parseAddress, parseNetwork } from '../root/ip-address.ts';
 import { defaultPool, netmaskPrefix, poolProblem, type Topology, type VpnNetwork } from './vpn-network.ts';
-
-/** Splits an OpenVPN config line into words (quotes and backslashes as OpenVPN reads them). */
-function words(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
-  for (const m of line.matchAll(re)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? m[3] ?? ''));
-  return out;
-}
 
 /** The VPN network of an OpenVPN server config text; throws an Error naming the line. */
 export function parseServerConfig(text: string, file: string): VpnNetwork {
@@ -23,20 +16,16 @@ export function parseServerConfig(text: string, file: string): VpnNetwork {
   let pool: { start: string; end: string; line: number } | undefined;
   let topology: Topology = 'net30';
   let server6: string | undefined;
-  const lines = text.split('\n');
-  for (const [i, raw] of lines.entries()) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    const [name, ...args] = words(line);
-    const at = `${file}:${i + 1}`;
-    switch (name?.replace(/^--/, '')) {
+  for (const { name, args, line } of parseOpenVpnConfig(text)) {
+    const at = `${file}:${line}`;
+    switch (name) {
       case 'server':
         if (args.length < 2) throw new Error(`${at}: server needs a network and a netmask`);
-        server = { network: args[0]!, netmask: args[1]!, nopool: args.slice(2).includes('nopool'), line: i + 1 };
+        server = { network: args[0]!, netmask: args[1]!, nopool: args.slice(2).includes('nopool'), line };
         break;
       case 'ifconfig-pool':
         if (args.length < 2) throw new Error(`${at}: ifconfig-pool needs a start and an end address`);
-        pool = { start: args[0]!, end: args[1]!, line: i + 1 };
+        pool = { start: args[0]!, end: args[1]!, line };
         break;
       case 'topology':
         if (args[0] === 'subnet' || args[0] === 'net30') topology = args[0];
