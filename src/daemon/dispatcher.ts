@@ -4,6 +4,7 @@
  * it, bound how many run at once, tie it to its client session, run the pipeline, log the
  * decision. Sources only translate their wire format to and from this.
  */
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import { errorMessage } from '../errors.ts';
 import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
 import { parseEvent, type RawEvent } from '../events/parse-event.ts';
@@ -71,6 +72,26 @@ function sessionInfo(e: ClientConnectEvent | ClientDisconnectEvent): SessionInfo
     vpnAddress: e.vpnAddress,
     vpnAddress6: e.vpnAddress6,
   };
+}
+
+/**
+ * The addresses an accepted client-connect answer gives the client: `ifconfig-push ADDR ...` and
+ * `ifconfig-ipv6-push ADDR/BITS ...`. OpenVPN uses these instead of the pool addresses in the
+ * connect's env, and the last line of each kind wins, as when OpenVPN reads a client config file.
+ */
+export function pushedAddresses(config: readonly string[]): { vpnAddress?: string; vpnAddress6?: string } {
+  const found: { vpnAddress?: string; vpnAddress6?: string } = {};
+  for (const line of config) {
+    if (!line.includes('ifconfig')) continue;
+    const [directive, value = ''] = line.trim().split(/\s+/);
+    if (directive === 'ifconfig-push' && isIPv4(value)) found.vpnAddress = value;
+    if (directive === 'ifconfig-ipv6-push') {
+      const address = value.replace(/\/\d+$/, '');
+      // canonical, as OpenVPN writes it in learn-address and >CLIENT:ADDRESS
+      if (isIPv6(address)) found.vpnAddress6 = new SocketAddress({ address, family: 'ipv6' }).address;
+    }
+  }
+  return found;
 }
 
 /** How many denied connects are remembered, to recognise their disconnects. */
@@ -147,6 +168,13 @@ export class Dispatcher {
         const live = this.sessions.get(key);
         session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000);
         decision = await pipeline.run(event, session, run);
+        // a live client keeps its address on reauth; a new one gets the answer's, before its
+        // record is made and learn-address looks it up by that address
+        if (decision.verdict === 'accept' && session !== live) {
+          const pushed = pushedAddresses(decision.config);
+          if (pushed.vpnAddress) this.sessions.setAddress(session, pushed.vpnAddress);
+          if (pushed.vpnAddress6) this.sessions.setAddress(session, pushed.vpnAddress6);
+        }
         if (pipeline.settles) decision = await pipeline.settle(event, decision, session);
         if (decision.verdict === 'accept') this.sessions.add(session);
         else this.#rememberDenied(key);
@@ -199,6 +227,8 @@ export class Dispatcher {
     const who = 'commonName' in event ? event.commonName : session?.commonName;
     // ms: time inside the daemon, queue wait included (what the benchmark's latency reports)
     const fields = { event: event.name, instance: event.instance, commonName: who, verdict: decision.verdict, ms: Math.round(ms * 100) / 100, ...details(event) };
+    // the addresses the client gets, which the answer may have changed
+    if (event.name === 'client-connect' && session) Object.assign(fields, { vpnAddress: session.vpnAddress, vpnAddress6: session.vpnAddress6 });
     if (decision.verdict === 'deny') {
       this.log.warn({ ...fields, reason: decision.reason, plugin: decision.decidedBy }, `${event.name} denied`);
     } else {

@@ -82,6 +82,7 @@ export class Pipeline {
             log: plog,
             signal,
             state: state as ClientState,
+            session,
             deny: (reason, clientReason) => {
               if (!open) return plog.warn({ event: event.name }, 'deny() after the handler finished is ignored');
               if (!decision) throw new Error(`deny() is not available on ${event.name}`);

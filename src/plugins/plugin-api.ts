@@ -19,6 +19,7 @@ import type { z } from 'zod';
 import type { EventMap, EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import type { RouteSpec } from '../root/protocol.ts';
+import type { SessionInfo } from '../sessions/session-table.ts';
 import type { Store } from '../store/store.ts';
 
 export type { RouteSpec };
@@ -33,6 +34,13 @@ export interface BaseContext {
   readonly signal: AbortSignal;
   /** This plugin's state for the client, where the event belongs to a known client session. */
   readonly state: ClientState | undefined;
+  /**
+   * The client session the event belongs to, where the daemon knows it: on client-connect the
+   * session being decided, on client-disconnect the one ending, on learn-address the live session
+   * holding the address (found through the daemon's address index: no plugin needs to search
+   * `services.sessions` for it).
+   */
+  readonly session?: LiveSession;
 }
 
 export interface DecisionContext extends BaseContext {
@@ -108,15 +116,8 @@ export interface PluginInstance extends PluginHandlers {
 }
 
 /** A live client session as plugins see it (all instances this daemon serves). */
-export interface LiveSession {
+export interface LiveSession extends SessionInfo {
   readonly id: string;
-  readonly instance: string;
-  readonly commonName: string;
-  readonly username?: string;
-  readonly realAddress?: string;
-  readonly realPort?: number;
-  readonly vpnAddress?: string;
-  readonly vpnAddress6?: string;
   /** ms since the epoch. */
   readonly connectedAt: number;
 }

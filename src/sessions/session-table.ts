@@ -3,10 +3,13 @@
  * Live client sessions, from an accepted connect to its disconnect. Each session holds every
  * plugin's per-client state. Sources name sessions by a key that is unique while the client
  * is connected (hook mode: instance + real address and port; management mode: instance + CID).
+ * learn-address names a client only by its VPN address and runs for every client in a reconnect
+ * storm, so the table also indexes sessions by instance and VPN address.
  */
 import { randomUUID } from 'node:crypto';
 import type { ClientState } from '../plugins/plugin-api.ts';
 
+/** Who a client is, where from, and its VPN addresses (shared by live sessions and their records). */
 export interface SessionInfo {
   readonly instance: string;
   readonly commonName: string;
@@ -18,9 +21,9 @@ export interface SessionInfo {
 }
 
 export interface Session extends SessionInfo {
-  /** Learned after the connect in management mode (>CLIENT:ADDRESS). */
-  vpnAddress?: string;
-  vpnAddress6?: string;
+  // vpnAddress / vpnAddress6: learned after the connect in management mode (>CLIENT:ADDRESS) or
+  // taken from the accepted answer's ifconfig-push, through SessionTable.setAddress only, which
+  // keeps the address index true
   readonly id: string;
   readonly key: string;
   readonly connectedAt: number;
@@ -40,16 +43,50 @@ export function stateOf(session: Session, plugin: string): ClientState {
   return state;
 }
 
+type Family = 'vpnAddress' | 'vpnAddress6';
+
 export class SessionTable {
   readonly #byKey = new Map<string, Session>();
+  /**
+   * instance → VPN address → the registered sessions holding it, the latest to take it last.
+   * Usually one; two when OpenVPN gave the address of a client whose disconnect was missed.
+   */
+  readonly #byAddress = new Map<string, Map<string, Session[]>>();
 
   /** A new, not yet registered session (registered by `add` once the connect is accepted). */
   create(key: string, info: SessionInfo, connectedAt = Date.now()): Session {
-    return { ...info, id: randomUUID(), key, connectedAt, pluginState: new Map() };
+    return {
+      ...info,
+      vpnAddress: info.vpnAddress || undefined,
+      vpnAddress6: info.vpnAddress6 || undefined,
+      id: randomUUID(),
+      key,
+      connectedAt,
+      pluginState: new Map(),
+    };
   }
 
+  /**
+   * Gives a session a VPN address (v4 or v6 by its form), replacing the one of that family; the
+   * address index follows when the session is registered. The only way addresses change.
+   */
+  setAddress(session: Session, address: string): void {
+    const family: Family = address.includes(':') ? 'vpnAddress6' : 'vpnAddress';
+    const from = session[family];
+    if (from === address) return;
+    const registered = this.#byKey.get(session.key) === session;
+    if (registered && from !== undefined) this.#unindex(session, from);
+    (session as { -readonly [F in Family]?: string })[family] = address;
+    if (registered) this.#index(session, address);
+  }
+
+  /** Registers a session; one with the same key is replaced. */
   add(session: Session): void {
+    const before = this.#byKey.get(session.key);
+    if (before === session) return;
+    if (before) this.#unindexAll(before);
     this.#byKey.set(session.key, session);
+    this.#indexAll(session);
   }
 
   get(key: string): Session | undefined {
@@ -58,16 +95,15 @@ export class SessionTable {
 
   /** The live session holding a VPN address (learn-address names clients by address). */
   byAddress(instance: string, address: string): Session | undefined {
-    const bare = address.replace(/\/\d+$/, '');
-    for (const s of this.#byKey.values()) {
-      if (s.instance === instance && (s.vpnAddress === bare || s.vpnAddress6 === bare)) return s;
-    }
-    return undefined;
+    const holders = this.#byAddress.get(instance)?.get(address.replace(/\/\d+$/, ''));
+    return holders?.[holders.length - 1];
   }
 
   remove(key: string): Session | undefined {
     const s = this.#byKey.get(key);
+    if (!s) return undefined;
     this.#byKey.delete(key);
+    this.#unindexAll(s);
     return s;
   }
 
@@ -77,5 +113,34 @@ export class SessionTable {
 
   get size(): number {
     return this.#byKey.size;
+  }
+
+  #indexAll(s: Session): void {
+    if (s.vpnAddress !== undefined) this.#index(s, s.vpnAddress);
+    if (s.vpnAddress6 !== undefined) this.#index(s, s.vpnAddress6);
+  }
+
+  #unindexAll(s: Session): void {
+    if (s.vpnAddress !== undefined) this.#unindex(s, s.vpnAddress);
+    if (s.vpnAddress6 !== undefined) this.#unindex(s, s.vpnAddress6);
+  }
+
+  #index(s: Session, address: string): void {
+    let addresses = this.#byAddress.get(s.instance);
+    if (!addresses) this.#byAddress.set(s.instance, (addresses = new Map()));
+    const holders = addresses.get(address);
+    if (!holders) addresses.set(address, [s]);
+    else if (!holders.includes(s)) holders.push(s);
+  }
+
+  #unindex(s: Session, address: string): void {
+    const addresses = this.#byAddress.get(s.instance);
+    const holders = addresses?.get(address);
+    if (!addresses || !holders) return;
+    const at = holders.indexOf(s);
+    if (at >= 0) holders.splice(at, 1);
+    if (holders.length > 0) return;
+    addresses.delete(address);
+    if (addresses.size === 0) this.#byAddress.delete(s.instance);
   }
 }

@@ -83,6 +83,10 @@ export class PostgresStore implements Store {
     }
   }
 
+  async forgetSession(id: string): Promise<void> {
+    await this.pool.query('DELETE FROM sessions WHERE id = $1 AND ended_at IS NULL', [id]);
+  }
+
   async markKilled(id: string, killed = true): Promise<void> {
     await this.pool.query('UPDATE sessions SET end_reason = $1 WHERE id = $2 AND ended_at IS NULL', [killed ? 'killed' : null, id]);
   }

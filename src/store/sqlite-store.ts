@@ -75,6 +75,10 @@ export class SqliteStore implements Store {
       .immediate();
   }
 
+  async forgetSession(id: string): Promise<void> {
+    this.#db.prepare('DELETE FROM sessions WHERE id = ? AND ended_at IS NULL').run(id);
+  }
+
   async markKilled(id: string, killed = true): Promise<void> {
     this.#db.prepare('UPDATE sessions SET end_reason = ? WHERE id = ? AND ended_at IS NULL').run(killed ? 'killed' : null, id);
   }

@@ -5,6 +5,7 @@
  * synchronous=FULL; PostgreSQL: committed), so the daemon answers OpenVPN after the record is
  * safe: a crash loses no acknowledged session.
  */
+import type { SessionInfo } from '../sessions/session-table.ts';
 
 /**
  * How a session ended: the client or OpenVPN ended it (`disconnect`), it ended while no daemon
@@ -12,16 +13,9 @@
  */
 export type EndReason = 'disconnect' | 'missed' | 'killed';
 
-export interface SessionStart {
+export interface SessionStart extends SessionInfo {
   /** The daemon's session id (a UUID). */
   readonly id: string;
-  readonly instance: string;
-  readonly commonName: string;
-  readonly username?: string;
-  readonly realAddress?: string;
-  readonly realPort?: number;
-  readonly vpnAddress?: string;
-  readonly vpnAddress6?: string;
   /** ms since the epoch. */
   readonly startedAt: number;
 }
@@ -110,6 +104,8 @@ export interface Store {
    * `limit.max` of them are open already.
    */
   claimSession(start: SessionStart, limit: SessionLimit): Promise<{ readonly recorded: boolean; readonly others: SessionRecord[] }>;
+  /** Removes the open record of a session that never began: its connect was refused after it was recorded. */
+  forgetSession(id: string): Promise<void>;
   /** Marks an open session as being disconnected on purpose (its end is recorded as `killed`), or unmarks it. */
   markKilled(id: string, killed?: boolean): Promise<void>;
   /** Asks the daemon serving the record's instance to disconnect its client. */

@@ -1,7 +1,8 @@
 /**
  * Session limits through real OpenVPN: over the limit a new client is refused (it sees
- * AUTH_FAILED) in both modes; with disconnect-oldest (management mode: hook mode cannot
- * disconnect a client) the new client is admitted and the oldest one is sent away.
+ * AUTH_FAILED) in both modes; with disconnect-oldest the new client is admitted and the oldest
+ * one is sent away (management mode), or, where the oldest cannot be disconnected (hook mode),
+ * the new client is refused so that the limit still holds.
  */
 import assert from 'node:assert/strict';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
@@ -82,5 +83,20 @@ describe('session-limit, management mode', () => {
     assert.equal(oldest?.endReason, 'killed');
     assert.equal(newest?.endedAt, undefined);
     assert.ok(!current.log().includes('SIGTERM'), 'the new client stays');
+  });
+});
+
+describe('session-limit, hook mode', () => {
+  test('disconnect-oldest where the oldest cannot be disconnected: the new client is refused, the oldest stays', async (t) => {
+    const h = await limitLab(t, 'hook', '{ max: 1, on-exceed: disconnect-oldest }');
+    const old = await h.client('gina');
+    await old.waitConnected();
+    const late = await h.client('gina');
+    await late.waitAuthFailed();
+    const records = await h.sessions('gina');
+    assert.deepEqual(records.map((r) => r.endedAt === undefined), [true], 'one record, open: the refused one is not kept');
+    const denials = await h.read((s) => s.denials({}));
+    assert.match(denials[0]?.reason ?? '', /the oldest cannot be disconnected here/);
+    assert.equal(old.log().includes('replaced this one'), false, 'the oldest stays');
   });
 });

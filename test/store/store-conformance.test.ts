@@ -162,6 +162,12 @@ for (const [name, open, skip] of backends) {
       await store.markKilled(s.id);
       await store.closeSession(s.id, s, { endedAt: s.startedAt + 1000, duration: 1, bytesIn: 5, bytesOut: 6, reason: 'disconnect' });
       assert.equal((await store.sessions({}))[0]?.endReason, 'killed');
+      // a session refused after it was recorded leaves no record; a closed one is kept
+      const refused = start({ id: 'refused' });
+      await store.openSession(refused);
+      await store.forgetSession(refused.id);
+      await store.forgetSession(s.id);
+      assert.deepEqual((await store.sessions({})).map((r) => r.id), [s.id]);
       const other = await reopen();
       const who = { commonName: 'alice', realAddress: '198.51.100.7', realPort: 4000 };
       await store.requestKill({ ...who, sessionId: 'old', instance: 'vpn2', reason: 'stale', requestedAt: 100 });

@@ -46,11 +46,12 @@ const accounting: PluginDefinition = {
         if (event.name !== 'client-connect' || !session || event.reauth) return;
         await store.openSession(sessionStart(session));
       },
-      'learn-address': async (event) => {
+      'learn-address': async (event, ctx) => {
         if (event.operation === 'delete') return;
         // management mode learns a client's address after its connect was answered
         const address = event.address.replace(/\/(32|128)$/, '');
-        const session = services.sessions.list().find((s) => s.instance === event.instance && (s.vpnAddress === address || s.vpnAddress6 === address));
+        // the daemon hands over the live session holding the address
+        const session = ctx.session;
         if (session) await store.setAddresses(session.id, address.includes(':') ? { vpnAddress6: address } : { vpnAddress: address });
       },
       'client-disconnect': async (event) => {

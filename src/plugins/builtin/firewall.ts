@@ -79,11 +79,8 @@ export function membership(options: FirewallOptions): (who: Who) => string[] {
 
 const isHostAddress = (a: string) => !a.includes('/') && (a.includes(':') ? !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(a) : /^\d+\.\d+\.\d+\.\d+$/.test(a));
 
-/** Where an address is now: its groups and the instance it belongs to. */
-interface Placed {
-  readonly groups: readonly string[];
-  readonly instance: string;
-}
+/** A client's VPN addresses that are set. */
+const addressesOf = (s: { readonly vpnAddress?: string; readonly vpnAddress6?: string }) => [s.vpnAddress, s.vpnAddress6].filter((a): a is string => a !== undefined);
 
 const firewall: PluginDefinition<FirewallOptions> = {
   name: 'firewall',
@@ -96,24 +93,26 @@ const firewall: PluginDefinition<FirewallOptions> = {
     const unknown = [...Object.keys(options.groups)].filter((g) => !rootConfig.groups.has(g));
     if (unknown.length > 0) throw new Error(`group(s) ${unknown.join(', ')} are not defined in ${services.rootConfigPath}; add them there with their allowed destinations`);
     const groupsOf = membership(options);
-    /** Addresses in sets now, so a delete without a common name knows what to remove. */
-    const placed = new Map<string, Placed>();
+    const allGroups = Object.keys(options.groups);
 
-    const add = async (address: string, who: Who, instance: string) => {
+    // An address is in the sets of the groups of the client holding it, so nothing else needs
+    // remembering: where its client is not known any more, it leaves every group's set (a
+    // remove of an address a set does not hold changes nothing).
+    const add = async (address: string, who: Who, moved: boolean) => {
       const groups = groupsOf(who);
-      const before = placed.get(address);
-      placed.set(address, { groups, instance });
-      // an address that moved to a client of other groups leaves the old sets first
-      for (const g of before?.groups ?? []) if (!groups.includes(g)) await root.setRemove(g, address);
-      for (const g of groups) await root.setAdd(g, address);
+      // an address that moved to another client leaves the sets of the old one's groups first
+      if (moved) await leave(address, groups, false);
+      await Promise.all(groups.map((g) => root.setAdd(g, address)));
       log.info({ address, groups, commonName: who.commonName }, groups.length ? 'address joined its groups' : 'address is in no group: its traffic is dropped');
     };
-    const remove = async (address: string, flush: boolean) => {
-      const p = placed.get(address);
-      placed.delete(address);
-      for (const g of p?.groups ?? []) await root.setRemove(g, address);
+    /** Takes an address out of every group's set but `keep`, and flushes its flows when asked. */
+    const leave = async (address: string, keep: readonly string[], flush: boolean) => {
+      await Promise.all(allGroups.filter((g) => !keep.includes(g)).map((g) => root.setRemove(g, address)));
       if (flush) await root.conntrackFlush(address);
-      if (p) log.info({ address, groups: p.groups }, 'address left its groups');
+    };
+    const remove = async (address: string, flush: boolean) => {
+      await leave(address, [], flush);
+      log.info({ address }, 'address left the sets');
     };
     const failed = (what: string, address: string) => (err: unknown) => {
       const code = (err as { code?: string }).code;
@@ -123,43 +122,38 @@ const firewall: PluginDefinition<FirewallOptions> = {
 
     return {
       'learn-address': async (event, ctx) => {
-        if (!isHostAddress(event.address.replace(/\/(32|128)$/, ''))) return;
         const address = event.address.replace(/\/(32|128)$/, '');
+        if (!isHostAddress(address)) return;
+        const session = ctx.session;
         if (event.operation === 'delete') {
           // a reaped route whose address a live client holds again is not removed
-          if (services.sessions.list().some((s) => s.vpnAddress === address || s.vpnAddress6 === address)) return;
+          if (session) return;
           await remove(address, true).catch(failed('remove an address', address));
           return;
         }
-        const session = services.sessions.list().find((s) => s.instance === event.instance && (s.vpnAddress === address || s.vpnAddress6 === address));
+        // without a session (a client the daemon does not know), the name OpenVPN gives decides
         const who: Who = session ?? { commonName: event.commonName };
-        await add(address, who, event.instance).catch((err: unknown) => {
+        await add(address, who, event.operation === 'update').catch((err: unknown) => {
           log.error({ address, code: (err as { code?: string }).code, err: err instanceof Error ? err.message : String(err) }, 'root stage could not add an address');
           // hook mode with wait: true vetoes the route; otherwise the drop rule keeps it closed
           ctx.deny(`firewall: root stage refused ${address}: ${err instanceof Error ? err.message : String(err)}`);
         });
       },
       'client-disconnect': async (event) => {
-        for (const address of [event.vpnAddress, event.vpnAddress6]) {
-          if (address) await remove(address, true).catch(failed('remove an address', address));
-        }
+        for (const address of addressesOf(event)) await remove(address, true).catch(failed('remove an address', address));
       },
       down: async (event) => {
-        // OpenVPN stopped: its clients are gone, whatever disconnects were missed
-        const mine = [...placed].filter(([, p]) => p.instance === event.instance).map(([a]) => a);
-        for (const address of mine) await remove(address, false).catch(failed('remove an address', address));
+        // OpenVPN stopped: its clients are gone, whatever disconnects were missed; the daemon
+        // ends their sessions only after this handler
+        const mine = services.sessions.list().filter((s) => s.instance === event.instance).flatMap(addressesOf);
+        for (const address of mine) await leave(address, [], false).catch(failed('remove an address', address));
         log.info({ instance: event.instance, removed: mine.length }, 'OpenVPN went down: its addresses left the sets');
       },
       kernelState(sessions: readonly LiveSession[]): KernelState {
         const sets: Record<string, string[]> = {};
-        placed.clear();
         for (const s of sessions) {
           const groups = groupsOf(s);
-          for (const address of [s.vpnAddress, s.vpnAddress6]) {
-            if (!address) continue;
-            placed.set(address, { groups, instance: s.instance });
-            for (const g of groups) (sets[g] ??= []).push(address);
-          }
+          for (const address of addressesOf(s)) for (const g of groups) (sets[g] ??= []).push(address);
         }
         return { sets };
       },

@@ -9,9 +9,10 @@
  * answered: two connects of one user at the same moment, on one server or two, cannot both
  * slip under the limit. At the limit, `deny-new` refuses the new client (it sees AUTH_FAILED);
  * `disconnect-oldest` admits it and disconnects the user's oldest sessions: directly when this
- * daemon serves them (management mode only: hook mode cannot disconnect a client), otherwise
- * through a request in the store that the daemon serving them picks up within `kill-poll`
- * seconds. List it before `accounting`, so the record is made here, under the limit.
+ * daemon serves them, otherwise through a request in the store that the daemon serving them
+ * picks up within `kill-poll` seconds. Hook mode cannot disconnect a client: when the oldest
+ * session is one of this daemon's hook-mode clients, the new client is refused instead. List it
+ * before `accounting`, so the record is made here, under the limit.
  *
  * @example
  * plugins:
@@ -111,8 +112,8 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
       async decided(event, outcome, session) {
         if (event.name !== 'client-connect' || !session) return;
         if (outcome.verdict === 'deny') {
-          // admitted here, then refused by a plugin after this one: it must not count
-          await store.closeSession(session.id, undefined, { endedAt: Date.now(), duration: 0, bytesIn: 0, bytesOut: 0, reason: 'disconnect' });
+          // admitted here, then refused by a plugin after this one: it never began
+          await store.forgetSession(session.id);
           return;
         }
         if (event.reauth) return;
@@ -121,9 +122,18 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         const { recorded, others } = await store.claimSession(sessionStart(session), { max: options.max, refuse });
         if (!recorded) throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed`);
         const excess = others.length + 1 - options.max;
-        for (const oldest of others.slice(0, Math.max(0, excess))) {
-          // the new client is admitted whatever happens to the old one
-          disconnect(oldest, user).catch((err: unknown) => log.warn({ user, instance: oldest.instance, err: errorMessage(err) }, 'could not disconnect the oldest session'));
+        const oldest = others.slice(0, Math.max(0, excess));
+        // Sessions this daemon serves are disconnected before the new client is answered: where
+        // that is impossible (hook mode offers no way), the new client is refused instead, so
+        // the limit holds. Another server's are asked to go, and the new client is admitted.
+        try {
+          await Promise.all(oldest.filter((r) => liveFor(r)).map((r) => disconnect(r, user)));
+        } catch (err) {
+          await store.forgetSession(session.id);
+          throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed, and the oldest cannot be disconnected here: ${errorMessage(err)}`);
+        }
+        for (const r of oldest.filter((o) => !liveFor(o))) {
+          disconnect(r, user).catch((err: unknown) => log.warn({ user, instance: r.instance, err: errorMessage(err) }, 'could not disconnect the oldest session'));
         }
       },
 

@@ -153,10 +153,7 @@ export class ManagementSource {
   async #address(cid: number, address: string): Promise<void> {
     const session = this.options.dispatcher.sessions.get(managementSessionKey(this.instance, cid));
     // OpenVPN assigns the address after the connect was answered; this is where it is learned
-    if (session) {
-      if (isIP(address) === 6) session.vpnAddress6 = address;
-      else if (isIP(address) === 4) session.vpnAddress = address;
-    }
+    if (session && isIP(address) !== 0) this.options.dispatcher.sessions.setAddress(session, address);
     await this.#dispatch('learn-address', cid, {}, { args: ['add', address, session?.commonName ?? ''] });
   }
 

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
+import type { RawEvent } from '../events/parse-event.ts';
+import { createLogger } from '../logger.ts';
+import { Pipeline } from '../pipeline/pipeline.ts';
+import type { LoadedPlugin } from '../plugins/load-plugins.ts';
+import type { LiveSession, PluginInstance } from '../plugins/plugin-api.ts';
+import { Dispatcher, pushedAddresses } from './dispatcher.ts';
+
+const log = createLogger('silent');
+const plugin = (name: string, instance: PluginInstance): LoadedPlugin => ({ name, path: `/${name}.ts`, timeoutMs: 1000, instance });
+const sessionKey = (e: ClientConnectEvent | ClientDisconnectEvent) => `${e.instance}/${e.realAddress}:${e.realPort}`;
+
+const connect = (commonName: string, port: number, extra: Partial<RawEvent> = {}): RawEvent => ({
+  name: 'client-connect',
+  instance: 'i',
+  source: 'hook',
+  env: { common_name: commonName, trusted_ip: '198.51.100.7', trusted_port: String(port), ifconfig_pool_remote_ip: `10.8.0.${100 + port % 100}`, ifconfig_pool_remote_ip6: `fd00::${100 + port % 100}` },
+  ...extra,
+});
+const learn = (address: string, commonName = ''): RawEvent => ({ name: 'learn-address', instance: 'i', source: 'hook', env: {}, args: ['add', address, commonName] });
+
+test('the addresses of an answer: the last ifconfig-push and ifconfig-ipv6-push win, IPv6 canonical, anything else ignored', () => {
+  assert.deepEqual(pushedAddresses(['push "route 10.1.0.0 255.255.0.0"', 'iroute 10.9.0.0 255.255.0.0']), {});
+  assert.deepEqual(pushedAddresses(['ifconfig-push 10.8.0.10 255.255.255.0', ' ifconfig-push  10.8.0.11 255.255.255.0 ', 'ifconfig-ipv6-push FD00:0:0::0A/64 fd00::1']), {
+    vpnAddress: '10.8.0.11',
+    vpnAddress6: 'fd00::a',
+  });
+  assert.deepEqual(pushedAddresses(['ifconfig-push not-an-address 255.255.255.0', 'ifconfig-ipv6-push 10.8.0.1/64', 'push "ifconfig-push 10.8.0.12 255.255.255.0"']), {});
+});
+
+test('a client given a static address in the answer is recorded and found by that address, not its pool address', async () => {
+  const decided: LiveSession[] = [];
+  const learned: { known: boolean }[] = [];
+  const pipeline = new Pipeline(
+    [
+      plugin('static', {
+        'client-connect': (e, ctx) => {
+          if (e.commonName === 'alice') {
+            ctx.config('ifconfig-push 10.8.0.10 255.255.255.0');
+            ctx.config('ifconfig-ipv6-push fd00::10/64');
+          }
+          ctx.state.set('connected', true);
+        },
+        'learn-address': (_e, ctx) => void learned.push({ known: ctx.state?.get('connected') === true }),
+        // what accounting records here must already be the address the client gets
+        decided: (_e, outcome, session) => void (outcome.verdict === 'accept' && session && decided.push({ ...session })),
+      }),
+    ],
+    log,
+  );
+  const records: { session?: LiveSession }[] = [];
+  const d = new Dispatcher(pipeline, log, 4, (r) => records.push(r));
+
+  assert.equal((await d.handle({ raw: connect('alice', 1), sessionKey })).verdict, 'accept');
+  assert.equal((await d.handle({ raw: connect('bob', 2), sessionKey })).verdict, 'accept');
+  assert.equal(decided[0]?.vpnAddress, '10.8.0.10');
+  assert.equal(decided[0]?.vpnAddress6, 'fd00::10');
+  assert.equal(decided[1]?.vpnAddress, '10.8.0.102', 'no ifconfig-push: the pool address');
+
+  const alice = d.sessions.byAddress('i', '10.8.0.10');
+  assert.equal(alice?.commonName, 'alice');
+  assert.equal(d.sessions.byAddress('i', 'fd00::10'), alice);
+  assert.equal(d.sessions.byAddress('i', '10.8.0.101'), undefined, 'the pool address is not hers');
+
+  // OpenVPN learns the static address: the plugins get the session that holds it
+  await d.handle({ raw: learn('10.8.0.10', 'alice'), sessionKey });
+  await d.handle({ raw: learn('fd00::10/128', 'alice'), sessionKey });
+  await d.handle({ raw: learn('10.8.0.101', 'alice'), sessionKey });
+  assert.deepEqual(learned, [{ known: true }, { known: true }, { known: false }]);
+  assert.equal(records.at(-3)?.session, alice);
+  assert.equal(records.at(-1)?.session, undefined);
+});
+
+test('a reauth keeps the live session and its address; a disconnect takes the session out of the address index', async () => {
+  let push = 'ifconfig-push 10.8.0.10 255.255.255.0';
+  const pipeline = new Pipeline([plugin('static', { 'client-connect': (_e, ctx) => ctx.config(push) })], log);
+  const d = new Dispatcher(pipeline, log, 4);
+  await d.handle({ raw: connect('alice', 1), sessionKey });
+  const first = d.sessions.byAddress('i', '10.8.0.10');
+  assert.ok(first);
+  // OpenVPN does not move a connected client: the session keeps the address it has
+  push = 'ifconfig-push 10.8.0.20 255.255.255.0';
+  await d.handle({ raw: connect('alice', 1, { reauth: true }), sessionKey });
+  assert.equal(d.sessions.byAddress('i', '10.8.0.10'), first);
+  assert.equal(d.sessions.byAddress('i', '10.8.0.20'), undefined);
+  assert.equal(d.sessions.size, 1);
+
+  await d.handle({
+    raw: { name: 'client-disconnect', instance: 'i', source: 'hook', env: { common_name: 'alice', trusted_ip: '198.51.100.7', trusted_port: '1', ifconfig_pool_remote_ip: '10.8.0.10' } },
+    sessionKey,
+  });
+  assert.equal(d.sessions.byAddress('i', '10.8.0.10'), undefined);
+  assert.equal(d.sessions.size, 0);
+});
+
+test('a connect refused after the answer was built registers no session under the answer address', async () => {
+  const pipeline = new Pipeline(
+    [
+      plugin('static', { 'client-connect': (_e, ctx) => ctx.config('ifconfig-push 10.8.0.10 255.255.255.0') }),
+      plugin('store', {
+        decided: (_e, outcome) => {
+          if (outcome.verdict === 'accept') throw new Error('store down');
+        },
+      }),
+    ],
+    log,
+  );
+  const d = new Dispatcher(pipeline, log, 4);
+  assert.equal((await d.handle({ raw: connect('alice', 1), sessionKey })).verdict, 'deny');
+  assert.equal(d.sessions.byAddress('i', '10.8.0.10'), undefined);
+  assert.equal(d.sessions.size, 0);
+});
