@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
 import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
-import { userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import { SUPERSEDE_SET, userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
 import type { PostgresConfig } from './store-config.ts';
 
 /** Any constant: names the advisory lock that serialises migrations. */
@@ -55,8 +55,13 @@ export class PostgresStore implements Store {
   }
 
   async openSession(s: SessionStart, client: pg.Pool | pg.PoolClient = this.pool): Promise<void> {
+    // one statement, so one transaction: an open record of the same connection ends as this one starts
     await client.query(
-      `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
+      `WITH superseded AS (
+         UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '$9')}
+         WHERE ended_at IS NULL AND id <> $1 AND instance = $2 AND common_name = $3 AND real_address = $5 AND real_port = $6
+       )
+       INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
       [s.id, s.instance, s.commonName, s.username ?? null, s.realAddress ?? null, s.realPort ?? null, s.vpnAddress ?? null, s.vpnAddress6 ?? null, s.startedAt],
     );
@@ -68,6 +73,12 @@ export class PostgresStore implements Store {
       await client.query('BEGIN');
       // one lock per user, held to the commit: two connects of a user, on any server, take turns
       await client.query("SELECT pg_advisory_xact_lock(hashtext('flexscript-user:' || $1))", [userOf(s)]);
+      // a record of this very connection is over, and must not count against the limit
+      await client.query(
+        `UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '$1')}
+         WHERE ended_at IS NULL AND id <> $2 AND instance = $3 AND common_name = $4 AND real_address = $5 AND real_port = $6`,
+        [s.startedAt, s.id, s.instance, s.commonName, s.realAddress ?? null, s.realPort ?? null],
+      );
       const others = (
         await client.query<Row>('SELECT * FROM sessions WHERE ended_at IS NULL AND COALESCE(username, common_name) = $1 AND id <> $2 ORDER BY started_at, id', [userOf(s), s.id])
       ).rows.map(sessionFromRow);

@@ -6,13 +6,14 @@
  */
 import Database from 'better-sqlite3';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
-import { userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import { SUPERSEDE_SET, userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
 import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
+  readonly #supersede: Database.Statement;
   readonly #closeById: Database.Statement;
   readonly #closeByConnection: Database.Statement;
   readonly #denial: Database.Statement;
@@ -28,6 +29,8 @@ export class SqliteStore implements Store {
       `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
        VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt) ON CONFLICT (id) DO NOTHING`,
     );
+    this.#supersede = this.#db.prepare(`UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '@startedAt').replaceAll('GREATEST', 'MAX')}
+       WHERE ended_at IS NULL AND id <> @id AND instance = @instance AND common_name = @commonName AND real_address = @realAddress AND real_port = @realPort`);
     // a session marked killed keeps that as how it ended
     const set = `ended_at = @endedAt, duration = @duration, bytes_in = @bytesIn, bytes_out = @bytesOut, end_reason = COALESCE(end_reason, @reason),
        vpn_address = COALESCE(@vpnAddress, vpn_address), vpn_address6 = COALESCE(@vpnAddress6, vpn_address6)`;
@@ -56,20 +59,30 @@ export class SqliteStore implements Store {
   }
 
   async openSession(s: SessionStart): Promise<void> {
-    this.#insert.run({ username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s });
+    this.#db.transaction(() => this.#record(s)).immediate();
+  }
+
+  /** Records a session, ending an open record of the same connection first (see SUPERSEDE_SET). */
+  #record(s: SessionStart): void {
+    const row = { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s };
+    this.#supersede.run(row);
+    this.#insert.run(row);
   }
 
   async claimSession(s: SessionStart, limit: SessionLimit): Promise<{ recorded: boolean; others: SessionRecord[] }> {
     // IMMEDIATE takes the write lock first: no other process counts the same sessions meanwhile
     return this.#db
       .transaction(() => {
+        const row = { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s };
+        // a record of this very connection is over, and must not count against the limit
+        this.#supersede.run(row);
         const others = (
           this.#db
             .prepare('SELECT * FROM sessions WHERE ended_at IS NULL AND COALESCE(username, common_name) = ? AND id <> ? ORDER BY started_at, id')
             .all(userOf(s), s.id) as Row[]
         ).map(sessionFromRow);
         if (limit.refuse && others.length >= limit.max) return { recorded: false, others };
-        this.#insert.run({ username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s });
+        this.#insert.run(row);
         return { recorded: true, others };
       })
       .immediate();

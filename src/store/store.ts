@@ -91,6 +91,16 @@ export interface KillRequest extends ConnectionKey {
   readonly requestedAt: number;
 }
 
+/**
+ * A new connect on a connection (instance, common name, real address and port) that has an open
+ * record means that record's client is gone: OpenVPN replaced it, or a daemon died between
+ * recording a connect and answering it and OpenVPN ran the connect again. The old record ends
+ * as `missed` when the new one starts, so a connection has at most one open record. SQL for
+ * both backends; `$start` is the new session's start.
+ */
+export const SUPERSEDE_SET = `ended_at = GREATEST(started_at, $start), duration = GREATEST(0, ($start - started_at) / 1000), bytes_in = 0, bytes_out = 0,
+       end_reason = COALESCE(end_reason, 'missed')`;
+
 /** Whom a session counts against in limits: its username, else its common name. */
 export const userOf = (s: { readonly username?: string; readonly commonName: string }): string => s.username ?? s.commonName;
 

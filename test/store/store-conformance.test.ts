@@ -78,7 +78,7 @@ for (const [name, open, skip] of backends) {
       assert.equal(await store.countOpen('alice'), 0);
     });
 
-    test('after a restart a disconnect finds its open session by the connection, the newest one', async (t) => {
+    test('after a restart a disconnect finds its open session by the connection', async (t) => {
       const { store } = await open(t);
       const older = start({ startedAt: 1000 });
       const newer = start({ startedAt: 2000 });
@@ -87,11 +87,34 @@ for (const [name, open, skip] of backends) {
       assert.equal(await store.closeSession(undefined, { instance: 'vpn1', commonName: 'alice', realAddress: '198.51.100.7', realPort: 51234 }, end), true);
       const rows = await store.sessions({});
       assert.equal(rows.find((r) => r.id === newer.id)?.endReason, 'disconnect');
-      assert.equal(rows.find((r) => r.id === older.id)?.endedAt, undefined);
+      assert.equal(rows.find((r) => r.id === older.id)?.endReason, 'missed', 'ended when the newer connect came');
       assert.equal(rows.find((r) => r.id === other.id)?.endedAt, undefined);
-      assert.deepEqual((await store.openSessions('vpn1')).map((r) => r.id), [older.id, other.id]);
+      assert.deepEqual((await store.openSessions('vpn1')).map((r) => r.id), [other.id]);
       assert.deepEqual(await store.openSessions('vpn2'), []);
       assert.equal(await store.closeSession(undefined, { instance: 'vpn1', commonName: 'nobody-here' }, end), false);
+    });
+
+    test('a new connect on a connection with an open record ends that record as missed; a connection has one open record', async (t) => {
+      const { store } = await open(t);
+      const stale = start();
+      await store.openSession(stale);
+      const elsewhere = start({ realPort: 4001 });
+      await store.openSession(elsewhere);
+      // the daemon died between recording the connect and answering it; OpenVPN ran it again
+      const again = start({ startedAt: stale.startedAt + 30_000 });
+      await store.openSession(again);
+      await store.openSession(again);
+      const byId = new Map((await store.sessions({})).map((r) => [r.id, r]));
+      assert.equal(byId.size, 3);
+      assert.deepEqual([byId.get(stale.id)?.endReason, byId.get(stale.id)?.endedAt, byId.get(stale.id)?.duration], ['missed', again.startedAt, 30]);
+      assert.equal(byId.get(again.id)?.endedAt, undefined);
+      assert.equal(byId.get(elsewhere.id)?.endedAt, undefined, 'another port is another connection');
+      // the superseded record does not count against a limit: the same connection claims again
+      const third = start({ startedAt: again.startedAt + 1000 });
+      const claim = await store.claimSession(third, { max: 2, refuse: true });
+      assert.equal(claim.recorded, true);
+      assert.deepEqual(claim.others.map((r) => r.id), [elsewhere.id]);
+      assert.equal((await store.sessions({})).find((r) => r.id === again.id)?.endReason, 'missed');
     });
 
     test('history filters: user, instance, time window, open only; newest first', async (t) => {
@@ -146,11 +169,11 @@ for (const [name, open, skip] of backends) {
       const refused = await store.claimSession(start({ commonName: 'laptop' }), { max: 1, refuse: true });
       assert.equal(refused.recorded, false, 'the username counts, not the common name');
       assert.deepEqual(refused.others.map((r) => r.id), [first.id]);
-      const over = await store.claimSession(start({ startedAt: 2 }), { max: 1, refuse: false });
+      const over = await store.claimSession(start({ startedAt: 2, realPort: 4002 }), { max: 1, refuse: false });
       assert.equal(over.recorded, true);
       assert.equal((await store.countOpen('alice@corp')), 2);
       // without a username the common name is the user
-      const racers = Array.from({ length: 8 }, (_, i) => (i % 2 ? store : other).claimSession(start({ username: undefined, commonName: 'bob' }), { max: 3, refuse: true }));
+      const racers = Array.from({ length: 8 }, (_, i) => (i % 2 ? store : other).claimSession(start({ username: undefined, commonName: 'bob', realPort: 5000 + i }), { max: 3, refuse: true }));
       assert.equal((await Promise.all(racers)).filter((r) => r.recorded).length, 3);
       assert.equal(await store.countOpen('bob'), 3);
     });

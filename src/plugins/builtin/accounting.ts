@@ -26,10 +26,8 @@ const accounting: PluginDefinition = {
     return {
       async decided(event, outcome, session) {
         if (outcome.verdict === 'deny') {
-          // a session this plugin opened for an accept that a later plugin could not apply
-          if (session && event.name === 'client-connect') {
-            await store.closeSession(session.id, undefined, { endedAt: Date.now(), duration: 0, bytesIn: 0, bytesOut: 0, reason: 'disconnect' });
-          }
+          // a session recorded for an accept that a later plugin could not apply never began
+          if (session && event.name === 'client-connect') await store.forgetSession(session.id);
           await store.recordDenial({
             at: Date.now(),
             instance: event.instance,
