@@ -57,6 +57,7 @@ export class ManagementClient extends EventEmitter {
   #decoder = new ManagementDecoder();
   #pending: Pending[] = [];
   #attached = false;
+  #held = false;
   #closed = false;
   #backoff: number;
   #retry: NodeJS.Timeout | undefined;
@@ -64,6 +65,14 @@ export class ManagementClient extends EventEmitter {
   constructor(private readonly options: ManagementClientOptions) {
     super();
     this.#backoff = options.reconnect?.minMs ?? 100;
+  }
+
+  /**
+   * OpenVPN waits for `hold release` (management-hold): it has no clients yet and refuses
+   * commands such as `status` until released. `release` is emitted once it is.
+   */
+  get held(): boolean {
+    return this.#held;
   }
 
   get attached(): boolean {
@@ -174,7 +183,14 @@ export class ManagementClient extends EventEmitter {
           this.emit('message', m);
           break;
         case 'hold':
-          void this.command('hold release', 'single').catch(() => undefined);
+          this.#held = true;
+          this.command('hold release', 'single').then(
+            () => {
+              this.#held = false;
+              this.emit('release');
+            },
+            () => undefined,
+          );
           this.emit('message', m);
           break;
         case 'unknown':
@@ -189,6 +205,7 @@ export class ManagementClient extends EventEmitter {
   #onClose(): void {
     const wasAttached = this.#attached;
     this.#attached = false;
+    this.#held = false;
     this.#socket = undefined;
     for (const p of this.#pending.splice(0)) this.#settle(p, new ManagementCommandError(p.command, 'management connection closed'));
     if (wasAttached) {

@@ -32,6 +32,25 @@ test('OpenVPN restarted while the daemon runs: the daemon reattaches, closes the
   assert.match(after.pushReply() ?? '', new RegExp(routeFor('after').replace(/\./g, '\\.')));
 });
 
+test('with management-hold the daemon releases OpenVPN and reads its live clients at once, also after OpenVPN restarts', async (t) => {
+  const h = await modeLab(t, 'management', { extraServer: ['management-hold'] });
+  const first = await h.daemon.waitForLog('rebuild after release', (l) => l.msg === 'sessions rebuilt from status');
+  const client = await h.lab.startClient({ commonName: 'held', port: h.port });
+  await client.waitConnected();
+  await h.restartServer('SIGKILL');
+  await client.waitConnected();
+  const rebuilds = () => h.daemon.logs().filter((l) => l.msg === 'sessions rebuilt from status');
+  await waitFor('a rebuild after the restart', () => rebuilds().length >= 2);
+  // not the second look some seconds later: status is read as soon as OpenVPN is released
+  const attaches = h.daemon.logs().filter((l) => l.msg === 'attached to OpenVPN management interface');
+  for (const [i, attach] of attaches.entries()) {
+    const ms = Date.parse(String(rebuilds()[i]?.time)) - Date.parse(String(attach.time));
+    assert.ok(ms < 5000, `rebuild ${i} came ${ms} ms after the attach`);
+  }
+  assert.equal(first.live, 0);
+  assert.deepEqual(h.daemon.logs().filter((l) => l.msg === 'could not read status to rebuild sessions'), []);
+});
+
 test('the daemon restarted while clients are connected rebuilds its sessions from status', async (t) => {
   const h = await modeLab(t, 'management', { passThrough: true });
   const clients = await Promise.all(['rita', 'sam'].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })));

@@ -98,7 +98,9 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   const port = await lab.allocPort();
   const serverOptions = { port, ...(o.serverDev ? { dev: o.serverDev } : {}), extraConfig: [...sourceLines, ...(o.extraServer ?? [])] };
   let server = await lab.startServer(serverOptions);
-  await server.waitForLog(/Initialization Sequence Completed/);
+  // OpenVPN on management-hold starts only once the daemon has released it
+  const held = o.extraServer?.includes('management-hold') ?? false;
+  if (!held) await server.waitForLog(/Initialization Sequence Completed/);
   const start = async () => {
     const d = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: o.netns });
     if (mode === 'management') await d.waitForLog('attach', (l) => l.msg === 'attached to OpenVPN management interface');
@@ -106,6 +108,7 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   };
   let daemon = await start();
   lab.track(() => daemon.stop());
+  if (held) await server.waitForLog(/Initialization Sequence Completed/);
   return {
     mode,
     lab,

@@ -56,6 +56,8 @@ export class ManagementSource {
       clearTimeout(this.#again);
       this.#again = setTimeout(() => void this.#rebuild(), REBUILD_AGAIN_MS).unref();
     });
+    // an OpenVPN on hold (management-hold) answers status only once released
+    this.client.on('release', () => void this.#rebuild());
   }
 
   static async start(options: ManagementSourceOptions): Promise<ManagementSource> {
@@ -164,7 +166,10 @@ export class ManagementSource {
     try {
       clients = (await this.client.status()).clients;
     } catch (err) {
-      log.error({ err: errorMessage(err) }, 'could not read status to rebuild sessions');
+      // OpenVPN answers so before it serves (on management-hold, or starting): it has no clients
+      // yet, and the rebuild runs again when it is released
+      if (this.client.held || /not supported by the current daemon mode/.test(errorMessage(err))) log.debug('OpenVPN is not serving yet: sessions are rebuilt once it is released');
+      else log.error({ err: errorMessage(err) }, 'could not read status to rebuild sessions');
       return;
     }
     const live = new Set<string>();
