@@ -5,7 +5,8 @@
  * five ways of running hooks in the same run so the ratios hold on a noisy machine.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load-config.ts';
@@ -102,7 +103,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work: string, socket: string, env: BenchEnv): string {
+function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work: string, db: string, socket: string, env: BenchEnv): string {
   const source =
     mode === 'hook'
       ? `hook:\n  dir: ${join(work, 'run')}\n  group: nogroup\n  timeout: 30s`
@@ -113,12 +114,29 @@ function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work
   return `instance: bench
 ${source}
 ${env.rootConfig ? `root:\n  config: ${env.rootConfig}\n  timeout: 30s\n` : ''}store:
-  sqlite: ${join(work, 'accounting.db')}
+  sqlite: ${db}
 pipeline:
   timeout: 10s
   concurrency: 512
 ${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm-1*'] })}${firewall}  - use: accounting
 `;
+}
+
+/**
+ * Where the runtime files go: tmpfs, as /run is on a production server (OpenVPN's temp files,
+ * the hook spool). The accounting database stays on disk, so its commits cost real fsyncs.
+ */
+const RUNTIME_BASE = ['/dev/shm', '/run'].find((d) => spawnSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', d], { encoding: 'utf8' }).stdout?.trim() === 'tmpfs');
+
+const dbDirs = new WeakMap<Lab, string>();
+function accountingDb(lab: Lab): string {
+  let dir = dbDirs.get(lab);
+  if (!dir) {
+    const made = ownedDir(mkdtempSync(join(tmpdir(), 'flexscript-bench-db-')));
+    lab.track(() => rmSync(made, { recursive: true, force: true }));
+    dbDirs.set(lab, (dir = made));
+  }
+  return join(dir, 'accounting.db');
 }
 
 /** Server lines, and the daemon if the mode has one. */
@@ -142,7 +160,7 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
     case 'management-fast-push': {
       const work = ownedDir(join(lab.dir, 'work'));
       const socket = join(lab.dir, 'mgmt.sock');
-      const yaml = daemonConfig(mode, work, socket, env);
+      const yaml = daemonConfig(mode, work, accountingDb(lab), socket, env);
       const configPath = writeConfig(lab.dir, yaml);
       const daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: env.netns });
       lab.track(() => daemon.stop());
@@ -158,7 +176,7 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
 }
 
 async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => void, env: BenchEnv): Promise<Omit<BenchRun, 'ratio'>> {
-  const lab = await createLab(`bench-${mode}`, { netns: env.netns });
+  const lab = await createLab(`bench-${mode}`, { netns: env.netns, base: RUNTIME_BASE });
   try {
     const { lines, daemon } = await prepare(mode, lab, env);
     const port = await lab.allocPort();
@@ -206,10 +224,10 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
     };
     if (!daemon) return run;
     // the pipeline really ran: every client has its accounting record and its firewall element
-    const work = join(lab.dir, 'work');
-    const recorded = await waitFor('accounting records', () => (openRecords(join(work, 'accounting.db')) >= run.connected ? true : undefined), { timeoutMs: 30_000 }).then(
-      () => openRecords(join(work, 'accounting.db')),
-      () => openRecords(join(work, 'accounting.db')),
+    const db = accountingDb(lab);
+    const recorded = await waitFor('accounting records', () => (openRecords(db) >= run.connected ? true : undefined), { timeoutMs: 30_000 }).then(
+      () => openRecords(db),
+      () => openRecords(db),
     );
     const inSet = env.rootConfig
       ? await waitFor('firewall elements', () => (setSize(env.netns) >= run.connected ? true : undefined), { timeoutMs: 30_000 }).then(

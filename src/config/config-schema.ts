@@ -92,10 +92,11 @@ const management = z
     'command-timeout': duration.default(10_000),
     /**
      * OpenVPN 2.6 applies a client-auth only at the client's next timer, about a second later.
-     * With fast-push each client-auth is followed by an empty client-pending-auth, which makes
-     * OpenVPN process the client at once; the client logs an AUTH_PENDING notice.
+     * A nudge (an empty client-pending-auth after the client-auth) makes OpenVPN process the
+     * client at once; the client logs an AUTH_PENDING notice. `auto` nudges connects that come
+     * in a burst (a reconnect storm), true nudges every connect, false none.
      */
-    'fast-push': z.boolean().default(false),
+    'fast-push': z.union([z.boolean(), z.literal('auto')]).default('auto'),
     /** The daemon's own management socket for other tools (OpenVPN accepts one client). */
     'pass-through': z
       .object({

@@ -74,11 +74,13 @@ async function freePort(): Promise<number> {
 export interface LabOptions {
   /** Servers and clients run inside this network namespace. */
   readonly netns?: string;
+  /** Where the lab's directory is made (default: the system's temp directory). */
+  readonly base?: string;
 }
 
 export async function createLab(name: string, options: LabOptions = {}): Promise<Lab> {
   installExitHook();
-  const dir = await mkdtemp(join(tmpdir(), `flexscript-${name.replace(/[^a-z0-9-]/gi, '')}-`));
+  const dir = await mkdtemp(join(options.base ?? tmpdir(), `flexscript-${name.replace(/[^a-z0-9-]/gi, '')}-`));
   // servers drop to nobody and must still reach their files
   await chmod(dir, 0o755);
   liveDirs.add(dir);

@@ -158,6 +158,22 @@ test('one daemon serves two OpenVPN instances: a unix socket and a password-prot
   assert.match(b.pushReply() ?? '', new RegExp(routeFor('over-tcp').replace(/\./g, '\\.')));
 });
 
+test('fast-push auto (the default): a lone connect is answered plainly; a connect while another is being answered is nudged', async (t) => {
+  const h = await modeLab(t, 'management');
+  const quiet = await h.lab.startClient({ commonName: 'quiet', port: h.port });
+  await quiet.waitConnected();
+  assert.doesNotMatch(quiet.log(), /AUTH_PENDING/);
+  assert.match(quiet.pushReply() ?? '', new RegExp(routeFor('quiet').replace(/\./g, '\\.')));
+  // slow-* keeps its connect in flight for 2.5 s; a connect meanwhile comes in a burst
+  const slow = await h.lab.startClient({ commonName: 'slow-a', port: h.port });
+  await h.daemon.waitForLog('slow-a pending', (l) => l.msg === 'authentication pending');
+  const busy = await h.lab.startClient({ commonName: 'busy', port: h.port });
+  await busy.waitConnected();
+  assert.match(busy.log(), /AUTH_PENDING/);
+  assert.match(busy.pushReply() ?? '', new RegExp(routeFor('busy').replace(/\./g, '\\.')));
+  await slow.waitConnected();
+});
+
 test('fast-push: each client-auth is followed by a nudge, so the client gets its push without waiting for a timer', async (t) => {
   const h = await modeLab(t, 'management', { extraConfig: ['  fast-push: true'] });
   const client = await h.lab.startClient({ commonName: 'quick', port: h.port });

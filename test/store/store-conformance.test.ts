@@ -150,6 +150,28 @@ for (const [name, open, skip] of backends) {
       assert.equal((await store.denials({ since: 15 })).length, 1);
     });
 
+    test('writes started at the same moment each succeed or fail alone (a storm of connects, one bad write among them)', async (t) => {
+      const { store } = await open(t);
+      const starts = Array.from({ length: 50 }, (_, i) => start({ commonName: `storm-${i}`, username: undefined, realPort: 10_000 + i }));
+      const results = await Promise.allSettled([
+        ...starts.slice(0, 25).map((s) => store.openSession(s)),
+        // a denial without its reason breaks the table's NOT NULL rule
+        store.recordDenial({ at: 1, instance: 'vpn1', event: 'client-connect', reason: null as unknown as string }),
+        ...starts.slice(25).map((s) => store.openSession(s)),
+        store.setAddresses(starts[0]!.id, { vpnAddress: '10.8.0.99' }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        [...Array(25).fill('fulfilled'), 'rejected', ...Array(26).fill('fulfilled')],
+      );
+      assert.equal((await store.openSessions('vpn1')).length, 50);
+      assert.equal((await store.sessions({ user: 'storm-0' }))[0]?.vpnAddress, '10.8.0.99');
+      assert.equal((await store.denials({})).length, 0);
+      // the record already holds the address: nothing changes
+      await store.setAddresses(starts[0]!.id, { vpnAddress: '10.8.0.99' });
+      assert.equal((await store.sessions({ user: 'storm-0' }))[0]?.vpnAddress, '10.8.0.99');
+    });
+
     test('hostile names are stored as data, exactly', async (t) => {
       const { store } = await open(t);
       for (const cn of ["x'; DROP TABLE sessions; --", 'Zoë 雪 "quoted" \\ $(x)', 'x'.repeat(64)]) {

@@ -18,14 +18,18 @@ import { ManagementClient } from '../../openvpn-management/management-client.ts'
 import type { ManagementMessage } from '../../openvpn-management/codec.ts';
 import type { StatusClient } from '../../openvpn-management/commands.ts';
 import { REBUILD_AGAIN_MS } from '../../sessions/session-table.ts';
+import { ConnectBurst } from './connect-burst.ts';
+
+/** `auto`: in a burst of connects (see connect-burst.ts); true: always; false: never. */
+export type FastPush = boolean | 'auto';
 
 export interface ManagementSourceOptions {
   readonly config: ManagementInstanceConfig;
   readonly dispatcher: Dispatcher;
   readonly log: Logger;
   readonly commandTimeoutMs: number;
-  /** Follow each client-auth with an empty client-pending-auth (see `management.fast-push`). */
-  readonly fastPush?: boolean;
+  /** When to follow a client-auth with an empty client-pending-auth (see `management.fast-push`). */
+  readonly fastPush?: FastPush;
   /** Called after the live sessions were rebuilt from `status` (the daemon then reconciles). */
   readonly onRebuilt?: () => void;
 }
@@ -44,6 +48,7 @@ export class ManagementSource {
   #closed = false;
   #again: NodeJS.Timeout | undefined;
   readonly #pending = new Set<Promise<void>>();
+  readonly #burst = new ConnectBurst();
 
   private constructor(private readonly options: ManagementSourceOptions, password: string | undefined) {
     const { config, log } = options;
@@ -124,6 +129,7 @@ export class ManagementSource {
   /** Every CONNECT/REAUTH gets exactly one answer, whatever happens inside. */
   async #connect(m: ConnectMessage): Promise<void> {
     const { env } = m;
+    const ticket = this.#burst.arrived();
     let decision: Decision;
     try {
       decision = { verdict: 'accept', config: [] };
@@ -134,12 +140,15 @@ export class ManagementSource {
     } catch (err) {
       decision = { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
     }
+    const burst = this.#burst.answered(ticket);
     try {
       if (decision.verdict === 'accept') {
         const auth = this.client.clientAuth(m.cid, m.kid, [...decision.config]);
         // queued right behind the client-auth: the only command that makes OpenVPN 2.6 process
-        // the client now instead of at its next timer; the key is authenticated by then
-        const wake = this.options.fastPush
+        // the client now instead of at its next timer; the key is authenticated by then. A
+        // reauth of a connected client has no push to wait for.
+        const fastPush = this.options.fastPush ?? 'auto';
+        const wake = !m.reauth && (fastPush === true || (fastPush === 'auto' && burst))
           ? this.client.clientPendingAuth(m.cid, m.kid, '', FAST_PUSH_TIMEOUT).catch((err: unknown) => this.options.log.debug({ cid: m.cid, err: errorMessage(err) }, 'fast-push nudge not taken'))
           : undefined;
         await auth;
