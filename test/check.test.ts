@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,16 @@ test('hook mode: missing, foreign and blocking hook lines, script-security, user
   const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers);
   assert.equal(cli.status, 1);
   assert.equal(cli.stderr.trim().split('\n').length, problems.length, 'one line per problem');
+});
+
+test('hook mode with learn-address: connect: a learn-address line is reported (addresses would come twice), none is fine', async (t) => {
+  const s = setup(t);
+  const lines = readFileSync(s.config, 'utf8').trimEnd().split('\n');
+  s.writeConfig(lines.flatMap((l) => (l === `  dir: ${s.runDir}` ? [l, '  learn-address: connect'] : [l])));
+  const { problems } = await s.check();
+  found(problems, /server\.conf:\d+: learn-address: hook\.learn-address is connect: the daemon reports addresses .* remove the line/);
+  writeFileSync(s.openvpn, readFileSync(s.openvpn, 'utf8').split('\n').filter((l) => !l.startsWith('learn-address ')).join('\n'));
+  assert.deepEqual((await s.check()).problems, []);
 });
 
 test("hook mode: OpenVPN's user must be the daemon's (the runtime directory's owner)", async (t) => {

@@ -55,8 +55,8 @@ export interface BenchResult {
 
 /** The pipeline the flexscript modes run: what a realistic deployment has. */
 export const BENCH_PIPELINE =
-  'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + firewall (each address into its group set through the root stage, sudo, nft) + accounting (SQLite, durable before each answer)';
-const BENCH_PIPELINE_NO_FIREWALL = 'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out';
+  'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + firewall (each address into its group set through the root stage, sudo, nft) + accounting (SQLite, durable before each answer); hook mode with learn-address: connect, management mode with fast-push: auto';
+const BENCH_PIPELINE_NO_FIREWALL = 'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out; hook mode with learn-address: connect, management mode with fast-push: auto';
 
 const CLK_TCK = 100;
 
@@ -106,7 +106,8 @@ function percentile(sorted: number[], p: number): number {
 function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work: string, db: string, socket: string, env: BenchEnv): string {
   const source =
     mode === 'hook'
-      ? `hook:\n  dir: ${join(work, 'run')}\n  group: nogroup\n  timeout: 30s`
+      ? // addresses reported at the accepted connect: one hook process fewer per client
+        `hook:\n  dir: ${join(work, 'run')}\n  group: nogroup\n  timeout: 30s\n  learn-address: connect`
       : `management:\n  instances:\n    - name: bench\n      socket: ${socket}${mode === 'management-fast-push' ? '\n  fast-push: true' : ''}`;
   const firewall = env.rootConfig
     ? `  - use: firewall\n    options:\n      groups:\n        staff: { patterns: ["storm-*"] }\n`

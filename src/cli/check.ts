@@ -132,9 +132,16 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
     f.problems.push(at(group, 'group', `OpenVPN's group is ${group.args[0]} but hook.group is ${hook.group}; the hook client writes into the runtime directory as OpenVPN's group: make them the same`));
   }
   const wanted = new Set<EventName>([...handled, 'client-connect', 'client-disconnect']);
+  // learn-address: connect means the daemon reports addresses itself; a hook would report them twice
+  const learnAtConnect = hook['learn-address'] === 'connect';
+  if (learnAtConnect) wanted.delete('learn-address');
   for (const event of EVENT_NAMES) {
     const option = HOOK_OPTION[event];
     const d = one(option);
+    if (d && event === 'learn-address' && learnAtConnect) {
+      f.problems.push(at(d, option, 'hook.learn-address is connect: the daemon reports addresses when a connect is accepted, and this hook would report them twice; remove the line (or set hook.learn-address: hook)'));
+      continue;
+    }
     const expected = hookCommand(event, hook, HOOK_PATH);
     const line = `${option} "${expected}"${event === 'user-pass-verify' ? ` ${hook.events['user-pass-verify']?.method ?? 'via-file'}` : ''}`;
     if (!d) {

@@ -60,6 +60,13 @@ const hook = z
      * reads the live clients from it, so firewall sets and routes stay right.
      */
     'status-file': z.string().startsWith('/', 'must be an absolute path').optional(),
+    /**
+     * Where plugins' learn-address events come from. `hook`: OpenVPN's learn-address hook (adds,
+     * updates, deletes, iroute networks, a veto when waiting). `connect`: no such hook; the
+     * daemon reports an accepted client's addresses as adds, as in management mode, and its
+     * disconnect ends them. One process fewer per client, which counts in a reconnect storm.
+     */
+    'learn-address': z.enum(['hook', 'connect']).default('hook'),
     events: hookEvents.default({}),
   })
   .strict();

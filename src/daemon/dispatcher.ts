@@ -159,6 +159,26 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Reports an accepted client's VPN addresses as learn-address adds, as management mode does
+   * with >CLIENT:ADDRESS: hook mode with `learn-address: connect` runs no learn-address hook.
+   * `raw` is the client-connect that was accepted; its session is gone if the client left.
+   */
+  async learnAtConnect(raw: RawEvent, sessionKey: SessionKeyOf): Promise<void> {
+    let event: AnyEvent;
+    try {
+      event = parseEvent(raw);
+    } catch {
+      return; // handle() refused and logged it already
+    }
+    if (event.name !== 'client-connect') return;
+    const session = this.sessions.get(sessionKey(event));
+    for (const address of [session?.vpnAddress, session?.vpnAddress6]) {
+      if (!address) continue;
+      await this.handle({ raw: { name: 'learn-address', instance: raw.instance, source: raw.source, env: {}, args: ['add', address, session!.commonName] }, sessionKey });
+    }
+  }
+
   async #run(pipeline: Pipeline, event: AnyEvent, sessionKey: SessionKeyOf, started: number, run: RunOptions): Promise<Decision> {
     let session: Session | undefined;
     let decision: Decision;

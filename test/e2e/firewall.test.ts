@@ -81,6 +81,21 @@ for (const mode of MODES) {
       }
     });
 
+    if (mode === 'hook') {
+      test('learn-address: connect runs no learn-address hook; addresses join at the accepted connect and leave at the disconnect', async (t) => {
+        const n = await netnsLab(t, mode, { plugins: FIREWALL, learnAtConnect: true, extraServer: ['server-ipv6 fd00:e2e::/64'] });
+        assert.doesNotMatch(readFileSync(n.h.server.configPath, 'utf8'), /^learn-address /m, 'OpenVPN runs no learn-address hook');
+        const alice = await connect(n, 'alice');
+        const bob = await connect(n, 'bob.ops');
+        await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'each address in its group');
+        assert.ok(alice.address6, 'alice was pushed an IPv6 address');
+        await waitFor('alice in staff v6', async () => JSON.stringify(await n.setElements('staff', 6)) === JSON.stringify([alice.address6]));
+        await alice.client.stop();
+        await setsBecome(n, { staff: [], ops: [bob.address] }, 'alice left staff');
+        await waitFor('alice left staff v6', async () => (await n.setElements('staff', 6)).length === 0);
+      });
+    }
+
     test('the root stage killed with -9 in the middle of a burst is restarted and reconciled: no stale or missing element', async (t) => {
       const n = await netnsLab(t, mode, { plugins: FIREWALL });
       const before = await connect(n, 'bob.ops');

@@ -52,7 +52,13 @@ routes:
 `;
 }
 
-export async function netnsLab(t: TestContext, mode: Mode, o: ModeLabOptions & { statusFile?: boolean } = {}): Promise<NetnsLab> {
+export interface NetnsLabOptions extends ModeLabOptions {
+  readonly statusFile?: boolean;
+  /** Hook mode: `learn-address: connect` (no learn-address hook; addresses reported at connect). */
+  readonly learnAtConnect?: boolean;
+}
+
+export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = {}): Promise<NetnsLab> {
   const netns = `fxs-e2e-${uniqueSuffix()}`;
   const dev = `fxe${uniqueSuffix().slice(0, 6)}`;
   const dir = await trustedTempDir('netns-lab-');
@@ -90,6 +96,7 @@ export async function netnsLab(t: TestContext, mode: Mode, o: ModeLabOptions & {
     extraConfig: [
       // right after the hook: section's lines
       ...(o.statusFile ? [`  status-file: ${join(dir, 'openvpn-status.txt')}`] : []),
+      ...(o.learnAtConnect ? ['  learn-address: connect'] : []),
       'root:',
       `  config: ${rootConfig}`,
       '  timeout: 20s',

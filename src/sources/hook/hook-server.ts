@@ -192,11 +192,13 @@ export class HookServer {
       await this.#answer(spool, name, { verdict: 'deny', reason: 'unknown script_type', config: [] });
       return;
     }
-    const decision = await this.options.dispatcher.handle({
-      raw: { name: scriptType, instance: this.options.instance, source: 'hook', env: spool.env, args: spool.args },
-      sessionKey: hookSessionKey,
-    });
+    const raw = { name: scriptType, instance: this.options.instance, source: 'hook' as const, env: spool.env, args: spool.args };
+    const decision = await this.options.dispatcher.handle({ raw, sessionKey: hookSessionKey });
     await this.#answer(spool, name, decision);
+    // answered first: OpenVPN waits for the answer, not for the firewall
+    if (scriptType === 'client-connect' && decision.verdict === 'accept' && this.options.config['learn-address'] === 'connect') {
+      await this.options.dispatcher.learnAtConnect(raw, hookSessionKey);
+    }
   }
 
   async #answer(spool: SpoolEvent, name: string, decision: Decision): Promise<void> {

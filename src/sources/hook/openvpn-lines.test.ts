@@ -26,3 +26,12 @@ test('method: only for user-pass-verify, only via-file or via-env, reported at i
   assert.throws(() => hookConfig(['    user-pass-verify: { method: via-argv }']), /\/etc\/flexscript\.yaml:4: hook\.events\.user-pass-verify\.method: /);
   assert.throws(() => hookConfig(['    client-connect: { method: via-env }']), /\/etc\/flexscript\.yaml:4: hook\.events\.client-connect.*method/);
 });
+
+test('learn-address: a line by default; none with learn-address: connect (the daemon reports addresses itself)', () => {
+  const learn = (lines: string[]) => lines.filter((l) => l.startsWith('learn-address '));
+  assert.deepEqual(learn(hookModeLines(hookConfig(), ['learn-address'], '/h')), ['learn-address "/h /run/flexscript notify allow 5"']);
+  const atConnect = parseConfig(['hook:', '  dir: /run/flexscript', '  learn-address: connect'].join('\n'), '/etc/flexscript.yaml').config.hook!;
+  const lines = hookModeLines(atConnect, ['learn-address'], '/h');
+  assert.deepEqual(learn(lines), []);
+  assert.ok(lines.some((l) => l.startsWith('client-connect ')) && lines.some((l) => l.startsWith('client-disconnect ')));
+});

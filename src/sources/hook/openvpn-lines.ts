@@ -48,7 +48,9 @@ export function hookCommand(event: EventName, hook: HookConfig, hookPath: string
 
 /** Lines for the server config. `events` are the ones some plugin handles. */
 export function hookModeLines(hook: HookConfig, events: readonly EventName[], hookPath: string): string[] {
-  const wanted = EVENT_NAMES.filter((e) => events.includes(e) || e === 'client-connect' || e === 'client-disconnect');
+  const wanted = EVENT_NAMES.filter(
+    (e) => (events.includes(e) || e === 'client-connect' || e === 'client-disconnect') && !(e === 'learn-address' && hook['learn-address'] === 'connect'),
+  );
   const method = hook.events['user-pass-verify']?.method ?? 'via-file';
   const viaEnv = wanted.includes('user-pass-verify') && method === 'via-env';
   const lines = [
