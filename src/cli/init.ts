@@ -70,7 +70,11 @@ hook:
   group: ${o.group}
   mode: "0770"
   # how long tls-verify (and events with wait: true) wait for an answer
-  timeout: 5s`
+  timeout: 5s
+  # learn-address: connect drops OpenVPN's learn-address hook (one hook per connect instead
+  # of two, faster in a reconnect storm): the daemon reports each accepted client's addresses.
+  # Keep the default (hook) for iroute networks, address updates or a learn-address veto.
+  # learn-address: connect`
       : `# Management mode: the daemon answers every client over OpenVPN's management interface.
 management:
   instances:
@@ -80,7 +84,10 @@ management:
     # for flexscript status / flexscript kill
     socket: /run/flexscript/vpn.sock
     mode: "0660"
-    allow-kill: true`;
+    allow-kill: true
+  # connects in a burst (a reconnect storm) are nudged so OpenVPN serves them at once instead
+  # of at its next timer; those clients log an AUTH_PENDING notice. true: always; false: never
+  fast-push: auto`;
   return `# openvpn-flexscript configuration, written by flexscript init.
 # Check it:  flexscript check --config ${join(o.dir, 'flexscript.yaml')}
 # Unknown keys are errors. Durations: 500ms, 5s, 1m.

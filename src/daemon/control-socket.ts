@@ -16,7 +16,7 @@ import type { Logger } from '../logger.ts';
 import { parseStatus3 } from '../openvpn-management/commands.ts';
 import type { Session } from '../sessions/session-table.ts';
 import { LineServer } from './line-server.ts';
-import { hookSessionKey } from '../sources/hook/hook-server.ts';
+import { hookConnectionKey } from '../sources/hook/hook-server.ts';
 import { managementSessionKey, splitAddress, type ManagementSource } from '../sources/management/management-source.ts';
 
 /** One live client as `status` reports it. */
@@ -68,7 +68,7 @@ async function bytesByKey(sources: ControlSources, log: Logger): Promise<Map<str
     try {
       for (const c of parseStatus3((await readFile(sources.statusFile, 'utf8')).split('\n')).clients) {
         const [realAddress, realPort] = splitAddress(c.realAddress);
-        const key = hookSessionKey({ name: 'client-connect', instance: sources.hookInstance, commonName: c.commonName, realAddress, realPort } as never);
+        const key = hookConnectionKey({ instance: sources.hookInstance, commonName: c.commonName, realAddress, realPort });
         bytes.set(key, { received: c.bytesReceived, sent: c.bytesSent });
       }
     } catch (err) {

@@ -61,8 +61,8 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
     };
     const served = () => new Set([instance, ...services.sessions.list().map((s) => s.instance)]);
 
-    const disconnect = async (r: SessionRecord, user: string): Promise<void> => {
-      const live = liveFor(r);
+    /** `live`: this daemon's session for the record (liveFor), looked up once by the caller. */
+    const disconnect = async (r: SessionRecord, user: string, live: LiveSession | undefined): Promise<void> => {
       if (!live && !served().has(r.instance)) {
         await store.requestKill({ sessionId: r.id, instance: r.instance, commonName: r.commonName, realAddress: r.realAddress, realPort: r.realPort, reason: KILL_MESSAGE, requestedAt: Date.now() });
         log.info({ user, instance: r.instance, session: r.id }, 'asked the daemon of another server to disconnect the oldest session');
@@ -122,18 +122,18 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         const { recorded, others } = await store.claimSession(sessionStart(session), { max: options.max, refuse });
         if (!recorded) throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed`);
         const excess = others.length + 1 - options.max;
-        const oldest = others.slice(0, Math.max(0, excess));
+        const oldest = others.slice(0, Math.max(0, excess)).map((r) => ({ r, live: liveFor(r) }));
         // Sessions this daemon serves are disconnected before the new client is answered: where
         // that is impossible (hook mode offers no way), the new client is refused instead, so
         // the limit holds. Another server's are asked to go, and the new client is admitted.
         try {
-          await Promise.all(oldest.filter((r) => liveFor(r)).map((r) => disconnect(r, user)));
+          await Promise.all(oldest.filter((o) => o.live).map((o) => disconnect(o.r, user, o.live)));
         } catch (err) {
           await store.forgetSession(session.id);
           throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed, and the oldest cannot be disconnected here: ${errorMessage(err)}`);
         }
-        for (const r of oldest.filter((o) => !liveFor(o))) {
-          disconnect(r, user).catch((err: unknown) => log.warn({ user, instance: r.instance, err: errorMessage(err) }, 'could not disconnect the oldest session'));
+        for (const { r } of oldest.filter((o) => !o.live)) {
+          disconnect(r, user, undefined).catch((err: unknown) => log.warn({ user, instance: r.instance, err: errorMessage(err) }, 'could not disconnect the oldest session'));
         }
       },
 

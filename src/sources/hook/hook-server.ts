@@ -45,7 +45,9 @@ export interface HookServerOptions {
 }
 
 /** Hook mode names a session by the client's real address and port. */
-export const hookSessionKey: SessionKeyOf = (e) => `hook/${e.instance}/${e.realAddress ?? '?'}/${e.realPort ?? '?'}/${e.commonName}`;
+export const hookConnectionKey = (c: { readonly instance: string; readonly realAddress?: string; readonly realPort?: number; readonly commonName: string }): string =>
+  `hook/${c.instance}/${c.realAddress ?? '?'}/${c.realPort ?? '?'}/${c.commonName}`;
+export const hookSessionKey: SessionKeyOf = hookConnectionKey;
 
 /**
  * Writes into a file OpenVPN created; never creates one (OpenVPN may have given up on it).
