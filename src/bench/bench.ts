@@ -127,7 +127,11 @@ ${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm
  * Where the runtime files go: tmpfs, as /run is on a production server (OpenVPN's temp files,
  * the hook spool). The accounting database stays on disk, so its commits cost real fsyncs.
  */
-const RUNTIME_BASE = ['/dev/shm', '/run'].find((d) => spawnSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', d], { encoding: 'utf8' }).stdout?.trim() === 'tmpfs');
+const RUNTIME_BASE = ['/dev/shm', '/run'].find((d) => {
+  // one line per mount stacked there; the last is the one in use
+  const types = spawnSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', d], { encoding: 'utf8' }).stdout?.trim().split('\n') ?? [];
+  return types.at(-1) === 'tmpfs';
+});
 
 const dbDirs = new WeakMap<Lab, string>();
 function accountingDb(lab: Lab): string {
