@@ -127,11 +127,13 @@ ${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm
  * Where the runtime files go: tmpfs, as /run is on a production server (OpenVPN's temp files,
  * the hook spool). The accounting database stays on disk, so its commits cost real fsyncs.
  */
-const RUNTIME_BASE = ['/dev/shm', '/run'].find((d) => {
-  // one line per mount stacked there; the last is the one in use
-  const types = spawnSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', d], { encoding: 'utf8' }).stdout?.trim().split('\n') ?? [];
-  return types.at(-1) === 'tmpfs';
-});
+function runtimeBase(): string | undefined {
+  return ['/dev/shm', '/run'].find((d) => {
+    // one line per mount stacked there; the last is the one in use
+    const types = spawnSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', d], { encoding: 'utf8' }).stdout?.trim().split('\n') ?? [];
+    return types.at(-1) === 'tmpfs';
+  });
+}
 
 const dbDirs = new WeakMap<Lab, string>();
 function accountingDb(lab: Lab): string {
@@ -181,7 +183,7 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
 }
 
 async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => void, env: BenchEnv): Promise<Omit<BenchRun, 'ratio'>> {
-  const lab = await createLab(`bench-${mode}`, { netns: env.netns, base: RUNTIME_BASE });
+  const lab = await createLab(`bench-${mode}`, { netns: env.netns, base: runtimeBase() });
   try {
     const { lines, daemon } = await prepare(mode, lab, env);
     const port = await lab.allocPort();
