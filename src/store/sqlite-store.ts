@@ -26,6 +26,7 @@ export class SqliteStore implements Store {
   readonly #closeById: Database.Statement;
   readonly #closeByConnection: Database.Statement;
   readonly #denial: Database.Statement;
+  readonly #setAddresses: Database.Statement;
   #queue: QueuedWrite[] = [];
   #flushing: NodeJS.Immediate | undefined;
 
@@ -50,6 +51,11 @@ export class SqliteStore implements Store {
     this.#closeByConnection = this.#db.prepare(
       `UPDATE sessions SET ${set} WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = @instance AND common_name = @commonName
          AND real_address IS @realAddress AND real_port IS @realPort ORDER BY started_at DESC LIMIT 1)`,
+    );
+    // every learn-address add runs it; addresses the record holds already change and write nothing
+    this.#setAddresses = this.#db.prepare(
+      `UPDATE sessions SET vpn_address = COALESCE(@v4, vpn_address), vpn_address6 = COALESCE(@v6, vpn_address6)
+       WHERE id = @id AND (vpn_address IS NOT COALESCE(@v4, vpn_address) OR vpn_address6 IS NOT COALESCE(@v6, vpn_address6))`,
     );
     this.#denial = this.#db.prepare(
       `INSERT INTO denials (at, instance, event, common_name, username, real_address, real_port, reason, plugin)
@@ -168,16 +174,7 @@ export class SqliteStore implements Store {
   }
 
   setAddresses(id: string, a: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void> {
-    // addresses the record holds already change nothing and write nothing
-    return this.#write(
-      () =>
-        void this.#db
-          .prepare(
-            `UPDATE sessions SET vpn_address = COALESCE(@v4, vpn_address), vpn_address6 = COALESCE(@v6, vpn_address6)
-             WHERE id = @id AND (vpn_address IS NOT COALESCE(@v4, vpn_address) OR vpn_address6 IS NOT COALESCE(@v6, vpn_address6))`,
-          )
-          .run({ v4: a.vpnAddress ?? null, v6: a.vpnAddress6 ?? null, id }),
-    );
+    return this.#write(() => void this.#setAddresses.run({ v4: a.vpnAddress ?? null, v6: a.vpnAddress6 ?? null, id }));
   }
 
   recordDenial(d: DenialRecord): Promise<void> {
