@@ -1,0 +1,104 @@
+/**
+ * No `flexscript` command reads compiled code from, or writes anything into, a temp directory
+ * another user can write. The attack: a local user creates the compile cache root would use
+ * (`tsx-0`, mode 0777) and plants compiled modules that run whatever they like as root.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FLEXSCRIPT, REPO, RUN_AS } from '../../src/lab/daemon-process.ts';
+
+const MAIN_URL = new URL('../../src/cli/main.ts', import.meta.url).href;
+const TSX_API_URL = import.meta.resolve('tsx/esm/api');
+
+/** Every entry under dir, with its size and modification time, to see that nothing changed. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      out.push(`${p} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+test('a compile cache planted in the temp directory by another user never runs, and no verb writes there', (t) => {
+  const shared = mkdtempSync(join(tmpdir(), 'fxs-shared-tmp-'));
+  const mine = mkdtempSync(join(tmpdir(), 'fxs-root-only-'));
+  t.after(() => {
+    rmSync(shared, { recursive: true, force: true });
+    rmSync(mine, { recursive: true, force: true });
+  });
+  chmodSync(shared, 0o1777);
+  const marker = join(mine, 'planted-code-ran');
+
+  // What the attacker needs: the entries a cache-using tsx would look up. Made here the way a
+  // version of the CLI with tsx's disk cache on would make them, then handed to another user.
+  const cachedCli = join(mine, 'cached-cli.mjs');
+  writeFileSync(cachedCli, `const { register } = await import(${JSON.stringify(TSX_API_URL)});\nregister();\nawait import(${JSON.stringify(MAIN_URL)});\n`);
+  const runCached = () => spawnSync(process.execPath, [cachedCli, '--help'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, TMPDIR: shared } });
+  assert.equal(runCached().status, 0);
+  const cache = join(shared, 'tsx-0');
+  const entries = readdirSync(cache).filter((f) => /^\d+-/.test(f));
+  assert.ok(entries.length > 10, `the cache holds compiled modules (${entries.length})`);
+  const payload = `process.getBuiltinModule('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran as uid ' + process.getuid() + '\\n', { flag: 'a' });\n`;
+  for (const f of entries) {
+    const entry = JSON.parse(readFileSync(join(cache, f), 'utf8')) as { code: string };
+    entry.code = payload + entry.code;
+    writeFileSync(join(cache, f), JSON.stringify(entry));
+  }
+  for (const f of readdirSync(cache)) chownSync(join(cache, f), RUN_AS.uid, RUN_AS.gid);
+  chownSync(cache, RUN_AS.uid, RUN_AS.gid);
+  chmodSync(cache, 0o777);
+
+  // the plant works: a cache-using loader runs it as root
+  assert.equal(runCached().status, 0);
+  assert.match(readFileSync(marker, 'utf8'), /^ran as uid 0$/m);
+  rmSync(marker);
+
+  const before = snapshot(shared);
+  const setup = join(mine, 'setup');
+  const config = join(setup, 'flexscript.yaml');
+  const users = join(mine, 'users');
+  const verbs: string[][] = [
+    ['--help'],
+    ['init', '--dir', setup, '--mode', 'hook'],
+    ['check', '--config', config],
+    ['openvpn-config', '--config', config, '--mode', 'hook'],
+    ['status', '--config', config],
+    ['sessions', '--config', config],
+    ['kill', 'alice', '--config', config],
+    ['passwd', 'alice', '--file', users],
+    ['run', '--config', join(mine, 'no-such-config.yaml')],
+  ];
+  for (const argv of verbs) {
+    const r = spawnSync(process.execPath, [FLEXSCRIPT, ...argv], { cwd: REPO, encoding: 'utf8', input: 'secret-pass\nsecret-pass\n', env: { ...process.env, TMPDIR: shared } });
+    assert.ok(r.status !== null, `${argv[0]} ended`);
+    assert.doesNotMatch(r.stderr, /tsx-0|EACCES/, `${argv.join(' ')}: ${r.stderr}`);
+    assert.equal(existsSync(marker), false, `flexscript ${argv.join(' ')} ran the planted code`);
+  }
+  assert.ok(existsSync(config), 'init wrote its setup (the verbs really ran)');
+  assert.deepEqual(snapshot(shared), before, 'nothing in the shared temp directory was written or changed');
+});
+
+test('the CLI works when the temp directory is not writable', (t) => {
+  const locked = mkdtempSync(join(tmpdir(), 'fxs-locked-tmp-'));
+  t.after(() => rmSync(locked, { recursive: true, force: true }));
+  chmodSync(locked, 0o755);
+  mkdirSync(join(locked, 'x'));
+  const r = spawnSync('setpriv', ['--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', process.execPath, FLEXSCRIPT, '--help'], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, TMPDIR: locked },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Usage: flexscript/);
+  assert.deepEqual(readdirSync(locked), ['x']);
+});
