@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ManagementDecoder, type ManagementMessage, type ReplyShape } from './codec.ts';
-import { clientAuth, clientDeny, clientKill, clientPendingAuth, parseStatus3, quoteArg } from './commands.ts';
+import { clientAuth, clientDeny, clientKill, clientPendingAuth, parseStatus3 } from './commands.ts';
 
 /** Recorded from OpenVPN 2.6.14: password prompt, commands, two connects (one denied), a re-key, status, a disconnect. */
 const SESSION = readFileSync(new URL('./fixtures/session.txt', import.meta.url));
@@ -56,14 +56,14 @@ test('a split inside a UTF-8 character keeps the character', () => {
   assert.deepEqual(out, [{ type: 'client-connect', cid: 4, kid: 1, reauth: false, env: { common_name: 'Zoë 雪' } }]);
 });
 
-test('notifications between the lines of a reply are delivered, and the reply stays whole', () => {
+test('notifications before a reply are delivered; inside a multi-line reply every line up to END is reply text', () => {
   const d = new ManagementDecoder();
   d.expect('multi');
-  const out = d.push('TITLE\tx\r\n>BYTECOUNT_CLI:3,10,20\r\nCLIENT_LIST\ta\r\n>HOLD:Waiting for hold release:0\r\nEND\r\n');
+  const out = d.push('>BYTECOUNT_CLI:3,10,20\r\nTITLE\tx\r\n>CLIENT:CONNECT,3,0,127.0.0.1:1,1\r\nENTER PASSWORD:x\r\nSUCCESS: y\r\nEND\r\n>HOLD:Waiting for hold release:0\r\n');
   assert.deepEqual(out, [
     { type: 'bytecount-cli', cid: 3, bytesIn: 10, bytesOut: 20 },
+    { type: 'multiline', lines: ['TITLE\tx', '>CLIENT:CONNECT,3,0,127.0.0.1:1,1', 'ENTER PASSWORD:x', 'SUCCESS: y'] },
     { type: 'hold', text: 'Waiting for hold release:0' },
-    { type: 'multiline', lines: ['TITLE\tx', 'CLIENT_LIST\ta'] },
   ]);
 });
 
@@ -77,16 +77,17 @@ test('an unknown line is returned as unknown, never thrown', () => {
 });
 
 test('commands have exact text and client-controlled text cannot inject a second command', () => {
-  assert.equal(clientAuth(3, 1, ['push "route 10.0.0.0 255.0.0.0"', 'ifconfig-push 10.8.0.9 255.255.255.0']), 'client-auth 3 1\npush "route 10.0.0.0 255.0.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND\n');
-  assert.equal(clientAuth(3, 1, []), 'client-auth-nt 3 1\n');
-  assert.equal(clientDeny(3, 2, 'bad user "x\\y"', 'go away'), 'client-deny 3 2 "bad user \\"x\\\\y\\"" "go away"\n');
-  assert.equal(clientPendingAuth(3, 2, 'WEB_AUTH::https://sso', 60), 'client-pending-auth 3 2 "WEB_AUTH::https://sso" 60\n');
-  assert.equal(clientKill(7), 'client-kill 7\n');
-  assert.equal(quoteArg('a b'), '"a b"');
-  assert.throws(() => clientDeny(1, 1, 'eve\nclient-kill 0'), /line break/);
-  assert.throws(() => clientDeny(1, 1, 'ok', 'x\r\nsignal SIGTERM'), /line break/);
+  const text = (c: { text: string }) => c.text;
+  assert.equal(text(clientAuth(3, 1, ['push "route 10.0.0.0 255.0.0.0"', 'ifconfig-push 10.8.0.9 255.255.255.0'])), 'client-auth 3 1\npush "route 10.0.0.0 255.0.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND\n');
+  assert.equal(text(clientAuth(3, 1, [])), 'client-auth-nt 3 1\n');
+  assert.equal(text(clientDeny(3, 2, 'bad user "x\\y"', 'go away')), 'client-deny 3 2 "bad user \\"x\\\\y\\"" "go away"\n');
+  assert.equal(text(clientPendingAuth(3, 2, 'WEB_AUTH::https://sso', 60)), 'client-pending-auth 3 2 "WEB_AUTH::https://sso" 60\n');
+  assert.equal(text(clientKill(7)), 'client-kill 7\n');
+  // line breaks in text a client controls are data: they never end the command
+  assert.equal(text(clientDeny(1, 1, 'eve\nclient-kill 0')), 'client-deny 1 1 "eve_client-kill 0"\n');
+  assert.equal(text(clientDeny(1, 1, 'ok', 'x\r\nsignal SIGTERM')), 'client-deny 1 1 "ok" "x__signal SIGTERM"\n');
   assert.throws(() => clientAuth(1, 1, ['push "a"', 'END']), /END/);
-  assert.throws(() => clientAuth(1, 1, ['push "a"\nclient-kill 0']), /line break/);
+  assert.throws(() => clientAuth(1, 1, ['push "a"\nclient-kill 0']), /control character/);
   assert.throws(() => clientKill(-1), /not a client id/);
 });
 

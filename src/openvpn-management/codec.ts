@@ -45,13 +45,18 @@ function splitOnce(s: string, sep: string): [string, string] {
 
 /**
  * Decodes the byte stream from OpenVPN. Lines may be split anywhere (inside a UTF-8
- * character or between CR and LF); notifications may arrive between the lines of a reply.
+ * character or between CR and LF). Notifications may arrive before a reply begins; once a
+ * multi-line reply has begun, OpenVPN writes it whole, and every line up to its END is reply
+ * text (rows of `status` start with client-chosen names). So the decoder must be told, in
+ * write order, the shape of each command's reply (`expect`).
  */
 export class ManagementDecoder {
   #bytes: Buffer = Buffer.alloc(0);
   #expect: ReplyShape[] = [];
   #multi: string[] | undefined;
   #block: { head: RegExpExecArray; env: Record<string, string> } | undefined;
+  /** OpenVPN asks for its password only before its banner (`>INFO:`); never after it. */
+  #prompting = true;
 
   /** Tells the decoder that a command with this reply shape was written (in write order). */
   expect(shape: ReplyShape): void {
@@ -64,6 +69,7 @@ export class ManagementDecoder {
     this.#expect = [];
     this.#multi = undefined;
     this.#block = undefined;
+    this.#prompting = true;
   }
 
   push(chunk: Buffer | string): ManagementMessage[] {
@@ -76,7 +82,7 @@ export class ManagementDecoder {
       out.push(...this.#line(line));
     }
     // the password prompt is the one thing OpenVPN sends without a newline
-    if (this.#bytes.toString('utf8').startsWith(PROMPT)) {
+    if (this.#prompting && !this.#multi && this.#bytes.toString('utf8').startsWith(PROMPT)) {
       this.#bytes = this.#bytes.subarray(PROMPT.length);
       out.push({ type: 'password-prompt' });
     }
@@ -84,9 +90,8 @@ export class ManagementDecoder {
   }
 
   #line(line: string): ManagementMessage[] {
-    // the prompt has no newline of its own, so the reply to the password can follow on its line
-    if (line.startsWith(PROMPT)) return [{ type: 'password-prompt' }, ...this.#line(line.slice(PROMPT.length))];
-    if (line.startsWith('>')) return this.#notification(line);
+    // Inside a multi-line reply every line up to END is reply text, whatever it looks like: a
+    // `status` row begins with a common name, and a certificate may be named `>CLIENT:...`.
     if (this.#multi) {
       if (line === 'END') {
         const lines = this.#multi;
@@ -97,6 +102,9 @@ export class ManagementDecoder {
       this.#multi.push(line);
       return [];
     }
+    // the prompt has no newline of its own, so the reply to the password can follow on its line
+    if (this.#prompting && line.startsWith(PROMPT)) return [{ type: 'password-prompt' }, ...this.#line(line.slice(PROMPT.length))];
+    if (line.startsWith('>')) return this.#notification(line);
     if (line.startsWith('SUCCESS:') || line.startsWith('ERROR:')) {
       // an error can end a command that would have given lines (e.g. a bad `status` argument)
       this.#expect.shift();
@@ -149,6 +157,7 @@ export class ManagementDecoder {
         return { type: 'bytecount', bytesIn: Number(bin), bytesOut: Number(bout) };
       }
       case 'INFO':
+        this.#prompting = false;
         return { type: 'info', text: rest };
       case 'HOLD':
         return { type: 'hold', text: rest };

@@ -1,76 +1,58 @@
 /**
  * @module openvpn-management/commands
- * The exact text of management commands, and the parser of `status 3`. Pure. An argument or
- * config line that could end the command early (CR, LF, NUL) is refused, so text a client
- * controls (a username in a deny reason) can never become a second command.
+ * Every management command the daemon sends, built through the encoder (encoder.ts), and the
+ * parser of `status 3`. Pure. Text a client controls (a username or common name in a deny
+ * reason) is quoted and cut to OpenVPN's limits, so it can never become a second command.
  */
+import { command, CommandError, exact, id, multiLineCommand, passwordLine, text, word, type EncodedCommand } from './encoder.ts';
 
-export class CommandError extends Error {
-  readonly code = 'FXS_MANAGEMENT_COMMAND';
-  constructor(message: string) {
-    super(message);
-    this.name = 'CommandError';
-  }
-}
+export { CommandError, type EncodedCommand } from './encoder.ts';
 
-function checkText(what: string, s: string): string {
-  if (/[\r\n\0]/.test(s)) throw new CommandError(`${what} contains a line break or NUL`);
-  return s;
-}
-
-function checkId(what: string, n: number): number {
-  if (!Number.isSafeInteger(n) || n < 0) throw new CommandError(`${what} is not a client id: ${n}`);
-  return n;
-}
-
-/** Quotes one argument the way OpenVPN's command parser reads it back. */
-export function quoteArg(s: string): string {
-  return `"${checkText('argument', s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
+/** A config line in a client-auth block: what OpenVPN reads from a client config file (OPTION_LINE_SIZE). */
+const MAX_CONFIG_LINE_BYTES = 255;
 
 /** Accepts a client, with config lines for it (`client-auth-nt` when there are none). */
-export function clientAuth(cid: number, kid: number, configLines: readonly string[]): string {
-  checkId('cid', cid);
-  checkId('kid', kid);
-  if (configLines.length === 0) return `client-auth-nt ${cid} ${kid}\n`;
-  for (const l of configLines) {
-    checkText('config line', l);
-    // a line reading END would end the block early
-    if (l.trim() === 'END') throw new CommandError('config line is END');
-  }
-  return `client-auth ${cid} ${kid}\n${configLines.join('\n')}\nEND\n`;
+export function clientAuth(cid: number, kid: number, configLines: readonly string[]): EncodedCommand {
+  if (configLines.length === 0) return command('single', 'client-auth-nt', id('cid', cid), id('kid', kid));
+  return multiLineCommand(command('single', 'client-auth', id('cid', cid), id('kid', kid)), configLines, MAX_CONFIG_LINE_BYTES);
 }
 
-/** Refuses a client: `reason` goes to OpenVPN's log, `clientReason` to the client. */
-export function clientDeny(cid: number, kid: number, reason: string, clientReason?: string): string {
-  const tail = clientReason === undefined ? '' : ` ${quoteArg(clientReason)}`;
-  return `client-deny ${checkId('cid', cid)} ${checkId('kid', kid)} ${quoteArg(reason)}${tail}\n`;
+/** Refuses a client: `reason` goes to OpenVPN's log, `clientReason` to the client; both are cut to fit. */
+export function clientDeny(cid: number, kid: number, reason: string, clientReason?: string): EncodedCommand {
+  const tail = clientReason === undefined ? [] : [text(clientReason)];
+  return command('single', 'client-deny', id('cid', cid), id('kid', kid), text(reason), ...tail);
 }
 
-/** Keeps a client waiting (e.g. for a second factor) for up to `timeoutSec`. */
-export function clientPendingAuth(cid: number, kid: number, extra: string, timeoutSec: number): string {
+/** Keeps a client waiting (e.g. for a second factor) for up to `timeoutSec`; `extra` must arrive whole. */
+export function clientPendingAuth(cid: number, kid: number, extra: string, timeoutSec: number): EncodedCommand {
   if (!Number.isInteger(timeoutSec) || timeoutSec <= 0) throw new CommandError(`bad timeout ${timeoutSec}`);
-  return `client-pending-auth ${checkId('cid', cid)} ${checkId('kid', kid)} ${quoteArg(extra)} ${timeoutSec}\n`;
+  return command('single', 'client-pending-auth', id('cid', cid), id('kid', kid), exact('pending-auth extra', extra), id('timeout', timeoutSec));
 }
 
-export function clientKill(cid: number, message?: string): string {
-  return `client-kill ${checkId('cid', cid)}${message === undefined ? '' : ` ${quoteArg(message)}`}\n`;
+/** Disconnects a client; the message (e.g. `HALT,...`) is cut to fit. */
+export function clientKill(cid: number, message?: string): EncodedCommand {
+  return command('single', 'client-kill', id('cid', cid), ...(message === undefined ? [] : [text(message)]));
 }
 
-/** Commands with no arguments a caller controls, and their reply shapes. */
+/** Commands with no argument a caller controls. */
 export const SIMPLE_COMMANDS = {
-  'status 3': 'multi',
-  'status 2': 'multi',
-  status: 'multi',
-  version: 'multi',
-  pid: 'single',
-  'load-stats': 'single',
-  'hold release': 'single',
-  'state on': 'single',
-  'log on': 'single',
-  'bytecount 0': 'single',
-} as const;
+  'status 3': () => command('multi', 'status', word('3')),
+  'status 2': () => command('multi', 'status', word('2')),
+  version: () => command('multi', 'version'),
+  pid: () => command('single', 'pid'),
+  'load-stats': () => command('single', 'load-stats'),
+  'hold release': () => command('single', 'hold', word('release')),
+} as const satisfies Record<string, () => EncodedCommand>;
 export type SimpleCommand = keyof typeof SIMPLE_COMMANDS;
+
+export function simpleCommand(name: SimpleCommand): EncodedCommand {
+  return SIMPLE_COMMANDS[name]();
+}
+
+/** The management password, answering OpenVPN's prompt. */
+export function password(value: string): EncodedCommand {
+  return passwordLine(value);
+}
 
 /** One connected client from `status 3`. */
 export interface StatusClient {

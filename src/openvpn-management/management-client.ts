@@ -7,8 +7,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
-import { ManagementDecoder, type ManagementMessage, type ReplyShape } from './codec.ts';
-import { clientAuth, clientDeny, clientKill, clientPendingAuth, parseStatus3, type Status } from './commands.ts';
+import { ManagementDecoder, type ManagementMessage } from './codec.ts';
+import { clientAuth, clientDeny, clientKill, clientPendingAuth, parseStatus3, password, simpleCommand, type Status } from './commands.ts';
+import type { EncodedCommand } from './encoder.ts';
 
 /** The subset of a pino logger this module uses. */
 export interface ManagementLogger {
@@ -103,37 +104,56 @@ export class ManagementClient extends EventEmitter {
     });
   }
 
-  /** Writes a command; resolves with its SUCCESS line or its lines, rejects on ERROR. */
-  command(text: string, shape: ReplyShape, timeoutMs = this.options.commandTimeoutMs ?? 10_000): Promise<Reply> {
-    const name = text.split('\n')[0]!.split(' ').slice(0, 3).join(' ');
+  /**
+   * Writes a command made by the encoder (commands.ts): nothing else reaches the socket.
+   * Resolves with its SUCCESS line or its lines, rejects on ERROR.
+   */
+  command(cmd: EncodedCommand, timeoutMs = this.options.commandTimeoutMs ?? 10_000): Promise<Reply> {
+    const { name } = cmd;
     if (!this.#attached || !this.#socket) return Promise.reject(new ManagementCommandError(name, `not attached to ${this.options.name}`));
     return new Promise<Reply>((resolve, reject) => {
       const p: Pending = { command: name, resolve, reject, done: false };
       p.timer = setTimeout(() => this.#settle(p, new ManagementCommandError(name, `no reply within ${timeoutMs} ms`)), timeoutMs);
       this.#pending.push(p);
-      this.#decoder.expect(shape);
-      this.#socket!.write(text.endsWith('\n') ? text : `${text}\n`);
+      this.#write(cmd);
     });
   }
 
+  /** The one place bytes go to OpenVPN: the decoder learns the reply shape in write order. */
+  #write(cmd: EncodedCommand): void {
+    this.#decoder.expect(cmd.shape);
+    this.#socket!.write(cmd.text);
+  }
+
+  /** Builds a command, turning a refusal of the encoder into a rejected promise. */
+  #send(build: () => EncodedCommand): Promise<Reply> {
+    let cmd: EncodedCommand;
+    try {
+      cmd = build();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.command(cmd);
+  }
+
   clientAuth(cid: number, kid: number, lines: readonly string[]): Promise<Reply> {
-    return this.command(clientAuth(cid, kid, lines), 'single');
+    return this.#send(() => clientAuth(cid, kid, lines));
   }
 
   clientDeny(cid: number, kid: number, reason: string, clientReason?: string): Promise<Reply> {
-    return this.command(clientDeny(cid, kid, reason, clientReason), 'single');
+    return this.#send(() => clientDeny(cid, kid, reason, clientReason));
   }
 
   clientPendingAuth(cid: number, kid: number, extra: string, timeoutSec: number): Promise<Reply> {
-    return this.command(clientPendingAuth(cid, kid, extra, timeoutSec), 'single');
+    return this.#send(() => clientPendingAuth(cid, kid, extra, timeoutSec));
   }
 
   clientKill(cid: number, message?: string): Promise<Reply> {
-    return this.command(clientKill(cid, message), 'single');
+    return this.#send(() => clientKill(cid, message));
   }
 
   async status(): Promise<Status> {
-    const reply = await this.command('status 3', 'multi');
+    const reply = await this.command(simpleCommand('status 3'));
     return parseStatus3(reply.type === 'multiline' ? reply.lines : []);
   }
 
@@ -154,9 +174,18 @@ export class ManagementClient extends EventEmitter {
             this.#socket?.destroy();
             return;
           }
-          this.#decoder.expect('single');
-          this.#pending.push({ command: 'password', resolve: () => undefined, reject: () => undefined, done: false });
-          this.#socket?.write(`${this.options.password}\n`);
+          {
+            let line: EncodedCommand;
+            try {
+              line = password(this.options.password);
+            } catch (err) {
+              this.options.log.error({ instance: this.options.name, err: (err as Error).message }, 'management password cannot be sent');
+              this.#socket?.destroy();
+              return;
+            }
+            this.#pending.push({ command: 'password', resolve: () => undefined, reject: () => undefined, done: false });
+            this.#write(line);
+          }
           break;
         case 'success':
         case 'error':
@@ -184,7 +213,7 @@ export class ManagementClient extends EventEmitter {
           break;
         case 'hold':
           this.#held = true;
-          this.command('hold release', 'single').then(
+          this.command(simpleCommand('hold release')).then(
             () => {
               this.#held = false;
               this.emit('release');

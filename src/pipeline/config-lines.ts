@@ -1,17 +1,33 @@
 /**
  * @module config-lines
  * Checks the config lines plugins send to OpenVPN. A line is written into a client config file
- * (hook mode) or a `client-auth` block (management mode): a newline inside a value would smuggle
- * in a second directive, so anything that could split or truncate a line is refused.
+ * (hook mode) or a `client-auth` block (management mode). OpenVPN silently drops control bytes
+ * on the management interface, so `E\u0001ND` would arrive as `END`, close the block, and make
+ * the next line a management command; a newline in a file would start a second directive. So
+ * every control character is refused: C0 (tab, CR, LF, NUL and the rest), DEL, and C1
+ * (U+0080–U+009F). OpenVPN keeps C1 characters, but no directive needs one, and some terminals
+ * and log viewers act on them (U+009B starts an escape sequence): refusing costs nothing.
  */
 import { ConfigLineError } from '../errors.ts';
 
 /** OpenVPN reads option lines into a 256-byte buffer (OPTION_LINE_SIZE). */
 export const MAX_CONFIG_LINE_BYTES = 255;
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** `U+0001` for the first control character in a line, for the error. */
+function firstControl(line: string): string | undefined {
+  const c = CONTROL.exec(line)?.[0];
+  return c === undefined ? undefined : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 export function checkConfigLine(line: unknown): string {
   if (typeof line !== 'string') throw new ConfigLineError(`config line must be a string, got ${typeof line}`);
-  if (/[\r\n\0]/.test(line)) throw new ConfigLineError(`config line contains a line break or NUL: ${JSON.stringify(line)}`);
+  const control = firstControl(line);
+  if (control) {
+    throw new ConfigLineError(`config line contains a control character (${control}); a line break or NUL splits a line, and OpenVPN drops the others: ${JSON.stringify(line.slice(0, 80))}`);
+  }
   if (line.trim() === '') throw new ConfigLineError('config line is empty');
   if (Buffer.byteLength(line) > MAX_CONFIG_LINE_BYTES) {
     throw new ConfigLineError(`config line longer than ${MAX_CONFIG_LINE_BYTES} bytes: ${JSON.stringify(line.slice(0, 40))}...`);

@@ -12,19 +12,24 @@ import type { ManagementConfig } from '../../config/config-schema.ts';
 import type { Dispatcher } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
 import { LineServer } from '../../daemon/line-server.ts';
+import { simpleCommand, type EncodedCommand } from '../../openvpn-management/commands.ts';
 import { managementSessionKey, type ManagementSource } from './management-source.ts';
 
 type PassThroughConfig = NonNullable<ManagementConfig['pass-through']>;
 
-/** Read-only commands and their reply shapes. */
-const READ_ONLY: Record<string, 'single' | 'multi'> = {
-  status: 'multi',
-  'status 1': 'multi',
-  'status 2': 'multi',
-  'status 3': 'multi',
-  version: 'multi',
-  'load-stats': 'single',
-  pid: 'single',
+/**
+ * Read-only commands, each built by the encoder. `status` and `status 1` would begin each
+ * client row with its common name, which a certificate may set to look like a notification
+ * (`>CLIENT:CONNECT,...`) to whatever reads this socket: `status` is answered in version 3,
+ * whose rows begin with a fixed keyword, and `status 1` is refused.
+ */
+const READ_ONLY: Record<string, () => EncodedCommand> = {
+  status: () => simpleCommand('status 3'),
+  'status 2': () => simpleCommand('status 2'),
+  'status 3': () => simpleCommand('status 3'),
+  version: () => simpleCommand('version'),
+  'load-stats': () => simpleCommand('load-stats'),
+  pid: () => simpleCommand('pid'),
 };
 
 const MAX_LINE = 512;
@@ -57,9 +62,9 @@ export class PassThroughServer {
     if (at) [, name, command] = at as unknown as [string, string, string];
     const source = name === undefined ? undefined : this.sources.get(name);
     if (!source) return `ERROR: no OpenVPN instance named ${JSON.stringify(name ?? '')}\n`;
-    const shape = READ_ONLY[command];
-    if (shape) {
-      const reply = await source.client.command(command, shape);
+    const build = Object.hasOwn(READ_ONLY, command) ? READ_ONLY[command] : undefined;
+    if (build) {
+      const reply = await source.client.command(build());
       return reply.type === 'multiline' ? `${[...reply.lines, 'END'].join('\n')}\n` : `SUCCESS: ${reply.text}\n`;
     }
     const kill = /^(client-kill (\d+)|kill (.+))$/.exec(command);
@@ -71,6 +76,7 @@ export class PassThroughServer {
       this.log.info({ instance: source.instance, cids, by: 'pass-through' }, 'clients killed');
       return `SUCCESS: killed ${cids.length} client(s)\n`;
     }
+    if (command === 'status 1') return 'ERROR: status 1 is not served here (its rows begin with client-chosen names); use status 3\n';
     return `ERROR: command not allowed here: ${JSON.stringify(command.slice(0, 64))}\n`;
   }
 
