@@ -17,7 +17,7 @@ import type { OpenVpnClient } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
-import { createBenchEnv, type BenchEnv } from './bench-env.ts';
+import { BENCH_POOL, closeBenchEnvs, createBenchEnv, type BenchEnv } from './bench-env.ts';
 
 export const BENCH_MODES = ['floor', 'sh-noop', 'node-per-event', 'hook', 'management', 'management-fast-push'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
@@ -136,14 +136,32 @@ function runtimeBase(): string | undefined {
 }
 
 const dbDirs = new WeakMap<Lab, string>();
+/** Accounting folders not yet removed, for stopBench. */
+const liveDbDirs = new Set<string>();
 function accountingDb(lab: Lab): string {
   let dir = dbDirs.get(lab);
   if (!dir) {
     const made = ownedDir(mkdtempSync(join(tmpdir(), 'flexscript-bench-db-')));
-    lab.track(() => rmSync(made, { recursive: true, force: true }));
+    liveDbDirs.add(made);
+    lab.track(() => {
+      rmSync(made, { recursive: true, force: true });
+      liveDbDirs.delete(made);
+    });
     dbDirs.set(lab, (dir = made));
   }
   return join(dir, 'accounting.db');
+}
+
+/**
+ * Stops a running benchmark at once and removes what it made: the sudoers drop-in first, then
+ * every process in its network namespace (OpenVPN, clients, the daemon and its root stage), the
+ * namespace and its files. Synchronous, for the command line's signal handlers; the labs' own
+ * exit hook kills their processes and removes their folders when the process then exits.
+ */
+export function stopBench(): void {
+  closeBenchEnvs();
+  for (const dir of liveDbDirs) rmSync(dir, { recursive: true, force: true });
+  liveDbDirs.clear();
 }
 
 /** Server lines, and the daemon if the mode has one. */
@@ -192,9 +210,7 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
     for (let i = 0; i < o.clients; i++) clients.push(await lab.startClient({ commonName: `storm-${i}`, port }));
     const daemonCpu0 = daemon ? cpuSeconds(daemon.pid) : 0;
     const t0 = Date.now();
-    // a /16 pool: a /24 holds 253 clients, and the rest would connect without an address
-    const subnet = `10.${150 + (process.pid % 50)}.0.0`;
-    const server = await lab.startServer({ port, subnet, netmask: '255.255.0.0', dev: env.dev, extraConfig: [...lines, 'hand-window 120'] });
+    const server = await lab.startServer({ port, subnet: BENCH_POOL.network, netmask: BENCH_POOL.netmask, dev: env.dev, extraConfig: [...lines, 'hand-window 120'] });
     const pending = new Set(clients);
     let last = t0;
     let progress = t0;

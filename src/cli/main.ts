@@ -8,7 +8,7 @@ import { checkCommand, DEFAULT_SUDOERS } from './check.ts';
 import { openvpnConfigCommand } from './openvpn-config.ts';
 import { runDemo } from '../demo/demo.ts';
 import { killCommand, statusCommand } from './control.ts';
-import { BENCH_MODES, formatTable, runBench, type BenchMode } from '../bench/bench.ts';
+import { BENCH_MODES, formatTable, runBench, stopBench, type BenchMode } from '../bench/bench.ts';
 import { runMicro } from '../bench/micro.ts';
 import { initCommand } from './init.ts';
 import { passwdCommand } from './passwd.ts';
@@ -118,8 +118,21 @@ program
     const modes = o.modes?.split(',') as BenchMode[] | undefined;
     const unknown = modes?.filter((m) => !(BENCH_MODES as readonly string[]).includes(m));
     if (unknown?.length) throw new Error(`unknown mode(s): ${unknown.join(', ')}`);
-    // Ctrl-C: the lab's exit hook stops every process and removes every file
-    process.once('SIGINT', () => process.exit(130));
+    // stopped by a signal or a crash: the root grant for nobody, the namespace and every process
+    // go first; the labs' exit hook then removes their files
+    const stop = (code: number) => {
+      stopBench();
+      process.exit(code);
+    };
+    process.once('SIGINT', () => stop(130));
+    process.once('SIGTERM', () => stop(143));
+    process.once('SIGHUP', () => stop(129));
+    const crash = (err: unknown) => {
+      process.stderr.write(`flexscript bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      stop(1);
+    };
+    process.once('uncaughtException', crash);
+    process.once('unhandledRejection', crash);
     const result = await runBench({ clients: o.clients, json: o.json, modes });
     process.stdout.write(`\n${o.clients} clients; flexscript pipeline: ${result.pipeline}\n${formatTable(result)}\n`);
     process.exit(result.runs.some((r) => r.error) ? 1 : 0);

@@ -2,9 +2,12 @@
  * @module run-script
  * Runs one legacy hook script as OpenVPN would: the program itself with an argv list (never a
  * shell), the given env as data, in its own process group so a time limit kills the script and
- * everything it started. Output lines go to a callback, bounded in count and length.
+ * everything it started. The run ends when the script exits: a process that left the group
+ * (`setsid cmd &`) and still holds its output pipes does not keep the run, its concurrency slot
+ * or its temporary files alive. Output lines go to a callback, bounded in count and length.
  */
 import { spawn } from 'node:child_process';
+import { Semaphore } from '../daemon/semaphore.ts';
 
 export interface ScriptRun {
   readonly path: string;
@@ -25,6 +28,17 @@ export interface ScriptResult {
   readonly aborted: boolean;
 }
 
+/**
+ * After the script exits, how long its output pipes may stay open. A process the script started
+ * in a session of its own (`setsid cmd &`) escapes the group kill and keeps the pipes open: the
+ * run must not wait for it, so reading stops and the pipes are closed on this side.
+ */
+const DRAIN_MS = 250;
+
+/**
+ * Runs the script; resolves once it has exited (or was killed at the time limit or on abort),
+ * never later than DRAIN_MS after that, whatever its descendants do with its pipes.
+ */
 export function runScript(run: ScriptRun): Promise<ScriptResult> {
   const maxLines = run.maxLines ?? 100;
   const maxLength = run.maxLineLength ?? 1000;
@@ -32,7 +46,10 @@ export function runScript(run: ScriptRun): Promise<ScriptResult> {
     const child = spawn(run.path, [...run.args], { env: run.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
     let timedOut = false;
     let aborted = false;
+    let exitCode: number | null = null;
     let lines = 0;
+    let drain: NodeJS.Timeout | undefined;
+    let settled = false;
     const killGroup = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -49,6 +66,21 @@ export function runScript(run: ScriptRun): Promise<ScriptResult> {
       killGroup();
     };
     run.signal?.addEventListener('abort', onAbort, { once: true });
+    const flushes: (() => void)[] = [];
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(drain);
+      run.signal?.removeEventListener('abort', onAbort);
+      for (const flush of flushes) flush();
+      // stop reading: a pipe still held by an escaped process must not keep this run (or its
+      // file descriptors) alive
+      child.stdout.destroy();
+      child.stderr.destroy();
+      if (err) reject(err);
+      else resolve({ code: timedOut || aborted ? null : exitCode, timedOut, aborted });
+    };
     for (const stream of ['stdout', 'stderr'] as const) {
       let pending = '';
       const emit = (line: string) => {
@@ -56,8 +88,14 @@ export function runScript(run: ScriptRun): Promise<ScriptResult> {
         else if (lines === maxLines) run.output?.(stream, '(further output dropped)');
         lines++;
       };
+      const flush = () => {
+        if (pending) emit(pending);
+        pending = '';
+      };
+      flushes.push(flush);
       child[stream].setEncoding('utf8');
       child[stream].on('data', (chunk: string) => {
+        if (settled) return;
         pending += chunk;
         let nl: number;
         while ((nl = pending.indexOf('\n')) >= 0) {
@@ -65,61 +103,44 @@ export function runScript(run: ScriptRun): Promise<ScriptResult> {
           pending = pending.slice(nl + 1);
         }
         // a line without end is still bounded
-        if (pending.length > maxLength) {
-          emit(pending);
-          pending = '';
-        }
+        if (pending.length > maxLength) flush();
       });
-      child[stream].on('end', () => pending && emit(pending));
+      child[stream].on('end', flush);
+      // a destroyed stream may report an error; the run's result does not depend on it
+      child[stream].on('error', () => {});
     }
     child.on('error', (err) => {
-      clearTimeout(timer);
-      run.signal?.removeEventListener('abort', onAbort);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      run.signal?.removeEventListener('abort', onAbort);
-      // a background process the script left behind must not outlive it
       killGroup();
-      resolve({ code: timedOut || aborted ? null : code, timedOut, aborted });
+      settle(err);
     });
+    child.on('exit', (code) => {
+      exitCode = code;
+      // the script is done: the limits no longer apply to the pipes' draining
+      clearTimeout(timer);
+      run.signal?.removeEventListener('abort', onAbort);
+      // a background process the script left in its group must not outlive it
+      killGroup();
+      // output already written is still read, for a moment
+      drain = setTimeout(() => settle(), DRAIN_MS);
+    });
+    // both pipes closed after the exit: everything was read
+    child.on('close', () => settle());
   });
 }
 
-/** A counting semaphore: at most `limit` runs at once, the rest wait in order. */
+/** A counting semaphore for script runs: at most `limit` at once, the rest wait in order. */
 export class Limiter {
-  #running = 0;
-  readonly #waiting: (() => void)[] = [];
-  constructor(readonly limit: number) {}
-
-  get queued(): number {
-    return this.#waiting.length;
+  readonly #slots: Semaphore;
+  constructor(readonly limit: number) {
+    this.#slots = new Semaphore(limit);
   }
 
-  async run<T>(step: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (this.#running >= this.limit) {
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal?.removeEventListener('abort', drop);
-          resolve();
-        };
-        const drop = () => {
-          const i = this.#waiting.indexOf(go);
-          if (i >= 0) this.#waiting.splice(i, 1);
-          reject(signal?.reason ?? new Error('aborted while queued'));
-        };
-        if (signal?.aborted) return drop();
-        signal?.addEventListener('abort', drop, { once: true });
-        this.#waiting.push(go);
-      });
-    }
-    this.#running++;
-    try {
-      return await step();
-    } finally {
-      this.#running--;
-      this.#waiting.shift()?.();
-    }
+  get queued(): number {
+    return this.#slots.waiting;
+  }
+
+  /** Runs `step` in a slot, freed however it ends; rejects (holding no slot) if aborted while queued. */
+  run<T>(step: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.#slots.run(step, signal);
   }
 }

@@ -4,11 +4,12 @@
  * database. Each write is its own committed statement; migrations run under an advisory lock,
  * so daemons starting at the same time apply each one once.
  */
-import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { ErrorCode, FlexscriptError } from '../errors.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
 import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
-import { SUPERSEDE_SET, userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import { SUPERSEDE_SET, limitKeyOf, limitKeyWhere, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import { postgresSecrets } from './postgres-tls.ts';
 import type { PostgresConfig } from './store-config.ts';
 
 /** Any constant: names the advisory lock that serialises migrations. */
@@ -19,8 +20,11 @@ export class PostgresStore implements Store {
   private constructor(readonly pool: pg.Pool) {}
 
   static async open(config: PostgresConfig): Promise<PostgresStore> {
-    const password = config['password-file'] ? (await readFile(config['password-file'], 'utf8')).split('\n')[0] : undefined;
-    const pool = new pg.Pool({ host: config.host, port: config.port, database: config.database, user: config.user, password, max: config.pool });
+    // checked at load already; read again here, as the files are what the connections use
+    const { secrets, problems } = postgresSecrets(config);
+    if (!secrets) throw new FlexscriptError(ErrorCode.CONFIG_INVALID, problems.map((p) => `store.postgres.${p.path.join('.')}: ${p.message}`).join('\n'));
+    // ssl false when not configured: PGSSLMODE and friends in the environment do not decide
+    const pool = new pg.Pool({ host: config.host, port: config.port, database: config.database, user: config.user, password: secrets.password, ssl: secrets.ssl, max: config.pool });
     // an idle connection that breaks is replaced by the pool; it must not crash the daemon
     pool.on('error', () => {});
     const store = new PostgresStore(pool);
@@ -71,8 +75,9 @@ export class PostgresStore implements Store {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      // one lock per user, held to the commit: two connects of a user, on any server, take turns
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('flexscript-user:' || $1))", [userOf(s)]);
+      // one lock per limit key, held to the commit: two connects of a user, on any server, take turns
+      const key = limitKeyOf(s);
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('flexscript-' || $1 || ':' || $2))", [key.kind, key.name]);
       // a record of this very connection is over, and must not count against the limit
       await client.query(
         `UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '$1')}
@@ -80,7 +85,7 @@ export class PostgresStore implements Store {
         [s.startedAt, s.id, s.instance, s.commonName, s.realAddress ?? null, s.realPort ?? null],
       );
       const others = (
-        await client.query<Row>('SELECT * FROM sessions WHERE ended_at IS NULL AND COALESCE(username, common_name) = $1 AND id <> $2 ORDER BY started_at, id', [userOf(s), s.id])
+        await client.query<Row>(`SELECT * FROM sessions WHERE ${limitKeyWhere(key.kind).replace('$key', '$1').replace('$id', '$2')} ORDER BY started_at, id`, [key.name, s.id])
       ).rows.map(sessionFromRow);
       const recorded = !(limit.refuse && others.length >= limit.max);
       if (recorded) await this.openSession(s, client);

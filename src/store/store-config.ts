@@ -4,6 +4,7 @@
  * servers sharing sessions, limits and accounting). Passwords never sit in this file.
  */
 import { z } from 'zod';
+import { postgresSecrets, postgresSslSchema } from './postgres-tls.ts';
 
 const postgres = z
   .object({
@@ -11,12 +12,18 @@ const postgres = z
     port: z.number().int().min(1).max(65535).default(5432),
     database: z.string().min(1),
     user: z.string().min(1),
-    /** File whose first line is the password (readable by the daemon's user only). */
+    /** File whose first line is the password (0600, or 0640 owned by root; see postgres-tls). */
     'password-file': z.string().startsWith('/', 'must be an absolute path').optional(),
+    /** TLS to the server, and a client certificate (see postgres-tls). */
+    ssl: postgresSslSchema.optional(),
     /** Connections in the pool. */
     pool: z.number().int().min(1).max(100).default(4),
   })
-  .strict();
+  .strict()
+  // the files are read at load: a missing, unreadable or too open one is a FILE:LINE problem
+  .superRefine((p, ctx) => {
+    for (const problem of postgresSecrets(p).problems) ctx.addIssue({ code: 'custom', path: [...problem.path], message: problem.message });
+  });
 
 export const storeConfigSchema = z
   .object({

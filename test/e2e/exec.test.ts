@@ -27,6 +27,18 @@ printf 'push "route 10.232.0.0 255.255.0.0"\\n' > "$1"
 exit 0
 `;
 
+/** Leaves a process in a session of its own, holding the script's output pipes; `hang-*` stays past the limit. */
+const ESCAPING = `#!/bin/sh
+out=$(dirname "$0")/seen
+setsid sleep 60 &
+echo $! > "$out/escaped.$$"
+case $common_name in
+  hang-*) sleep 60 ;;
+esac
+printf 'push "route 10.233.0.0 255.255.0.0"\\n' > "$1"
+exit 0
+`;
+
 for (const mode of MODES) {
   describe(`exec plugin, ${mode} mode`, { skip: isRoot ? false : 'needs root' }, () => {
     test('a legacy script pushes a route, refuses by exit code, and gets a hostile name as data', async (t) => {
@@ -56,6 +68,46 @@ for (const mode of MODES) {
       const deny = await h.daemon.waitForLog('exit code deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'refuse-me');
       assert.equal(deny.reason, 'script exited with code 1');
       assert.equal(existsSync('/tmp/fxs-ex1'), false);
+    });
+
+    test('a script leaving a setsid grandchild ends at its exit or its time limit; the slot and its temp folder are freed', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'fxs-exec-e2e-'));
+      chmodSync(dir, 0o755);
+      const script = join(dir, 'connect.sh');
+      writeFileSync(script, ESCAPING, { mode: 0o755 });
+      const seen = join(dir, 'seen');
+      const temp = join(dir, 'tmp');
+      for (const d of [seen, temp]) {
+        mkdirSync(d, { mode: 0o700 });
+        chownSync(d, RUN_AS.uid, RUN_AS.gid);
+      }
+      t.after(() => {
+        // the escaped sleeps are this test's to stop
+        for (const f of existsSync(seen) ? readdirSync(seen).filter((n) => n.startsWith('escaped.')) : []) {
+          try {
+            process.kill(Number(readFileSync(join(seen, f), 'utf8')), 'SIGKILL');
+          } catch {
+            // gone already
+          }
+        }
+        rmSync(dir, { recursive: true, force: true });
+      });
+      const h = await modeLab(t, mode, {
+        pluginTimeout: '20s',
+        plugins: ['  - use: exec', '    options:', `      path: ${script}`, '      events: [client-connect]', '      timeout: 2s', '      concurrency: 1', `      tmp-dir: ${temp}`],
+      });
+      // one at a time through the single slot: each must be answered long before the plugin's 20 s
+      const first = await h.lab.startClient({ commonName: 'escaper-1', port: h.port });
+      await first.waitConnected(15_000);
+      assert.match(first.pushReply() ?? '', /route 10\.233\.0\.0 255\.255\.0\.0/);
+      const hang = await h.lab.startClient({ commonName: 'hang-2', port: h.port });
+      await hang.waitAuthFailed(15_000);
+      const deny = await h.daemon.waitForLog('time limit deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'hang-2');
+      assert.match(String(deny.reason), /longer than 2000 ms and was killed/);
+      const next = await h.lab.startClient({ commonName: 'escaper-3', port: h.port });
+      await next.waitConnected(15_000);
+      assert.equal(readdirSync(seen).filter((n) => n.startsWith('escaped.')).length, 3, 'every run left a grandchild');
+      await waitFor('temporary folders removed', () => readdirSync(temp).length === 0, { timeoutMs: 10_000 });
     });
   });
 }

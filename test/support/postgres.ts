@@ -3,9 +3,15 @@
  * user, since the server refuses to run as root), listening on a free loopback port, with a
  * role `flexscript` whose password is in a file and a database `flexscript`. Stopped and
  * removed after the test, also when it fails.
+ *
+ * With `tls: true` the server takes only TLS connections (`hostssl` in pg_hba.conf), with a
+ * throwaway CA made with openssl: a server certificate naming 127.0.0.1 and db.test (the server
+ * also listens on 127.0.0.2, an address its certificate does not name), a client certificate for
+ * the role `flexcert` (`cert` authentication, database `flexcert`), and a second CA that signed
+ * nothing the server uses.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +26,20 @@ export interface PostgresServer {
   readonly passwordFile: string;
   /** YAML lines for the daemon's `store:` section. */
   readonly yaml: string[];
+  readonly tls?: PostgresTls;
+}
+
+export interface PostgresTls {
+  /** The CA that signed the server's and the client's certificates (PEM). */
+  readonly ca: string;
+  /** A CA that signed neither. */
+  readonly otherCa: string;
+  /** An address the server listens on that its certificate does not name. */
+  readonly unnamedHost: string;
+  /** Client certificate and key (root-owned, 0600) for the role and database `flexcert`. */
+  readonly clientCert: string;
+  readonly clientKey: string;
+  readonly certUser: string;
 }
 
 export function postgresBin(): string | undefined {
@@ -31,7 +51,30 @@ export function postgresBin(): string | undefined {
 
 const asPostgres = (bin: string, args: string[]) => execFileSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', bin, ...args], { stdio: 'pipe' });
 
-export async function startPostgres(t: TestContext): Promise<PostgresServer> {
+const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+
+/** An EC key and certificate signed by `ca` (or self-signed when `ca` is undefined). */
+function makeCert(dir: string, name: string, subject: string, ca: string | undefined, ext: string): void {
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-subj', subject];
+  if (!ca) {
+    openssl(dir, ['req', '-x509', ...newKey, '-out', `${name}.crt`, '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    return;
+  }
+  openssl(dir, ['req', ...newKey, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
+}
+
+function makePki(dir: string): void {
+  mkdirSync(dir, { mode: 0o755 });
+  makeCert(dir, 'ca', '/CN=flexscript test CA', undefined, '');
+  makeCert(dir, 'other-ca', '/CN=flexscript other CA', undefined, '');
+  makeCert(dir, 'server', '/CN=db.test', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:db.test\nextendedKeyUsage=serverAuth\n');
+  makeCert(dir, 'client', '/CN=flexcert', 'ca', 'extendedKeyUsage=clientAuth\n');
+  for (const f of readdirSync(dir)) chmodSync(join(dir, f), f.endsWith('.key') ? 0o600 : 0o644);
+}
+
+export async function startPostgres(t: TestContext, o: { tls?: boolean } = {}): Promise<PostgresServer> {
   const bin = postgresBin();
   if (!bin) throw new Error('PostgreSQL is not installed (apt-get install postgresql)');
   const dir = await mkdtemp(join(tmpdir(), 'fxs-pg-'));
@@ -48,9 +91,33 @@ export async function startPostgres(t: TestContext): Promise<PostgresServer> {
   });
   asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'flexscript', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync']);
   const port = await freeLoopbackPort();
-  asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`, 'start']);
+  let serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`;
+  const pki = join(dir, 'pki');
+  if (o.tls) {
+    makePki(pki);
+    // the server's key is the server's; the rest stays root's
+    const serverKey = join(dir, 'server.key');
+    copyFileSync(join(pki, 'server.key'), serverKey);
+    execFileSync('chown', ['postgres:postgres', serverKey]);
+    writeFileSync(
+      join(data, 'pg_hba.conf'),
+      [
+        'local all all trust',
+        'hostssl all flexcert 127.0.0.0/8 cert',
+        'hostssl all flexscript 127.0.0.0/8 scram-sha-256',
+        'hostnossl all all 127.0.0.0/8 reject',
+        '',
+      ].join('\n'),
+    );
+    serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1,127.0.0.2 -c fsync=on -c ssl=on -c ssl_cert_file=${join(pki, 'server.crt')} -c ssl_key_file=${serverKey} -c ssl_ca_file=${join(pki, 'ca.crt')}`;
+  }
+  asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', serverOptions, 'start']);
   started = true;
   asPostgres(join(bin, 'createdb'), ['-h', dir, '-p', String(port), '-U', 'flexscript', 'flexscript']);
+  if (o.tls) {
+    asPostgres(join(bin, 'createuser'), ['-h', dir, '-p', String(port), '-U', 'flexscript', 'flexcert']);
+    asPostgres(join(bin, 'createdb'), ['-h', dir, '-p', String(port), '-U', 'flexscript', '-O', 'flexcert', 'flexcert']);
+  }
   // the daemon's copy of the password: readable by the daemon's user (nobody) only
   const passwordFile = join(dir, 'password');
   await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
@@ -62,5 +129,17 @@ export async function startPostgres(t: TestContext): Promise<PostgresServer> {
     user: 'flexscript',
     passwordFile,
     yaml: ['store:', '  postgres:', '    host: 127.0.0.1', `    port: ${port}`, '    database: flexscript', '    user: flexscript', `    password-file: ${passwordFile}`],
+    ...(o.tls
+      ? {
+          tls: {
+            ca: join(pki, 'ca.crt'),
+            otherCa: join(pki, 'other-ca.crt'),
+            unnamedHost: '127.0.0.2',
+            clientCert: join(pki, 'client.crt'),
+            clientKey: join(pki, 'client.key'),
+            certUser: 'flexcert',
+          },
+        }
+      : {}),
   };
 }

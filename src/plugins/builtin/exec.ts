@@ -6,7 +6,9 @@
  * user-pass-verify's via-file credentials, mode 0600). The exit code decides as in OpenVPN:
  * non-zero denies client-connect, user-pass-verify and tls-verify, and vetoes learn-address
  * add/update; other events only log it. A script over its time limit is killed with its whole
- * process group and the client is denied. Deferral (client_connect_deferred_file,
+ * process group and the client is denied. A run ends at the script's exit even when a process it
+ * left in a session of its own still holds its output; the concurrency slot and the run's
+ * temporary folder are freed however the run ends. Deferral (client_connect_deferred_file,
  * auth_control_file) is not offered: the daemon already keeps OpenVPN free while the script
  * runs. See docs/migrating-from-scripts.md.
  *
@@ -142,7 +144,8 @@ const exec: PluginDefinition<ExecOptions> = {
           const lines = inv.configFile && result.code === 0 ? scriptConfigLines(await readFile(inv.configFile, 'utf8')) : [];
           return { ...result, ms, lines };
         } finally {
-          await rm(dir, { recursive: true, force: true });
+          // retried: a process the script left behind may still be writing into it
+          await rm(dir, { recursive: true, force: true, maxRetries: 3 });
         }
       }, ctx.signal);
     };
@@ -162,7 +165,8 @@ const exec: PluginDefinition<ExecOptions> = {
         for (const line of r.lines) c.config!(line);
       };
     }
-    return handlers as PluginInstance;
+    // an auth-user-pass-verify script verifies usernames, as it does for OpenVPN
+    return { ...handlers, ...(handlers['user-pass-verify'] ? { verifiesUsernames: true } : {}) } as PluginInstance;
   },
 };
 
