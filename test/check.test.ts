@@ -17,7 +17,7 @@ import { rootCommand, sudoersDropIn } from '../src/root/sudoers.ts';
 
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 
-const ROOT_YAML = ['table: fxscheck', 'vpn-interfaces: [tun0]', 'groups:', '  staff:', '    allow:', '      - { to: 10.20.0.0/16, protocol: tcp, ports: [22] }', ''].join('\n');
+const ROOT_YAML = ['table: fxscheck', 'vpn-interfaces: [tun0]', 'vpn-networks: [10.8.0.0/24]', 'groups:', '  staff:', '    allow:', '      - { to: 10.20.0.0/16, protocol: tcp, ports: [22] }', ''].join('\n');
 
 interface Setup {
   readonly dir: string;
@@ -27,6 +27,8 @@ interface Setup {
   readonly sudoers: string;
   readonly runDir: string;
   readonly controlSocket: string;
+  /** OpenVPN's status file (hook.status-file): root's, group nogroup, mode 0640, in a root-only folder. */
+  readonly statusFile: string;
   /** Rewrites the flexscript config (lines replace the defaults). */
   writeConfig(lines: string[]): void;
   check(): ReturnType<typeof runChecks>;
@@ -45,11 +47,18 @@ function setup(t: TestContext): Setup {
   writeFileSync(sudoers, sudoersDropIn({ user: 'nobody', command: rootCommand(rootYaml) }), { mode: 0o440 });
   const config = join(dir, 'flexscript.yaml');
   const controlSocket = join(sockDir, 'control.sock');
+  // the firewall keeps kernel state: a restarted daemon needs OpenVPN's status file
+  mkdirSync(join(dir, 'openvpn-status'), { mode: 0o750 });
+  chownSync(join(dir, 'openvpn-status'), 0, 65534);
+  const statusFile = join(dir, 'openvpn-status', 'status.txt');
+  writeFileSync(statusFile, '', { mode: 0o640 });
+  chownSync(statusFile, 0, 65534);
   const lines = [
     'instance: office',
     'hook:',
     `  dir: ${runDir}`,
     '  group: nogroup',
+    `  status-file: ${statusFile}`,
     'control:',
     `  socket: ${controlSocket}`,
     '  group: nogroup',
@@ -67,7 +76,7 @@ function setup(t: TestContext): Setup {
   assert.equal(printed.status, 0, printed.stderr);
   const openvpn = join(dir, 'server.conf');
   writeFileSync(openvpn, ['port 1194', 'dev tun', '<ca>', 'user root', '</ca>', 'user nobody', 'group nogroup', printed.stdout].join('\n'));
-  return { dir, config, openvpn, rootYaml, sudoers, runDir, controlSocket, writeConfig, check: () => runChecks(config, { openvpnConfig: openvpn, sudoers }) };
+  return { dir, config, openvpn, rootYaml, sudoers, runDir, controlSocket, statusFile, writeConfig, check: () => runChecks(config, { openvpnConfig: openvpn, sudoers }) };
 }
 
 /** Asserts that some problem line matches each pattern. */
@@ -149,7 +158,7 @@ test('management mode: socket, management-client-auth and management-client-user
     'management:',
     '  instances:',
     '    - { name: a, socket: /run/openvpn/a.sock }',
-    '    - { name: b, host: 127.0.0.1, port: 7505 }',
+    '    - { name: b, host: 127.0.0.1, port: 7505, password-file: /etc/openvpn/b.pw }',
   ]);
   writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management /run/openvpn/other.sock unix'].join('\n'));
   let { problems } = await runChecks(s.config, { openvpnConfig: s.openvpn });
@@ -159,7 +168,7 @@ test('management mode: socket, management-client-auth and management-client-user
   ({ problems } = await runChecks(s.config, { openvpnConfig: s.openvpn }));
   found(problems, /server\.conf:3: management-client-auth: missing: OpenVPN then admits clients without asking the daemon/, /server\.conf:3: management-client-user: missing: any local user/);
 
-  writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management 127.0.0.1 7505', 'management-client-auth', 'auth-user-pass-optional', 'management-hold'].join('\n'));
+  writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management 127.0.0.1 7505 /etc/openvpn/b.pw', 'management-client-auth', 'auth-user-pass-optional', 'management-hold'].join('\n'));
   const clean = await runChecks(s.config, { openvpnConfig: s.openvpn });
   assert.deepEqual(clean.problems, []);
   assert.deepEqual(clean.warnings, []);
@@ -210,7 +219,7 @@ test('root stage: a missing, invalid or untrusted root config, and a plugin grou
 
   writeFileSync(s.rootYaml, `${ROOT_YAML}colour: blue\n`, { mode: 0o644 });
   ({ problems } = await s.check());
-  found(problems, /root\.yaml:7: colour: unknown key/);
+  found(problems, /root\.yaml:8: colour: unknown key/);
 
   writeFileSync(s.rootYaml, ROOT_YAML.replace('staff', 'admins'), { mode: 0o644 });
   ({ problems } = await s.check());
@@ -252,4 +261,74 @@ test('sudoers: missing, invalid, too broad, for another user, or unsafe to sudo'
   chmodSync(s.sudoers, 0o440);
   mkdirSync(join(s.dir, 'unused'));
   assert.deepEqual((await s.check()).problems, []);
+});
+
+test('hook mode: plugins that keep kernel state or count sessions need hook.status-file, or a restart cuts every client off', async (t) => {
+  const s = setup(t);
+  const without = readFileSync(s.config, 'utf8').split('\n').filter((l) => !l.startsWith('  status-file:'));
+  s.writeConfig(without);
+  const { problems } = await s.check();
+  found(
+    problems,
+    /flexscript\.yaml:3: hook\.status-file: missing while firewall keeps kernel state or count sessions: a restarted daemon .* removes every connected client's firewall set elements and routes; add status-file: /,
+  );
+  // session counts and accounting are rebuilt from it too
+  s.writeConfig(['hook:', `  dir: ${s.runDir}`, '  group: nogroup', 'store:', `  sqlite: ${join(s.dir, 'accounting.db')}`, 'plugins:', '  - use: accounting', '  - use: session-limit', '    options: { max: 2 }']);
+  found((await runChecks(s.config)).problems, /flexscript\.yaml:\d+: hook\.status-file: missing while accounting, session-limit keep kernel state or count sessions/);
+  // nothing to rebuild: no status file needed
+  s.writeConfig(['hook:', `  dir: ${s.runDir}`, '  group: nogroup']);
+  assert.deepEqual((await runChecks(s.config)).problems, []);
+  // management mode rebuilds from status 3: no status file either
+  s.writeConfig(['management:', '  instances:', '    - { name: a, socket: /run/openvpn/a.sock }', 'root:', `  config: ${s.rootYaml}`, 'plugins:', '  - use: firewall', '    options:', '      groups:', '        staff: { common-names: [alice] }']);
+  assert.ok(!(await s.check()).problems.some((p) => /status-file/.test(p)));
+});
+
+test("hook mode: the status file must be readable by the daemon, status-version 3, and in a folder only root can change", async (t) => {
+  const s = setup(t);
+  // OpenVPN created it itself: root's, mode 0600
+  chownSync(s.statusFile, 0, 0);
+  chmodSync(s.statusFile, 0o600);
+  let { problems } = await s.check();
+  found(problems, /status\.txt: owned by root \(group 0\), mode 0600: the daemon \(nobody, group nogroup\) cannot read it, so a restart would cut every client off; chgrp nogroup .* && chmod 0640/);
+  chownSync(s.statusFile, 0, 65534);
+  chmodSync(s.statusFile, 0o640);
+  // OpenVPN writing version 2 (Debian's unit's --status-version 2 without a status-version 3 in the config)
+  writeFileSync(s.statusFile, 'TITLE,OpenVPN 2.6.14\nTIME,2026-11-28 19:11:50,1795893110\nHEADER,CLIENT_LIST,Common Name\nEND\n');
+  ({ problems } = await s.check());
+  found(problems, /status\.txt: OpenVPN writes status-version 2 here, but the daemon reads version 3 only; put `status-version 3` in OpenVPN's config/);
+  writeFileSync(s.statusFile, 'TITLE\tOpenVPN 2.6.14\nTIME\t2026-11-28 19:11:50\t1795893110\nEND\n');
+  assert.deepEqual((await s.check()).problems, []);
+  // OpenVPN opens it as root and follows links: its folder must be root's alone
+  chownSync(join(s.dir, 'openvpn-status'), 65534, 65534);
+  ({ problems } = await s.check());
+  found(problems, /status\.txt: OpenVPN opens its status file as root and follows links, but .*openvpn-status is owned by nobody: whoever can write there can make root overwrite any file/);
+  chownSync(join(s.dir, 'openvpn-status'), 0, 65534);
+  // not there yet: OpenVPN would make it root's, mode 0600
+  rmSync(s.statusFile);
+  const missing = await s.check();
+  assert.deepEqual(missing.problems, []);
+  found(missing.warnings, /status\.txt: hook\.status-file does not exist \(yet\): OpenVPN would create it readable by root only/);
+  // OpenVPN's status and status-version lines must match
+  writeFileSync(s.openvpn, readFileSync(s.openvpn, 'utf8').replace(/^status-version 3$/m, 'status-version 2'));
+  found((await s.check()).problems, /server\.conf:\d+: status-version: the daemon reads status-version 3/);
+});
+
+test("hook mode: OpenVPN's tmp-dir is hook.tmp-dir; without one, deferral files in /tmp are a warning (systemd's PrivateTmp)", async (t) => {
+  const s = setup(t);
+  const tmp = join(s.dir, 'openvpn-tmp');
+  const lines = readFileSync(s.config, 'utf8').trimEnd().split('\n');
+  s.writeConfig(lines.flatMap((l) => (l === `  dir: ${s.runDir}` ? [l, `  tmp-dir: ${tmp}`] : [l])));
+  let { problems } = await s.check();
+  found(problems, /server\.conf:1: tmp-dir: hook\.tmp-dir is .*openvpn-tmp but OpenVPN creates its deferral files in \/tmp: the daemon cannot answer connects there; add `tmp-dir /);
+  const printed = flexscript('openvpn-config', '--config', s.config, '--mode', 'hook');
+  assert.equal(printed.status, 0, printed.stderr);
+  assert.match(printed.stdout, new RegExp(`^tmp-dir "${tmp.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"$`, 'm'));
+  writeFileSync(s.openvpn, ['port 1194', 'dev tun', 'user nobody', 'group nogroup', printed.stdout].join('\n'));
+  ({ problems } = await s.check());
+  assert.deepEqual(problems, []);
+  // no tmp-dir anywhere: works only while OpenVPN and the daemon share /tmp
+  s.writeConfig(lines);
+  writeFileSync(s.openvpn, readFileSync(s.openvpn, 'utf8').replace(/^tmp-dir .*$/m, ''));
+  const { warnings } = await s.check();
+  found(warnings, /server\.conf:1: tmp-dir: OpenVPN creates its deferral files in \/tmp: under systemd's PrivateTmp .* connects time out/);
 });

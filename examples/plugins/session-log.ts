@@ -29,7 +29,8 @@ export default {
           duration: event.duration,
           connectedAt: ctx.state.get('since'),
         };
-        await appendFile(file, `${JSON.stringify(record)}\n`);
+        // names and addresses: readable by the daemon's user and group only
+        await appendFile(file, `${JSON.stringify(record)}\n`, { mode: 0o640 });
       },
     };
   },

@@ -91,6 +91,18 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   else if (group && groupIdOf(group.args[0] ?? '') === undefined) f.problems.push(at(group, 'group', `group ${group.args[0]} does not exist; create it or name an existing one`));
 
   const { hook, management } = config;
+  // a TCP management interface is open to every local user (and further, off loopback): OpenVPN
+  // asks a password only when the line names a password file
+  for (const d of all('management')) {
+    const [host, port, pwFile] = d.args;
+    if (port === 'unix' || host === undefined) continue;
+    if (!isLoopback(host)) {
+      f.problems.push(at(d, 'management', `listens on ${host} ${port ?? ''}, beyond this machine: whoever reaches it can admit, deny and disconnect clients; use a unix socket (\`management /run/openvpn/NAME.sock unix\`) or 127.0.0.1`));
+    }
+    if (pwFile === undefined) {
+      f.problems.push(at(d, 'management', `${host} ${port ?? ''} over TCP without a password file: any local user can connect and admit, deny or disconnect clients; use a unix socket with management-client-user, or add a password file as the third word (one line, owned by root, mode 0600) and give it to the daemon as password-file`));
+    }
+  }
   const mgmt = one('management');
   if (management) {
     const instance = mgmt && management.instances.find((i) => (i.socket ? mgmt.args[0] === i.socket && mgmt.args[1] === 'unix' : Number(mgmt.args[1]) === i.port));
@@ -174,11 +186,111 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
     if (!wanted.has(event)) f.warnings.push(at(d, option, `no plugin handles ${event}: OpenVPN starts a process per event for nothing; remove the line`));
   }
   const statusFile = hook['status-file'];
+  // a --status on OpenVPN's command line (Debian's openvpn-server@ unit) comes before --config: the config's lines win
   if (statusFile) {
     const status = one('status');
     if (status?.args[0] !== statusFile) f.problems.push(at(status, 'status', `hook.status-file is ${statusFile} but OpenVPN writes ${status?.args[0] ?? 'no status file'}; add \`status ${statusFile} 1\``));
     if (one('status-version')?.args[0] !== '3') f.problems.push(at(one('status-version'), 'status-version', 'the daemon reads status-version 3; add `status-version 3`'));
   }
+  const tmpDir = one('tmp-dir');
+  const wantTmp = hook['tmp-dir'];
+  if (wantTmp && tmpDir?.args[0] !== wantTmp) {
+    f.problems.push(at(tmpDir, 'tmp-dir', `hook.tmp-dir is ${wantTmp} but OpenVPN creates its deferral files in ${tmpDir?.args[0] ?? '/tmp'}: the daemon cannot answer connects there; add \`tmp-dir ${wantTmp}\``));
+  } else if (!wantTmp && (!tmpDir || /^\/(var\/)?tmp(\/|$)/.test(tmpDir.args[0] ?? ''))) {
+    f.warnings.push(at(tmpDir, 'tmp-dir', `OpenVPN creates its deferral files in ${tmpDir?.args[0] ?? '/tmp'}: under systemd's PrivateTmp (Debian's openvpn-server@ unit, the daemon's unit) each service has its own /tmp and connects time out; set hook.tmp-dir and OpenVPN's tmp-dir to one directory both use (flexscript init: /run/flexscript/openvpn-tmp)`));
+  }
+}
+
+/** 127.0.0.0/8, ::1 or localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+// ---------------------------------------------------------------- what survives a daemon restart
+
+/** Built-ins that keep kernel state or count sessions, for when plugins could not be loaded. */
+const STATEFUL_BUILTINS = new Set(['firewall', 'routes', 'session-limit', 'accounting']);
+
+/**
+ * Hook mode: the live clients a restarted daemon knows come from OpenVPN's status file only.
+ * Without it the first reconcile removes every live client's set elements and routes, and
+ * session counts start at zero. The file itself must be readable by the daemon, written as
+ * status-version 3, and in a directory only root can change (OpenVPN opens it as root).
+ */
+export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[], daemonUser: string | undefined, f: Findings): void {
+  const { hook } = loaded.config;
+  if (!hook) return;
+  const where = (path: FieldPath, problem: string) =>
+    loaded.problems([{ code: 'custom', path: [], message: problem, input: undefined }], path).map(formatProblem);
+  const file = hook['status-file'];
+  if (!file) {
+    if (stateful.length > 0) {
+      f.problems.push(
+        ...where(
+          ['hook', 'status-file'],
+          `missing while ${stateful.join(', ')} keep${stateful.length === 1 ? 's' : ''} kernel state or count sessions: a restarted daemon (an upgrade, a crash and systemd's Restart=) then knows no live client, and its first reconcile removes every connected client's firewall set elements and routes; ` +
+            "add status-file: /run/openvpn-flexscript/status.txt (flexscript init writes it with a tmpfiles.d drop-in that creates the file) and the status and status-version 3 lines `flexscript openvpn-config` prints",
+        ),
+      );
+    }
+    return;
+  }
+  // OpenVPN opens the file as root with O_CREAT|O_TRUNC, following links
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const st = stat(dir);
+    if (st) {
+      const stickyRoot = st.uid === 0 && (st.mode & 0o1000) !== 0;
+      if (st.uid !== 0 || (st.mode & 0o022 && !stickyRoot)) {
+        f.problems.push(
+          `${file}: OpenVPN opens its status file as root and follows links, but ${dir} is ${st.uid !== 0 ? `owned by ${userName(st.uid)}` : `writable by group or others (mode ${octal(st.mode)})`}: whoever can write there can make root overwrite any file; keep the status file in a directory only root can change (flexscript init: /run/openvpn-flexscript)`,
+        );
+        break;
+      }
+    }
+    if (dir === dirname(dir)) break;
+  }
+  const st = stat(file);
+  if (!st) {
+    f.warnings.push(`${file}: hook.status-file does not exist (yet): OpenVPN would create it readable by root only and a restarted daemon could not read it; create it first, root's with OpenVPN's group, mode 0640 (flexscript init's tmpfiles.d drop-in does)`);
+    return;
+  }
+  if (!st.isFile()) {
+    f.problems.push(`${file}: hook.status-file is ${st.isSymbolicLink() ? 'a symlink' : 'not a regular file'}; OpenVPN writes through it as root: replace it with a regular file, root's with OpenVPN's group, mode 0640`);
+    return;
+  }
+  const uid = daemonUser === undefined ? undefined : userId(daemonUser);
+  const gid = hook.group === undefined ? undefined : groupIdOf(hook.group);
+  const readable = (uid !== undefined && st.uid === uid && st.mode & 0o400) || (gid !== undefined && st.gid === gid && st.mode & 0o040) || st.mode & 0o004;
+  if (uid !== undefined && !readable) {
+    f.problems.push(
+      `${file}: owned by ${userName(st.uid)} (group ${st.gid}), mode ${octal(st.mode)}: the daemon (${daemonUser}${hook.group ? `, group ${hook.group}` : ''}) cannot read it, so a restart would cut every client off; ${hook.group ? `chgrp ${hook.group} ${file} && chmod 0640 ${file}` : `chown ${daemonUser} ${file}`} (OpenVPN keeps an existing file's owner and mode)`,
+    );
+  }
+  if (st.mode & 0o004) f.warnings.push(`${file}: mode ${octal(st.mode)} lets every local user read who is connected from where; chmod o-r ${file}`);
+  let first = '';
+  try {
+    first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  } catch {
+    // unreadable by the checking user: already reported above when it matters
+  }
+  const version = first.startsWith('TITLE\t') ? 3 : first.startsWith('TITLE,') ? 2 : first.startsWith('OpenVPN CLIENT LIST') ? 1 : undefined;
+  if (version !== undefined && version !== 3) {
+    f.problems.push(`${file}: OpenVPN writes status-version ${version} here, but the daemon reads version 3 only; put \`status-version 3\` in OpenVPN's config (it comes after --status-version on OpenVPN's command line, so it wins)`);
+  }
+}
+
+/** Management over TCP needs a password; the daemon's side of it. */
+export function checkManagementPasswords(loaded: LoadedConfig, f: Findings): void {
+  loaded.config.management?.instances.forEach((instance, i) => {
+    const field: FieldPath = ['management', 'instances', i];
+    const problem = (path: FieldPath, text: string) => f.problems.push(...loaded.problems([{ code: 'custom', path: [], message: text, input: undefined }], path).map(formatProblem));
+    const pwFile = instance['password-file'];
+    if (instance.port !== undefined && !pwFile) {
+      problem([...field, 'port'], `management over TCP (${instance.host ?? '127.0.0.1'} ${instance.port}) without password-file: any local user can connect to OpenVPN's management interface and admit, deny or disconnect clients; use socket: (a unix socket with management-client-user), or add password-file (and the same file as the third word of OpenVPN's management line)`);
+    }
+    const st = pwFile ? stat(pwFile) : undefined;
+    if (pwFile && st && st.mode & 0o004) problem([...field, 'password-file'], `${pwFile} has mode ${octal(st.mode)}: every local user can read the management password; chmod o-rwx ${pwFile}`);
+  });
 }
 
 // ---------------------------------------------------------------- sockets and the runtime directory
@@ -325,12 +437,15 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   const { config } = loaded;
   let handled: EventName[] = [];
   let plugins: string[] | undefined;
+  // plugins whose state a restart must rebuild: by their hooks once loaded, else by built-in name
+  let stateful = config.plugins.filter((p) => p.enabled && p.use !== undefined && STATEFUL_BUILTINS.has(p.use)).map((p) => p.name ?? p.use!);
   try {
     const log = createLogger('silent');
     const loadedPlugins = await loadPlugins(loaded, log, offlineServices(config));
     await closePlugins(loadedPlugins, log);
     handled = EVENT_NAMES.filter((e) => loadedPlugins.some((p) => typeof p.instance[e] === 'function'));
     plugins = loadedPlugins.map((p) => p.name);
+    stateful = loadedPlugins.filter((p) => typeof p.instance.kernelState === 'function' || typeof p.instance.sessionsRebuilt === 'function').map((p) => p.name);
   } catch (err) {
     f.problems.push(...(err instanceof ConfigError ? err.problems.map((p: ConfigProblem) => formatProblem(p)) : [`${file}: ${errorMessage(err)}`]));
   }
@@ -348,7 +463,10 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
       checkOpenVpnConfig(options.openvpnConfig, text, config, handled, f);
     }
   }
-  await checkRoot(loaded, options, daemonUserOf(config, options, openvpn), f);
+  checkManagementPasswords(loaded, f);
+  const daemonUser = daemonUserOf(config, options, openvpn);
+  checkStatusFile(loaded, stateful, daemonUser, f);
+  await checkRoot(loaded, options, daemonUser, f);
   return { ...f, plugins };
 }
 

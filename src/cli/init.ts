@@ -1,17 +1,17 @@
 /**
  * @module init
  * `flexscript init --dir DIR`: a commented starting setup for an existing OpenVPN server: the
- * config, editable copies of the example plugins, a systemd unit for the daemon and the lines
- * to add to OpenVPN's config. Never overwrites a file without --force.
+ * config, editable copies of the example plugins, a systemd unit for the daemon, the lines
+ * to add to OpenVPN's config and (hook mode) a tmpfiles.d drop-in for the files OpenVPN and the
+ * daemon share. Never overwrites a file without --force.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { REPO } from '../lab/daemon-process.ts';
 import { parseConfig } from '../config/load-config.ts';
-import { HOOK_PATH } from './openvpn-config.ts';
+import { hookServerLines } from './openvpn-config.ts';
 import { checkSudoers, DEFAULT_ROOT_CONFIG, rootCommand, sudoersDropIn } from '../root/sudoers.ts';
-import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 
 export interface InitOptions {
@@ -24,6 +24,35 @@ export interface InitOptions {
 }
 
 const PLUGINS = ['deny-list.ts', 'office-routes.ts', 'session-log.ts'];
+
+/**
+ * Hook mode: OpenVPN's status file. OpenVPN opens it as root (before its privilege drop) with
+ * O_CREAT|O_TRUNC and follows links, so it lives in a directory only root may change; the file
+ * is root's and readable by OpenVPN's group, which the daemon runs in.
+ */
+export const STATUS_DIR = '/run/openvpn-flexscript';
+export const STATUS_FILE = `${STATUS_DIR}/status.txt`;
+/** Hook mode: OpenVPN's tmp-dir, inside the daemon's runtime directory (not /tmp: PrivateTmp). */
+export const OPENVPN_TMP_DIR = '/run/flexscript/openvpn-tmp';
+
+/** systemd-tmpfiles lines for hook mode: made at boot, so OpenVPN can start before the daemon. */
+function tmpfiles(o: InitOptions, path: string): string {
+  return `# systemd-tmpfiles: the files OpenVPN and the daemon share in hook mode. Install:
+#   install -o root -g root -m 0644 ${path} /etc/tmpfiles.d/flexscript.conf
+#   systemd-tmpfiles --create /etc/tmpfiles.d/flexscript.conf
+#
+# OpenVPN's status file (status-version 3): a restarted daemon reads the live clients from it,
+# so their firewall set elements and routes are kept. OpenVPN opens it as root and follows
+# links: only root may change its directory. Readable by OpenVPN's group (the daemon's).
+d ${STATUS_DIR} 0750 root ${o.group} -
+f ${STATUS_FILE} 0640 root ${o.group} -
+# The daemon's runtime directory (hook.dir, sockets) and OpenVPN's tmp-dir, where OpenVPN (as
+# ${o.user}) creates the deferral files the daemon answers in. The daemon's unit makes them too
+# (RuntimeDirectory=); here they exist from boot, even when OpenVPN starts first.
+d /run/flexscript 0770 ${o.user} ${o.group} -
+d ${OPENVPN_TMP_DIR} 0770 ${o.user} ${o.group} -
+`;
+}
 
 function unit(o: InitOptions, config: string): string {
   return `# systemd unit for the openvpn-flexscript daemon. Install:
@@ -43,16 +72,28 @@ ExecStart=${process.execPath} ${join(REPO, 'bin/flexscript.js')} run --config ${
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=1
-# /run/flexscript: ${o.mode === 'hook' ? "the hook directory (hook.dir), shared with OpenVPN's group, and the sockets" : 'the pass-through and control sockets'}
+${
+    o.mode === 'hook'
+      ? `# /run/flexscript: the hook directory (hook.dir), shared with OpenVPN's group, and the sockets;
+# /run/flexscript/openvpn-tmp: OpenVPN's tmp-dir (hook.tmp-dir), where OpenVPN creates the
+# deferral files the daemon answers in. Writable here although ProtectSystem=strict: systemd
+# makes RuntimeDirectory= paths writable.
+RuntimeDirectory=flexscript flexscript/openvpn-tmp
+RuntimeDirectoryMode=0770`
+      : `# /run/flexscript: the pass-through and control sockets
 RuntimeDirectory=flexscript
-RuntimeDirectoryMode=${o.mode === 'hook' ? '0770' : '0755'}
+RuntimeDirectoryMode=0755`
+  }
 RuntimeDirectoryPreserve=yes
 # /var/lib/flexscript: the accounting store; /var/log/flexscript: the session log
 StateDirectory=flexscript
 LogsDirectory=flexscript
 ProtectSystem=strict
 ProtectHome=yes
-PrivateTmp=no
+# the daemon shares no file with OpenVPN through /tmp${o.mode === 'hook' ? ' (OpenVPN\'s tmp-dir is above)' : ''}
+PrivateTmp=yes
+# what it writes (session log, accounting store) is not for every local user: names, addresses
+UMask=0027
 
 [Install]
 WantedBy=multi-user.target
@@ -71,6 +112,14 @@ hook:
   mode: "0770"
   # how long tls-verify (and events with wait: true) wait for an answer
   timeout: 5s
+  # OpenVPN's status file (status-version 3): when the daemon restarts (an upgrade, a crash and
+  # systemd's Restart=) it reads the live clients from it, so their firewall set elements,
+  # routes and session counts are kept. Without it a restart cuts every client off. The
+  # tmpfiles.d drop-in next to this file creates it (root's, readable by ${o.group}).
+  status-file: ${STATUS_FILE}
+  # OpenVPN's tmp-dir: the deferral files OpenVPN creates and the daemon answers in. Not /tmp:
+  # systemd gives OpenVPN (Debian's openvpn-server@ unit) and the daemon each their own /tmp.
+  tmp-dir: ${OPENVPN_TMP_DIR}
   # learn-address: connect drops OpenVPN's learn-address hook (one hook per connect instead
   # of two, faster in a reconnect storm): the daemon reports each accepted client's addresses.
   # Keep the default (hook) for iroute networks, address updates or a learn-address veto.
@@ -166,7 +215,7 @@ export async function initCommand(o: InitOptions): Promise<number> {
   const parsed = parseConfig(yaml, configPath).config;
   const lines =
     o.mode === 'hook'
-      ? hookModeLines(parsed.hook!, ['client-connect', 'client-disconnect', 'learn-address'], HOOK_PATH)
+      ? hookServerLines(parsed.hook!, ['client-connect', 'client-disconnect', 'learn-address'])
       : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: o.user });
   files.set(join(dir, 'root.yaml'), (await readFile(join(REPO, 'examples/root.yaml'), 'utf8')).replace('root.yaml /etc/flexscript', `${join(dir, 'root.yaml')} /etc/flexscript`));
   const sudoers = join(dir, 'sudoers-flexscript');
@@ -175,6 +224,8 @@ export async function initCommand(o: InitOptions): Promise<number> {
     `${sudoersDropIn({ user: o.user, command: rootCommand(DEFAULT_ROOT_CONFIG) })}# install: install -o root -g root -m 0440 ${sudoers} /etc/sudoers.d/flexscript\n`,
   );
   files.set(join(dir, 'openvpn-server.conf.add'), `# add these lines to OpenVPN's server config\n${lines.join('\n')}\n`);
+  const tmpfilesPath = join(dir, 'tmpfiles-flexscript.conf');
+  if (o.mode === 'hook') files.set(tmpfilesPath, tmpfiles(o, tmpfilesPath));
   for (const p of PLUGINS) {
     // the copies take their types from the installed package (type imports vanish at run time)
     const text = await readFile(join(REPO, 'examples/plugins', p), 'utf8');
@@ -204,8 +255,10 @@ export async function initCommand(o: InitOptions): Promise<number> {
       'next:',
       `  1. edit ${configPath}, then: flexscript check --config ${configPath}`,
       `  2. add ${join(dir, 'openvpn-server.conf.add')} to OpenVPN's server config (OpenVPN: user ${o.user}, group ${o.group})`,
-      `  3. install ${join(dir, 'flexscriptd.service')} (see its first lines) and restart OpenVPN`,
-      `  4. for the firewall and routes plugins: install ${join(dir, 'root.yaml')} as ${DEFAULT_ROOT_CONFIG} and`,
+      ...(o.mode === 'hook'
+        ? [`  3. install ${tmpfilesPath} (see its first lines): OpenVPN's status file and tmp-dir`, `  4. install ${join(dir, 'flexscriptd.service')} (see its first lines) and restart OpenVPN`]
+        : [`  3. install ${join(dir, 'flexscriptd.service')} (see its first lines) and restart OpenVPN`]),
+      `  ${o.mode === 'hook' ? 5 : 4}. for the firewall and routes plugins: install ${join(dir, 'root.yaml')} as ${DEFAULT_ROOT_CONFIG} and`,
       `     ${sudoers} as /etc/sudoers.d/flexscript (both owned by root; see their first lines)`,
       '',
     ].join('\n'),

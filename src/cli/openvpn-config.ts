@@ -4,7 +4,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
-import { EVENT_NAMES } from '../events/event-map.ts';
+import { EVENT_NAMES, type EventName } from '../events/event-map.ts';
+import type { HookConfig } from '../config/config-schema.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { pino } from 'pino';
 import { createLogger } from '../logger.ts';
@@ -15,6 +16,30 @@ import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 
 /** The hook client shipped with this package. */
 export const HOOK_PATH = fileURLToPath(new URL('../../hook/flexscript-hook', import.meta.url));
+
+/** Quotes a word for OpenVPN's config parser (double quotes, backslash escapes). */
+const quote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+/**
+ * Hook mode's lines for OpenVPN: the hooks and the status file, then OpenVPN's tmp-dir, so the
+ * deferral files OpenVPN creates are where the daemon can answer in them.
+ */
+export function hookServerLines(hook: HookConfig, handled: readonly EventName[]): string[] {
+  const lines = hookModeLines(hook, handled, HOOK_PATH);
+  if (hook['status-file']) {
+    lines.push(
+      "# Debian's openvpn-server@.service passes --status .../status-%i.log --status-version 2 on its",
+      '# command line, before --config: OpenVPN keeps the last value given, so the two lines above win.',
+    );
+  }
+  if (hook['tmp-dir']) {
+    lines.push(
+      '# deferral files: in a directory the daemon sees too (systemd gives each service its own /tmp)',
+      `tmp-dir ${quote(hook['tmp-dir'])}`,
+    );
+  }
+  return lines;
+}
 
 export async function openvpnConfigCommand(file: string, mode: 'hook' | 'management', daemonUser?: string): Promise<number> {
   try {
@@ -39,7 +64,7 @@ export async function openvpnConfigCommand(file: string, mode: 'hook' | 'managem
       process.stderr.write(`${file}: hook: missing; hook mode needs a hook: section (dir, group)\n`);
       return 1;
     }
-    process.stdout.write(`${hookModeLines(loaded.config.hook, handled, HOOK_PATH).join('\n')}\n`);
+    process.stdout.write(`${hookServerLines(loaded.config.hook, handled).join('\n')}\n`);
     return 0;
   } catch (err) {
     const text = err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : errorMessage(err);

@@ -61,6 +61,12 @@ const hook = z
      */
     'status-file': z.string().startsWith('/', 'must be an absolute path').optional(),
     /**
+     * OpenVPN's `tmp-dir`: where OpenVPN creates the deferral files the daemon answers in. Must
+     * be one directory both see (not /tmp: systemd's PrivateTmp gives each service its own).
+     * `openvpn-config` prints it and `check` compares it with OpenVPN's config.
+     */
+    'tmp-dir': z.string().startsWith('/', 'must be an absolute path').optional(),
+    /**
      * Where plugins' learn-address events come from. `hook`: OpenVPN's learn-address hook (adds,
      * updates, deletes, iroute networks, a veto when waiting). `connect`: no such hook; the
      * daemon reports an accepted client's addresses as adds, as in management mode, and its
@@ -211,6 +217,18 @@ export const configSchema = z
       .strict()
       .default({ timeout: 2000, concurrency: 256, 'setup-timeout': 10_000 }),
     root: root.optional(),
+    /** Who makes a username the client sent into identity (groups, client config, limits). */
+    identity: z
+      .object({
+        /**
+         * true only when OpenVPN itself checks every username before client-connect (an
+         * auth-user-pass-verify script or auth plugin that is not this daemon's). Otherwise a
+         * username counts only once a plugin that verifies usernames (password-auth) accepted it.
+         */
+        'usernames-verified-by-openvpn': z.boolean().default(false),
+      })
+      .strict()
+      .default({ 'usernames-verified-by-openvpn': false }),
     /** Accounting store shared by the built-in plugins (accounting, session limits). */
     store: storeConfigSchema.optional(),
     metrics: metrics.optional(),

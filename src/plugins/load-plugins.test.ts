@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Writable } from 'node:stream';
 import { ConfigError, formatProblem } from '../errors.ts';
@@ -9,8 +12,8 @@ import { loadPlugins } from './load-plugins.ts';
 
 const log = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
 
-async function problems(yaml: string): Promise<string[]> {
-  const loaded = parseConfig(yaml, '/etc/flexscript/f.yaml');
+async function problems(yaml: string, file = '/etc/flexscript/f.yaml'): Promise<string[]> {
+  const loaded = parseConfig(yaml, file);
   try {
     await loadPlugins(loaded, log, offlineServices(loaded.config));
   } catch (err) {
@@ -39,4 +42,19 @@ test('a plugin entry needs exactly one of path and use', () => {
       assert.ok(err.problems.map(formatProblem).some((p) => p.includes(field)), `${field} in ${err.problems.map(formatProblem).join('; ')}`);
     }
   }
+});
+
+test('as root, a plugin module another user owns is not imported: its line, the path and the owner are named', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-load-trust-'));
+  chmodSync(dir, 0o755);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const marker = join(dir, 'ran');
+  const plugin = join(dir, 'p.mjs');
+  writeFileSync(plugin, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, '');\nexport default { name: 'p', setup: () => ({}) };\n`);
+  chownSync(plugin, 65534, 65534);
+  const found = await problems('plugins:\n  - path: p.mjs\n', join(dir, 'f.yaml'));
+  assert.equal(found.length, 1);
+  assert.ok(found[0]!.startsWith(`${join(dir, 'f.yaml')}:2: plugins[0].path: plugin file ${plugin} not loaded: running as root`), found[0]);
+  assert.ok(found[0]!.includes(`${plugin}: owned by uid 65534, not root`), found[0]);
+  assert.equal(existsSync(marker), false, 'the module was never imported');
 });

@@ -3,6 +3,8 @@
  * Loads the plugins listed in the config: imports each module (TypeScript needs no build step),
  * checks its shape and handler names, validates its options with its own schema, and runs its
  * setup under a time limit. Every failure becomes a `FILE:LINE: field: problem` entry.
+ * Running as root (an operator's `flexscript check` or `openvpn-config`), a plugin module is
+ * imported only if root alone can change it, by the root stage's rules.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -15,6 +17,7 @@ import type { LoadedConfig } from '../config/load-config.ts';
 import type { Logger } from '../logger.ts';
 import type { PluginDefinition, PluginInstance, Services } from './plugin-api.ts';
 import { withTimeout } from './time-limit.ts';
+import { findUntrustedPaths } from '../root/trusted-paths.js';
 
 export interface LoadedPlugin {
   readonly name: string;
@@ -45,7 +48,8 @@ function isDefinition(value: unknown): value is PluginDefinition<unknown> {
  * the default export sits one level deeper.
  */
 async function importPlugin(path: string): Promise<unknown> {
-  const mod = (await tsImport(path, import.meta.url)) as { default?: unknown };
+  // no tsconfig: one in the working directory (e.g. /tmp) could remap the plugin's imports
+  const mod = (await tsImport(path, { parentURL: import.meta.url, tsconfig: false })) as { default?: unknown };
   const def = mod.default as { default?: unknown } | undefined;
   return isDefinition(def) ? def : def?.default;
 }
@@ -60,7 +64,28 @@ export async function closePlugins(plugins: readonly LoadedPlugin[], log: Logger
   }
 }
 
-const INSTANCE_EXTRAS = new Set(['close', 'decided', 'kernelState', 'sessionsRebuilt']);
+/** Problems listed in one line before the rest are only counted. */
+const MAX_TRUST_PROBLEMS = 5;
+
+/**
+ * Why root must not import this plugin, or undefined when it may (or when not root). Importing
+ * runs the module's code: if another user can change the file, its folder (relative imports,
+ * package.json) or any folder above it, that user runs code as root. Same rules as the root
+ * stage: owned by root, not writable by group or others, up to `/`.
+ */
+async function untrustedForRoot(path: string): Promise<string | undefined> {
+  if (process.getuid?.() !== 0 || !existsSync(path)) return undefined;
+  const problems = await findUntrustedPaths([dirname(path), path]);
+  if (problems.length === 0) return undefined;
+  const listed = problems.slice(0, MAX_TRUST_PROBLEMS).map((p) => `${p.path}: ${p.problem}`);
+  const more = problems.length > MAX_TRUST_PROBLEMS ? ` (and ${problems.length - MAX_TRUST_PROBLEMS} more)` : '';
+  return (
+    `plugin file ${path} not loaded: running as root, flexscript imports no code another user can change ` +
+    `(${listed.join('; ')}${more}); chown root:root and chmod go-w them, or run this command as the daemon's user`
+  );
+}
+
+const INSTANCE_EXTRAS = new Set(['close', 'decided', 'kernelState', 'sessionsRebuilt', 'verifiesUsernames']);
 
 /** Loads every enabled plugin, or throws a ConfigError listing every problem (nothing is kept). */
 export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: Services): Promise<LoadedPlugin[]> {
@@ -82,6 +107,11 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: S
       }
     } else {
       path = resolve(loaded.dir, entry.path!);
+      const untrusted = await untrustedForRoot(path);
+      if (untrusted) {
+        at(i, 'path', untrusted);
+        continue;
+      }
     }
     let def: unknown;
     try {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import type { Dispatcher } from '../../daemon/dispatcher.ts';
 import { createLogger } from '../../logger.ts';
@@ -54,4 +55,21 @@ test('clients with an address become live sessions, as of the file time', async 
 test('a missing or empty status file rebuilds nothing', async () => {
   assert.deepEqual(await rebuild(undefined), { asOf: 0, sessions: [] });
   assert.deepEqual(await rebuild(''), { asOf: 0, sessions: [] });
+});
+
+test('a status file OpenVPN writes in another version rebuilds nothing, and says why', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fxs-status-'));
+  try {
+    const file = join(dir, 'status.txt');
+    // what Debian's openvpn-server@ unit gives (--status-version 2) without status-version 3 in the config
+    await writeFile(file, 'TITLE,OpenVPN 2.6.14\nTIME,2026-11-28 19:11:50,1795893110\nHEADER,CLIENT_LIST,Common Name,Real Address\nCLIENT_LIST,alice,127.0.0.1:1\nEND\n');
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) });
+    const sessions = new SessionTable();
+    await rebuildFromStatusFile(file, 'vpn1', { sessions } as unknown as Dispatcher, createLogger('info', sink));
+    assert.deepEqual(sessions.list(), []);
+    assert.ok(lines.some((l) => l.includes('OpenVPN status file is not status-version 3') && l.includes('"level":50')), lines.join(''));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

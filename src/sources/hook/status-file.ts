@@ -22,8 +22,14 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    log.warn({ file, err: errorMessage(err) }, 'cannot read OpenVPN status file; live sessions start empty');
+    // missing: OpenVPN has not run yet, so nobody is connected; anything else loses live clients
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    const fix = missing ? undefined : `make ${file} readable by the daemon's user or group (flexscript init's tmpfiles.d drop-in: root's, mode 0640, OpenVPN's group)`;
+    log[missing ? 'warn' : 'error']({ file, err: errorMessage(err), fix }, 'cannot read OpenVPN status file; live sessions start empty');
     return 0;
+  }
+  if (text.trim() !== '' && !/^HEADER\tCLIENT_LIST\t/m.test(text)) {
+    log.error({ file, fix: 'status-version 3 in OpenVPN\'s config, after any --status-version on its command line' }, 'OpenVPN status file is not status-version 3; live sessions start empty');
   }
   const status = parseStatus3(text.split('\n'));
   let added = 0;
