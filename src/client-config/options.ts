@@ -23,6 +23,7 @@ export function optionsSchema(z: typeof Z) {
       members: z
         .object({
           'common-names': z.array(z.string().min(1).max(64)).default([]),
+          /** Verified usernames only. */
           usernames: z.array(z.string().min(1).max(256)).default([]),
           /** Globs (`*`, `?`) matched against the whole common name and the whole username. */
           patterns: z.array(z.string().min(1).max(128)).default([]),
@@ -56,7 +57,7 @@ export function optionsSchema(z: typeof Z) {
       network6: z.string().optional(),
       /** Deny clients that are neither a user nor in a group (OpenVPN's ccd-exclusive). */
       exclusive: z.boolean().default(false),
-      /** Whether users: are common names or usernames (auth-user-pass). */
+      /** Whether users: are common names or usernames (verified ones: a claim matches nothing). */
       match: z.enum(['common-name', 'username']).default('common-name'),
       groups: z.record(z.string().regex(GROUP_NAME, 'a group name is lowercase letters, digits, - and _, at most 32'), group).default({}),
       users: z.record(z.string().min(1).max(256), user).default({}),

@@ -112,3 +112,95 @@ test('a connect refused after the answer was built registers no session under th
   assert.equal(d.sessions.byAddress('i', '10.8.0.10'), undefined);
   assert.equal(d.sessions.size, 0);
 });
+
+/** A user-pass-verify as hook mode sees it: before the handshake ends, the address is untrusted_*. */
+const auth = (commonName: string, username: string, port: number): RawEvent => ({
+  name: 'user-pass-verify',
+  instance: 'i',
+  source: 'hook',
+  env: { common_name: commonName, username, password: 'pw', untrusted_ip: '198.51.100.7', untrusted_port: String(port) },
+});
+const claiming = (commonName: string, username: string, port: number) => {
+  const raw = connect(commonName, port);
+  return { ...raw, env: { ...raw.env, username } };
+};
+
+/** A dispatcher whose verifier accepts `alice` and `carol` (and a plugin that only watches). */
+function identityLab(o: { verifier?: boolean; openvpn?: boolean } = {}) {
+  const seen: { username?: string; claimed?: string; session?: string }[] = [];
+  const plugins = [
+    plugin('watcher', { 'user-pass-verify': () => {}, 'client-connect': (e, ctx) => void seen.push({ username: e.username, claimed: e.env.username, session: ctx.session?.username }) }),
+    ...(o.verifier === false
+      ? []
+      : [plugin('verifier', { verifiesUsernames: true, 'user-pass-verify': (e, ctx) => (['alice', 'carol'].includes(e.username) ? undefined : ctx.deny('unknown user')) })]),
+  ];
+  const d = new Dispatcher(new Pipeline(plugins, log), log, 4, undefined, { usernamesVerifiedByOpenvpn: o.openvpn });
+  return { d, seen, last: () => seen.at(-1) };
+}
+
+test('a username the client sent is identity only after a plugin that verifies usernames accepted it for that very client', async () => {
+  const { d, last } = identityLab();
+  // no user-pass-verify at all: the claim stays in env
+  await d.handle({ raw: claiming('guest-17', 'carol', 1), sessionKey });
+  assert.deepEqual(last(), { username: undefined, claimed: 'carol', session: undefined });
+  // verified for this address and port: identity
+  assert.equal((await d.handle({ raw: auth('laptop', 'alice', 2), sessionKey })).verdict, 'accept');
+  await d.handle({ raw: claiming('laptop', 'alice', 2), sessionKey });
+  assert.deepEqual(last(), { username: 'alice', claimed: 'alice', session: 'alice' });
+  assert.equal(d.sessions.get('i/198.51.100.7:2')?.username, 'alice');
+  // alice verified on port 3; a client on port 4 claiming alice, and port 3 claiming carol, are not her
+  await d.handle({ raw: auth('laptop', 'alice', 3), sessionKey });
+  await d.handle({ raw: claiming('guest-17', 'alice', 4), sessionKey });
+  assert.equal(last()?.username, undefined);
+  await d.handle({ raw: claiming('laptop', 'carol', 3), sessionKey });
+  assert.equal(last()?.username, undefined);
+  // taken once: the next connect from port 3 is not verified by the earlier auth
+  await d.handle({ raw: claiming('laptop', 'alice', 3), sessionKey });
+  assert.equal(last()?.username, undefined);
+  // refused at user-pass-verify: nothing verified
+  assert.equal((await d.handle({ raw: auth('guest-17', 'mallory', 5), sessionKey })).verdict, 'deny');
+  await d.handle({ raw: claiming('guest-17', 'mallory', 5), sessionKey });
+  assert.equal(last()?.username, undefined);
+  // a deny after an accept on the same address and port forgets the accept
+  await d.handle({ raw: auth('x', 'alice', 6), sessionKey });
+  await d.handle({ raw: auth('x', 'mallory', 6), sessionKey });
+  await d.handle({ raw: claiming('x', 'alice', 6), sessionKey });
+  assert.equal(last()?.username, undefined);
+});
+
+test('a plugin that only watches user-pass-verify verifies nothing; OpenVPN does where the config says so', async () => {
+  const watched = identityLab({ verifier: false });
+  assert.equal((await watched.d.handle({ raw: auth('guest-17', 'carol', 1), sessionKey })).verdict, 'accept');
+  await watched.d.handle({ raw: claiming('guest-17', 'carol', 1), sessionKey });
+  assert.deepEqual(watched.last(), { username: undefined, claimed: 'carol', session: undefined });
+  assert.equal(watched.d.sessions.restoredUsernamesVerified, false, 'usernames of rebuilt sessions are not trusted either');
+
+  const openvpn = identityLab({ verifier: false, openvpn: true });
+  await openvpn.d.handle({ raw: claiming('laptop', 'carol', 1), sessionKey });
+  assert.deepEqual(openvpn.last(), { username: 'carol', claimed: 'carol', session: 'carol' });
+  assert.equal(openvpn.d.sessions.restoredUsernamesVerified, true);
+  // a reload can change it
+  openvpn.d.identity = {};
+  assert.equal(openvpn.d.sessions.restoredUsernamesVerified, false);
+  await openvpn.d.handle({ raw: claiming('laptop', 'carol', 2), sessionKey });
+  assert.equal(openvpn.last()?.username, undefined);
+});
+
+test('usernames of sessions the daemon did not see begin: kept only where every connect had its username verified', async () => {
+  const unverified = identityLab({ verifier: false });
+  const left: (string | undefined)[] = [];
+  const pipeline = (verifies: boolean) =>
+    new Pipeline([plugin('p', { ...(verifies ? { verifiesUsernames: true, 'user-pass-verify': () => {} } : {}), 'client-disconnect': (e) => void left.push(e.username) })], log);
+  // rebuilt from OpenVPN's list of clients
+  const rebuilt = unverified.d.sessions.create('k', { instance: 'i', commonName: 'guest-17', username: 'alice' });
+  assert.equal(rebuilt.username, undefined);
+  // a disconnect of a client the daemon never saw connect
+  const gone: RawEvent = { name: 'client-disconnect', instance: 'i', source: 'hook', env: { common_name: 'guest-17', username: 'alice', trusted_ip: '198.51.100.7', trusted_port: '9' } };
+  await unverified.d.swap(pipeline(false));
+  await unverified.d.handle({ raw: gone, sessionKey });
+  await unverified.d.swap(pipeline(true));
+  assert.equal(unverified.d.sessions.restoredUsernamesVerified, true, 'a verifying plugin now guards every connect');
+  assert.equal(unverified.d.sessions.create('k', { instance: 'i', commonName: 'laptop', username: 'alice' }).username, 'alice');
+  await unverified.d.handle({ raw: gone, sessionKey });
+  assert.deepEqual(left, [undefined, 'alice']);
+});

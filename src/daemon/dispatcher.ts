@@ -26,7 +26,11 @@ export interface DispatchInput {
 class Generation {
   inflight = 0;
   #idle: (() => void) | undefined;
-  constructor(readonly pipeline: Pipeline) {}
+  /** Some plugin checks credentials on user-pass-verify: its accept verifies the username. */
+  readonly verifiesUsernames: boolean;
+  constructor(readonly pipeline: Pipeline) {
+    this.verifiesUsernames = pipeline.plugins.some((p) => p.instance.verifiesUsernames === true && typeof p.instance['user-pass-verify'] === 'function');
+  }
   enter(): void {
     this.inflight++;
   }
@@ -48,7 +52,16 @@ export interface DispatchRecord {
 function details(e: AnyEvent): Record<string, unknown> {
   switch (e.name) {
     case 'client-connect':
-      return { username: e.username, realAddress: e.realAddress, realPort: e.realPort, vpnAddress: e.vpnAddress, vpnAddress6: e.vpnAddress6, reauth: e.reauth || undefined };
+      return {
+        username: e.username,
+        // a username the client sent that nobody verified: data for the operator, not identity
+        claimedUsername: e.username === undefined ? e.env.username || undefined : undefined,
+        realAddress: e.realAddress,
+        realPort: e.realPort,
+        vpnAddress: e.vpnAddress,
+        vpnAddress6: e.vpnAddress6,
+        reauth: e.reauth || undefined,
+      };
     case 'client-disconnect':
       return { username: e.username, vpnAddress: e.vpnAddress, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent, duration: e.duration, missed: e.missed || undefined };
     case 'learn-address':
@@ -96,6 +109,29 @@ export function pushedAddresses(config: readonly string[]): { vpnAddress?: strin
 
 /** How many denied connects are remembered, to recognise their disconnects. */
 const DENIED_MEMORY = 10_000;
+/** How many usernames verified at user-pass-verify wait at most for their client-connect. */
+const VERIFIED_MEMORY = 10_000;
+/** A verified username not claimed by a client-connect within this time is forgotten. */
+const VERIFIED_TTL_MS = 10 * 60_000;
+
+export interface IdentityOptions {
+  /**
+   * OpenVPN itself verifies every username before client-connect (an auth-user-pass-verify
+   * script or auth plugin that is not this daemon's): the username a client-connect carries is
+   * then identity. Off by default: only a plugin that verifies usernames makes one.
+   */
+  readonly usernamesVerifiedByOpenvpn?: boolean;
+}
+
+/**
+ * Ties a user-pass-verify to the client-connect of the same client: the instance and the
+ * client's real address and port, the same in both events and unique among the clients of one
+ * server (in hook mode they are separate hook runs; the common name can change between them
+ * with username-as-common-name).
+ */
+function authLink(e: { readonly instance: string; readonly realAddress?: string; readonly realPort?: number }): string | undefined {
+  return e.realAddress === undefined || e.realPort === undefined ? undefined : `${e.instance}\0${e.realAddress}\0${e.realPort}`;
+}
 
 export class Dispatcher {
   readonly sessions = new SessionTable();
@@ -104,17 +140,37 @@ export class Dispatcher {
    * client never had a session, and plugins must not see it leave.
    */
   readonly #denied = new Set<string>();
+  /** Auth link (see authLink) → the username a verifying plugin accepted, and when. */
+  readonly #verified = new Map<string, { readonly username: string; readonly at: number }>();
   #current: Generation;
   readonly #slots: Semaphore;
+  #identity: IdentityOptions;
 
   constructor(
     pipeline: Pipeline,
     private readonly log: Logger,
     concurrency: number,
     private readonly onDecision?: (record: DispatchRecord) => void,
+    identity: IdentityOptions = {},
   ) {
     this.#current = new Generation(pipeline);
     this.#slots = new Semaphore(concurrency);
+    this.#identity = identity;
+    this.#trustRestored();
+  }
+
+  /** Changes who verifies usernames (a reload of the config). */
+  set identity(identity: IdentityOptions) {
+    this.#identity = identity;
+    this.#trustRestored();
+  }
+
+  /**
+   * Usernames in OpenVPN's list of live clients were all verified when every connect had to
+   * pass a plugin that verifies them, or OpenVPN's own check.
+   */
+  #trustRestored(): void {
+    this.sessions.restoredUsernamesVerified = this.#identity.usernamesVerifiedByOpenvpn === true || this.#current.verifiesUsernames;
   }
 
   get pipeline(): Pipeline {
@@ -130,6 +186,7 @@ export class Dispatcher {
   async swap(pipeline: Pipeline): Promise<Pipeline> {
     const old = this.#current;
     this.#current = new Generation(pipeline);
+    this.#trustRestored();
     await old.idle();
     return old.pipeline;
   }
@@ -148,7 +205,7 @@ export class Dispatcher {
     const gen = this.#current;
     gen.enter();
     try {
-      return await this.#run(gen.pipeline, event, sessionKey, started, run);
+      return await this.#run(gen, event, sessionKey, started, run);
     } catch (err) {
       // the pipeline itself never throws; this guards the daemon against its own bugs
       this.log.error({ event: event.name, err: errorMessage(err) }, 'event failed');
@@ -179,14 +236,43 @@ export class Dispatcher {
     }
   }
 
-  async #run(pipeline: Pipeline, event: AnyEvent, sessionKey: SessionKeyOf, started: number, run: RunOptions): Promise<Decision> {
+  /**
+   * Was the username this client-connect carries verified for this client? By OpenVPN, where
+   * the config says so, or by a verifying plugin at this client's user-pass-verify (taken
+   * once: the next connect from the same address and port must be verified anew).
+   */
+  #usernameVerified(event: ClientConnectEvent): boolean {
+    const claimed = event.env.username;
+    const link = authLink(event);
+    const verified = link === undefined ? undefined : this.#verified.get(link);
+    if (link !== undefined) this.#verified.delete(link);
+    if (!claimed) return false;
+    if (this.#identity.usernamesVerifiedByOpenvpn === true) return true;
+    return verified !== undefined && verified.username === claimed && Date.now() - verified.at <= VERIFIED_TTL_MS;
+  }
+
+  /** Notes the outcome of a user-pass-verify for the client-connect that follows it. */
+  #noteVerified(gen: Generation, event: AnyEvent & { name: 'user-pass-verify' }, decision: Decision): void {
+    const link = authLink(event);
+    if (link === undefined) return;
+    this.#verified.delete(link);
+    if (decision.verdict !== 'accept' || !gen.verifiesUsernames || event.username === '') return;
+    this.#verified.set(link, { username: event.username, at: Date.now() });
+    // a Map iterates in insertion order: drop the oldest
+    if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
+  }
+
+  async #run(gen: Generation, event: AnyEvent, sessionKey: SessionKeyOf, started: number, run: RunOptions): Promise<Decision> {
+    const { pipeline } = gen;
     let session: Session | undefined;
     let decision: Decision;
     switch (event.name) {
       case 'client-connect': {
+        // a username is identity only once verified; the claim stays in env
+        if (this.#usernameVerified(event)) event = { ...event, username: event.env.username };
         const key = sessionKey(event);
         const live = this.sessions.get(key);
-        session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000);
+        session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000, true);
         decision = await pipeline.run(event, session, run);
         // a live client keeps its address on reauth; a new one gets the answer's, before its
         // record is made and learn-address looks it up by that address
@@ -206,8 +292,14 @@ export class Dispatcher {
           this.log.info({ event: event.name, instance: event.instance, commonName: event.commonName }, 'denied client left');
           return { verdict: 'accept', config: [] };
         }
-        // a session the daemon never saw (it restarted): plugins still get the event
-        session = this.sessions.get(key) ?? this.sessions.create(key, sessionInfo(event), Date.now() - event.duration * 1000);
+        const link = authLink(event);
+        if (link !== undefined) this.#verified.delete(link);
+        // a session the daemon never saw (it restarted): plugins still get the event, with the
+        // username as far as it can be trusted, as for sessions rebuilt from OpenVPN's list
+        const known = this.sessions.get(key);
+        const username = known ? known.username : this.sessions.restoredUsernamesVerified ? event.env.username || undefined : undefined;
+        if (username !== event.username) event = { ...event, username };
+        session = known ?? this.sessions.create(key, sessionInfo(event), Date.now() - event.duration * 1000, true);
         decision = await pipeline.run(event, session);
         this.sessions.remove(key);
         break;
@@ -228,6 +320,7 @@ export class Dispatcher {
       case 'user-pass-verify':
         decision = await pipeline.run(event, undefined, run);
         if (pipeline.settles) decision = await pipeline.settle(event, decision, undefined);
+        if (event.name === 'user-pass-verify') this.#noteVerified(gen, event, decision);
         break;
       default:
         decision = await pipeline.run(event, undefined, run);

@@ -44,9 +44,17 @@ interface EventBase<N extends EventName> {
   readonly args: readonly string[];
 }
 
-/** Who a client is and where it comes from. Every string here may be hostile. */
+/**
+ * Who a client is and where it comes from. Every string here may be hostile. The common name is
+ * what the certificate says. A username is identity only once verified: on client-connect and
+ * client-disconnect `username` is set only when a user-pass-verify plugin that verifies
+ * usernames accepted it for this very client (or OpenVPN itself did, where the config says so:
+ * `identity: usernames-verified-by-openvpn`). What a client merely sent stays in
+ * `env.username`, as data. Common names and usernames are separate namespaces.
+ */
 export interface ClientIdentity {
   readonly commonName: string;
+  /** A verified username (see above); never the client's unchecked claim. */
   readonly username?: string;
   /** The client's real (outside) address: trusted_ip, trusted_ip6 or untrusted_ip. */
   readonly realAddress?: string;
@@ -86,6 +94,7 @@ export interface TlsVerifyEvent extends EventBase<'tls-verify'> {
 }
 
 export interface UserPassVerifyEvent extends EventBase<'user-pass-verify'>, ClientIdentity {
+  /** The username the client claims: what this event is about to verify. */
   readonly username: string;
   /** Never logged: the logger redacts any `password` field. */
   readonly password: string;

@@ -53,3 +53,17 @@ test('malformed input is refused with the field named', () => {
     assert.throws(() => parseEvent(input), (err: unknown) => err instanceof EventParseError && message.test(err.message), String(message));
   }
 });
+
+test('a username on connect and disconnect is identity only when verified; the claim stays in env', () => {
+  for (const name of ['client-connect', 'client-disconnect'] as const) {
+    const env = { common_name: 'guest-17', username: 'carol', trusted_ip: '198.51.100.7', trusted_port: '1' };
+    const claimed = parseEvent(raw(name, env)) as any;
+    assert.equal(claimed.username, undefined, name);
+    assert.equal(claimed.env.username, 'carol');
+    assert.equal((parseEvent({ ...raw(name, env), usernameVerified: true }) as any).username, 'carol', name);
+    // checked either way
+    assert.throws(() => parseEvent(raw(name, { ...env, username: 'x'.repeat(5000) })), /username: longer than 4096/);
+  }
+  // user-pass-verify carries the claim: it is what that event verifies
+  assert.equal((parseEvent(raw('user-pass-verify', { common_name: 'guest-17', username: 'carol' })) as any).username, 'carol');
+});

@@ -18,6 +18,11 @@ export interface RawEvent {
   readonly reauth?: boolean;
   /** A disconnect the daemon infers after the fact (see ClientDisconnectEvent.missed). */
   readonly missed?: boolean;
+  /**
+   * client-connect and client-disconnect: `env.username` was verified for this client (see
+   * ClientIdentity). Without it the event has no username; the claim stays in `env`.
+   */
+  readonly usernameVerified?: boolean;
 }
 
 /** Longest value accepted from OpenVPN for a single field; real values are far shorter. */
@@ -76,10 +81,12 @@ function realAddress(f: Fields, env: Readonly<Record<string, string>>) {
 }
 
 /** Who a client is, where from, and its VPN addresses: common to connect and disconnect. */
-function connectedClient(f: Fields, env: Readonly<Record<string, string>>) {
+function connectedClient(f: Fields, env: Readonly<Record<string, string>>, usernameVerified: boolean) {
+  // checked either way; identity only when verified
+  const username = f.text('username');
   return {
     commonName: f.required('common_name'),
-    username: f.text('username'),
+    username: usernameVerified ? username : undefined,
     ...realAddress(f, env),
     vpnAddress: f.ip('ifconfig_pool_remote_ip', undefined, 4),
     vpnAddress6: f.ip('ifconfig_pool_remote_ip6', undefined, 6),
@@ -143,7 +150,7 @@ export function parseEvent(raw: RawEvent): AnyEvent {
       return {
         ...base,
         name,
-        ...connectedClient(f, env),
+        ...connectedClient(f, env, raw.usernameVerified === true),
         vpnNetmask: f.text('ifconfig_pool_netmask'),
         time: f.uint('time_unix'),
         peerInfo: peerInfo(env),
@@ -153,7 +160,7 @@ export function parseEvent(raw: RawEvent): AnyEvent {
       return {
         ...base,
         name,
-        ...connectedClient(f, env),
+        ...connectedClient(f, env, raw.usernameVerified === true),
         bytesReceived: f.uint('bytes_received') ?? 0,
         bytesSent: f.uint('bytes_sent') ?? 0,
         duration: f.uint('time_duration') ?? 0,

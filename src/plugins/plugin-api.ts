@@ -96,6 +96,14 @@ export type Handler<K extends EventName> = (event: EventMap[K], ctx: ContextMap[
 export type PluginHandlers = { readonly [K in EventName]?: Handler<K> };
 
 export interface PluginInstance extends PluginHandlers {
+  /**
+   * True when this plugin's user-pass-verify handler checks the client's credentials (a
+   * password, a token): a username it lets through becomes the client's identity on
+   * client-connect (`event.username`, the session's username), where groups, client config and
+   * session limits see it. A plugin that only looks at user-pass-verify (to log or record it)
+   * leaves this unset: its accept proves nothing, and the username stays the client's claim.
+   */
+  readonly verifiesUsernames?: boolean;
   /** Called on shutdown and when a reload replaces this instance. */
   close?(): void | Promise<void>;
   /**
@@ -132,6 +140,8 @@ export interface RootActions {
   routeAdd(route: RouteSpec): Promise<{ readonly changed: boolean }>;
   routeRemove(route: RouteSpec): Promise<{ readonly changed: boolean }>;
   conntrackFlush(address: string): Promise<{ readonly deleted: number }>;
+  /** Whether the root stage has put its nft table (with the drop rule) in place, and if not, why. */
+  tableStatus?(): { readonly ready: boolean; readonly reason?: string };
 }
 
 /** What the daemon shares with every plugin. */

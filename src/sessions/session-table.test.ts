@@ -90,3 +90,15 @@ test('after any sequence of adds, address changes and removes, the index agrees 
     }
   }
 });
+
+test('a session keeps a username only when it was verified; rebuilt sessions follow the table policy', () => {
+  const t = new SessionTable();
+  const who = { instance: 'i', commonName: 'guest-17', username: 'carol' };
+  assert.equal(t.create('a', who, 0, false).username, undefined);
+  assert.equal(t.create('b', who, 0, true).username, 'carol');
+  t.restoredUsernamesVerified = false;
+  assert.equal(t.create('c', who).username, undefined, 'a caller that cannot tell gets the policy');
+  assert.equal(t.create('c', who).commonName, 'guest-17');
+  t.restoredUsernamesVerified = true;
+  assert.equal(t.create('d', who).username, 'carol');
+});

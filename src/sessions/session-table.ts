@@ -13,6 +13,7 @@ import type { ClientState } from '../plugins/plugin-api.ts';
 export interface SessionInfo {
   readonly instance: string;
   readonly commonName: string;
+  /** A verified username only (see ClientIdentity); never what a client merely claimed. */
   readonly username?: string;
   readonly realAddress?: string;
   readonly realPort?: number;
@@ -53,10 +54,25 @@ export class SessionTable {
    */
   readonly #byAddress = new Map<string, Map<string, Session[]>>();
 
-  /** A new, not yet registered session (registered by `add` once the connect is accepted). */
-  create(key: string, info: SessionInfo, connectedAt = Date.now()): Session {
+  /**
+   * Whether the username of a session rebuilt from OpenVPN's list of live clients (after a
+   * daemon restart) is kept. That list holds whatever username each client sent; it was
+   * verified only if every connect had to pass a plugin that verifies usernames, or OpenVPN's
+   * own check. The daemon's dispatcher sets this from its plugins and config (a table of its
+   * own, as in tools and tests, keeps what it is given).
+   */
+  restoredUsernamesVerified = true;
+
+  /**
+   * A new, not yet registered session (registered by `add` once the connect is accepted).
+   * `usernameVerified`: whether `info.username` was verified for this client; a caller that
+   * cannot tell (rebuilding sessions) leaves it out and `restoredUsernamesVerified` decides. An
+   * unverified username is dropped: a session's username is identity.
+   */
+  create(key: string, info: SessionInfo, connectedAt = Date.now(), usernameVerified = this.restoredUsernamesVerified): Session {
     return {
       ...info,
+      username: usernameVerified ? info.username : undefined,
       vpnAddress: info.vpnAddress || undefined,
       vpnAddress6: info.vpnAddress6 || undefined,
       id: randomUUID(),

@@ -72,6 +72,17 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX sessions_user_open ON sessions ((COALESCE(username, common_name))) WHERE ended_at IS NULL',
     ],
   },
+  {
+    version: 3,
+    name: 'session limits count usernames and common names apart',
+    statements: () => [
+      // a verified username and a common name are separate keys: a client with a username
+      // counts against that username, one without against its common name (see limitKeyOf)
+      'DROP INDEX IF EXISTS sessions_user_open',
+      'CREATE INDEX sessions_username_open ON sessions (username) WHERE ended_at IS NULL AND username IS NOT NULL',
+      'CREATE INDEX sessions_common_name_open ON sessions (common_name) WHERE ended_at IS NULL AND username IS NULL',
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)';

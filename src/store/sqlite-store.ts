@@ -9,8 +9,9 @@
  */
 import Database from 'better-sqlite3';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
-import { SUPERSEDE_SET, userOf, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import { SUPERSEDE_SET, limitKeyOf, limitKeyWhere, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
 import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
+import { openStoreFile, openStoreFileReadOnly } from './sqlite-file.ts';
 
 interface QueuedWrite {
   readonly work: () => unknown;
@@ -30,13 +31,16 @@ export class SqliteStore implements Store {
   #queue: QueuedWrite[] = [];
   #flushing: NodeJS.Immediate | undefined;
 
-  constructor(file: string) {
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
+  /** `readOnly` (for `flexscript sessions`): the store must exist and is neither created, migrated nor written. */
+  constructor(file: string, options: { readonly readOnly?: boolean } = {}) {
+    this.#db = options.readOnly ? openStoreFileReadOnly(file) : openStoreFile(file);
+    if (!options.readOnly) {
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = FULL');
+    }
     // another daemon or `flexscript sessions` may hold the write lock for a moment
     this.#db.pragma('busy_timeout = 5000');
-    this.#migrate();
+    if (!options.readOnly) this.#migrate();
     this.#insert = this.#db.prepare(
       `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
        VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt) ON CONFLICT (id) DO NOTHING`,
@@ -127,11 +131,9 @@ export class SqliteStore implements Store {
         const row = { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s };
         // a record of this very connection is over, and must not count against the limit
         this.#supersede.run(row);
-        const others = (
-          this.#db
-            .prepare('SELECT * FROM sessions WHERE ended_at IS NULL AND COALESCE(username, common_name) = ? AND id <> ? ORDER BY started_at, id')
-            .all(userOf(s), s.id) as Row[]
-        ).map(sessionFromRow);
+        const key = limitKeyOf(s);
+        const where = limitKeyWhere(key.kind).replace('$key', '@key').replace('$id', '@id');
+        const others = (this.#db.prepare(`SELECT * FROM sessions WHERE ${where} ORDER BY started_at, id`).all({ key: key.name, id: s.id }) as Row[]).map(sessionFromRow);
         if (limit.refuse && others.length >= limit.max) return { recorded: false, others };
         this.#insert.run(row);
         return { recorded: true, others };

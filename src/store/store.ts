@@ -101,17 +101,34 @@ export interface KillRequest extends ConnectionKey {
 export const SUPERSEDE_SET = `ended_at = GREATEST(started_at, $start), duration = GREATEST(0, ($start - started_at) / 1000), bytes_in = 0, bytes_out = 0,
        end_reason = COALESCE(end_reason, 'missed')`;
 
-/** Whom a session counts against in limits: its username, else its common name. */
+/** Whom a session counts against in limits, for messages: its username, else its common name. */
 export const userOf = (s: { readonly username?: string; readonly commonName: string }): string => s.username ?? s.commonName;
+
+/**
+ * The key a session counts against in limits. Usernames and common names are separate
+ * namespaces: a session with a (verified) username counts against that username, one without
+ * against its common name, and username `alice` is not common name `alice`.
+ */
+export interface LimitKey {
+  readonly kind: 'username' | 'common-name';
+  readonly name: string;
+}
+
+export const limitKeyOf = (s: { readonly username?: string; readonly commonName: string }): LimitKey =>
+  s.username !== undefined ? { kind: 'username', name: s.username } : { kind: 'common-name', name: s.commonName };
+
+/** The open sessions of a limit key, for both backends (`$key`, `$id`: placeholders to fill). */
+export const limitKeyWhere = (kind: LimitKey['kind']): string =>
+  kind === 'username' ? 'ended_at IS NULL AND username = $key AND id <> $id' : 'ended_at IS NULL AND username IS NULL AND common_name = $key AND id <> $id';
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Records a new session (once: a second call with the same id changes nothing); durable when the promise resolves. */
   openSession(start: SessionStart): Promise<void>;
   /**
-   * In one transaction, serialised per user across every daemon sharing the store: the user's
-   * other open sessions (oldest first), and the new session recorded unless `limit.refuse` and
-   * `limit.max` of them are open already.
+   * In one transaction, serialised per limit key (limitKeyOf) across every daemon sharing the
+   * store: the key's other open sessions (oldest first), and the new session recorded unless
+   * `limit.refuse` and `limit.max` of them are open already.
    */
   claimSession(start: SessionStart, limit: SessionLimit): Promise<{ readonly recorded: boolean; readonly others: SessionRecord[] }>;
   /** Removes the open record of a session that never began: its connect was refused after it was recorded. */

@@ -19,7 +19,7 @@
  *     users:
  *       alice: { address: 10.8.0.10, groups: [staff] }
  */
-import { compileGlob } from '../glob.ts';
+import { compileGlob, MAX_GLOB_NAME } from '../glob.ts';
 import { optionsSchema, type ClientConfigOptions } from '../../client-config/options.ts';
 import type { PluginDefinition } from '../plugin-api.ts';
 
@@ -28,10 +28,16 @@ interface Who {
   readonly username?: string;
 }
 
-/** A client's config lines, or undefined when it has no entry at all. */
-export function linesFor(options: ClientConfigOptions): (who: Who) => string[] | undefined {
-  const groups = options.groups.map((g) => ({ ...g, patterns: g.patterns.map(compileGlob) }));
+/**
+ * A client's config lines, or undefined when it has no entry at all. The username is the
+ * event's, so a verified one (a name the client merely sent is in `env` only): `match:
+ * username` and group usernames never see an unverified claim. A name longer than
+ * MAX_GLOB_NAME matches no pattern (`onTooLong` hears of it).
+ */
+export function linesFor(options: ClientConfigOptions, onTooLong?: (name: string) => void): (who: Who) => string[] | undefined {
+  const groups = options.groups.map((g) => ({ ...g, patterns: g.patterns.map((p) => compileGlob(p)) }));
   return ({ commonName, username }) => {
+    for (const name of [commonName, username]) if (name !== undefined && name.length > MAX_GLOB_NAME) onTooLong?.(name);
     const user = options.users.get(options.match === 'username' ? (username ?? '') : commonName);
     const named = (name: string | undefined) => name !== undefined && name !== '';
     const member = groups.filter(
@@ -50,7 +56,7 @@ const clientConfig: PluginDefinition<ClientConfigOptions> = {
   name: 'client-config',
   options: optionsSchema,
   setup({ options, log }) {
-    const lookup = linesFor(options);
+    const lookup = linesFor(options, (name) => log.warn({ length: name.length }, `a name longer than ${MAX_GLOB_NAME} characters matches no group pattern`));
     log.info({ users: options.users.size, groups: options.groups.length, exclusive: options.exclusive }, 'client config loaded');
     return {
       'client-connect': (event, ctx) => {

@@ -117,6 +117,8 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
     const allowed = options.groups ? new Set(options.groups) : undefined;
 
     return {
+      // a username this plugin lets through is the client's identity from client-connect on
+      verifiesUsernames: true,
       'user-pass-verify': async (event, ctx) => {
         const generic = options['client-reason'];
         const userKey = event.username;

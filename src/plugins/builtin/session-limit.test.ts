@@ -98,3 +98,20 @@ test('a deny by a later plugin frees the slot; the plugin refuses to run without
     /needs|store/,
   );
 });
+
+test('usernames and common names are separate keys: username alice is not common name alice', async (t) => {
+  const d = await daemon(t, await storeFile(t), 'vpn1', { max: 1, 'on-exceed': 'disconnect-oldest' });
+  // alice by certificate, without a username
+  await d.connect('alice');
+  // a verified username alice on another certificate: a key of its own, nobody is disconnected
+  await d.connect('laptop', 'alice');
+  // a certificate named like a username counts as that common name, not against the username
+  await d.connect('carol');
+  await d.connect('phone', 'carol');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(d.killed.length, 0, 'nobody is disconnected');
+  // a second session of username alice does replace the first one
+  await d.connect('tablet', 'alice');
+  await waitFor('username alice over the limit', () => d.killed.length === 1);
+  assert.deepEqual(d.killed.map((k) => k.commonName), ['laptop']);
+});

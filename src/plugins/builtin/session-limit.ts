@@ -1,8 +1,10 @@
 /**
  * @module session-limit
- * Built-in plugin `session-limit`: at most `max` concurrent sessions per user (the username,
- * else the common name), counted in the store, so the limit holds across every OpenVPN server
- * whose daemon shares it (PostgreSQL).
+ * Built-in plugin `session-limit`: at most `max` concurrent sessions per user, counted in the
+ * store, so the limit holds across every OpenVPN server whose daemon shares it (PostgreSQL). A
+ * user is a verified username (one a plugin such as password-auth accepted; a username the
+ * client merely sent does not count), else the certificate's common name; the two are separate
+ * keys, so username `alice` and common name `alice` have a limit each.
  *
  * The count and the new session's record are one step in the store (a transaction serialised
  * per user), taken when the connect has been accepted by every plugin and before OpenVPN is
@@ -22,7 +24,7 @@
  */
 import { errorMessage } from '../../errors.ts';
 import { closeAtDisconnect, closeMissed, sessionStart } from '../../store/session-records.ts';
-import { userOf, type ConnectionKey, type SessionRecord } from '../../store/store.ts';
+import { limitKeyOf, userOf, type ConnectionKey, type SessionRecord } from '../../store/store.ts';
 import type { LiveSession, PluginDefinition } from '../plugin-api.ts';
 
 export interface SessionLimitOptions {
@@ -118,9 +120,13 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         }
         if (event.reauth) return;
         const user = userOf(session);
+        const kind = limitKeyOf(session).kind;
         const refuse = options['on-exceed'] === 'deny-new';
         const { recorded, others } = await store.claimSession(sessionStart(session), { max: options.max, refuse });
-        if (!recorded) throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed`);
+        if (!recorded) {
+          log.info({ user, kind, open: others.length, max: options.max }, 'over the session limit: the new client is refused');
+          throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed`);
+        }
         const excess = others.length + 1 - options.max;
         const oldest = others.slice(0, Math.max(0, excess)).map((r) => ({ r, live: liveFor(r) }));
         // Sessions this daemon serves are disconnected before the new client is answered: where
