@@ -15,7 +15,7 @@
  * (a spool file, OpenVPN's answer files), so they are read and written synchronously: cheaper
  * than a round trip through the thread pool for each.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, promises as fs, lstatSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, promises as fs, lstatSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { errorMessage } from '../../errors.ts';
@@ -25,6 +25,7 @@ import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
 import type { Decision } from '../../pipeline/pipeline.ts';
 import { parseSpoolFile, type SpoolEvent } from './spool-file.ts';
+import { readSpoolBytes, SpoolEntryRefused } from './spool-read.ts';
 import { REBUILD_AGAIN_MS } from '../../sessions/session-table.ts';
 import { livePid, prepareRuntimeDir, removePidFile, runtimePaths, writePidFile, type RuntimePaths } from './runtime-dir.ts';
 
@@ -32,6 +33,8 @@ import { livePid, prepareRuntimeDir, removePidFile, runtimePaths, writePidFile, 
 const SPOOL_NAME = /^\d{1,10}(\.\d{1,2})?$/;
 /** An incomplete spool file older than this was left by a hook that died mid-write. */
 const STALE_PARTIAL_MS = 60_000;
+/** What the hook writes last; a file without it is incomplete. */
+const END_MARK = Buffer.from('#end\n');
 /** How long deferred and notified events are gathered (see the module comment). */
 export const RING_BATCH_MS = 50;
 
@@ -71,8 +74,19 @@ function openvpnFile(env: Record<string, string>, name: string): string {
   return path;
 }
 
+/** Removes a spool entry (a link itself, never its target); a directory planted there stays. */
+function discard(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // not a file: nothing the hook made, and nothing the daemon reads again but to refuse it
+  }
+}
+
 export class HookServer {
   readonly paths: RuntimePaths;
+  /** Spool files must belong to this user: OpenVPN's, which the daemon shares in hook mode. */
+  readonly #uid = process.getuid!();
   #ring: Socket | undefined;
   #pending = new Set<Promise<void>>();
   #closed = false;
@@ -92,7 +106,11 @@ export class HookServer {
     // A waiting hook whose daemon died will have timed out; its FIFO is useless now.
     for (const name of readdirSync(this.paths.reply)) await fs.rm(join(this.paths.reply, name), { force: true });
     // Read-write so the pipe never reports end-of-file when the last hook closes it.
-    const fd = openSync(this.paths.ring, constants.O_RDWR | constants.O_NONBLOCK);
+    const fd = openSync(this.paths.ring, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    if (!fstatSync(fd).isFIFO()) {
+      closeSync(fd);
+      throw new Error(`${this.paths.ring} is not a FIFO`);
+    }
     const ring = new Socket({ fd, readable: true, writable: false });
     this.#ring = ring;
     let buffered = '';
@@ -115,8 +133,11 @@ export class HookServer {
     let asOf = Date.now();
     const { rebuildFromStatusFile } = await import('./status-file.ts');
     if (statusFile) asOf = await rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log);
-    await this.#processLeftovers();
-    this.options.onRebuilt?.(asOf);
+    // Disconnects spooled while the daemon was down say who left: apply them before anyone
+    // judges which sessions were missed. New events are served meanwhile.
+    void this.#processLeftovers().then(() => {
+      if (!this.#closed) this.options.onRebuilt?.(asOf);
+    });
     if (statusFile) {
       // a client answered just before the restart may be missing from that snapshot: look again
       this.#again = setTimeout(() => {
@@ -155,13 +176,16 @@ export class HookServer {
     void p.finally(() => this.#pending.delete(p));
   }
 
+  /** Starts every event left in the spool; resolves when all of them are handled. */
   async #processLeftovers(): Promise<void> {
     const entries = readdirSync(this.paths.spool)
       .filter((n) => SPOOL_NAME.test(n))
-      .map((n) => ({ n, mtime: statSync(join(this.paths.spool, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
+      .map((n) => ({ n, mtime: lstatSync(join(this.paths.spool, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
       .sort((a, b) => a.mtime - b.mtime);
     if (entries.length > 0) this.options.log.info({ count: entries.length }, 'processing events queued while the daemon was down');
-    for (const { n, mtime } of entries) this.#track(this.#process(n, { leftover: true, mtime }));
+    const started = entries.map(({ n, mtime }) => this.#process(n, { leftover: true, mtime }));
+    for (const p of started) this.#track(p);
+    await Promise.allSettled(started);
   }
 
   async #process(name: string, leftover?: { leftover: true; mtime: number }): Promise<void> {
@@ -173,18 +197,19 @@ export class HookServer {
     const path = join(this.paths.spool, name);
     let spool: SpoolEvent;
     try {
-      const text = readFileSync(path, 'utf8');
-      if (leftover && !text.includes('#end\n')) {
+      const bytes = readSpoolBytes(path, this.#uid);
+      if (leftover && !bytes.includes(END_MARK)) {
         // still being written (it will be rung) or left by a hook that died mid-write
-        if (Date.now() - leftover.mtime > STALE_PARTIAL_MS) rmSync(path, { force: true });
+        if (Date.now() - leftover.mtime > STALE_PARTIAL_MS) discard(path);
         return;
       }
-      rmSync(path, { force: true });
-      spool = parseSpoolFile(text);
+      discard(path);
+      spool = parseSpoolFile(bytes);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a duplicate ring
-      log.error({ file: path, err: errorMessage(err) }, 'unreadable spool file dropped');
-      rmSync(path, { force: true });
+      const refused = err instanceof SpoolEntryRefused;
+      log.error({ file: path, err: errorMessage(err) }, refused ? 'spool file refused' : 'unreadable spool file dropped');
+      discard(path);
       await this.#answerWait(name, { verdict: 'deny', reason: 'unreadable event', config: [] });
       return;
     }
@@ -239,6 +264,8 @@ export class HookServer {
       // non-blocking: if the hook already gave up, there is no reader and this fails at once
       const fh = await fs.open(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
       try {
+        // only the FIFO the hook made; a file planted under its name is not written
+        if (!(await fh.stat()).isFIFO()) throw new Error('the reply entry is not a FIFO');
         await fh.write(line);
       } finally {
         await fh.close();

@@ -3,9 +3,14 @@
  * The hook client's meeting point with the daemon: DIR/spool (event files), DIR/reply (answer
  * FIFOs), DIR/ring (the FIFO that wakes the daemon) and DIR/daemon.pid. Only OpenVPN's user and
  * group may enter it; the mode and group come from the config.
+ *
+ * Every member of that group may create and replace entries in DIR, so the daemon changes and
+ * reads them through descriptors opened without following a link and without blocking, never by
+ * name: a link planted there must not lead the daemon's chown or chmod to another of its files,
+ * and a FIFO planted as the pid file must not stall its start.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { FlexscriptError, ErrorCode } from '../../errors.ts';
 
@@ -40,10 +45,29 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Opens an entry of DIR without following a link or blocking, checks its type, and runs fn on it. */
+function withEntry<T>(path: string, flags: number, want: (st: Stats) => boolean, what: string, fn: (fd: number) => T): T {
+  const fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    if (!want(fstatSync(fd))) throw new FlexscriptError(ErrorCode.STATE, `${path} is not ${what}`);
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The pid file's text: a regular file, read without following a link or blocking. */
+function readPidFile(paths: RuntimePaths): string {
+  return withEntry(paths.pidFile, constants.O_RDONLY, (st) => st.isFile(), 'a regular file', (fd) => {
+    const buf = Buffer.alloc(32);
+    return buf.subarray(0, readSync(fd, buf)).toString('utf8');
+  });
+}
+
 /** The pid in the pid file if that process still runs. */
 export function livePid(paths: RuntimePaths): number | undefined {
   try {
-    const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
+    const pid = Number(readPidFile(paths).trim());
     return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
@@ -57,10 +81,13 @@ export function prepareRuntimeDir(paths: RuntimePaths, mode: number, group?: str
     mkdirSync(d, { recursive: true });
     const st = lstatSync(d);
     if (!st.isDirectory()) throw new FlexscriptError(ErrorCode.STATE, `${d} is not a directory`);
-    if (st.uid !== process.getuid!()) throw new FlexscriptError(ErrorCode.STATE, `${d} is owned by uid ${st.uid}, not the daemon's user (uid ${process.getuid!()})`);
-    if (gid !== -1) chownSync(d, -1, gid);
-    // setgid: files a hook writes (even as root, for `up`) get the group the daemon reads with
-    chmodSync(d, mode | (gid !== -1 ? 0o2000 : 0));
+    withEntry(d, constants.O_RDONLY | constants.O_DIRECTORY, (s) => s.isDirectory(), 'a directory', (fd) => {
+      const uid = fstatSync(fd).uid;
+      if (uid !== process.getuid!()) throw new FlexscriptError(ErrorCode.STATE, `${d} is owned by uid ${uid}, not the daemon's user (uid ${process.getuid!()})`);
+      if (gid !== -1) fchownSync(fd, -1, gid);
+      // setgid: files a hook writes get the group the daemon reads with
+      fchmodSync(fd, mode | (gid !== -1 ? 0o2000 : 0));
+    });
   }
   let st;
   try {
@@ -68,22 +95,28 @@ export function prepareRuntimeDir(paths: RuntimePaths, mode: number, group?: str
   } catch {
     st = undefined;
   }
-  if (st && !st.isFIFO()) rmSync(paths.ring, { force: true });
+  // only a FIFO the daemon made is kept; anything else under that name is replaced
+  const ours = st !== undefined && st.isFIFO() && st.uid === process.getuid!();
+  if (st && !ours) rmSync(paths.ring, { force: true });
   // Node cannot make a FIFO itself; this runs once at start.
-  if (!st || !st.isFIFO()) execFileSync('mkfifo', ['-m', '0600', paths.ring]);
-  if (gid !== -1) chownSync(paths.ring, -1, gid);
-  chmodSync(paths.ring, mode & 0o660);
+  if (!ours) execFileSync('mkfifo', ['-m', '0600', paths.ring]);
+  withEntry(paths.ring, constants.O_RDWR, (s) => s.isFIFO() && s.uid === process.getuid!(), "a FIFO of the daemon's user", (fd) => {
+    if (gid !== -1) fchownSync(fd, -1, gid);
+    fchmodSync(fd, mode & 0o660);
+  });
 }
 
 export function writePidFile(paths: RuntimePaths, mode: number): void {
   const tmp = `${paths.pidFile}.${process.pid}`;
-  writeFileSync(tmp, `${process.pid}\n`, { mode: mode & 0o644 });
+  // a new file only (O_EXCL never follows a link), whatever was left or planted under that name
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, `${process.pid}\n`, { mode: mode & 0o644, flag: 'wx' });
   renameSync(tmp, paths.pidFile);
 }
 
 export function removePidFile(paths: RuntimePaths): void {
   try {
-    if (readFileSync(paths.pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(paths.pidFile);
+    if (readPidFile(paths).trim() === String(process.pid)) unlinkSync(paths.pidFile);
   } catch {
     // already gone
   }

@@ -9,6 +9,12 @@ function dashExport(vars: Record<string, string>, args: string[] = []): string {
   return execFileSync('dash', ['-c', script, 'sh', ...args], { env: vars, encoding: 'utf8' });
 }
 
+/** The same with bash: as bash (`declare -x`), and in POSIX mode as where /bin/sh is bash. */
+function bashExport(vars: Record<string, string>, posix: boolean): string {
+  const script = 'export FLEXSCRIPT_ARGC=0; { export -p; printf "#end\\n"; }';
+  return execFileSync('bash', ['--norc', ...(posix ? ['--posix'] : []), '-c', script], { env: vars, encoding: 'utf8' });
+}
+
 const hostile = [
   'a;touch /tmp/x',
   '$(id)',
@@ -32,6 +38,36 @@ test('values written by dash export -p come back exactly, hostile ones included'
   for (const [k, v] of Object.entries(vars)) assert.equal(env[k], v, k);
   assert.deepEqual(args, ['add', '10.8.0.2', hostile[0]]);
   assert.equal(env.FLEXSCRIPT_ARGC, undefined, 'hook variables are not part of the env');
+});
+
+test('values written by bash export -p come back exactly, in bash and in POSIX mode', () => {
+  const vars: Record<string, string> = {};
+  [...hostile, 'tab\there', 'bell\x07 del\x7f', "$'\\303'", 'é\n"$`\\'].forEach((v, i) => (vars[`v${i}`] = v));
+  for (const posix of [false, true]) {
+    const text = bashExport(vars, posix);
+    assert.match(text, posix ? /^export v0=/m : /^declare -x v0=/m);
+    assert.match(text, /=\$'/, "bash used $'...' quoting");
+    const { env } = parseSpoolFile(text);
+    for (const [k, v] of Object.entries(vars)) assert.equal(env[k], v, `${posix ? 'posix' : 'bash'}: ${k}`);
+  }
+});
+
+test("bash's ANSI-C escapes: octal and hex bytes form UTF-8, and the named escapes", () => {
+  const v = (text: string) => parseExports(`export a=${text}\n#end\n`).vars.get('a');
+  assert.equal(v("$'jos\\303\\251'"), 'josé');
+  assert.equal(v("$'\\xc3\\xa9\\u00e9\\U0001F642'"), 'éé🙂');
+  assert.equal(v("$'\\a\\b\\e\\E\\f\\n\\r\\t\\v\\\\\\'\\\"\\?'"), '\x07\x08\x1b\x1b\x0c\n\r\t\x0b\\\'"?');
+  assert.equal(v("$'\\1\\12\\101x\\cA\\q'"), '\x01\x0aAx\x01\\q');
+  assert.equal(v(`"a\\"b\\\\c\\$d\\\`e"'f'$'g'h`), 'a"b\\c$d`efgh');
+  assert.throws(() => parseExports("export a=$'\\0'\n#end\n"), /NUL/);
+});
+
+test('text a shell would expand is refused, never guessed at', () => {
+  for (const bad of ['$HOME', '"$HOME"', '`id`', '"`id`"', 'a;b', '$(id)']) {
+    assert.throws(() => parseExports(`export a=${bad}\n#end\n`), /unquoted|unescaped/, bad);
+  }
+  assert.throws(() => parseExports("typeset -x a='b'\n#end\n"), /not the export -p output of a known shell/);
+  assert.throws(() => parseExports("export a=$'x\n"), /unterminated/);
 });
 
 test('a file cut short is refused, never half-read', () => {

@@ -1,8 +1,16 @@
 /**
  * @module spool-file
- * Reads the files the hook client writes: the output of dash's `export -p` followed by `#end`.
- * dash writes `export NAME='value'` (an embedded quote as '"'"'), or `export NAME` for a
- * variable without a value; values may span lines. Pure, so it is tested on recorded files.
+ * Reads the files the hook client writes: the output of the shell's `export -p`, followed by
+ * `#end`. Pure, so it is tested on recorded files. Read exactly, or refused:
+ * - dash (Debian's /bin/sh): `export NAME='value'`, an embedded quote as '"'"'.
+ * - bash as /bin/sh (POSIX mode): `export NAME="value"` with \" \\ \$ \` escaped, and
+ *   `export NAME=$'value'` (ANSI-C quoting: \n, \t, \303 octal bytes, ...) when the value holds
+ *   control or, outside a UTF-8 locale, non-ASCII bytes.
+ * - bash as bash: the same with `declare -x ` in place of `export `.
+ * A variable exported without a value is `export NAME` (`declare -x NAME`). Values may span
+ * lines. The text is handled as bytes (a bash octal escape is one byte of a UTF-8 character)
+ * and each value is decoded as UTF-8 at the end. Anything a shell would expand or run (an
+ * unquoted `$`, a backquote) is refused, never guessed at.
  */
 import { SpoolError } from '../../errors.ts';
 
@@ -14,29 +22,91 @@ export interface SpoolEvent {
 }
 
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
+/** bash's `declare` with flags that include x (exported), e.g. `declare -x ` or `declare -rx `. */
+const DECLARE = /declare -[a-zA-Z]*x[a-zA-Z]* /y;
+const SIMPLE_ESCAPES: Record<string, number> = { a: 7, b: 8, e: 27, E: 27, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92, "'": 39, '"': 34, '?': 63 };
+const HEX = /[0-9A-Fa-f]/;
+const NON_ASCII = /[\x80-\xff]/;
 
-/** Parses `export -p` output; throws SpoolError if it is cut short or not in that format. */
-export function parseExports(text: string): { vars: Map<string, string>; complete: boolean } {
+/** A code point as UTF-8, one char per byte (the parser works on such byte strings). */
+function utf8Bytes(cp: number): string {
+  if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) cp = 0xfffd;
+  return Buffer.from(String.fromCodePoint(cp), 'utf8').toString('latin1');
+}
+
+/** Parses `export -p` output; throws SpoolError if it is cut short or not in a known format. */
+export function parseExports(input: string | Buffer): { vars: Map<string, string>; complete: boolean } {
+  // one char per byte, so escapes that stand for single bytes combine into UTF-8 characters
+  const text = typeof input === 'string' ? Buffer.from(input, 'utf8').toString('latin1') : input.toString('latin1');
   const vars = new Map<string, string>();
   let i = 0;
   const fail = (what: string): never => {
     throw new SpoolError(`spool file: ${what} at offset ${i}`);
   };
+
+  /** bash's $'...' (i is just past the opening quote). */
+  const ansiC = (): string => {
+    let out = '';
+    for (;;) {
+      const c = text[i];
+      if (c === undefined) fail("unterminated $'...' quote");
+      if (c === "'") {
+        i++;
+        return out;
+      }
+      if (c !== '\\') {
+        out += c;
+        i++;
+        continue;
+      }
+      const e = text[i + 1];
+      if (e === undefined) fail("unterminated $'...' quote");
+      i += 2;
+      if (e! in SIMPLE_ESCAPES) {
+        out += String.fromCharCode(SIMPLE_ESCAPES[e!]!);
+      } else if (e! >= '0' && e! <= '7') {
+        let n = Number(e);
+        for (let k = 0; k < 2 && text[i]! >= '0' && text[i]! <= '7'; k++) n = n * 8 + Number(text[i++]);
+        out += String.fromCharCode(n & 0xff);
+      } else if (e === 'x' || e === 'u' || e === 'U') {
+        const max = e === 'x' ? 2 : e === 'u' ? 4 : 8;
+        let digits = '';
+        while (digits.length < max && text[i] !== undefined && HEX.test(text[i]!)) digits += text[i++];
+        if (digits === '') out += `\\${e}`; // as bash: not an escape without a digit
+        else if (e === 'x') out += String.fromCharCode(Number.parseInt(digits, 16));
+        else out += utf8Bytes(Number.parseInt(digits, 16));
+      } else if (e === 'c') {
+        const x = text[i++];
+        if (x === undefined) fail("unterminated $'...' quote");
+        out += String.fromCharCode(x!.charCodeAt(0) & 0x1f);
+      } else {
+        out += `\\${e}`; // bash keeps an unknown escape as it is
+      }
+      if (out.includes('\0')) fail('NUL byte in a value');
+    }
+  };
+
   while (i < text.length) {
     const c = text[i];
     if (c === '\n' || c === ' ' || c === '\t') {
       i++;
       continue;
     }
-    if (text.startsWith('#end', i)) return { vars, complete: true };
-    if (!text.startsWith('export ', i)) fail('expected "export"');
-    i += 7;
+    if (text.startsWith('#end', i)) return { vars: decode(vars), complete: true };
+    if (text.startsWith('export ', i)) {
+      i += 7;
+    } else {
+      DECLARE.lastIndex = i;
+      if (!DECLARE.exec(text)) fail('not the export -p output of a known shell (expected "export" or "declare -x")');
+      i = DECLARE.lastIndex;
+    }
     NAME.lastIndex = i;
     const m = NAME.exec(text);
     if (!m) fail('expected a variable name');
     const name = m![0];
     i = NAME.lastIndex;
     if (text[i] !== '=') {
+      if (i < text.length && text[i] !== '\n' && text[i] !== ' ') fail('unexpected text after a variable name');
       vars.set(name, '');
       continue;
     }
@@ -44,23 +114,37 @@ export function parseExports(text: string): { vars: Map<string, string>; complet
     let value = '';
     // a word: a run of quoted and unquoted pieces, ended by whitespace
     while (i < text.length && text[i] !== '\n' && text[i] !== ' ' && text[i] !== '\t') {
-      const q = text[i];
+      const q = text[i]!;
       if (q === "'") {
         const end = text.indexOf("'", i + 1);
         if (end < 0) fail('unterminated single quote');
         value += text.slice(i + 1, end);
         i = end + 1;
+      } else if (q === '$' && text[i + 1] === "'") {
+        i += 2;
+        value += ansiC();
       } else if (q === '"') {
         i++;
-        while (i < text.length && text[i] !== '"') {
-          if (text[i] === '\\' && i + 1 < text.length && '"\\$`\n'.includes(text[i + 1]!)) i++;
-          value += text[i++];
+        for (;;) {
+          const d = text[i];
+          if (d === undefined) fail('unterminated double quote');
+          if (d === '"') break;
+          if (d === '$' || d === '`') fail(`unescaped ${d} in double quotes`);
+          if (d === '\\' && text[i + 1] !== undefined && '"\\$`\n'.includes(text[i + 1]!)) {
+            if (text[i + 1] !== '\n') value += text[i + 1]; // backslash-newline joins lines
+            i += 2;
+            continue;
+          }
+          value += d;
+          i++;
         }
-        if (i >= text.length) fail('unterminated double quote');
         i++;
       } else if (q === '\\') {
-        value += text[i + 1] ?? '';
+        if (i + 1 >= text.length) fail('backslash at the end');
+        if (text[i + 1] !== '\n') value += text[i + 1];
         i += 2;
+      } else if ('$`;&|<>()"'.includes(q)) {
+        fail(`unquoted ${q}`);
       } else {
         value += q;
         i++;
@@ -68,11 +152,17 @@ export function parseExports(text: string): { vars: Map<string, string>; complet
     }
     vars.set(name, value);
   }
-  return { vars, complete: false };
+  return { vars: decode(vars), complete: false };
+}
+
+/** Byte strings to text: each value is UTF-8 (invalid bytes become U+FFFD, as before). */
+function decode(vars: Map<string, string>): Map<string, string> {
+  for (const [k, v] of vars) if (NON_ASCII.test(v)) vars.set(k, Buffer.from(v, 'latin1').toString('utf8'));
+  return vars;
 }
 
 /** Parses a complete spool file into OpenVPN's env and the hook's arguments. */
-export function parseSpoolFile(text: string): SpoolEvent {
+export function parseSpoolFile(text: string | Buffer): SpoolEvent {
   const { vars, complete } = parseExports(text);
   if (!complete) throw new SpoolError('spool file is incomplete (no #end line)');
   const argc = Number(vars.get('FLEXSCRIPT_ARGC') ?? '0');
