@@ -4,7 +4,7 @@
  * daemon's control socket when the config has `control:` (both modes), else the management
  * pass-through socket; `kill` needs the pass-through (management mode).
  */
-import { tableName, tableTime, textTable } from './text-table.ts';
+import { quotedName, tableName, tableTime, terminalJson, textTable } from './text-table.ts';
 import { createConnection } from 'node:net';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig } from '../config/load-config.ts';
@@ -116,7 +116,7 @@ function fromStatus(instance: string, c: StatusClient): ControlSession {
   };
 }
 
-function table(rows: readonly ControlSession[]): string {
+export function statusTable(rows: readonly ControlSession[]): string {
   const head = ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', 'SINCE', 'BYTES IN', 'BYTES OUT'];
   return textTable(
     head,
@@ -139,6 +139,10 @@ async function liveClients(configFile: string): Promise<readonly ControlSession[
   if (config.control) {
     const answer = await askControl(config.control.socket, { command: 'status' });
     if (!answer.ok) throw new Error(`the daemon refused status: ${answer.error}`);
+    if (answer.root && !answer.root.tableReady) {
+      const why = (answer.root.problem ?? 'it has not confirmed the table yet').replace(/[\x00-\x1f\x7f]/g, '?');
+      process.stderr.write(`warning: the root stage is ${answer.root.state} and has not put the firewall's nft table in place; new clients are denied: ${why}\n`);
+    }
     return answer.sessions;
   }
   const t = await target(configFile);
@@ -154,22 +158,41 @@ async function liveClients(configFile: string): Promise<readonly ControlSession[
 export function statusCommand(configFile: string, json: boolean): Promise<number> {
   return guarded(async () => {
     const rows = await liveClients(configFile);
-    process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : `${table(rows)}\n`);
+    process.stdout.write(`${json ? terminalJson(rows) : statusTable(rows)}\n`);
     return 0;
   });
 }
 
+/**
+ * Client ids of the clients in a `status 3` reply whose common name is exactly `name`: byte for
+ * byte, spaces and all, so `alice ` never matches `alice`.
+ */
+export function clientIdsNamed(statusLines: readonly string[], name: string): number[] {
+  return parseStatus3(statusLines)
+    .clients.filter((c) => c.commonName === name && Number.isInteger(c.clientId))
+    .map((c) => c.clientId);
+}
+
+/**
+ * Disconnects every live client whose common name is exactly `name`. The name never travels on
+ * a request line: the matching happens here, on OpenVPN's own list, and each match is killed by
+ * its client id.
+ */
 export function killCommand(configFile: string, name: string, instance?: string): Promise<number> {
   return guarded(async () => {
     const t = await target(configFile);
     let killed = 0;
     for (const i of instance ? [instance] : t.instances) {
-      const [answer = ''] = await ask(t.socket, `@${i} kill ${name}`);
-      if (answer.startsWith('SUCCESS:')) killed += Number(/killed (\d+)/.exec(answer)?.[1] ?? 0);
-      else if (!answer.includes('no live client')) throw new Error(`${i}: ${answer}`);
+      const lines = await ask(t.socket, `@${i} status 3`);
+      if (lines[0]?.startsWith('ERROR:')) throw new Error(`${i}: ${lines[0]}`);
+      for (const cid of clientIdsNamed(lines, name)) {
+        const [answer = ''] = await ask(t.socket, `@${i} client-kill ${cid}`);
+        if (!answer.startsWith('SUCCESS:')) throw new Error(`${i}: client ${cid}: ${answer}`);
+        killed++;
+      }
     }
-    if (killed === 0) throw new Error(`no live client named ${JSON.stringify(name)}`);
-    process.stdout.write(`disconnected ${killed} session(s) of ${JSON.stringify(name)}\n`);
+    if (killed === 0) throw new Error(`no live client named ${quotedName(name)}`);
+    process.stdout.write(`disconnected ${killed} session(s) of ${quotedName(name)}\n`);
     return 0;
   });
 }

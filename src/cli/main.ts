@@ -34,7 +34,12 @@ program
   .option('--openvpn-config <file>', "OpenVPN's server config: check the lines the mode needs")
   .option('--sudoers <file>', 'the sudoers drop-in for the root stage', DEFAULT_SUDOERS)
   .option('--daemon-user <user>', "the daemon's user (default: the runtime directory's owner, or OpenVPN's user in hook mode)")
-  .action(async (o: { config: string; openvpnConfig?: string; sudoers: string; daemonUser?: string }) => process.exit(await checkCommand(o.config, o)));
+  .option('--openvpn-unit <unit>', "OpenVPN's systemd unit, e.g. openvpn-server@NAME (default: from --openvpn-config's path)")
+  .option('--daemon-unit <unit>', "the daemon's systemd unit (default: flexscriptd.service, when installed)")
+  .option('--unit-root <dir>', 'read unit files below this directory instead of asking systemd')
+  .action(async (o: { config: string; openvpnConfig?: string; sudoers: string; daemonUser?: string; openvpnUnit?: string; daemonUnit?: string; unitRoot?: string }) =>
+    process.exit(await checkCommand(o.config, o)),
+  );
 
 program
   .command('openvpn-config')
@@ -53,8 +58,9 @@ program
   .addOption(new Option('-m, --mode <mode>', 'event source').choices(['hook', 'management']).default('management'))
   .option('--user <user>', "OpenVPN's user (hook mode: the daemon's too)", 'nobody')
   .option('--group <group>', "OpenVPN's group", 'nogroup')
+  .option('--daemon-user <user>', "management mode: the daemon's user (created by the sysusers.d file init writes)", 'flexscript')
   .option('--force', 'overwrite existing files')
-  .action(async (o: { dir: string; mode: 'hook' | 'management'; user: string; group: string; force?: boolean }) =>
+  .action(async (o: { dir: string; mode: 'hook' | 'management'; user: string; group: string; daemonUser: string; force?: boolean }) =>
     process.exit(await initCommand({ ...o, force: o.force ?? false })),
   );
 
@@ -80,7 +86,7 @@ program
 
 program
   .command('kill')
-  .description('disconnect every live session with this common name')
+  .description('disconnect every live session with exactly this common name (spaces included)')
   .argument('<name>', 'common name')
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('-i, --instance <name>', 'only on this OpenVPN instance')

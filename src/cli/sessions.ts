@@ -8,7 +8,7 @@ import { loadConfig } from '../config/load-config.ts';
 import { createLogger } from '../logger.ts';
 import { openStore } from '../store/open-store.ts';
 import type { SessionQuery, SessionRecord } from '../store/store.ts';
-import { tableName, tableTime, textTable } from './text-table.ts';
+import { tableName, tableTime, terminalJson, textTable } from './text-table.ts';
 
 export interface SessionsOptions {
   readonly config: string;
@@ -69,10 +69,14 @@ export async function sessionsCommand(o: SessionsOptions): Promise<number> {
       limit: o.limit === undefined ? 100 : Number.parseInt(o.limit, 10),
     };
     if (query.limit !== undefined && !(query.limit > 0)) throw new Error('--limit must be a positive number');
-    const store = await openStore(config.store, createLogger('silent'));
+    // read-only, and only an existing file: run as root, creating it would lock the daemon out
+    const store =
+      config.store.sqlite === undefined
+        ? await openStore(config.store, createLogger('silent'))
+        : new (await import('../store/sqlite-store.ts')).SqliteStore(config.store.sqlite, { readOnly: true });
     try {
       const rows = await store.sessions(query);
-      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${sessionsTable(rows)}\n`);
+      process.stdout.write(`${o.json ? terminalJson(rows) : sessionsTable(rows)}\n`);
     } finally {
       await store.close();
     }

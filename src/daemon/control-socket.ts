@@ -36,7 +36,15 @@ export interface ControlSession {
 }
 
 export type ControlRequest = { readonly command: 'status' };
-export type ControlResponse = { readonly ok: true; readonly sessions: readonly ControlSession[] } | { readonly ok: false; readonly error: string };
+/** The root stage as `status` reports it: without the table in place the firewall admits nobody. */
+export interface ControlRootStatus {
+  readonly state: string;
+  readonly tableReady: boolean;
+  /** Why it is not serving, while it is not. */
+  readonly problem?: string;
+}
+
+export type ControlResponse = { readonly ok: true; readonly sessions: readonly ControlSession[]; readonly root?: ControlRootStatus } | { readonly ok: false; readonly error: string };
 
 export interface ControlSources {
   readonly sessions: () => readonly Session[];
@@ -45,8 +53,11 @@ export interface ControlSources {
   /** Hook mode: OpenVPN's status file (status-version 3), for byte counts. */
   readonly statusFile?: string;
   readonly hookInstance?: string;
+  /** The root stage, when the config has one. */
+  readonly root?: () => ControlRootStatus;
 }
 
+/** A request is one short JSON object; the line server refuses longer lines. */
 const MAX_LINE = 4096;
 
 type Bytes = { readonly received: number; readonly sent: number };
@@ -106,11 +117,9 @@ export class ControlServer {
     private readonly sources: ControlSources,
     private readonly log: Logger,
   ) {
-    const answer = async (line: string) => {
-      const response = await this.#answer(line).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) }));
-      return `${JSON.stringify(response)}\n`;
-    };
-    this.#lines = new LineServer('control', config, answer, log);
+    const line = (response: ControlResponse) => `${JSON.stringify(response)}\n`;
+    const answer = async (request: string) => line(await this.#answer(request).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) })));
+    this.#lines = new LineServer('control', config, answer, log, { maxLineBytes: MAX_LINE, errorLine: (error) => line({ ok: false, error }) });
   }
 
   start(): Promise<void> {
@@ -122,7 +131,6 @@ export class ControlServer {
   }
 
   async #answer(line: string): Promise<ControlResponse> {
-    if (line.length > MAX_LINE) return { ok: false, error: `request longer than ${MAX_LINE} bytes` };
     let request: unknown;
     try {
       request = JSON.parse(line);
@@ -130,7 +138,10 @@ export class ControlServer {
       return { ok: false, error: 'expected one JSON object per line, e.g. {"command":"status"}' };
     }
     const command = typeof request === 'object' && request !== null ? (request as { command?: unknown }).command : undefined;
-    if (command === 'status') return { ok: true, sessions: await statusOf(this.sources, this.log) };
+    if (command === 'status') {
+      const root = this.sources.root?.();
+      return { ok: true, sessions: await statusOf(this.sources, this.log), ...(root ? { root: { state: root.state, tableReady: root.tableReady, ...(root.problem ? { problem: root.problem } : {}) } } : {}) };
+    }
     return { ok: false, error: `unknown command ${JSON.stringify(String(command ?? '')).slice(0, 80)}; known: status` };
   }
 }
