@@ -212,6 +212,7 @@ export class ManagementSource {
           ...(s.realAddress ? { trusted_ip: s.realAddress } : {}),
           ...(s.realPort ? { trusted_port: String(s.realPort) } : {}),
           ...(s.vpnAddress ? { ifconfig_pool_remote_ip: s.vpnAddress } : {}),
+          ...(s.vpnAddress6 ? { ifconfig_pool_remote_ip6: s.vpnAddress6 } : {}),
           time_duration: String(Math.max(0, Math.round((Date.now() - s.connectedAt) / 1000))),
         },
         { missed: true },

@@ -43,7 +43,12 @@ export class PassThroughServer {
     private readonly dispatcher: Dispatcher,
     private readonly log: Logger,
   ) {
-    const answer = (line: string) => this.#answer(line.slice(0, MAX_LINE).trim()).catch((err: unknown) => `ERROR: ${errorMessage(err)}\n`);
+    // the line as sent, only its ending removed: `kill NAME` matches NAME exactly ("alice " is
+    // not "alice"), and a line too long for any command is refused, never cut to fit one
+    const answer = (line: string) =>
+      line.length > MAX_LINE
+        ? Promise.resolve(`ERROR: line longer than ${MAX_LINE} characters\n`)
+        : this.#answer(line).catch((err: unknown) => `ERROR: ${errorMessage(err)}\n`);
     this.#lines = new LineServer('pass-through', config, answer, log);
   }
 
