@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runChecks } from '../src/cli/check.ts';
+import { checkUnits } from '../src/cli/check-units.ts';
+import { parseConfig } from '../src/config/load-config.ts';
 import { parseOpenVpnConfig } from '../src/openvpn-config/directives.ts';
 import { FLEXSCRIPT, ownedDir } from '../src/lab/daemon-process.ts';
 import { rootCommand, sudoersDropIn } from '../src/root/sudoers.ts';
@@ -331,4 +333,78 @@ test("hook mode: OpenVPN's tmp-dir is hook.tmp-dir; without one, deferral files 
   writeFileSync(s.openvpn, readFileSync(s.openvpn, 'utf8').replace(/^tmp-dir .*$/m, ''));
   const { warnings } = await s.check();
   found(warnings, /server\.conf:1: tmp-dir: OpenVPN creates its deferral files in \/tmp: under systemd's PrivateTmp .* connects time out/);
+});
+
+// ---------------------------------------------------------------- the systemd units
+
+
+const FIXTURE_UNIT = new URL('./fixtures/systemd/openvpn-server@.service', import.meta.url).pathname;
+const HOOK_YAML = ['instance: vpn', 'hook:', '  dir: /run/flexscript/vpn', '  group: nogroup', '  status-file: /run/openvpn-flexscript/status.txt', '  tmp-dir: /run/flexscript/openvpn-tmp', 'plugins: []'].join('\n');
+const HOOK_OVPN = ['user nobody', 'group nogroup', 'status "/run/openvpn-flexscript/status.txt" 1', 'status-version 3', 'tmp-dir "/run/flexscript/openvpn-tmp"'].join('\n');
+
+/** Unit files below a fresh root: Debian's openvpn-server@ (the fixture) plus the given files. */
+function unitRoot(t: TestContext, files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'fxs-units-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'lib/systemd/system'), { recursive: true });
+  writeFileSync(join(root, 'lib/systemd/system/openvpn-server@.service'), readFileSync(FIXTURE_UNIT, 'utf8'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+function unitFindings(root: string, yaml = HOOK_YAML, ovpn = HOOK_OVPN) {
+  const f = { problems: [] as string[], warnings: [] as string[] };
+  checkUnits(parseConfig(yaml, '/etc/flexscript/flexscript.yaml').config, '/etc/openvpn/server/vpn.conf', parseOpenVpnConfig(ovpn), { unitRoot: root }, f);
+  return f.problems;
+}
+
+const DROP_IN = 'etc/systemd/system/openvpn-server@.service.d/flexscript.conf';
+const DAEMON = 'etc/systemd/system/flexscriptd.service';
+const daemonUnit = (extra = '') => `[Service]\nUser=nobody\nGroup=nogroup\nExecStart=/usr/bin/node flexscript.js run\nRuntimeDirectory=flexscript flexscript/openvpn-tmp\nProtectSystem=strict\nPrivateTmp=yes\n${extra}`;
+
+test('check reads OpenVPN\'s unit: LimitNPROC=10 refuses hook mode at its FILE:LINE; a drop-in raising it (applied in name order, KEY= resets) fixes it', (t) => {
+  const shipped = unitRoot(t, {});
+  const line = readFileSync(FIXTURE_UNIT, 'utf8').split('\n').findIndex((l) => l.startsWith('LimitNPROC=')) + 1;
+  const problems = unitFindings(shipped);
+  assert.equal(problems.length, 1, problems.join('\n'));
+  assert.match(problems[0]!, new RegExp(`/lib/systemd/system/openvpn-server@\\.service:${line}: LimitNPROC: 10: in hook mode .*flexscript\\.conf`));
+  assert.deepEqual(unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\n' })), []);
+  // drop-ins apply in the order of their names, across directories: a later one wins
+  const later = unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\n', 'run/systemd/system/openvpn-server@vpn.service.d/zz-local.conf': '[Service]\nLimitNPROC=20\n' });
+  assert.match(unitFindings(later).join('\n'), /zz-local\.conf:2: LimitNPROC: 20:/);
+  // an empty assignment returns the setting to systemd's default (no limit)
+  assert.deepEqual(unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=\n' })), []);
+  // management mode starts no hook: the limit is not its concern
+  const mgmt = ['instance: vpn', 'management:', '  instances:', '    - name: vpn', '      socket: /run/openvpn/vpn.sock', 'plugins: []'].join('\n');
+  assert.deepEqual(unitFindings(shipped, mgmt, 'user nobody\ngroup nogroup\nmanagement /run/openvpn/vpn.sock unix\nmanagement-client-user flexscript\n'), []);
+});
+
+test('check reads the units: private /tmp holding the deferral files, a read-only runtime directory, --status after --config, the wrong daemon user', (t) => {
+  const ok = { [DROP_IN]: '[Service]\nLimitNPROC=512\n' };
+  // no tmp-dir: OpenVPN's deferral files stay in its private /tmp
+  const noTmp = unitFindings(unitRoot(t, ok), HOOK_YAML.replace(/ {2}tmp-dir: .*\n/, ''), HOOK_OVPN.replace(/tmp-dir .*/, ''));
+  assert.match(noTmp.join('\n'), /openvpn-server@\.service:\d+: PrivateTmp: OpenVPN's \/tmp is private to its unit, and its deferral files go to \/tmp/);
+  // ProtectSystem=strict in a drop-in leaves /run read-only to OpenVPN; ReadWritePaths= fixes it
+  const strict = unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\nProtectSystem=strict\n' }));
+  assert.match(strict.join('\n'), /flexscript\.conf:3: ProtectSystem: ProtectSystem=strict leaves \/run\/flexscript\/vpn\/spool read-only to OpenVPN's unit/);
+  assert.match(strict.join('\n'), /leaves \/run\/openvpn-flexscript read-only/);
+  assert.deepEqual(unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\nProtectSystem=strict\nReadWritePaths=/run/flexscript /run/openvpn-flexscript\n' })), []);
+  // a command line that puts --status after --config overrides the config's status lines
+  const exec = unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\nExecStart=\nExecStart=/usr/sbin/openvpn --config %i.conf --status %t/openvpn-server/status-%i.log --status-version 2\n' }));
+  assert.match(exec.join('\n'), /flexscript\.conf:4: ExecStart: --status \/run\/openvpn-server\/status-vpn\.log comes after --config/);
+  assert.match(exec.join('\n'), /ExecStart: --status-version 2 comes after --config/);
+  // the daemon's unit: its user must be OpenVPN's in hook mode, and its runtime directory writable
+  assert.deepEqual(unitFindings(unitRoot(t, { ...ok, [DAEMON]: daemonUnit() })), []);
+  const wrongUser = unitFindings(unitRoot(t, { ...ok, [DAEMON]: daemonUnit().replace('User=nobody', 'User=flexscript') }));
+  assert.match(wrongUser.join('\n'), /flexscriptd\.service:2: User: flexscript, but OpenVPN runs its hooks as nobody/);
+  const readOnly = unitFindings(unitRoot(t, { ...ok, [DAEMON]: daemonUnit().replace('RuntimeDirectory=flexscript flexscript/openvpn-tmp', 'RuntimeDirectory=other') }));
+  assert.match(readOnly.join('\n'), /flexscriptd\.service:6: ProtectSystem: ProtectSystem=strict leaves \/run\/flexscript\/vpn\/spool read-only to the daemon's unit/);
+  // management mode: the daemon's user is the one OpenVPN lets in
+  const mgmt = ['instance: vpn', 'management:', '  instances:', '    - name: vpn', '      socket: /run/openvpn/vpn.sock', 'plugins: []'].join('\n');
+  const mgmtUnit = daemonUnit().replace('User=nobody\nGroup=nogroup', 'User=flexscript\nGroup=flexscript').replace(' flexscript/openvpn-tmp', '');
+  const ovpn = 'user nobody\ngroup nogroup\nmanagement /run/openvpn/vpn.sock unix\nmanagement-client-user nobody\n';
+  assert.match(unitFindings(unitRoot(t, { [DAEMON]: mgmtUnit }), mgmt, ovpn).join('\n'), /flexscriptd\.service:2: User: flexscript, but OpenVPN's management-client-user is nobody/);
 });

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -30,14 +30,17 @@ for (const mode of ['hook', 'management'] as const) {
       assert.match(unitText, new RegExp(`^${line}( |$)`, 'm'));
     }
     const lines = readFileSync(join(dir, 'openvpn-server.conf.add'), 'utf8');
-    assert.match(lines, mode === 'hook' ? /^client-connect ".*flexscript-hook \/run\/flexscript\/vpn defer deny 5"$/m : /^management \/run\/openvpn\/vpn\.sock unix\nmanagement-client-auth\nmanagement-client-user openvpn$/m);
+    // hook mode: the daemon is OpenVPN's user; management mode: its own (flexscript)
+    const daemonUser = mode === 'hook' ? 'openvpn' : 'flexscript';
+    assert.match(lines, mode === 'hook' ? /^client-connect ".*flexscript-hook \/run\/flexscript\/vpn defer deny 5"$/m : /^management \/run\/openvpn\/vpn\.sock unix\nmanagement-client-auth\nmanagement-client-user flexscript$/m);
     const unit = readFileSync(join(dir, 'flexscriptd.service'), 'utf8');
-    assert.match(unit, /^User=openvpn$/m);
+    assert.match(unit, new RegExp(`^User=${daemonUser}$`, 'm'));
     assert.match(unit, /^ExecStart=.*flexscript\.js run --config .*flexscript\.yaml$/m);
     assert.match(readFileSync(join(dir, 'plugins/office-routes.ts'), 'utf8'), /from 'openvpn-flexscript'/);
     // the drop-in allows exactly the root stage with the root config, for the daemon's user only
     const sudoers = readFileSync(join(dir, 'sudoers-flexscript'), 'utf8');
-    assert.match(sudoers, /^openvpn ALL=\(root\) NOPASSWD: \/\S+\/bin\/flexscript-root\.js --config \/etc\/flexscript\/root\.yaml$/m);
+    assert.match(sudoers, new RegExp(`^${daemonUser} ALL=\\(root\\) NOPASSWD: \\/\\S+\\/bin\\/flexscript-root\\.js --config \\/etc\\/flexscript\\/root\\.yaml$`, 'm'));
+    if (mode === 'management') assert.doesNotMatch(sudoers, /^openvpn ALL=\(root\) NOPASSWD: \/\S+\/bin\/flexscript-root\.js --config \/etc\/flexscript\/root\.yaml$/m);
     assert.equal(sudoers.split('\n').filter((l) => l && !l.startsWith('#')).length, 1, 'one rule, nothing broader');
     assert.equal(spawnSync('visudo', ['-cf', join(dir, 'sudoers-flexscript')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).status, 0);
     assert.equal(statSync(join(dir, 'sudoers-flexscript')).mode & 0o777, 0o440);
@@ -113,4 +116,40 @@ test("init's hook-mode setup keeps live clients across a daemon restart: status 
   t.after(() => rmSync(mgmt, { recursive: true, force: true }));
   assert.equal(flexscript('init', '--dir', mgmt, '--mode', 'management', '--user', 'nobody', '--group', 'nogroup').status, 0);
   assert.doesNotMatch(readFileSync(join(mgmt, 'flexscript.yaml'), 'utf8'), /status-file/);
+});
+
+test("init's drop-in for OpenVPN's unit (hook mode) and sysusers.d file: LimitNPROC raised, systemd-analyze and systemd-sysusers accept them", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-init-units-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.equal(flexscript('init', '--dir', join(dir, 'hook'), '--mode', 'hook', '--user', 'nobody', '--group', 'nogroup').status, 0);
+  assert.equal(flexscript('init', '--dir', join(dir, 'mgmt'), '--mode', 'management').status, 0);
+  const dropIn = readFileSync(join(dir, 'hook/openvpn-server@.service.d/flexscript.conf'), 'utf8');
+  assert.match(dropIn, /^\[Service\]$/m);
+  assert.match(dropIn, /^LimitNPROC=(\d+)$/m);
+  assert.ok(Number(/^LimitNPROC=(\d+)$/m.exec(dropIn)![1]) >= 64, 'room for the daemon\'s threads, exec scripts and hooks');
+  assert.equal(existsSync(join(dir, 'mgmt/openvpn-server@.service.d')), false, 'management mode starts no hook');
+  // nobody exists everywhere; management mode's flexscript user does not
+  assert.equal(existsSync(join(dir, 'hook/sysusers-flexscript.conf')), false);
+  const users = readFileSync(join(dir, 'mgmt/sysusers-flexscript.conf'), 'utf8');
+  assert.match(users, /^u flexscript - "openvpn-flexscript daemon" \/ -$/m);
+  const sysroot = join(dir, 'sysroot');
+  mkdirSync(join(sysroot, 'etc'), { recursive: true });
+  for (const f of ['passwd', 'group']) copyFileSync(`/etc/${f}`, join(sysroot, 'etc', f));
+  const created = spawnSync('systemd-sysusers', [`--root=${sysroot}`, join(dir, 'mgmt/sysusers-flexscript.conf')], { encoding: 'utf8' });
+  if (created.error) t.diagnostic('systemd-sysusers is not installed');
+  else {
+    assert.equal(created.status, 0, created.stderr);
+    assert.match(readFileSync(join(sysroot, 'etc/passwd'), 'utf8'), /^flexscript:x:\d+:\d+:/m);
+  }
+  // Debian's unit with the drop-in applied, as systemd reads it
+  if (!existsSync('/lib/systemd/system/openvpn-server@.service')) return t.diagnostic('openvpn-server@.service is not installed');
+  const units = join(dir, 'units');
+  mkdirSync(join(units, 'openvpn-server@.service.d'), { recursive: true });
+  copyFileSync('/lib/systemd/system/openvpn-server@.service', join(units, 'openvpn-server@.service'));
+  copyFileSync(join(dir, 'hook/openvpn-server@.service.d/flexscript.conf'), join(units, 'openvpn-server@.service.d/flexscript.conf'));
+  const verify = spawnSync('systemd-analyze', ['verify', join(units, 'openvpn-server@vpn.service')], { encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${units}:` } });
+  if (verify.error) return t.diagnostic('systemd-analyze is not installed');
+  const findings = `${verify.stdout}${verify.stderr}`.split('\n').filter((l) => l.trim() && !HARMLESS.test(l) && !/openvpn-server@vpn\.service: Command \/usr\/sbin\/openvpn/.test(l));
+  assert.equal(verify.status, 0, verify.stderr);
+  assert.deepEqual(findings, []);
 });

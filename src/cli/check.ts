@@ -3,7 +3,8 @@
  * `flexscript check`: everything that can be checked before the daemon runs. The config and its
  * plugins; the sockets and runtime directory (reachable only by OpenVPN's user and group); with
  * `--openvpn-config`, the lines the chosen mode needs in OpenVPN's server config; with `root:`,
- * the root config, whether root may trust it, and the sudoers drop-in. Every problem is one
+ * the root config, whether root may trust it, and the sudoers drop-in; the systemd units OpenVPN
+ * and the daemon run under (check-units.ts). Every problem is one
  * line saying where, what, and how to fix it; any problem means exit 1. Warnings (things that
  * work but cost or surprise) are printed too and do not change the exit code.
  */
@@ -23,8 +24,9 @@ import { HOOK_OPTION, hookCommand, hookMode } from '../sources/hook/openvpn-line
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
 import { parseOpenVpnConfig, type OpenVpnDirective } from '../openvpn-config/directives.ts';
+import { checkUnits, type UnitCheckOptions } from './check-units.ts';
 
-export interface CheckOptions {
+export interface CheckOptions extends UnitCheckOptions {
   /** OpenVPN's server config, checked against the mode(s) the config uses. */
   readonly openvpnConfig?: string;
   /** The sudoers drop-in for the root stage. */
@@ -463,6 +465,8 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
       checkOpenVpnConfig(options.openvpnConfig, text, config, handled, f);
     }
   }
+  // the systemd units OpenVPN and the daemon run under, as installed
+  checkUnits(config, options.openvpnConfig, openvpn, options, f);
   checkManagementPasswords(loaded, f);
   const daemonUser = daemonUserOf(config, options, openvpn);
   checkStatusFile(loaded, stateful, daemonUser, f);

@@ -2,17 +2,19 @@
  * @module init
  * `flexscript init --dir DIR`: a commented starting setup for an existing OpenVPN server: the
  * config, editable copies of the example plugins, a systemd unit for the daemon, the lines
- * to add to OpenVPN's config and (hook mode) a tmpfiles.d drop-in for the files OpenVPN and the
- * daemon share. Never overwrites a file without --force.
+ * to add to OpenVPN's config, a sysusers.d file for the daemon's user when the system lacks it,
+ * and (hook mode) a tmpfiles.d file for the files OpenVPN and the daemon share and a drop-in for
+ * OpenVPN's unit. Never overwrites a file without --force.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { REPO } from '../lab/daemon-process.ts';
 import { parseConfig } from '../config/load-config.ts';
 import { hookServerLines } from './openvpn-config.ts';
 import { checkSudoers, DEFAULT_ROOT_CONFIG, rootCommand, sudoersDropIn } from '../root/sudoers.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
+import { HOOK_NPROC } from './check-units.ts';
 
 export interface InitOptions {
   readonly dir: string;
@@ -20,7 +22,55 @@ export interface InitOptions {
   /** The user and group OpenVPN drops to (hook mode: the daemon runs as the same). */
   readonly user: string;
   readonly group: string;
+  /** Management mode: the daemon's own user (default flexscript); hook mode uses OpenVPN's. */
+  readonly daemonUser?: string;
   readonly force: boolean;
+}
+
+/** The user and group the daemon runs as: OpenVPN's in hook mode, its own in management mode. */
+function daemonIds(o: InitOptions): { user: string; group: string } {
+  if (o.mode === 'hook') return { user: o.user, group: o.group };
+  const user = o.daemonUser ?? 'flexscript';
+  return { user, group: user };
+}
+
+/** Users every Debian system has; sysusers.d need not create them. */
+const SYSTEM_USERS = new Set(['nobody', 'root']);
+const SYSTEM_GROUPS = new Set(['nogroup', 'root']);
+
+/** systemd-sysusers lines for the daemon's user (and group), or undefined when the system has them. */
+function sysusers(o: InitOptions, path: string): string | undefined {
+  const { user, group } = daemonIds(o);
+  const lines: string[] = [];
+  if (group !== user && !SYSTEM_GROUPS.has(group)) lines.push(`g ${group} -`);
+  if (!SYSTEM_USERS.has(user)) lines.push(group === user ? `u ${user} - "openvpn-flexscript daemon" / -` : `u ${user} -:${group} "openvpn-flexscript daemon" / -`);
+  if (lines.length === 0) return undefined;
+  return `# systemd-sysusers: the daemon's user${o.mode === 'hook' ? " (hook mode: OpenVPN's user too)" : ''}. Install:
+#   install -o root -g root -m 0644 ${path} /etc/sysusers.d/flexscript.conf
+#   systemd-sysusers /etc/sysusers.d/flexscript.conf
+${lines.join('\n')}
+`;
+}
+
+/**
+ * Hook mode: a drop-in for OpenVPN's unit. Debian's openvpn-server@.service (and openvpn@.service)
+ * set LimitNPROC=10; RLIMIT_NPROC counts every process and thread of OpenVPN's user, the daemon's
+ * included, so with the daemon running OpenVPN could not fork a single hook.
+ */
+function openvpnDropIn(path: string): string {
+  return `# drop-in for Debian's openvpn-server@.service (hook mode). Install:
+#   install -D -o root -g root -m 0644 ${path} /etc/systemd/system/openvpn-server@.service.d/flexscript.conf
+#   systemctl daemon-reload && systemctl restart openvpn-server@NAME
+# (for openvpn@NAME units: the same file in /etc/systemd/system/openvpn@.service.d/)
+[Service]
+# The unit sets LimitNPROC=10. RLIMIT_NPROC counts every process and thread of OpenVPN's user,
+# and in hook mode the daemon (a Node.js process with more than ten threads) runs as that user:
+# OpenVPN could not fork a single hook, and exits at the first client's connect.
+LimitNPROC=${HOOK_NPROC}
+# Nothing else is needed: the unit's ProtectSystem=true leaves /run writable (the hook directory
+# /run/flexscript/vpn, OpenVPN's tmp-dir ${OPENVPN_TMP_DIR}, its status file ${STATUS_FILE}),
+# and its PrivateTmp=true hides only /tmp and /var/tmp, which the setup does not use.
+`;
 }
 
 const PLUGINS = ['deny-list.ts', 'office-routes.ts', 'session-log.ts'];
@@ -55,6 +105,7 @@ d ${OPENVPN_TMP_DIR} 0770 ${o.user} ${o.group} -
 }
 
 function unit(o: InitOptions, config: string): string {
+  const ids = daemonIds(o);
   return `# systemd unit for the openvpn-flexscript daemon. Install:
 #   cp ${join(o.dir, 'flexscriptd.service')} /etc/systemd/system/ && systemctl daemon-reload
 #   systemctl enable --now flexscriptd
@@ -65,9 +116,9 @@ After=network.target
 
 [Service]
 Type=simple
-# ${o.mode === 'hook' ? "hook mode: the same user as OpenVPN's `user`, whose deferral files are private to it" : 'management mode: any unprivileged user allowed by management-client-user'}
-User=${o.user}
-Group=${o.group}
+# ${o.mode === 'hook' ? "hook mode: the same user as OpenVPN's `user`, whose deferral files are private to it" : "management mode: its own user (sysusers-flexscript.conf), OpenVPN's management-client-user"}
+User=${ids.user}
+Group=${ids.group}
 ExecStart=${process.execPath} ${join(REPO, 'bin/flexscript.js')} run --config ${config}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
@@ -216,16 +267,21 @@ export async function initCommand(o: InitOptions): Promise<number> {
   const lines =
     o.mode === 'hook'
       ? hookServerLines(parsed.hook!, ['client-connect', 'client-disconnect', 'learn-address'])
-      : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: o.user });
+      : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: daemonIds(o).user });
   files.set(join(dir, 'root.yaml'), (await readFile(join(REPO, 'examples/root.yaml'), 'utf8')).replace('root.yaml /etc/flexscript', `${join(dir, 'root.yaml')} /etc/flexscript`));
   const sudoers = join(dir, 'sudoers-flexscript');
   files.set(
     sudoers,
-    `${sudoersDropIn({ user: o.user, command: rootCommand(DEFAULT_ROOT_CONFIG) })}# install: install -o root -g root -m 0440 ${sudoers} /etc/sudoers.d/flexscript\n`,
+    `${sudoersDropIn({ user: daemonIds(o).user, command: rootCommand(DEFAULT_ROOT_CONFIG) })}# install: install -o root -g root -m 0440 ${sudoers} /etc/sudoers.d/flexscript\n`,
   );
   files.set(join(dir, 'openvpn-server.conf.add'), `# add these lines to OpenVPN's server config\n${lines.join('\n')}\n`);
   const tmpfilesPath = join(dir, 'tmpfiles-flexscript.conf');
   if (o.mode === 'hook') files.set(tmpfilesPath, tmpfiles(o, tmpfilesPath));
+  const dropInPath = join(dir, 'openvpn-server@.service.d', 'flexscript.conf');
+  if (o.mode === 'hook') files.set(dropInPath, openvpnDropIn(dropInPath));
+  const sysusersPath = join(dir, 'sysusers-flexscript.conf');
+  const users = sysusers(o, sysusersPath);
+  if (users) files.set(sysusersPath, users);
   for (const p of PLUGINS) {
     // the copies take their types from the installed package (type imports vanish at run time)
     const text = await readFile(join(REPO, 'examples/plugins', p), 'utf8');
@@ -239,6 +295,7 @@ export async function initCommand(o: InitOptions): Promise<number> {
     return 1;
   }
   await mkdir(join(dir, 'plugins'), { recursive: true });
+  if (o.mode === 'hook') await mkdir(dirname(dropInPath), { recursive: true });
   for (const [path, text] of files) await writeFile(path, text, { mode: path === sudoers ? 0o440 : 0o644 });
   // a broken drop-in in /etc/sudoers.d breaks sudo for everyone: check it before anyone installs it
   try {
@@ -247,21 +304,19 @@ export async function initCommand(o: InitOptions): Promise<number> {
     process.stderr.write(`flexscript init: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  process.stdout.write(
-    [
-      `wrote ${dir}:`,
-      ...[...files.keys()].map((f) => `  ${f}`),
-      '',
-      'next:',
-      `  1. edit ${configPath}, then: flexscript check --config ${configPath}`,
-      `  2. add ${join(dir, 'openvpn-server.conf.add')} to OpenVPN's server config (OpenVPN: user ${o.user}, group ${o.group})`,
-      ...(o.mode === 'hook'
-        ? [`  3. install ${tmpfilesPath} (see its first lines): OpenVPN's status file and tmp-dir`, `  4. install ${join(dir, 'flexscriptd.service')} (see its first lines) and restart OpenVPN`]
-        : [`  3. install ${join(dir, 'flexscriptd.service')} (see its first lines) and restart OpenVPN`]),
-      `  ${o.mode === 'hook' ? 5 : 4}. for the firewall and routes plugins: install ${join(dir, 'root.yaml')} as ${DEFAULT_ROOT_CONFIG} and`,
-      `     ${sudoers} as /etc/sudoers.d/flexscript (both owned by root; see their first lines)`,
-      '',
-    ].join('\n'),
-  );
+  const steps = [
+    `edit ${configPath}, then: flexscript check --config ${configPath}`,
+    `add ${join(dir, 'openvpn-server.conf.add')} to OpenVPN's server config (OpenVPN: user ${o.user}, group ${o.group})`,
+    ...(users ? [`install ${sysusersPath} (see its first lines): the daemon's user ${daemonIds(o).user}`] : []),
+    ...(o.mode === 'hook'
+      ? [
+          `install ${tmpfilesPath} (see its first lines): OpenVPN's status file and tmp-dir`,
+          `install ${dropInPath} (see its first lines): OpenVPN's unit may then start hooks`,
+        ]
+      : []),
+    `install ${join(dir, 'flexscriptd.service')} (see its first lines), restart OpenVPN, then check the installed units:\n     flexscript check --config ${configPath} --openvpn-config /etc/openvpn/server/NAME.conf`,
+    `for the firewall and routes plugins: install ${join(dir, 'root.yaml')} as ${DEFAULT_ROOT_CONFIG} and\n     ${sudoers} as /etc/sudoers.d/flexscript (both owned by root; see their first lines)`,
+  ];
+  process.stdout.write([`wrote ${dir}:`, ...[...files.keys()].map((f) => `  ${f}`), '', 'next:', ...steps.map((s, i) => `  ${i + 1}. ${s}`), ''].join('\n'));
   return 0;
 }
