@@ -19,8 +19,8 @@ import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 import { BENCH_POOL, closeBenchEnvs, createBenchEnv, type BenchEnv } from './bench-env.ts';
 
-export const BENCH_MODES = ['floor', 'sh-noop', 'node-per-event', 'hook', 'management', 'management-fast-push'] as const;
-export type BenchMode = (typeof BENCH_MODES)[number];
+import { BENCH_MODES, type BenchMode } from './bench-modes.ts';
+export { BENCH_MODES, type BenchMode };
 
 export interface BenchOptions {
   readonly clients: number;

@@ -3,16 +3,11 @@
  * `flexscript`: one command with verbs an operator can guess.
  */
 import { Command, Option } from 'commander';
-import { runDaemon } from '../daemon/daemon.ts';
-import { checkCommand, DEFAULT_SUDOERS } from './check.ts';
-import { openvpnConfigCommand } from './openvpn-config.ts';
-import { runDemo } from '../demo/demo.ts';
-import { killCommand, statusCommand } from './control.ts';
-import { BENCH_MODES, formatTable, runBench, stopBench, type BenchMode } from '../bench/bench.ts';
-import { runMicro } from '../bench/micro.ts';
-import { initCommand } from './init.ts';
-import { passwdCommand } from './passwd.ts';
-import { sessionsCommand, type SessionsOptions } from './sessions.ts';
+import { BENCH_MODES, type BenchMode } from '../bench/bench-modes.ts';
+import type { SessionsOptions } from './sessions.ts';
+
+// Each verb loads its own modules when it runs: the daemon never loads the demo, the
+// benchmark or the lab, and a short command compiles only what it uses.
 
 const program = new Command('flexscript')
   .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
@@ -23,6 +18,7 @@ program
   .description('run the daemon (SIGHUP reloads, SIGTERM stops)')
   .requiredOption('-c, --config <file>', 'configuration file')
   .action(async (o: { config: string }) => {
+    const { runDaemon } = await import('../daemon/daemon.ts');
     await runDaemon(o.config);
     process.exit(0);
   });
@@ -32,13 +28,13 @@ program
   .description('validate the configuration, plugins, sockets, root stage and sudoers (and OpenVPN\'s config); one line per problem, exit 1 on any')
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('--openvpn-config <file>', "OpenVPN's server config: check the lines the mode needs")
-  .option('--sudoers <file>', 'the sudoers drop-in for the root stage', DEFAULT_SUDOERS)
+  .option('--sudoers <file>', 'the sudoers drop-in for the root stage (default: /etc/sudoers.d/flexscript)')
   .option('--daemon-user <user>', "the daemon's user (default: the runtime directory's owner, or OpenVPN's user in hook mode)")
   .option('--openvpn-unit <unit>', "OpenVPN's systemd unit, e.g. openvpn-server@NAME (default: from --openvpn-config's path)")
   .option('--daemon-unit <unit>', "the daemon's systemd unit (default: flexscriptd.service, when installed)")
   .option('--unit-root <dir>', 'read unit files below this directory instead of asking systemd')
   .action(async (o: { config: string; openvpnConfig?: string; sudoers: string; daemonUser?: string; openvpnUnit?: string; daemonUnit?: string; unitRoot?: string }) =>
-    process.exit(await checkCommand(o.config, o)),
+    process.exit(await (await import('./check.ts')).checkCommand(o.config, o)),
   );
 
 program
@@ -48,7 +44,7 @@ program
   .addOption(new Option('-m, --mode <mode>', 'event source').choices(['hook', 'management']).default('hook'))
   .option('--daemon-user <user>', 'management mode: the user the daemon runs as (restricts the unix socket)')
   .action(async (o: { config: string; mode: 'hook' | 'management'; daemonUser?: string }) =>
-    process.exit(await openvpnConfigCommand(o.config, o.mode, o.daemonUser)),
+    process.exit(await (await import('./openvpn-config.ts')).openvpnConfigCommand(o.config, o.mode, o.daemonUser)),
   );
 
 program
@@ -61,7 +57,7 @@ program
   .option('--daemon-user <user>', "management mode: the daemon's user (created by the sysusers.d file init writes)", 'flexscript')
   .option('--force', 'overwrite existing files')
   .action(async (o: { dir: string; mode: 'hook' | 'management'; user: string; group: string; daemonUser: string; force?: boolean }) =>
-    process.exit(await initCommand({ ...o, force: o.force ?? false })),
+    process.exit(await (await import('./init.ts')).initCommand({ ...o, force: o.force ?? false })),
   );
 
 program
@@ -69,7 +65,7 @@ program
   .description("live clients: through the daemon's control socket (control:, both modes), else management mode's pass-through socket")
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('--json', 'print JSON instead of a table')
-  .action(async (o: { config: string; json?: boolean }) => process.exit(await statusCommand(o.config, o.json ?? false)));
+  .action(async (o: { config: string; json?: boolean }) => process.exit(await (await import('./control.ts')).statusCommand(o.config, o.json ?? false)));
 
 program
   .command('sessions')
@@ -82,7 +78,7 @@ program
   .option('--open', 'only sessions still connected')
   .option('--limit <n>', 'at most this many (default 100)')
   .option('--json', 'print JSON instead of a table')
-  .action(async (o: SessionsOptions) => process.exit(await sessionsCommand(o)));
+  .action(async (o: SessionsOptions) => process.exit(await (await import('./sessions.ts')).sessionsCommand(o)));
 
 program
   .command('kill')
@@ -90,7 +86,7 @@ program
   .argument('<name>', 'common name')
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('-i, --instance <name>', 'only on this OpenVPN instance')
-  .action(async (name: string, o: { config: string; instance?: string }) => process.exit(await killCommand(o.config, name, o.instance)));
+  .action(async (name: string, o: { config: string; instance?: string }) => process.exit(await (await import('./control.ts')).killCommand(o.config, name, o.instance)));
 
 program
   .command('passwd')
@@ -99,14 +95,14 @@ program
   .requiredOption('-f, --file <file>', 'users file (created with mode 0640 if missing)')
   .option('--groups <list>', 'comma-separated groups of the user (kept when not given)')
   .option('--delete', 'remove the user instead')
-  .action(async (user: string, o: { file: string; groups?: string; delete?: boolean }) => process.exit(await passwdCommand(user, o)));
+  .action(async (user: string, o: { file: string; groups?: string; delete?: boolean }) => process.exit(await (await import('./passwd.ts')).passwdCommand(user, o)));
 
 program
   .command('demo')
   .description('a throwaway OpenVPN server, clients and the daemon on this machine, showing live events (needs root and openvpn)')
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 5)
   .option('--duration <seconds>', 'how long the clients stay connected', (v) => Number.parseInt(v, 10), 5)
-  .action(async (o: { clients: number; duration: number }) => process.exit(await runDemo(o)));
+  .action(async (o: { clients: number; duration: number }) => process.exit(await (await import('../demo/demo.ts')).runDemo(o)));
 
 program
   .command('bench')
@@ -117,10 +113,12 @@ program
   .option('--micro', 'only the in-process microbenchmark of the codec and the pipeline')
   .action(async (o: { clients: number; json?: string; modes?: string; micro?: boolean }) => {
     if (o.micro) {
+      const { runMicro } = await import('../bench/micro.ts');
       const m = await runMicro();
       process.stdout.write(`management codec: ${m.codecConnectsPerSecond} CONNECT blocks/s; pipeline (example plugins): ${m.pipelineEventsPerSecond} client-connects/s\n`);
       process.exit(0);
     }
+    const { formatTable, runBench, stopBench } = await import('../bench/bench.ts');
     const modes = o.modes?.split(',') as BenchMode[] | undefined;
     const unknown = modes?.filter((m) => !(BENCH_MODES as readonly string[]).includes(m));
     if (unknown?.length) throw new Error(`unknown mode(s): ${unknown.join(', ')}`);

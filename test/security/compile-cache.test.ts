@@ -39,31 +39,6 @@ test('a compile cache planted in the temp directory by another user never runs, 
   chmodSync(shared, 0o1777);
   const marker = join(mine, 'planted-code-ran');
 
-  // What the attacker needs: the entries a cache-using tsx would look up. Made here the way a
-  // version of the CLI with tsx's disk cache on would make them, then handed to another user.
-  const cachedCli = join(mine, 'cached-cli.mjs');
-  writeFileSync(cachedCli, `const { register } = await import(${JSON.stringify(TSX_API_URL)});\nregister();\nawait import(${JSON.stringify(MAIN_URL)});\n`);
-  const runCached = () => spawnSync(process.execPath, [cachedCli, '--help'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, TMPDIR: shared } });
-  assert.equal(runCached().status, 0);
-  const cache = join(shared, 'tsx-0');
-  const entries = readdirSync(cache).filter((f) => /^\d+-/.test(f));
-  assert.ok(entries.length > 10, `the cache holds compiled modules (${entries.length})`);
-  const payload = `process.getBuiltinModule('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran as uid ' + process.getuid() + '\\n', { flag: 'a' });\n`;
-  for (const f of entries) {
-    const entry = JSON.parse(readFileSync(join(cache, f), 'utf8')) as { code: string };
-    entry.code = payload + entry.code;
-    writeFileSync(join(cache, f), JSON.stringify(entry));
-  }
-  for (const f of readdirSync(cache)) chownSync(join(cache, f), RUN_AS.uid, RUN_AS.gid);
-  chownSync(cache, RUN_AS.uid, RUN_AS.gid);
-  chmodSync(cache, 0o777);
-
-  // the plant works: a cache-using loader runs it as root
-  assert.equal(runCached().status, 0);
-  assert.match(readFileSync(marker, 'utf8'), /^ran as uid 0$/m);
-  rmSync(marker);
-
-  const before = snapshot(shared);
   const setup = join(mine, 'setup');
   const config = join(setup, 'flexscript.yaml');
   const users = join(mine, 'users');
@@ -78,8 +53,38 @@ test('a compile cache planted in the temp directory by another user never runs, 
     ['passwd', 'alice', '--file', users],
     ['run', '--config', join(mine, 'no-such-config.yaml')],
   ];
+  const input = 'secret-pass\nsecret-pass\n';
+
+  // What the attacker needs: the entries a cache-using tsx would look up. Made here the way a
+  // version of the CLI with tsx's disk cache on would make them (every verb, so every module a
+  // verb loads is there), then handed to another user.
+  const cachedCli = join(mine, 'cached-cli.mjs');
+  writeFileSync(cachedCli, `const { register } = await import(${JSON.stringify(TSX_API_URL)});\nregister();\nawait import(${JSON.stringify(MAIN_URL)});\n`);
+  const runCached = (argv: string[]) => spawnSync(process.execPath, [cachedCli, ...argv], { cwd: REPO, encoding: 'utf8', input, env: { ...process.env, TMPDIR: shared } });
+  for (const argv of verbs) assert.ok(runCached(argv).status !== null);
+  rmSync(setup, { recursive: true, force: true });
+  rmSync(users, { force: true });
+  const cache = join(shared, 'tsx-0');
+  const entries = readdirSync(cache).filter((f) => /^\d+-/.test(f));
+  assert.ok(entries.length > 10, `the cache holds compiled modules (${entries.length})`);
+  const payload = `process.getBuiltinModule('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran as uid ' + process.getuid() + '\\n', { flag: 'a' });\n`;
+  for (const f of entries) {
+    const entry = JSON.parse(readFileSync(join(cache, f), 'utf8')) as { code: string };
+    entry.code = payload + entry.code;
+    writeFileSync(join(cache, f), JSON.stringify(entry));
+  }
+  for (const f of readdirSync(cache)) chownSync(join(cache, f), RUN_AS.uid, RUN_AS.gid);
+  chownSync(cache, RUN_AS.uid, RUN_AS.gid);
+  chmodSync(cache, 0o777);
+
+  // the plant works: a cache-using loader runs it as root
+  assert.equal(runCached(['--help']).status, 0);
+  assert.match(readFileSync(marker, 'utf8'), /^ran as uid 0$/m);
+  rmSync(marker);
+
+  const before = snapshot(shared);
   for (const argv of verbs) {
-    const r = spawnSync(process.execPath, [FLEXSCRIPT, ...argv], { cwd: REPO, encoding: 'utf8', input: 'secret-pass\nsecret-pass\n', env: { ...process.env, TMPDIR: shared } });
+    const r = spawnSync(process.execPath, [FLEXSCRIPT, ...argv], { cwd: REPO, encoding: 'utf8', input, env: { ...process.env, TMPDIR: shared } });
     assert.ok(r.status !== null, `${argv[0]} ended`);
     assert.doesNotMatch(r.stderr, /tsx-0|EACCES/, `${argv.join(' ')}: ${r.stderr}`);
     assert.equal(existsSync(marker), false, `flexscript ${argv.join(' ')} ran the planted code`);
