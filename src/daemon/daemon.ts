@@ -57,7 +57,8 @@ export class Daemon {
       await services.close();
       throw err;
     }
-    const dispatcher = new Dispatcher(new Pipeline(plugins, log, options.pipeline), log, loaded.config.pipeline.concurrency, options.onDecision);
+    const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'] };
+    const dispatcher = new Dispatcher(new Pipeline(plugins, log, options.pipeline), log, loaded.config.pipeline.concurrency, options.onDecision, identity);
     const sources: { close(): Promise<void> }[] = [];
     const daemon = new Daemon(loaded, plugins, log, dispatcher, sources, options, services);
     // registered before the root stage starts: its first reconcile waits for them
@@ -102,7 +103,8 @@ export class Daemon {
       }
       if (loaded.config.control) {
         const { ControlServer } = await import('./control-socket.ts');
-        const control = { sessions: () => dispatcher.sessions.list(), management: daemon.management, statusFile: hook?.['status-file'], hookInstance: hook && loaded.config.instance };
+        const rootClient = services.root;
+        const control = { sessions: () => dispatcher.sessions.list(), management: daemon.management, statusFile: hook?.['status-file'], hookInstance: hook && loaded.config.instance, root: rootClient && (() => rootClient.stats) };
         const server = new ControlServer(loaded.config.control, control, log.child({ source: 'control' }));
         await server.start();
         sources.push(server);
@@ -156,6 +158,7 @@ export class Daemon {
     this.plugins = plugins;
     this.loaded = next;
     log.level = next.config.log.level;
+    this.dispatcher.identity = { usernamesVerifiedByOpenvpn: next.config.identity['usernames-verified-by-openvpn'] };
     await this.dispatcher.swap(new Pipeline(plugins, log, this.options.pipeline));
     await closePlugins(old, log);
     log.info({ plugins: plugins.map((p) => p.name) }, 'reloaded');

@@ -140,8 +140,13 @@ export interface RootActions {
   routeAdd(route: RouteSpec): Promise<{ readonly changed: boolean }>;
   routeRemove(route: RouteSpec): Promise<{ readonly changed: boolean }>;
   conntrackFlush(address: string): Promise<{ readonly deleted: number }>;
-  /** Whether the root stage has put its nft table (with the drop rule) in place, and if not, why. */
-  tableStatus?(): { readonly ready: boolean; readonly reason?: string };
+  /**
+   * Whether the root stage has put its nft table (with the drop rule) in place, and if not, why;
+   * `pending` while the stage is starting and has not failed.
+   */
+  tableStatus?(): { readonly ready: boolean; readonly pending?: boolean; readonly reason?: string };
+  /** Resolves with tableStatus() once it is no longer pending, or when `signal` aborts. */
+  tableSettled?(signal?: AbortSignal): Promise<{ readonly ready: boolean; readonly pending?: boolean; readonly reason?: string }>;
 }
 
 /** What the daemon shares with every plugin. */

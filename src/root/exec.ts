@@ -92,3 +92,34 @@ export function firstLines(text: string, n = 4): string {
     .slice(0, n)
     .join(' | ');
 }
+
+/**
+ * A runner that starts at most `max` processes at once (the rest wait their turn, in order),
+ * so no burst of requests can make the root stage fork without bound.
+ */
+export function limitProcesses(runner: Runner, max: number): Runner & { readonly running: () => number; readonly waiting: () => number } {
+  if (!Number.isInteger(max) || max < 1) throw new RangeError('max must be a positive integer');
+  let running = 0;
+  const queue: (() => void)[] = [];
+  const release = () => {
+    running -= 1;
+    const next = queue.shift();
+    if (next) {
+      running += 1;
+      next();
+    }
+  };
+  const limited: Runner = (file, args, options) => {
+    const go = () => {
+      const result = runner(file, args, options);
+      void result.then(release, release);
+      return result;
+    };
+    if (running < max) {
+      running += 1;
+      return go();
+    }
+    return new Promise((resolve, reject) => queue.push(() => go().then(resolve, reject)));
+  };
+  return Object.assign(limited, { running: () => running, waiting: () => queue.length });
+}

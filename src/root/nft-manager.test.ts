@@ -9,7 +9,7 @@ import { parseRootConfig } from './root-config.ts';
 import { silentRootLog } from './root-log.ts';
 import { ScratchDir } from './scratch-dir.ts';
 
-const config = parseRootConfig('table: t\nvpn-interfaces: [tun0]\ngroups: { staff: {}, ops: {} }\n', 'root.yaml');
+const config = parseRootConfig('table: t\nvpn-interfaces: [tun0]\nvpn-networks: [10.8.0.0/24]\ngroups: { staff: {}, ops: {} }\n', 'root.yaml');
 
 /** Stands in for nft: answers `list table` from `listing`, records every script it is given. */
 function fakeNft(listing: object, refuse: (script: string) => boolean = () => false) {

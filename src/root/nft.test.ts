@@ -7,6 +7,7 @@ const config = parseRootConfig(
   `
 table: flexscript
 vpn-interfaces: [tun0]
+vpn-networks: [10.8.0.0/24]
 groups:
   staff:
     allow:
@@ -148,7 +149,7 @@ describe('nft builders', () => {
   });
 
   it('an interface list becomes an anonymous set', () => {
-    const two = parseRootConfig('vpn-interfaces: [tun0, tun1]\n', 'root.yaml');
+    const two = parseRootConfig('vpn-interfaces: [tun0, tun1]\nvpn-networks: [10.8.0.0/24]\n', 'root.yaml');
     const [first] = chainRules(two);
     assert.deepEqual((first as { add: { rule: { expr: unknown[] } } }).add.rule.expr[0], {
       match: { op: '==', left: { meta: { key: 'iifname' } }, right: { set: ['tun0', 'tun1'] } },

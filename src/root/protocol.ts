@@ -25,6 +25,8 @@ export const RootErrorCode = {
   UNKNOWN_ACTION: 'FXS_ROOT_UNKNOWN_ACTION',
   TOO_LONG: 'FXS_ROOT_TOO_LONG',
   BAD_ADDRESS: 'FXS_ROOT_BAD_ADDRESS',
+  /** A well-formed address that is not a VPN client's (outside vpn-networks, or this host's own). */
+  ADDRESS_REFUSED: 'FXS_ROOT_ADDRESS_REFUSED',
   BAD_NETWORK: 'FXS_ROOT_BAD_NETWORK',
   UNKNOWN_GROUP: 'FXS_ROOT_UNKNOWN_GROUP',
   UNKNOWN_DEVICE: 'FXS_ROOT_UNKNOWN_DEVICE',
@@ -35,6 +37,8 @@ export const RootErrorCode = {
   IP_FAILED: 'FXS_ROOT_IP_FAILED',
   CONNTRACK_FAILED: 'FXS_ROOT_CONNTRACK_FAILED',
   TOOL_MISSING: 'FXS_ROOT_TOOL_MISSING',
+  /** Too much work in flight; the request was not started. */
+  BUSY: 'FXS_ROOT_BUSY',
   INTERNAL: 'FXS_ROOT_INTERNAL',
   /** The root stage refuses to start: a file it trusts could be changed by someone but root. */
   UNTRUSTED_PATH: 'FXS_ROOT_UNTRUSTED_PATH',
@@ -71,6 +75,19 @@ export const LIMITS = {
   setElements: 65_536,
   /** Routes in one reconcile. */
   routes: 4096,
+  /**
+   * Requests the root stage holds at once (accepted, not yet answered); beyond it a request is
+   * refused with BUSY. The client never writes more than this, so only a misbehaving peer is
+   * refused.
+   */
+  inflight: 1024,
+  /** Bytes of request lines the root stage holds at once (a reconcile line can be large). */
+  inflightBytes: 64 * 1024 * 1024,
+  /** conntrack-flush requests among them (each runs conntrack twice), so flushes never crowd out set changes. */
+  conntrackInflight: 256,
+  /** Tool processes the root stage runs at once: one nft, one ip, two conntrack. */
+  processes: 4,
+  conntrackProcesses: 2,
 } as const;
 
 /** A route as it travels on the wire. `table` defaults to the first table in the root config. */
@@ -96,6 +113,8 @@ export interface RootState {
 export interface ReconcileResult {
   readonly sets: { readonly added: number; readonly removed: number };
   readonly routes: { readonly added: number; readonly removed: number };
+  /** Set elements left out: not VPN client addresses (the first 20). */
+  readonly skipped?: readonly string[];
 }
 
 /** Arguments of each action, without `id` and `action`. */

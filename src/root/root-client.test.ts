@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../../test/root/wait.ts';
-import { RootError, RootErrorCode, type DesiredState } from './protocol.ts';
+import { LIMITS, RootError, RootErrorCode, type DesiredState } from './protocol.ts';
 import { RootClient, type RootClientLog } from './root-client.ts';
 
 const fakeStage = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'test', 'root', 'fake-stage.ts');
@@ -61,11 +61,13 @@ describe('RootClient (against a fake stage)', () => {
     const results = await Promise.all([c.setAdd('staff', '10.8.0.3'), c.list(), c.setRemove('staff', '10.8.0.4')]);
     assert.deepEqual(results, [undefined, { sets: { staff: ['10.8.0.2'] }, routes: [] }, undefined]);
     const sent = await requests();
+    // ensure goes out at once (it changes no element), reconcile before anything else
     assert.deepEqual(
       sent.map((r) => r.action),
-      ['reconcile', 'set-add', 'list', 'set-remove'],
+      ['ensure', 'reconcile', 'set-add', 'list', 'set-remove'],
     );
-    assert.deepEqual(sent[0]?.sets, desired.sets);
+    assert.deepEqual(sent[1]?.sets, desired.sets);
+    assert.equal(c.stats.tableReady, true);
     await waitFor('the reconcile to count', () => c.stats.reconciles === 1);
   });
 
@@ -76,10 +78,11 @@ describe('RootClient (against a fake stage)', () => {
   });
 
   it('fails a request that gets no answer in time', async () => {
-    const { c } = client(() => ({ sets: {}, routes: [] }), { timeoutMs: 1500 });
+    const { c, log } = client(() => ({ sets: {}, routes: [] }), { timeoutMs: 1500 });
     c.start();
-    // the limit counts from the request, so let the stage finish starting first
-    await waitFor('the stage to answer', () => c.stats.reconciles === 1);
+    // the limit counts from the request, so let the stage finish starting first (on a busy
+    // machine that can take longer than the limit itself)
+    await waitFor('the stage to be up', () => log.records.some((r) => r.msg === 'flexscript-root: ready'));
     await assert.rejects(c.setAdd('slow', '10.8.0.2'), (e: unknown) => e instanceof RootError && e.code === RootErrorCode.TIMEOUT);
     // the stage is still usable
     await c.setAdd('staff', '10.8.0.2');
@@ -127,6 +130,63 @@ describe('RootClient (against a fake stage)', () => {
     assert.equal(ready?.level, 'info');
     assert.equal(typeof (ready?.fields.root as { pid?: unknown }).pid, 'number');
     await waitFor('the plain line', () => log.records.find((r) => r.level === 'warn' && r.msg === 'flexscript-root: sudo: plain text on stderr'));
+  });
+
+  it('never has more requests written than the stage accepts, timed-out ones included', async () => {
+    const { c, requests } = client(() => ({ sets: {}, routes: [] }), { timeoutMs: 4000 });
+    c.start();
+    await waitFor('the stage to answer', () => c.stats.reconciles === 1);
+    const all = Array.from({ length: LIMITS.inflight + 10 }, (_, i) => c.setAdd('slow', `10.8.${i >> 8}.${(i & 255) + 1}`).catch((e: RootError) => e.code));
+    const outcomes = await Promise.all(all);
+    assert.deepEqual([...new Set(outcomes)], [RootErrorCode.TIMEOUT]);
+    const slow = (await requests()).filter((r) => r.group === 'slow');
+    assert.equal(slow.length, LIMITS.inflight, 'the rest waited on the client side');
+  });
+
+  it('a request refused as busy fails with BUSY and a reconcile follows', async () => {
+    const { c, requests, log } = client(() => ({ sets: { staff: ['10.8.0.2'] }, routes: [] }));
+    c.start();
+    await waitFor('the stage to answer', () => c.stats.reconciles === 1);
+    await assert.rejects(c.setRemove('busy', '10.8.0.3'), (e: unknown) => e instanceof RootError && e.code === RootErrorCode.BUSY);
+    await waitFor('the reconcile after the refusal', () => c.stats.reconciles === 2);
+    assert.equal((await requests()).filter((r) => r.action === 'reconcile').length, 2);
+    assert.ok(log.records.some((r) => r.level === 'error' && /busy/.test(r.msg)));
+  });
+
+  it('reports the table as not ready, and why, while the stage cannot start', async () => {
+    const log = memoryLog();
+    const fatal = JSON.stringify({ level: 'fatal', msg: '/etc/flexscript/root.yaml: owned by uid 65534, not root', pid: 1 });
+    const c = new RootClient({ command: [process.execPath, '-e', `process.stderr.write(${JSON.stringify(`${fatal}
+`)}); process.exitCode = 78`], log, desiredState: () => ({ sets: {}, routes: [] }), restart: { minMs: 50, maxMs: 100 } });
+    clients.push(c);
+    assert.equal(c.tableStatus().ready, false);
+    c.start();
+    await waitFor('a failed start', () => c.stats.exits >= 1);
+    const status = c.tableStatus();
+    assert.equal(status.ready, false);
+    assert.match(status.reason ?? '', /exit code 78.*owned by uid 65534, not root/);
+    assert.equal(c.stats.tableReady, false);
+    await c.close();
+  });
+
+  it('tableSettled waits while the stage starts: ready once ensure is answered', async () => {
+    const { c } = client(() => ({ sets: {}, routes: [] }));
+    c.start();
+    assert.deepEqual({ ready: c.tableStatus().ready, pending: c.tableStatus().pending }, { ready: false, pending: true });
+    const settled = await c.tableSettled();
+    assert.equal(settled.ready, true);
+  });
+
+  it('tableSettled gives up at once, with the reason, when the stage dies before the table', async () => {
+    const log = memoryLog();
+    const c = new RootClient({ command: [process.execPath, '-e', 'process.stderr.write("sudo: a password is required\\n"); process.exitCode = 1'], log, desiredState: () => ({ sets: {}, routes: [] }), restart: { minMs: 5000, maxMs: 5000 } });
+    clients.push(c);
+    c.start();
+    const settled = await c.tableSettled(AbortSignal.timeout(20_000));
+    assert.equal(settled.ready, false);
+    assert.equal(settled.pending, false);
+    assert.match(settled.reason ?? '', /not running \(backoff\): it stopped \(exit code 1\): sudo: a password is required/);
+    await c.close();
   });
 
   it('close() lets the stage finish and stops it; nothing restarts', async () => {

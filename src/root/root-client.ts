@@ -7,6 +7,12 @@
  * asks the daemon for the state the kernel should have (`desiredState`) and sends `reconcile`
  * before anything else, so changes missed while the stage was down are made up for.
  *
+ * Each start also sends `ensure` at once: its answer (or a reconcile's) shows the nft table
+ * with its drop rule is in place, which the firewall waits for before it admits anyone
+ * (`tableReady`). The client never has more requests written than the stage accepts at once
+ * (LIMITS.inflight, LIMITS.inflightBytes); the rest wait here, in order. Should the stage refuse
+ * one as BUSY anyway, that request fails and a reconcile follows, so no change is lost for good.
+ *
  * @example
  * const root = new RootClient({ log, desiredState: () => sessions.kernelState() });
  * root.start();
@@ -56,8 +62,19 @@ export interface RootClientOptions {
 
 export type RootClientState = 'idle' | 'starting' | 'running' | 'backoff' | 'closed';
 
+export interface TableStatus {
+  readonly ready: boolean;
+  /** Not ready, but no verdict yet: the stage is starting and has not failed. */
+  readonly pending: boolean;
+  readonly reason?: string;
+}
+
 export interface RootClientStats {
   readonly state: RootClientState;
+  /** A stage confirmed the nft table (ensure or reconcile answered) since the client started. */
+  readonly tableReady: boolean;
+  /** Why the last stage stopped or failed (its last error, how it stopped); cleared once one serves. */
+  readonly problem: string | undefined;
   /** Process id of the started command (sudo), while it runs. */
   readonly pid: number | undefined;
   readonly starts: number;
@@ -89,8 +106,19 @@ export class RootClient {
   #nextId = 1;
   /** Written and waiting for an answer. */
   readonly #pending = new Map<number, Pending>();
-  /** Held while starting: they go out after the reconcile. */
+  /** Not written yet: held while starting (they go out after the reconcile) or while the window is full. */
   #held: Pending[] = [];
+  /** Lengths of the lines written and not answered, timed-out ones included: the stage still holds them. */
+  readonly #written = new Map<number, { readonly size: number; readonly flush: boolean }>();
+  #writtenBytes = 0;
+  #writtenFlushes = 0;
+  #tableReady = false;
+  #problem: string | undefined;
+  /** The stage's last error line, to say why it stopped. */
+  #lastStageError: string | undefined;
+  #resyncing = false;
+  /** Waiting for the table's verdict (tableSettled). */
+  readonly #settled = new Set<() => void>();
   #failures = 0;
   #startedAt = 0;
   /** The running stage has answered at least once. */
@@ -110,7 +138,37 @@ export class RootClient {
   }
 
   get stats(): RootClientStats {
-    return { state: this.#state, pid: this.#child?.pid, ...this.#stats };
+    return { state: this.#state, tableReady: this.#tableReady, problem: this.#problem, pid: this.#child?.pid, ...this.#stats };
+  }
+
+  /**
+   * Whether the nft table is known to be in place, and if not, why (for the firewall and
+   * status). `pending`: no verdict yet, the stage is starting and has not failed.
+   */
+  tableStatus(): TableStatus {
+    if (this.#tableReady) return { ready: true, pending: false };
+    const starting = this.#state === 'running' || this.#state === 'starting';
+    const state = starting ? 'the root stage is starting' : `the root stage is not running (${this.#state})`;
+    return { ready: false, pending: starting && this.#problem === undefined, reason: this.#problem ? `${state}: ${this.#problem}` : state };
+  }
+
+  /** Resolves with tableStatus() once it is no longer pending, or when `signal` aborts. */
+  tableSettled(signal?: AbortSignal): Promise<TableStatus> {
+    const now = this.tableStatus();
+    if (!now.pending || signal?.aborted) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#settled.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve(this.tableStatus());
+      };
+      this.#settled.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #tableSettledNow(): void {
+    for (const done of [...this.#settled]) done();
   }
 
   /** Starts the root stage (once; later starts are restarts after it died). */
@@ -173,11 +231,11 @@ export class RootClient {
     clearTimeout(kill);
   }
 
-  #request<A extends RootAction>(action: A, args: RootActionArgs[A]): Promise<RootActionResults[A]> {
+  #request<A extends RootAction>(action: A, args: RootActionArgs[A], first = false): Promise<RootActionResults[A]> {
     const observe = this.#onAction;
-    if (!observe) return this.#send(action, args);
+    if (!observe) return this.#send(action, args, first);
     const started = performance.now();
-    const result = this.#send(action, args);
+    const result = this.#send(action, args, first);
     result.then(
       () => observe({ action, ms: performance.now() - started }),
       (err: unknown) => observe({ action, ms: performance.now() - started, code: (err as { code?: string }).code ?? 'UNKNOWN' }),
@@ -185,7 +243,7 @@ export class RootClient {
     return result;
   }
 
-  #send<A extends RootAction>(action: A, args: RootActionArgs[A]): Promise<RootActionResults[A]> {
+  #send<A extends RootAction>(action: A, args: RootActionArgs[A], first = false): Promise<RootActionResults[A]> {
     if (this.#state === 'closed') return Promise.reject(new RootError(RootErrorCode.CLOSED, 'the root client was closed'));
     if (this.#state === 'idle' || this.#state === 'backoff') {
       return Promise.reject(new RootError(RootErrorCode.UNAVAILABLE, `the root stage is not running (${this.#state === 'idle' ? 'not started' : 'restarting'})`));
@@ -200,14 +258,44 @@ export class RootClient {
         reject,
         timer: setTimeout(() => this.#fail(pending, RootErrorCode.TIMEOUT, `no answer to ${action} within ${this.#timeoutMs} ms`), this.#timeoutMs),
       };
-      if (this.#state === 'starting') this.#held.push(pending);
-      else this.#write(pending);
+      if (first) this.#held.unshift(pending);
+      else this.#held.push(pending);
+      this.#pump();
     }) as Promise<RootActionResults[A]>;
+  }
+
+  /** Writes held requests, in order, while the stage runs and has room for them. */
+  #pump(): void {
+    if (this.#state !== 'running') return;
+    while (this.#held.length > 0) {
+      const next = this.#held[0]!;
+      const full =
+        this.#written.size >= LIMITS.inflight ||
+        (this.#written.size > 0 && this.#writtenBytes + next.line.length > LIMITS.inflightBytes) ||
+        (next.action === 'conntrack-flush' && this.#writtenFlushes >= LIMITS.conntrackInflight);
+      // the head waits, and everything behind it: requests take effect in the order they were made
+      if (full) return;
+      this.#held.shift();
+      this.#write(next);
+    }
   }
 
   #write(p: Pending): void {
     this.#pending.set(p.id, p);
+    const flush = p.action === 'conntrack-flush';
+    this.#written.set(p.id, { size: p.line.length, flush });
+    this.#writtenBytes += p.line.length;
+    if (flush) this.#writtenFlushes += 1;
     this.#child?.stdin.write(p.line);
+  }
+
+  /** The stage answered (or never will): its room is free again. */
+  #unwritten(id: number): void {
+    const written = this.#written.get(id);
+    if (written === undefined) return;
+    this.#written.delete(id);
+    this.#writtenBytes -= written.size;
+    if (written.flush) this.#writtenFlushes -= 1;
   }
 
   #fail(p: Pending, code: RootErrorCode, message: string): void {
@@ -219,6 +307,7 @@ export class RootClient {
 
   #spawn(): void {
     this.#state = 'starting';
+    this.#lastStageError = undefined;
     this.#stats.starts += 1;
     this.#startedAt = Date.now();
     this.#answered = false;
@@ -241,7 +330,59 @@ export class RootClient {
       tooLong: () => this.#log.error({}, 'root stage wrote an overlong line'),
     });
     readLines(child.stderr, 1024 * 1024, { line: (text) => this.#forwardLog(text) });
+    this.#ensureAfterStart();
     void this.#reconcileAfterStart(child);
+  }
+
+  /** Asks the new stage for the table at once, ahead of the reconcile (ensure changes no set element). */
+  #ensureAfterStart(): void {
+    const ensure = new Promise<unknown>((resolve, reject) => {
+      const id = this.#nextId++;
+      const pending: Pending = {
+        id,
+        action: 'ensure',
+        line: encodeLine({ id, action: 'ensure' }),
+        resolve,
+        reject,
+        timer: setTimeout(() => this.#fail(pending, RootErrorCode.TIMEOUT, `no answer to ensure within ${this.#timeoutMs} ms`), this.#timeoutMs),
+      };
+      this.#write(pending);
+    });
+    ensure.then(
+      () => this.#confirmTable('ensure'),
+      (err: RootError) => {
+        // a stage that stopped has already said why
+        if (err.code === RootErrorCode.UNAVAILABLE || err.code === RootErrorCode.CLOSED) return;
+        this.#problem = `ensure failed: ${err.message}`;
+        this.#log.error({ code: err.code, reason: err.message }, 'the root stage could not put the nft table in place');
+        this.#tableSettledNow();
+      },
+    );
+  }
+
+  #confirmTable(by: string): void {
+    this.#problem = undefined;
+    if (this.#tableReady) return;
+    this.#tableReady = true;
+    this.#log.info({ by }, 'the nft table is in place');
+    this.#tableSettledNow();
+  }
+
+  /** After a BUSY refusal: once the stage has room, make the kernel match the live sessions again. */
+  #resync(): void {
+    if (this.#resyncing || this.#state !== 'running') return;
+    this.#resyncing = true;
+    void (async () => {
+      try {
+        const result = await this.#request('reconcile', await this.#desiredState());
+        this.#stats.reconciles += 1;
+        this.#log.info({ result }, 'root stage reconciled after refusing a request as busy');
+      } catch (err) {
+        this.#log.error({ code: (err as RootError).code, reason: (err as Error).message }, 'reconcile after a busy refusal failed');
+      } finally {
+        this.#resyncing = false;
+      }
+    })();
   }
 
   async #reconcileAfterStart(child: ChildProcessWithoutNullStreams): Promise<void> {
@@ -255,16 +396,17 @@ export class RootClient {
     this.#state = 'running';
     if (desired) {
       // written before anything held, so the stage reconciles first
-      const reconcile = this.#request('reconcile', desired);
+      const reconcile = this.#request('reconcile', desired, true);
       reconcile.then(
         (result) => {
           this.#stats.reconciles += 1;
+          this.#confirmTable('reconcile');
           this.#log.info({ result }, 'root stage reconciled');
         },
         (err: RootError) => this.#log.error({ code: err.code, reason: err.message }, 'reconcile after start failed'),
       );
     }
-    for (const p of this.#held.splice(0)) this.#write(p);
+    this.#pump();
   }
 
   #onResponse(text: string): void {
@@ -275,6 +417,7 @@ export class RootClient {
       this.#log.error({ code: (err as RootError).code, line: text.slice(0, 200) }, (err as Error).message);
       return;
     }
+    if (response.id !== null) this.#unwritten(response.id);
     const p = response.id === null ? undefined : this.#pending.get(response.id);
     if (!p) {
       // a refused broken line, or an answer that came after its time limit
@@ -286,6 +429,11 @@ export class RootClient {
     this.#answered = true;
     if (response.ok) p.resolve(response.result);
     else p.reject(new RootError(response.error.code, response.error.message));
+    if (!response.ok && response.error.code === RootErrorCode.BUSY) {
+      this.#log.error({ action: p.action, reason: response.error.message }, 'the root stage refused a request as busy; a reconcile follows');
+      this.#resync();
+    }
+    this.#pump();
   }
 
   #forwardLog(text: string): void {
@@ -297,11 +445,13 @@ export class RootClient {
       // sudo's own messages are plain text
     }
     if (!record) {
+      this.#lastStageError = text.slice(0, 300);
       this.#log.warn({ root: { line: text.slice(0, 1000) } }, `flexscript-root: ${text.slice(0, 200)}`);
       return;
     }
     const { level, msg, time: _time, ...fields } = record;
     const method = typeof level === 'string' && LEVELS.has(level) ? (level as 'debug' | 'info' | 'warn' | 'error') : 'error';
+    if ((method === 'error' || level === 'fatal') && typeof msg === 'string') this.#lastStageError = msg.slice(0, 300);
     this.#log[method]({ root: fields }, `flexscript-root: ${typeof msg === 'string' ? msg : ''}`);
   }
 
@@ -312,9 +462,14 @@ export class RootClient {
     const closed = this.#state === 'closed';
     const why = reason ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
     const failCode = closed ? RootErrorCode.CLOSED : RootErrorCode.UNAVAILABLE;
+    this.#written.clear();
+    this.#writtenBytes = 0;
+    this.#writtenFlushes = 0;
+    this.#problem = `it stopped (${why})${this.#lastStageError ? `: ${this.#lastStageError}` : ''}`;
     for (const p of [...this.#pending.values(), ...this.#held]) this.#fail(p, failCode, `the root stage stopped (${why}) before answering`);
     if (closed) {
       this.#log.info({ code, signal }, 'root stage stopped');
+      this.#tableSettledNow();
       this.#gone?.();
       return;
     }
@@ -323,6 +478,7 @@ export class RootClient {
     const delay = Math.min(this.#restart.maxMs, this.#restart.minMs * 2 ** this.#failures);
     this.#failures += 1;
     this.#state = 'backoff';
+    this.#tableSettledNow();
     this.#log.error({ code, signal, reason: why, restartInMs: delay }, 'root stage stopped; restarting');
     this.#restartTimer = setTimeout(() => {
       if (this.#state === 'backoff') this.#spawn();

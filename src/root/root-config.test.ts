@@ -19,6 +19,7 @@ describe('root config', () => {
       `
 table: fxs
 vpn-interfaces: [tun0, tun0, tun1]
+vpn-networks: [10.8.0.0/24, "fd00:8::/64", 10.8.0.0/24]
 groups:
   staff:
     allow:
@@ -33,6 +34,10 @@ routes:
     );
     assert.equal(c.table, 'fxs');
     assert.deepEqual(c.vpnInterfaces, ['tun0', 'tun1']);
+    assert.deepEqual(
+      c.vpnNetworks.map((n) => n.text),
+      ['10.8.0.0/24', 'fd00:8::/64'],
+    );
     const staff = c.groups.get('staff');
     assert.equal(staff?.allow[0]?.to.text, '10.0.0.0/24');
     assert.deepEqual(staff?.allow[0]?.ports, [22, [8000, 8100]]);
@@ -42,14 +47,14 @@ routes:
   });
 
   it('has defaults: table flexscript, proto 250, main table, no routes allowed', () => {
-    const c = parseRootConfig('vpn-interfaces: [tun0]\n', 'root.yaml');
+    const c = parseRootConfig('vpn-interfaces: [tun0]\nvpn-networks: [10.8.0.0/24]\n', 'root.yaml');
     assert.equal(c.table, 'flexscript');
     assert.deepEqual(c.routes, { proto: 250, allowed: [], tables: [254] });
     assert.equal(c.groups.size, 0);
   });
 
   it('reports unknown keys with FILE:LINE', () => {
-    assert.deepEqual(problems('vpn-interfaces: [tun0]\nrutes: {}\ngroups:\n  staff:\n    alow: []\n'), [
+    assert.deepEqual(problems('vpn-interfaces: [tun0]\nrutes: {}\ngroups:\n  staff:\n    alow: []\nvpn-networks: [10.8.0.0/24]\n'), [
       '/etc/flexscript/root.yaml:2: rutes: unknown key',
       '/etc/flexscript/root.yaml:5: groups.staff.alow: unknown key',
     ]);
@@ -71,6 +76,7 @@ routes:
         'routes:', // 11
         '  proto: 2', // 12
         '  allowed: [::/0]', // 13
+        'vpn-networks: [10.8.0.0/24]', // 14
       ].join('\n'),
     );
     const at = (n: number) => lines.filter((l) => l.startsWith(`/etc/flexscript/root.yaml:${n}:`));
@@ -78,6 +84,21 @@ routes:
     assert.match(at(7)[0] ?? '', /host bits are set/);
     assert.match(at(8)[0] ?? '', /ports need protocol tcp or udp/);
     assert.match(at(9)[0] ?? '', /\/0/);
+  });
+
+  it('refuses a config written before vpn-networks existed, naming file, line and field', () => {
+    assert.deepEqual(problems('# old\ntable: fxs\nvpn-interfaces: [tun0]\ngroups: {}\n'), [
+      "/etc/flexscript/root.yaml:3: vpn-networks: required: list OpenVPN's client address pools (its `server` and `server-ipv6` networks), e.g. vpn-networks: [10.8.0.0/24]; the root stage acts only on addresses inside them",
+    ]);
+  });
+
+  it('refuses VPN networks that hold no clients: loopback, multicast, link-local, /0', () => {
+    for (const bad of ['127.0.0.0/24', '0.0.0.0/0', '224.0.0.0/24', '::1/128', 'ff02::/16', 'fe80::/64', '0.0.0.0/8', '::ffff:0:0/96', '8.0.0.0/4']) {
+      const lines = problems(`vpn-interfaces: [tun0]\nvpn-networks: [10.8.0.0/24, "${bad}"]\n`);
+      assert.equal(lines.length, 1, `${bad}: ${lines.join('\n')}`);
+      assert.match(lines[0] ?? '', /^\/etc\/flexscript\/root\.yaml:2: vpn-networks\[1\]: /, bad);
+    }
+    assert.match(problems('vpn-interfaces: [tun0]\nvpn-networks: []\n').join('\n'), /root\.yaml:2: vpn-networks: name at least one VPN network/);
   });
 
   it('refuses a config without VPN interfaces and YAML errors', () => {

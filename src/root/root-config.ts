@@ -8,6 +8,7 @@
  * @example
  * table: flexscript
  * vpn-interfaces: [tun0]
+ * vpn-networks: [10.8.0.0/24, "fd00:8::/64"]
  * groups:
  *   staff:
  *     allow:
@@ -19,7 +20,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
-import { parseNetwork, type Network } from './ip-address.ts';
+import { contains, parseNetwork, type Network } from './ip-address.ts';
 
 export type Protocol = 'tcp' | 'udp' | 'icmp' | 'any';
 /** One port, or an inclusive range. */
@@ -44,6 +45,11 @@ export interface RootConfig {
   readonly table: string;
   /** Interfaces VPN traffic enters by; also the only devices a route may name. */
   readonly vpnInterfaces: readonly string[];
+  /**
+   * OpenVPN's client address pools (`server`, `server-ipv6`): the only addresses a request may
+   * name (set elements, conntrack flushes, route gateways).
+   */
+  readonly vpnNetworks: readonly Network[];
   readonly groups: ReadonlyMap<string, GroupConfig>;
   readonly routes: {
     /** Marks the routes this stage manages (`ip route ... proto N`). */
@@ -87,6 +93,17 @@ const network = z.string().transform((s, ctx) => {
   }
 });
 
+/** Ranges that are never a VPN client's: loopback, multicast, link-local, reserved, mapped. */
+const NOT_CLIENTS = ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '240.0.0.0/4', '::/127', '::ffff:0:0/96', 'fe80::/10', 'ff00::/8'].map((n) => parseNetwork(n));
+
+const vpnNetwork = network.superRefine((n, ctx) => {
+  const clash = NOT_CLIENTS.find((bad) => contains(bad, n) || contains(n, bad));
+  if (clash) ctx.addIssue({ code: 'custom', message: `${n.text} overlaps ${clash.text}, which holds no VPN clients` });
+});
+
+const MISSING_VPN_NETWORKS =
+  'required: list OpenVPN\'s client address pools (its `server` and `server-ipv6` networks), e.g. vpn-networks: [10.8.0.0/24]; the root stage acts only on addresses inside them';
+
 const port = z.union(
   [
     z.number().int().min(1).max(65535),
@@ -120,6 +137,10 @@ const schema = z
     'vpn-interfaces': z
       .array(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, 'not an interface name (letters, digits, _ . -, at most 15)'))
       .min(1, 'name at least one VPN interface')
+      .max(64),
+    'vpn-networks': z
+      .array(vpnNetwork, { error: (issue) => (issue.input === undefined ? MISSING_VPN_NETWORKS : undefined) })
+      .min(1, 'name at least one VPN network')
       .max(64),
     groups: z
       .record(z.string().regex(groupName, 'a group name is lowercase letters, digits and _, at most 24'), z.object({ allow: z.array(allowRule).max(256).default([]) }).strict())
@@ -163,6 +184,11 @@ function lineOf(doc: Document, counter: LineCounter, path: FieldPath, key?: stri
   return counter.linePos(offset).line;
 }
 
+/** A config written before vpn-networks existed: reported next to vpn-interfaces, where it belongs. */
+function missingVpnNetworks(issue: { readonly path: readonly PropertyKey[]; readonly message: string }): boolean {
+  return issue.path.length === 1 && issue.path[0] === 'vpn-networks' && issue.message === MISSING_VPN_NETWORKS;
+}
+
 /** Parses and validates the root config's text; `file` names it in messages. */
 export function parseRootConfig(text: string, file: string): RootConfig {
   const counter = new LineCounter();
@@ -177,7 +203,7 @@ export function parseRootConfig(text: string, file: string): RootConfig {
         .flatMap((issue) =>
           issue.code === 'unrecognized_keys'
             ? issue.keys.map((k) => ({ file, line: lineOf(doc, counter, issue.path, k), field: formatField([...issue.path, k]), problem: 'unknown key' }))
-            : [{ file, line: lineOf(doc, counter, issue.path), field: formatField(issue.path), problem: issue.message }],
+            : [{ file, line: lineOf(doc, counter, missingVpnNetworks(issue) ? ['vpn-interfaces'] : issue.path), field: formatField(issue.path), problem: issue.message }],
         )
         .sort((a, b) => a.line - b.line),
     );
@@ -187,6 +213,7 @@ export function parseRootConfig(text: string, file: string): RootConfig {
     file,
     table: c.table,
     vpnInterfaces: [...new Set(c['vpn-interfaces'])],
+    vpnNetworks: [...new Map(c['vpn-networks'].map((n) => [n.text, n])).values()],
     groups: new Map(Object.entries(c.groups).map(([name, g]) => [name, { name, allow: g.allow }])),
     routes: { proto: c.routes.proto, allowed: c.routes.allowed, tables: [...new Set(c.routes.tables)] },
   };

@@ -7,6 +7,8 @@
  * stderr. It exits when stdin closes.
  */
 import { isAbsolute } from 'node:path';
+import { flushConntrack } from './conntrack.ts';
+import { limitProcesses, run } from './exec.ts';
 import { readLines } from './line-reader.ts';
 import { NftManager } from './nft-manager.ts';
 import { encodeLine, LIMITS } from './protocol.ts';
@@ -25,12 +27,19 @@ function parseArgs(argv: readonly string[]): string | undefined {
   return file !== undefined && isAbsolute(file) ? file : undefined;
 }
 
-/** Serves requests until stdin closes; resolves when every answer has been written. */
+/**
+ * Serves requests until stdin closes; resolves when every answer has been written. While the
+ * daemon does not read the answers, no more requests are read either, so unread answers cannot
+ * pile up in memory.
+ */
 function serve(stage: RootStage, log: RootLog): Promise<void> {
   return new Promise((resolveServe) => {
     const inflight = new Set<Promise<void>>();
     const write = (response: object) => {
-      process.stdout.write(encodeLine(response));
+      if (!process.stdout.write(encodeLine(response)) && !process.stdin.isPaused()) {
+        process.stdin.pause();
+        process.stdout.once('drain', () => process.stdin.resume());
+      }
     };
     process.stdout.on('error', (err) => {
       log.warn({ reason: err.message }, 'stdout closed; exiting');
@@ -76,16 +85,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const scratch = new ScratchDir();
   process.on('exit', () => scratch.close());
-  const nft = new NftManager({ config, log, scratch });
-  const routes = new RouteManager({ config, log });
+  // a bound on processes per tool, whatever mix of requests arrives (LIMITS.processes in all);
+  // separate, so a flood of flushes never holds up a set change
+  const nft = new NftManager({ config, log, scratch, runner: limitProcesses(run, 1) });
+  const routes = new RouteManager({ config, log, runner: limitProcesses(run, 1) });
+  const conntrackRunner = limitProcesses(run, LIMITS.conntrackProcesses);
   try {
     await nft.ensure();
   } catch (err) {
     log.fatal({ code: (err as { code?: string }).code, reason: (err as Error).message }, 'cannot set up the nft table');
     return EXIT.failed;
   }
-  log.info({ config: configFile, table: config.table, groups: [...config.groups.keys()], interfaces: config.vpnInterfaces, scratch: scratch.path }, 'ready');
-  await serve(new RootStage({ config, log, nft, routes }), log);
+  log.info(
+    { config: configFile, table: config.table, groups: [...config.groups.keys()], interfaces: config.vpnInterfaces, networks: config.vpnNetworks.map((n) => n.text), scratch: scratch.path },
+    'ready',
+  );
+  await serve(new RootStage({ config, log, nft, routes, conntrack: (address, l) => flushConntrack(address, l, conntrackRunner) }), log);
   log.info({ nftRuns: nft.runs }, 'stdin closed; exiting');
   return EXIT.ok;
 }

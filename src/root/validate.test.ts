@@ -8,6 +8,7 @@ const config = parseRootConfig(
   `
 table: flexscript
 vpn-interfaces: [tun0, tun1]
+vpn-networks: [10.8.0.0/24, "2001:db8::/64", "fd00::/64"]
 groups:
   staff: { allow: [{ to: 10.0.0.0/24, protocol: tcp, ports: [22] }] }
   guests: {}
@@ -38,10 +39,10 @@ describe('validate: accepted requests', () => {
     [{ id: 1, action: 'list' }, (r) => assert.equal(r.action, 'list')],
     [{ id: 2, action: 'set-add', group: 'staff', address: '10.8.0.2' }, (r) => r.action === 'set-add' && assert.equal(r.address.text, '10.8.0.2')],
     // IPv6 comes back canonical, as nft prints it
-    [{ id: 3, action: 'set-remove', group: 'guests', address: '2001:DB8:0:0::1' }, (r) => r.action === 'set-remove' && assert.equal(r.address.text, '2001:db8::1')],
-    [{ id: 4, action: 'conntrack-flush', address: '::ffff:10.8.0.2' }, (r) => r.action === 'conntrack-flush' && assert.equal(r.address.family, 6)],
+    [{ id: 3, action: 'set-remove', group: 'guests', address: '2001:DB8:0:0::5' }, (r) => r.action === 'set-remove' && assert.equal(r.address.text, '2001:db8::5')],
+    [{ id: 4, action: 'conntrack-flush', address: 'FD00:0::7' }, (r) => r.action === 'conntrack-flush' && assert.equal(r.address.text, 'fd00::7')],
     [
-      { id: 5, action: 'route-add', network: '10.9.3.0/24', via: '10.8.0.2' },
+      { id: 5, action: 'route-add', network: '10.9.3.0/24', via: '10.8.0.2', dev: 'tun0' },
       (r) => {
         assert.ok(r.action === 'route-add');
         assert.equal(r.route.network.text, '10.9.3.0/24');
@@ -112,7 +113,19 @@ describe('validate: refused requests', () => {
     [{ id: 1, action: 'route-add', network: '10.9.3.0/024', dev: 'tun0' }, RootErrorCode.BAD_NETWORK],
     [{ id: 1, action: 'route-add', network: '10.9.3.0/24/1', dev: 'tun0' }, RootErrorCode.BAD_NETWORK],
     [{ id: 1, action: 'route-add', network: '10.9.3.0', dev: 'tun0' }, RootErrorCode.BAD_NETWORK],
-    [{ id: 1, action: 'route-add', network: '10.9.3.0/24' }, RootErrorCode.BAD_REQUEST],
+    [{ id: 1, action: 'route-add', network: '10.9.3.0/24' }, RootErrorCode.ROUTE_REFUSED],
+    // a route names its device: a bare gateway lets the kernel pick one, maybe outside the VPN
+    [{ id: 1, action: 'route-add', network: '10.9.3.0/24', via: '10.8.0.2' }, RootErrorCode.ROUTE_REFUSED],
+    [{ id: 1, action: 'route-add', network: '10.9.3.0/24', via: '192.168.1.1', dev: 'tun0' }, RootErrorCode.ADDRESS_REFUSED],
+    [{ id: 1, action: 'route-add', network: '10.9.3.0/24', via: '10.8.0.255', dev: 'tun0' }, RootErrorCode.ADDRESS_REFUSED],
+    [{ id: 1, action: 'reconcile', sets: {}, routes: [{ network: '10.9.1.0/24', via: '10.8.0.2' }] }, RootErrorCode.ROUTE_REFUSED],
+    // only VPN client addresses: not loopback, multicast, other hosts, a network's own or broadcast address
+    // ... nor the first address of a pool, which OpenVPN's server directive keeps for the server
+    ...['127.0.0.1', '::1', '224.0.0.1', 'ff02::1', '255.255.255.255', '10.99.0.1', '8.8.8.8', '10.8.0.0', '10.8.0.1', '10.8.0.255', 'fd00::', 'fd00::1', '::ffff:10.8.0.2'].flatMap((address): [object, string][] => [
+      [{ id: 1, action: 'conntrack-flush', address }, RootErrorCode.ADDRESS_REFUSED],
+      [{ id: 1, action: 'set-add', group: 'staff', address }, RootErrorCode.ADDRESS_REFUSED],
+      [{ id: 1, action: 'set-remove', group: 'staff', address }, RootErrorCode.ADDRESS_REFUSED],
+    ]),
     [{ id: 1, action: 'route-add', network: '10.9.3.0/24', dev: 'eth0' }, RootErrorCode.UNKNOWN_DEVICE],
     [{ id: 1, action: 'route-add', network: '10.9.3.0/24', dev: 'tun0;reboot' }, RootErrorCode.UNKNOWN_DEVICE],
     [{ id: 1, action: 'route-add', network: '10.9.3.0/24', via: 'fd00::1' }, RootErrorCode.BAD_ADDRESS],
@@ -147,6 +160,29 @@ describe('validate: refused requests', () => {
     const message = refuse({ id: 1, action: 'set-add', group: 'staff', address: `1.2.3.4\n${'x'.repeat(200)}` }, RootErrorCode.BAD_ADDRESS);
     assert.ok(!message.includes('\n'), 'no raw newline');
     assert.ok(message.length < 200, message);
+  });
+
+  it('refuses an address of this host, such as the server\'s own VPN address', () => {
+    const isLocal = (a: { text: string }) => a.text === '10.8.0.77' || a.text === 'fd00::77';
+    for (const address of ['10.8.0.77', 'fd00::77']) {
+      for (const request of [
+        { id: 1, action: 'conntrack-flush', address },
+        { id: 1, action: 'set-add', group: 'staff', address },
+        { id: 1, action: 'route-add', network: address.includes(':') ? 'fd00:9::/64' : '10.9.1.0/24', via: address, dev: 'tun0' },
+      ]) {
+        const parsed = parseRequestLine(JSON.stringify(request), config, isLocal);
+        assert.ok(!parsed.ok && parsed.error.code === RootErrorCode.ADDRESS_REFUSED, JSON.stringify(parsed));
+        assert.match(parsed.error.message, /an address of this host/);
+      }
+    }
+    assert.ok(parseRequestLine(JSON.stringify({ id: 1, action: 'conntrack-flush', address: '10.8.0.2' }), config, isLocal).ok);
+  });
+
+  it('leaves out of a reconcile the elements that are not client addresses, and keeps the rest', () => {
+    const parsed = parseRequestLine(JSON.stringify({ id: 1, action: 'reconcile', sets: { staff: ['10.8.0.2', '127.0.0.1', '10.99.0.1'] }, routes: [] }), config);
+    assert.ok(parsed.ok && parsed.request.action === 'reconcile');
+    assert.deepEqual(parsed.request.sets.get('staff')?.map((a) => a.text), ['10.8.0.2']);
+    assert.deepEqual(parsed.request.skipped.map((s) => s.address), ['127.0.0.1', '10.99.0.1']);
   });
 
   it('refuses too many elements in a reconcile', () => {

@@ -5,7 +5,8 @@
  * JSON lines from stdin, and writes answers and the client's log records as JSON lines on
  * stdout. `desiredState()` returns whatever the test last set with `desired`.
  *
- * Commands: start {restart}, call {method, args}, burst {method, group, addresses, waves, progressAfter},
+ * Commands: start {restart, timeoutMs?}, call {method, args}, burst {method, group?, addresses, waves, progressAfter}
+ * (without group, each address is the only argument),
  * desired {state}, stats, close.
  */
 import { createInterface } from 'node:readline';
@@ -41,7 +42,7 @@ interface Command {
 async function handle(cmd: Command): Promise<unknown> {
   switch (cmd.op) {
     case 'start':
-      client = new RootClient({ config, log, restart: cmd.restart as { minMs: number; maxMs: number }, desiredState: () => desired });
+      client = new RootClient({ config, log, restart: cmd.restart as { minMs: number; maxMs: number }, desiredState: () => desired, ...(typeof cmd.timeoutMs === 'number' ? { timeoutMs: cmd.timeoutMs } : {}) });
       client.start();
       return client.stats;
     case 'desired':
@@ -62,7 +63,7 @@ async function handle(cmd: Command): Promise<unknown> {
       for (let w = 0; w < waves; w += 1) {
         await Promise.all(
           all.slice(w * size, (w + 1) * size).map((address) =>
-            invoke(cmd.method as Method, [cmd.group, address])
+            invoke(cmd.method as Method, cmd.group === undefined ? [address] : [cmd.group, address])
               .then(
                 () => 'ok',
                 (err: unknown) => errorOf(err).code,

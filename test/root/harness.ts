@@ -10,7 +10,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readLines } from '../../src/root/line-reader.ts';
-import { checkSudoers, sudoersDropIn } from '../../src/root/sudoers.ts';
+import { checkSudoers, rootCommand, sudoersDropIn } from '../../src/root/sudoers.ts';
 import { waitFor } from './wait.ts';
 
 export const PROJECT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -196,8 +196,15 @@ export class DirectStage {
   readonly responses: Record<string, unknown>[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(ns: Netns, config: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(PROJECT, 'bin', 'flexscript-root.js'), '--config', config], {
+  /**
+   * `asDaemon`: started the way the daemon (or anyone running as nobody) can: `sudo -n` as
+   * nobody, with the sudoers drop-in the test installed; otherwise as root directly.
+   */
+  constructor(ns: Netns, config: string, options: { asDaemon?: boolean } = {}) {
+    const stage = options.asDaemon
+      ? ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '--', 'sudo', '-n', ...rootCommand(config)]
+      : [process.execPath, join(PROJECT, 'bin', 'flexscript-root.js'), '--config', config];
+    this.child = spawn('ip', ['netns', 'exec', ns.name, ...stage], {
       env: { PATH: SYSTEM_PATH },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -205,7 +212,13 @@ export class DirectStage {
     readLines(this.child.stdout, 64 * 1024 * 1024, { line: (t) => void this.responses.push(JSON.parse(t) as Record<string, unknown>) });
     readLines(this.child.stderr, 1024 * 1024, {
       line: (t) => {
-        const record = JSON.parse(t) as Record<string, unknown>;
+        let record: Record<string, unknown>;
+        try {
+          record = JSON.parse(t) as Record<string, unknown>;
+        } catch {
+          // sudo's own messages are plain text
+          record = { level: 'sudo', msg: t };
+        }
         this.logs.push(record);
         if (record.msg === 'ready') noteReady(record);
       },

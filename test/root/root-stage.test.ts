@@ -16,6 +16,7 @@ const TABLE = 'fxs_test';
 const CONFIG = `# the root config of the test
 table: ${TABLE}
 vpn-interfaces: [fxs0]
+vpn-networks: [10.8.0.0/24, 10.16.0.0/12, 10.32.0.0/11, "fd00:8::/64"]
 groups:
   staff:
     allow:
@@ -114,14 +115,14 @@ describe('flexscript-root for real (netns, sudo, nobody)', { skip: isRoot ? fals
   it('adds and removes allowed routes, marked with proto 250; refuses the rest', async () => {
     assert.deepEqual(await d().call('routeAdd', { network: '10.9.1.0/24', dev: 'fxs0' }), { changed: true });
     assert.deepEqual(await d().call('routeAdd', { network: '10.9.1.0/24', dev: 'fxs0' }), { changed: false });
-    assert.deepEqual(await d().call('routeAdd', { network: '10.9.2.0/24', via: '10.8.0.2' }), { changed: true });
+    assert.deepEqual(await d().call('routeAdd', { network: '10.9.2.0/24', via: '10.8.0.2', dev: 'fxs0' }), { changed: true });
     assert.deepEqual(await d().call('routeAdd', { network: 'fd00:9:0:1::/64', dev: 'fxs0' }), { changed: true });
     const routes = await ns.routes(250);
     assert.deepEqual(sorted(routes.map((r) => `${r.dst} ${r.gateway ?? '-'} ${r.dev}`)), ['10.9.1.0/24 - fxs0', '10.9.2.0/24 10.8.0.2 fxs0', 'fd00:9:0:1::/64 - fxs0']);
 
     // a route someone else made is never replaced
     await ns.exec(['ip', 'route', 'add', '10.9.3.0/24', 'dev', 'fxs0']);
-    assert.equal(await failure(d().call('routeAdd', { network: '10.9.3.0/24', via: '10.8.0.2' })), RootErrorCode.ROUTE_CONFLICT);
+    assert.equal(await failure(d().call('routeAdd', { network: '10.9.3.0/24', via: '10.8.0.2', dev: 'fxs0' })), RootErrorCode.ROUTE_CONFLICT);
     assert.deepEqual(await d().call('routeRemove', { network: '10.9.3.0/24', dev: 'fxs0' }), { changed: false });
     assert.match((await ns.exec(['ip', 'route', 'show', '10.9.3.0/24'])).stdout, /10\.9\.3\.0\/24 dev fxs0/);
 

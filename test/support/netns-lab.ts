@@ -37,6 +37,8 @@ function rootYaml(dev: string): string {
   return `# written by the end-to-end test
 table: ${TABLE}
 vpn-interfaces: [${dev}]
+# the lab's client pools (10.77-96.N.0/24, and the tests' server-ipv6 networks)
+vpn-networks: [10.64.0.0/10, "fd00::/16"]
 groups:
   staff:
     allow:
@@ -103,6 +105,8 @@ export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = 
       ...(o.extraConfig ?? []),
     ],
   });
+  // the firewall admits no one before the root stage has put its table in place
+  await h.daemon.waitForLog('the root stage to put the nft table in place', (l) => l.msg === 'the nft table is in place', 60_000);
   const inNs = (argv: string[]) => runOk(['ip', 'netns', 'exec', netns, ...argv]);
   return {
     h,

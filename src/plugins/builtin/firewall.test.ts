@@ -11,6 +11,7 @@ import firewall from './firewall.ts';
 
 const ROOT_YAML = `table: fxs_unit
 vpn-interfaces: [tun0]
+vpn-networks: [10.8.0.0/24]
 groups:
   staff: { allow: [] }
   ops: { allow: [] }

@@ -8,6 +8,8 @@
  * client disconnects (its conntrack entries are flushed, so open flows stop) or the route is
  * deleted. Traffic from the VPN that no group allows is dropped by the root stage's chain, so
  * a failed add leaves the client with no access: the firewall fails closed by construction.
+ * Until the root stage has confirmed that chain (it never started: an untrusted config, sudo
+ * refused), every connect is denied with the reason.
  *
  * @example
  * - use: firewall
@@ -20,7 +22,7 @@
 import type { z as Z } from 'zod';
 import { loadRootConfig } from '../../root/root-config.ts';
 import type { KernelState, LiveSession, PluginDefinition, RootActions } from '../plugin-api.ts';
-import { compileGlob } from '../glob.ts';
+import { compileGlob, MAX_GLOB_NAME } from '../glob.ts';
 
 const groupName = /^[a-z][a-z0-9_]{0,23}$/;
 
@@ -29,7 +31,7 @@ function optionsSchema(z: typeof Z) {
     .object({
       /** Exact certificate common names. */
       'common-names': z.array(z.string().min(1).max(64)).default([]),
-      /** Exact usernames (from auth-user-pass). */
+      /** Exact usernames, verified ones only (a plugin such as password-auth accepted them). */
       usernames: z.array(z.string().min(1).max(256)).default([]),
       /** Globs (`*`, `?`) matched against the whole common name and the whole username. */
       patterns: z.array(z.string().min(1).max(128)).default([]),
@@ -55,16 +57,21 @@ interface Who {
   readonly username?: string;
 }
 
-/** Which groups a client belongs to: every group that names it, else the default group. */
-export function membership(options: FirewallOptions): (who: Who) => string[] {
+/**
+ * Which groups a client belongs to: every group that names it, else the default group. The
+ * username is the session's, so a verified one: a name the client merely sent is no member of
+ * anything. A name longer than MAX_GLOB_NAME matches no pattern (`onTooLong` hears of it).
+ */
+export function membership(options: FirewallOptions, onTooLong?: (name: string) => void): (who: Who) => string[] {
   const groups = Object.entries(options.groups).map(([name, m]) => ({
     name,
     names: new Set(m['common-names']),
     users: new Set(m.usernames),
-    patterns: m.patterns.map(compileGlob),
+    patterns: m.patterns.map((p) => compileGlob(p)),
   }));
   const fallback = options['default-group'];
   return ({ commonName, username }) => {
+    for (const name of [commonName, username]) if (name !== undefined && name.length > MAX_GLOB_NAME) onTooLong?.(name);
     const found = groups
       .filter(
         (g) =>
@@ -92,7 +99,7 @@ const firewall: PluginDefinition<FirewallOptions> = {
     const rootConfig = await loadRootConfig(services.rootConfigPath);
     const unknown = [...Object.keys(options.groups)].filter((g) => !rootConfig.groups.has(g));
     if (unknown.length > 0) throw new Error(`group(s) ${unknown.join(', ')} are not defined in ${services.rootConfigPath}; add them there with their allowed destinations`);
-    const groupsOf = membership(options);
+    const groupsOf = membership(options, (name) => log.warn({ length: name.length }, `a name longer than ${MAX_GLOB_NAME} characters matches no group pattern`));
     const allGroups = Object.keys(options.groups);
 
     // An address is in the sets of the groups of the client holding it, so nothing else needs
@@ -121,6 +128,19 @@ const firewall: PluginDefinition<FirewallOptions> = {
     };
 
     return {
+      // Until the root stage has put the table (and its drop rule) in place, an admitted client
+      // would reach everything: nobody is admitted before that.
+      'client-connect': async (_event, ctx) => {
+        let table = root.tableStatus?.() ?? { ready: true };
+        if (!table.ready && table.pending && root.tableSettled) {
+          // the root stage is starting (the daemon just started): wait for it, within this
+          // handler's time limit, rather than turn the first clients away
+          log.info({ reason: table.reason }, 'a connect waits for the root stage to put the nft table in place');
+          table = await root.tableSettled(ctx.signal);
+        }
+        if (table.ready) return;
+        ctx.deny(`firewall: the nft table is not in place, so no client is admitted: ${table.reason ?? 'the root stage has not confirmed it'}`, 'the firewall is not ready');
+      },
       'learn-address': async (event, ctx) => {
         const address = event.address.replace(/\/(32|128)$/, '');
         if (!isHostAddress(address)) return;
