@@ -14,6 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { REPO } from '../../src/lab/daemon-process.ts';
 import { startProcess, type ManagedProcess } from '../../src/lab/openvpn-process.ts';
 import { sandboxOf, type Sandbox } from '../../src/systemd/sandbox.ts';
 import { resolveUnit } from '../../src/systemd/unit-file.ts';
@@ -77,7 +78,14 @@ export function sandboxScript(sb: Sandbox, binds: readonly MachineBind[]): strin
       lines.push(`if [ -d ${q(p)} ]; then mount -t tmpfs -o ${how} tmpfs ${q(p)}; fi`);
     }
   }
-  if (sb.privateTmp.value) lines.push('mount -t tmpfs -o mode=1777 tmpfs /tmp', 'mount -t tmpfs -o mode=1777 tmpfs /var/tmp');
+  if (sb.privateTmp.value) {
+    // The product under test may itself live below /tmp (a checkout there, as a CI run may
+    // make): a server installs it elsewhere, so it stays visible through the private /tmp.
+    const keep = [REPO.replace(/\/$/, '')].filter((p) => under(p, '/tmp') || under(p, '/var/tmp'));
+    if (keep.length > 0) lines.push('mount -t tmpfs -o mode=700 tmpfs /mnt', ...keep.flatMap((p, i) => [`mkdir /mnt/keep${i}`, `mount --bind ${q(p)} /mnt/keep${i}`]));
+    lines.push('mount -t tmpfs -o mode=1777 tmpfs /tmp', 'mount -t tmpfs -o mode=1777 tmpfs /var/tmp');
+    keep.forEach((p, i) => lines.push(`mkdir -p ${q(p)}`, `mount --bind /mnt/keep${i} ${q(p)}`));
+  }
   for (const r of sb.rules) {
     if (r.at === undefined || r.at.key === 'ProtectSystem' || r.at.key === 'ProtectHome') continue;
     if (r.access === 'writable') lines.push(`if [ -e ${q(r.path)} ]; then mount --bind ${q(r.path)} ${q(r.path)}; mount -o remount,bind,rw ${q(r.path)}; fi`);
