@@ -72,19 +72,26 @@ export function sandboxScript(sb: Sandbox, binds: readonly MachineBind[]): strin
   const ps = sb.protectSystem.value;
   if (ps === 'strict') readOnly('/', true);
   else if (ps !== 'no') for (const p of ps === 'full' ? ['/usr', '/boot', '/efi', '/etc'] : ['/usr', '/boot', '/efi']) readOnly(p, false);
+  // The product under test may itself live where the unit sees an empty tmpfs (a checkout in
+  // /tmp or a home directory, as a CI run may make): a server installs it elsewhere, so it is
+  // bound back into the empty tree, and the tmpfs above it lets OpenVPN's user walk through.
+  const repo = REPO.replace(/\/$/, '');
+  const hidden: { path: string; options: string }[] = [];
   if (sb.protectHome.value !== 'no') {
-    for (const p of ['/home', '/root', '/run/user']) {
-      const how = sb.protectHome.value === 'yes' ? 'ro,mode=000' : sb.protectHome.value === 'read-only' ? 'ro,mode=755' : 'mode=755';
-      lines.push(`if [ -d ${q(p)} ]; then mount -t tmpfs -o ${how} tmpfs ${q(p)}; fi`);
-    }
+    const how = sb.protectHome.value === 'yes' ? 'ro,mode=000' : sb.protectHome.value === 'read-only' ? 'ro,mode=755' : 'mode=755';
+    for (const p of ['/home', '/root', '/run/user']) hidden.push({ path: p, options: how });
   }
-  if (sb.privateTmp.value) {
-    // The product under test may itself live below /tmp (a checkout there, as a CI run may
-    // make): a server installs it elsewhere, so it stays visible through the private /tmp.
-    const keep = [REPO.replace(/\/$/, '')].filter((p) => under(p, '/tmp') || under(p, '/var/tmp'));
-    if (keep.length > 0) lines.push('mount -t tmpfs -o mode=700 tmpfs /mnt', ...keep.flatMap((p, i) => [`mkdir /mnt/keep${i}`, `mount --bind ${q(p)} /mnt/keep${i}`]));
-    lines.push('mount -t tmpfs -o mode=1777 tmpfs /tmp', 'mount -t tmpfs -o mode=1777 tmpfs /var/tmp');
-    keep.forEach((p, i) => lines.push(`mkdir -p ${q(p)}`, `mount --bind /mnt/keep${i} ${q(p)}`));
+  if (sb.privateTmp.value) for (const p of ['/tmp', '/var/tmp']) hidden.push({ path: p, options: 'mode=1777' });
+  const keeper = hidden.find((h) => under(repo, h.path));
+  if (keeper) lines.push('mount -t tmpfs -o mode=700 tmpfs /mnt', 'mkdir /mnt/keep', `mount --bind ${q(repo)} /mnt/keep`);
+  for (const h of hidden) {
+    if (h !== keeper) {
+      lines.push(`if [ -d ${q(h.path)} ]; then mount -t tmpfs -o ${h.options} tmpfs ${q(h.path)}; fi`);
+      continue;
+    }
+    const mode = h.options.includes('mode=1777') ? 'mode=1777' : 'mode=755';
+    lines.push(`mount -t tmpfs -o ${mode} tmpfs ${q(h.path)}`, `mkdir -p ${q(repo)}`, `chmod -R a+rx ${q(h.path)}`, `mount --bind /mnt/keep ${q(repo)}`);
+    if (h.options.split(',').includes('ro')) lines.push(`mount -o remount,ro ${q(h.path)}`);
   }
   for (const r of sb.rules) {
     if (r.at === undefined || r.at.key === 'ProtectSystem' || r.at.key === 'ProtectHome') continue;
