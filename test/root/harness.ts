@@ -6,7 +6,7 @@
  */
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readLines } from '../../src/root/line-reader.ts';
@@ -88,6 +88,17 @@ export async function trustedTempDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(base, prefix));
   await chmod(dir, 0o755);
   return dir;
+}
+
+/** Pids of the root stages started (through sudo) with this root config. */
+export async function rootStagesOf(rootConfig: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('flexscript-root.js') && cmd.includes(rootConfig) && !cmd.startsWith('sudo')) pids.push(Number(name));
+  }
+  return pids;
 }
 
 /** Installs a validated drop-in allowing `user` exactly `command`; returns its path. */

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chown, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,7 +20,7 @@ import { createLab } from '../../src/lab/lab.ts';
 import { openvpnBinary, startProcess, type OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { rootCommand } from '../../src/root/sudoers.ts';
-import { installSudoers, run, runOk, trustedTempDir, uniqueSuffix } from '../root/harness.ts';
+import { installSudoers, rootStagesOf, run, runOk, trustedTempDir, uniqueSuffix } from '../root/harness.ts';
 import { pushedAddress } from '../support/netns-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -58,18 +58,9 @@ test('a daemon killed and restarted keeps every live client in its firewall set,
   const etc = join(base, 'etc');
   const rootYaml = join(base, 'root.yaml');
   let sudoers = '';
-  const rootPids = async (): Promise<number[]> => {
-    const pids: number[] = [];
-    for (const name of await readdir('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-      if (cmd.includes('flexscript-root.js') && cmd.includes(rootYaml) && !cmd.startsWith('sudo')) pids.push(Number(name));
-    }
-    return pids;
-  };
   // registered first: runs after the lab has stopped its processes
   t.after(async () => {
-    for (const pid of await rootPids()) process.kill(pid, 'SIGKILL');
+    for (const pid of await rootStagesOf(rootYaml)) process.kill(pid, 'SIGKILL');
     if (sudoers) await rm(sudoers, { force: true });
     await run(['ip', 'netns', 'del', netns]);
     await rm(base, { recursive: true, force: true });

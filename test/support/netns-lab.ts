@@ -5,11 +5,11 @@
  * changes that namespace's nftables and routes and never the host's. Everything is removed
  * after the test, also when it fails.
  */
-import { chown, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { rootCommand } from '../../src/root/sudoers.ts';
-import { installSudoers, run, runOk, trustedTempDir, uniqueSuffix } from '../root/harness.ts';
+import { installSudoers, rootStagesOf, run, runOk, trustedTempDir, uniqueSuffix } from '../root/harness.ts';
 import { modeLab, type Mode, type ModeLab, type ModeLabOptions } from '../e2e/mode-lab.ts';
 
 export const TABLE = 'fxs_e2e';
@@ -66,15 +66,7 @@ export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = 
   const dir = await trustedTempDir('netns-lab-');
   const rootConfig = join(dir, 'root.yaml');
   let sudoers = '';
-  const rootPids = async (): Promise<number[]> => {
-    const pids: number[] = [];
-    for (const name of await readdir('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-      if (cmd.includes('flexscript-root.js') && cmd.includes(rootConfig) && !cmd.startsWith('sudo')) pids.push(Number(name));
-    }
-    return pids;
-  };
+  const rootPids = () => rootStagesOf(rootConfig);
   // registered first, so it runs after the lab's own cleanup has stopped its processes
   t.after(async () => {
     for (const pid of await rootPids()) process.kill(pid, 'SIGKILL');
