@@ -13,6 +13,8 @@ export const ErrorCode = {
   CONFIG_LINE_INVALID: 'FXS_CONFIG_LINE_INVALID',
   SPOOL_INVALID: 'FXS_SPOOL_INVALID',
   STATE: 'FXS_STATE',
+  /** dist/ is missing (`npm run build`); raised by bin/flexscript.js and bin/flexscript-root.js. */
+  NOT_BUILT: 'FXS_NOT_BUILT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -19,7 +19,7 @@ import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
 import { offlineServices } from '../daemon/services.ts';
 import { loadRootConfig, RootConfigError } from '../root/root-config.ts';
 import { checkSudoers, ROOT_SCRIPT, rootCommand } from '../root/sudoers.ts';
-import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.js';
+import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.ts';
 import { HOOK_OPTION, hookCommand, hookMode } from '../sources/hook/openvpn-lines.ts';
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';

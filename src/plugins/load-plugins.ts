@@ -1,15 +1,15 @@
 /**
  * @module load-plugins
- * Loads the plugins listed in the config: imports each module (TypeScript needs no build step),
+ * Loads the plugins listed in the config: imports each module (built-ins as compiled JavaScript,
+ * plugin files through tsx, so an operator's TypeScript needs no build step),
  * checks its shape and handler names, validates its options with its own schema, and runs its
  * setup under a time limit. Every failure becomes a `FILE:LINE: field: problem` entry.
  * Running as root (an operator's `flexscript check` or `openvpn-config`), a plugin module is
  * imported only if root alone can change it, by the root stage's rules.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, errorMessage, type ConfigProblem } from '../errors.ts';
 import { isEventName } from '../events/event-map.ts';
@@ -17,7 +17,8 @@ import type { LoadedConfig } from '../config/load-config.ts';
 import type { Logger } from '../logger.ts';
 import type { PluginDefinition, PluginInstance, Services } from './plugin-api.ts';
 import { withTimeout } from './time-limit.ts';
-import { findUntrustedPaths } from '../root/trusted-paths.js';
+import { findUntrustedPaths } from '../root/trusted-paths.ts';
+import { importPluginFile } from './typescript-plugins.ts';
 
 export interface LoadedPlugin {
   readonly name: string;
@@ -27,14 +28,19 @@ export interface LoadedPlugin {
   readonly instance: PluginInstance;
 }
 
+const HERE = fileURLToPath(import.meta.url);
+
 /** Built-in plugins, one module each, named by `use:` in the config. */
-export const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
+export const BUILTIN_DIR = join(dirname(HERE), 'builtin');
+
+/** `.js` in dist/, where the product runs from; `.ts` when the sources run directly (tests). */
+const BUILTIN_EXT = extname(HERE);
 
 export function builtinNames(): string[] {
   if (!existsSync(BUILTIN_DIR)) return [];
   return readdirSync(BUILTIN_DIR)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-    .map((f) => f.slice(0, -3))
+    .filter((f) => f.endsWith(BUILTIN_EXT) && !f.endsWith(`.test${BUILTIN_EXT}`) && !f.endsWith(`.d${BUILTIN_EXT}`))
+    .map((f) => f.slice(0, -BUILTIN_EXT.length))
     .sort();
 }
 
@@ -43,13 +49,12 @@ function isDefinition(value: unknown): value is PluginDefinition<unknown> {
 }
 
 /**
- * Imports a plugin afresh (a reload must see the edited file, not Node's module cache). tsx
- * compiles TypeScript on the way; a file outside an ES-module package loads as CommonJS, where
- * the default export sits one level deeper.
+ * A built-in is part of the product: imported as it is, once (it does not change while the
+ * daemon runs). A plugin file is imported afresh through tsx; a file outside an ES-module
+ * package loads as CommonJS, where the default export sits one level deeper.
  */
-async function importPlugin(path: string): Promise<unknown> {
-  // no tsconfig: one in the working directory (e.g. /tmp) could remap the plugin's imports
-  const mod = (await tsImport(path, { parentURL: import.meta.url, tsconfig: false })) as { default?: unknown };
+async function importPlugin(path: string, builtin: boolean): Promise<unknown> {
+  const mod = builtin ? ((await import(pathToFileURL(path).href)) as { default?: unknown }) : await importPluginFile(path);
   const def = mod.default as { default?: unknown } | undefined;
   return isDefinition(def) ? def : def?.default;
 }
@@ -100,7 +105,7 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: S
     if (!entry.enabled) continue;
     let path: string;
     if (entry.use !== undefined) {
-      path = join(BUILTIN_DIR, `${entry.use}.ts`);
+      path = join(BUILTIN_DIR, `${entry.use}${BUILTIN_EXT}`);
       if (!existsSync(path)) {
         at(i, 'use', `no built-in plugin named ${entry.use} (built-ins: ${builtinNames().join(', ')})`);
         continue;
@@ -115,7 +120,7 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: S
     }
     let def: unknown;
     try {
-      def = await importPlugin(path);
+      def = await importPlugin(path, entry.use !== undefined);
     } catch (err) {
       at(i, 'path', `cannot load ${path}: ${errorMessage(err)}`);
       continue;

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RootErrorCode } from './protocol.ts';
-import { checkTrustedPaths, findUntrustedPaths, rootStagePaths, UNTRUSTED_PATH, UntrustedPathError } from './trusted-paths.js';
+import { checkTrustedPaths, findUntrustedPaths, rootStagePaths, UNTRUSTED_PATH, UntrustedPathError } from './trusted-paths.ts';
 
 // Under the project, whose parents are root-owned: /tmp itself is world-writable and would
 // (rightly) make everything under it untrusted.
@@ -103,9 +103,11 @@ describe('trusted paths: the root stage list', () => {
   it('covers the config, the code, the packages loaded and node', () => {
     const paths = rootStagePaths('/etc/flexscript/root.yaml');
     assert.equal(paths[0], '/etc/flexscript/root.yaml');
-    for (const end of ['/bin/flexscript-root.js', '/package.json', '/src/root', '/node_modules/tsx', '/node_modules/esbuild', '/node_modules/yaml', '/node_modules/zod']) {
+    for (const end of ['/bin/flexscript-root.js', '/package.json', '/dist/root', '/node_modules/yaml', '/node_modules/zod']) {
       assert.ok(paths.some((p) => p.endsWith(end)), end);
     }
+    // compiled JavaScript only: no TypeScript sources or tooling run as root
+    assert.ok(!paths.some((p) => /\/src\/|\/node_modules\/(tsx|esbuild|@esbuild|typescript)\b/.test(p)), paths.join(' '));
     assert.ok(paths.includes(process.execPath));
     assert.ok(paths.every((p) => p.startsWith('/')));
   });

@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * @module trusted-paths
  * The root stage runs code and reads a config that decide what root does. If anyone but root
@@ -7,9 +6,8 @@
  * not writable by group or others, for the path itself, every parent directory up to `/`,
  * everything below a listed directory, and the same for the real path behind a symlink.
  *
- * Plain JavaScript on purpose (types in trusted-paths.d.ts): it runs before tsx is loaded, so
- * a TypeScript file, tsx or a package that someone else could have changed is refused before
- * any of it runs as root.
+ * It imports only node's own modules, so that the check itself loads nothing it has not yet
+ * checked but its own file.
  */
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -19,24 +17,26 @@ import { fileURLToPath } from 'node:url';
 /** Same value as RootErrorCode.UNTRUSTED_PATH in protocol.ts (checked by a test). */
 export const UNTRUSTED_PATH = 'FXS_ROOT_UNTRUSTED_PATH';
 
-/** @typedef {{ readonly path: string; readonly problem: string }} TrustProblem */
+export interface TrustProblem {
+  readonly path: string;
+  readonly problem: string;
+}
 
 /** The root stage refuses to run; every problem names a path and why. */
 export class UntrustedPathError extends Error {
-  /** @param {readonly TrustProblem[]} problems */
-  constructor(problems) {
+  readonly code = UNTRUSTED_PATH;
+  readonly problems: readonly TrustProblem[];
+  constructor(problems: readonly TrustProblem[]) {
     super(`refusing to run as root: ${problems.map((p) => `${p.path}: ${p.problem}`).join('; ')}`);
     this.name = 'UntrustedPathError';
-    this.code = UNTRUSTED_PATH;
     this.problems = problems;
   }
 }
 
 const MAX_ENTRIES = 50_000;
 
-/** @param {string} path */
-function ancestors(path) {
-  const out = [];
+function ancestors(path: string): string[] {
+  const out: string[] = [];
   for (let p = dirname(path); ; p = dirname(p)) {
     out.push(p);
     if (p === dirname(p)) return out;
@@ -46,16 +46,12 @@ function ancestors(path) {
 /**
  * Every problem found under the given absolute paths (files or directories); empty when all
  * are safe.
- * @param {readonly string[]} paths
- * @returns {Promise<TrustProblem[]>}
  */
-export async function findUntrustedPaths(paths) {
-  /** @type {TrustProblem[]} */
-  const problems = [];
-  const seen = new Set();
+export async function findUntrustedPaths(paths: readonly string[]): Promise<TrustProblem[]> {
+  const problems: TrustProblem[] = [];
+  const seen = new Set<string>();
 
-  /** @param {string} path @param {boolean} walk */
-  const check = async (path, walk) => {
+  const check = async (path: string, walk: boolean): Promise<void> => {
     // a directory checked as a parent may later be listed itself, and then walked
     const key = walk ? `${path}/**` : path;
     if (seen.has(key)) return;
@@ -68,7 +64,7 @@ export async function findUntrustedPaths(paths) {
     try {
       st = await lstat(path);
     } catch (err) {
-      const e = /** @type {NodeJS.ErrnoException} */ (err);
+      const e = err as NodeJS.ErrnoException;
       problems.push({ path, problem: e.code === 'ENOENT' ? 'does not exist' : `cannot be checked: ${e.message}` });
       return;
     }
@@ -87,7 +83,7 @@ export async function findUntrustedPaths(paths) {
         for (const a of ancestors(target)) await check(a, false);
         await check(target, walk);
       } catch (err) {
-        problems.push({ path, problem: `symlink cannot be resolved: ${/** @type {Error} */ (err).message}` });
+        problems.push({ path, problem: `symlink cannot be resolved: ${(err as Error).message}` });
       }
     } else if (walk && st.isDirectory()) {
       for (const name of (await readdir(path)).sort()) await check(join(path, name), true);
@@ -106,44 +102,29 @@ export async function findUntrustedPaths(paths) {
   return [...unique.values()];
 }
 
-/**
- * Throws UntrustedPathError when any path is not safe to trust as root.
- * @param {readonly string[]} paths
- */
-export async function checkTrustedPaths(paths) {
+/** Throws UntrustedPathError when any path is not safe to trust as root. */
+export async function checkTrustedPaths(paths: readonly string[]): Promise<void> {
   const problems = await findUntrustedPaths(paths);
   if (problems.length > 0) throw new UntrustedPathError(problems);
 }
 
 /**
- * Everything the root stage trusts: its config, its code, the packages it loads, node itself.
- * @param {string} configFile
- * @returns {string[]}
+ * Everything the root stage trusts: its config, its code (the launcher and the compiled root
+ * stage, which imports nothing from the project outside dist/root), the packages it loads
+ * (yaml, zod) and node itself. No TypeScript tooling: the root stage runs only compiled
+ * JavaScript.
  */
-export function rootStagePaths(configFile) {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const project = resolve(here, '..', '..');
+export function rootStagePaths(configFile: string): string[] {
+  const project = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const require = createRequire(import.meta.url);
-  /** @param {string} name */
-  const packageDir = (name, from = require) => dirname(from.resolve(`${name}/package.json`));
-  const tsx = packageDir('tsx');
-  const esbuild = packageDir('esbuild', createRequire(join(tsx, 'package.json')));
-  const paths = [
+  const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
+  return [
     configFile,
     join(project, 'bin', 'flexscript-root.js'),
     join(project, 'package.json'),
-    here,
-    tsx,
-    esbuild,
+    join(project, 'dist', 'root'),
     packageDir('yaml'),
     packageDir('zod'),
     process.execPath,
   ];
-  try {
-    // esbuild's native binary lives in a per-platform package
-    paths.push(packageDir(`@esbuild/${process.platform}-${process.arch}`, createRequire(join(esbuild, 'package.json'))));
-  } catch {
-    // not a separate package on this platform
-  }
-  return paths;
 }
