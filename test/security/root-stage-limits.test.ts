@@ -33,18 +33,14 @@ type Response = { id: number | null; ok: boolean; error?: { code: string; messag
 
 /**
  * Pids of the tool processes the stage `pid` runs right now (zombies included: processes not
- * yet reaped). Its other child, the esbuild service tsx keeps, is not a tool.
+ * yet reaped). The stage runs compiled JavaScript and has no other children.
  */
 async function childrenOf(pid: number): Promise<number[]> {
   const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
   const kids: number[] = [];
   for (const task of tasks) {
     const text = await readFile(`/proc/${pid}/task/${task}/children`, 'utf8').catch(() => '');
-    for (const word of text.split(/\s+/)) {
-      if (!word) continue;
-      const comm = (await readFile(`/proc/${word}/comm`, 'utf8').catch(() => '')).trim();
-      if (comm !== 'esbuild') kids.push(Number(word));
-    }
+    for (const word of text.split(/\s+/)) if (word) kids.push(Number(word));
   }
   return kids;
 }
