@@ -19,7 +19,6 @@ type TsImport = (specifier: string, options: { parentURL: string; tsconfig: fals
 const NO_TMP = '/proc/flexscript-no-tmp';
 
 let tsxApi: Promise<{ tsImport: TsImport }> | undefined;
-let loaderStarted = false;
 
 /** Runs fn with TMPDIR pointing where no one can create a file, and puts TMPDIR back. */
 function withoutTmpdir<T>(fn: () => T): T {
@@ -63,9 +62,7 @@ export async function importPluginFile(path: string): Promise<{ default?: unknow
   const { tsImport } = await loadTsx();
   // no tsconfig: one in the working directory (e.g. /tmp) could remap the plugin's imports
   const options = { parentURL: import.meta.url, tsconfig: false as const };
-  // The first call starts tsx's loader thread, which copies the environment when it starts.
-  const pending = loaderStarted ? tsImport(path, options) : withoutTmpdir(() => tsImport(path, options));
-  loaderStarted = true;
-  return (await pending) as { default?: unknown };
+  // the call that starts tsx's loader thread (synchronously) gives it a copy of the environment
+  return (await withoutTmpdir(() => tsImport(path, options))) as { default?: unknown };
 }
 
