@@ -7,9 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureFreshBuild } from './fresh-build.ts';
 import { waitFor } from './wait.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+// loaded from the sources (tests): the processes started here run dist/, built from them
+if (import.meta.url.endsWith('.ts')) ensureFreshBuild(REPO);
 export const FLEXSCRIPT = join(REPO, 'bin/flexscript.js');
 export const HOOK = join(REPO, 'hook/flexscript-hook');
 

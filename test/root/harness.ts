@@ -9,11 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureFreshBuild } from '../../src/lab/fresh-build.ts';
 import { readLines } from '../../src/root/line-reader.ts';
 import { checkSudoers, rootCommand, sudoersDropIn } from '../../src/root/sudoers.ts';
 import { waitFor } from './wait.ts';
 
 export const PROJECT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+// the root stage runs dist/root, built from the sources these tests read
+ensureFreshBuild(PROJECT);
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface Output {
