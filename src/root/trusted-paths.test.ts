@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RootErrorCode } from './protocol.ts';
@@ -110,6 +110,21 @@ describe('trusted paths: the root stage list', () => {
     assert.ok(!paths.some((p) => /\/src\/|\/node_modules\/(tsx|esbuild|@esbuild|typescript)\b/.test(p)), paths.join(' '));
     assert.ok(paths.includes(process.execPath));
     assert.ok(paths.every((p) => p.startsWith('/')));
+  });
+
+  it('lists everything the root stage imports: its own folder, yaml, zod and node', async () => {
+    // the root stage's code is checked as one folder (dist/root): it must import nothing else
+    const dir = dirname(fileURLToPath(import.meta.url));
+    const outside: string[] = [];
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith('.ts') || name.endsWith('.test.ts')) continue;
+      const text = await readFile(join(dir, name), 'utf8');
+      for (const m of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'([^']+)'/gm)) {
+        const spec = m[1]!;
+        if (!/^(\.\/[^/]+$|node:|yaml$|zod$)/.test(spec)) outside.push(`${name}: ${spec}`);
+      }
+    }
+    assert.deepEqual(outside, []);
   });
 
   it('uses the error code of the protocol', () => {
