@@ -2,7 +2,8 @@
  * @module bench
  * The reconnect-storm benchmark: N real clients start first, then a real OpenVPN server, so
  * all of them connect at once; it measures the time until every client reports connected, for
- * five ways of running hooks in the same run so the ratios hold on a noisy machine.
+ * five ways of running hooks in the same run so the ratios hold on a noisy machine. Repeated
+ * (`repeat`), it runs rounds in which each mode follows a floor run of its own (bench-rounds).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 import { BENCH_POOL, closeBenchEnvs, createBenchEnv, type BenchEnv } from './bench-env.ts';
+import { columns, floorRatio, formatRounds, roundPlan, summarizeRounds, type BenchModeSummary, type BenchRound, type BenchStat } from './bench-rounds.ts';
 
 import { BENCH_MODES, type BenchMode } from './bench-modes.ts';
 export { BENCH_MODES, type BenchMode };
@@ -29,9 +31,14 @@ export interface BenchOptions {
   readonly out?: (line: string) => void;
   /** Give up on a mode after this many seconds. */
   readonly timeoutS?: number;
+  /** Rounds to run (default 1: each mode once, against the one floor run). */
+  readonly repeat?: number;
 }
 
 export interface BenchRun {
+  /** Repeated runs only: the round (from 1) and the index in `runs` of the floor run this one is measured against. */
+  readonly round?: number;
+  readonly floorIndex?: number;
   readonly mode: BenchMode;
   readonly seconds: number;
   readonly ratio: number;
@@ -50,7 +57,13 @@ export interface BenchRun {
 export interface BenchResult {
   readonly clients: number;
   readonly pipeline: string;
+  /** Every run, in the order they ran. */
   readonly runs: BenchRun[];
+  /** Repeated runs only: the rounds, and per mode the median, best and worst over them. */
+  readonly repeat?: number;
+  readonly rounds?: BenchRound[];
+  readonly summary?: BenchModeSummary[];
+  readonly hookToShNoop?: BenchStat;
 }
 
 /** The pipeline the flexscript modes run: what a realistic deployment has. */
@@ -200,12 +213,13 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
   }
 }
 
-async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => void, env: BenchEnv): Promise<Omit<BenchRun, 'ratio'>> {
+/** `label` names the run in progress lines: the mode, and its round when repeated. */
+async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => void, env: BenchEnv, label: string = mode): Promise<Omit<BenchRun, 'ratio'>> {
   const lab = await createLab(`bench-${mode}`, { netns: env.netns, base: runtimeBase() });
   try {
     const { lines, daemon } = await prepare(mode, lab, env);
     const port = await lab.allocPort();
-    out(`${mode}: starting ${o.clients} clients`);
+    out(`${label}: starting ${o.clients} clients`);
     const clients: OpenVpnClient[] = [];
     for (let i = 0; i < o.clients; i++) clients.push(await lab.startClient({ commonName: `storm-${i}`, port }));
     const daemonCpu0 = daemon ? cpuSeconds(daemon.pid) : 0;
@@ -215,9 +229,9 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
     let last = t0;
     let progress = t0;
     await waitFor(
-      `${mode}: all clients connected`,
+      `${label}: all clients connected`,
       () => {
-        if (!server.running) throw new Error(`${mode}: OpenVPN exited; see ${server.logPath}`);
+        if (!server.running) throw new Error(`${label}: OpenVPN exited; see ${server.logPath}`);
         for (const c of pending) {
           if (c.log().includes('Initialization Sequence Completed')) {
             pending.delete(c);
@@ -227,7 +241,7 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
         }
         if (Date.now() - progress > 2000) {
           progress = Date.now();
-          out(`${mode}: ${o.clients - pending.size}/${o.clients} connected after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+          out(`${label}: ${o.clients - pending.size}/${o.clients} connected after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         }
         return pending.size === 0;
       },
@@ -278,7 +292,9 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
   }
 }
 
+/** The results as text: one row per run, or for repeated runs the summary over the rounds and each round. */
 export function formatTable(result: BenchResult): string {
+  if (result.summary && result.rounds) return formatRounds(result.clients, result.runs, { rounds: result.rounds, summary: result.summary, ...(result.hookToShNoop ? { hookToShNoop: result.hookToShNoop } : {}) });
   const head = ['mode', 'seconds', 'ratio', 'connected', 'openvpn cpu s', 'daemon cpu s', 'daemon rss MB', 'p50 ms', 'p99 ms'];
   const rows = result.runs.map((r) => [
     r.mode,
@@ -291,26 +307,45 @@ export function formatTable(result: BenchResult): string {
     r.latencyMs ? r.latencyMs.p50.toFixed(1) : '-',
     r.latencyMs ? r.latencyMs.p99.toFixed(1) : '-',
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+  return columns(head, rows);
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const out = o.out ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const repeat = o.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`repeat must be a whole number of rounds, at least 1 (got ${repeat})`);
+  const modes = o.modes ?? BENCH_MODES;
   const runs: Omit<BenchRun, 'ratio'>[] = [];
   const env = await createBenchEnv();
   if (env.noFirewall) out(`firewall left out: ${env.noFirewall}`);
   try {
-    for (const mode of o.modes ?? BENCH_MODES) runs.push(await runMode(mode, o, out, env));
+    if (repeat === 1) {
+      for (const mode of modes) runs.push(await runMode(mode, o, out, env));
+    } else {
+      // one environment for every round: stopBench removes it, whichever round is running
+      for (const p of roundPlan(modes, repeat)) {
+        const label = `round ${p.round}/${repeat} ${p.mode}`;
+        // a run that breaks (OpenVPN exits) is recorded as failed; the rounds go on
+        const run = await runMode(p.mode, o, out, env, label).catch((err: unknown): Omit<BenchRun, 'ratio'> => {
+          const error = err instanceof Error ? err.message : String(err);
+          out(`${label}: failed: ${error}`);
+          return { mode: p.mode, seconds: 0, connected: 0, openvpnCpuSeconds: 0, error };
+        });
+        runs.push({ round: p.round, ...(p.floorIndex === undefined ? {} : { floorIndex: p.floorIndex }), ...run });
+      }
+    }
   } finally {
     env.close();
   }
-  const floor = runs.find((r) => r.mode === 'floor')?.seconds;
-  const result: BenchResult = {
-    clients: o.clients,
-    pipeline: env.noFirewall ? BENCH_PIPELINE_NO_FIREWALL : BENCH_PIPELINE,
-    runs: runs.map((r) => ({ ...r, ratio: floor ? Math.round((r.seconds / floor) * 100) / 100 : 0 })),
-  };
+  const pipeline = env.noFirewall ? BENCH_PIPELINE_NO_FIREWALL : BENCH_PIPELINE;
+  let result: BenchResult;
+  if (repeat === 1) {
+    const floor = runs.find((r) => r.mode === 'floor')?.seconds;
+    result = { clients: o.clients, pipeline, runs: runs.map((r) => ({ ...r, ratio: floor ? Math.round((r.seconds / floor) * 100) / 100 : 0 })) };
+  } else {
+    const withRatios = runs.map((r, i) => ({ ...r, ratio: floorRatio(runs, i) }));
+    result = { clients: o.clients, pipeline, repeat, ...summarizeRounds(withRatios), runs: withRatios };
+  }
   if (o.json) writeFileSync(o.json, `${JSON.stringify(result, null, 2)}\n`);
   return result;
 }

@@ -2,7 +2,7 @@
  * @module cli
  * `flexscript`: one command with verbs an operator can guess.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { BENCH_MODES, type BenchMode } from '../bench/bench-modes.ts';
 import type { SessionsOptions } from './sessions.ts';
 
@@ -108,10 +108,20 @@ program
   .command('bench')
   .description('the reconnect-storm benchmark: N real clients, then a real server, five ways of running hooks (needs root and openvpn)')
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 300)
-  .option('--json <file>', 'also write the results as JSON')
+  .option('--json <file>', 'also write the results as JSON (every run)')
   .option('--modes <list>', `comma-separated subset of ${BENCH_MODES.join(',')}`)
+  .option('--repeat <k>', "K rounds, each mode right after a floor run of its own; reports each mode's median ratio to its floor, best and worst round", (v) => {
+    const k = Number(v);
+    if (!Number.isInteger(k) || k < 1) throw new InvalidArgumentError('a whole number of rounds, at least 1');
+    return k;
+  })
+  .option('--timeout <seconds>', 'give up on a run after this many seconds (counts as failed)', (v) => {
+    const s = Number(v);
+    if (!Number.isFinite(s) || s <= 0) throw new InvalidArgumentError('a number of seconds above 0');
+    return s;
+  })
   .option('--micro', 'only the in-process microbenchmark of the codec and the pipeline')
-  .action(async (o: { clients: number; json?: string; modes?: string; micro?: boolean }) => {
+  .action(async (o: { clients: number; json?: string; modes?: string; repeat?: number; timeout?: number; micro?: boolean }) => {
     if (o.micro) {
       const { runMicro } = await import('../bench/micro.ts');
       const m = await runMicro();
@@ -137,7 +147,7 @@ program
     };
     process.once('uncaughtException', crash);
     process.once('unhandledRejection', crash);
-    const result = await runBench({ clients: o.clients, json: o.json, modes });
+    const result = await runBench({ clients: o.clients, json: o.json, modes, repeat: o.repeat, timeoutS: o.timeout });
     process.stdout.write(`\n${o.clients} clients; flexscript pipeline: ${result.pipeline}\n${formatTable(result)}\n`);
     process.exit(result.runs.some((r) => r.error) ? 1 : 0);
   });
