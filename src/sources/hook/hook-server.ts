@@ -132,7 +132,8 @@ export class HookServer {
     const statusFile = config['status-file'];
     let asOf = Date.now();
     const { rebuildFromStatusFile } = await import('./status-file.ts');
-    if (statusFile) asOf = await rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log);
+    // a snapshot OpenVPN wrote after this start: one taken before may miss a client's address
+    if (statusFile) asOf = await rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log, Date.now());
     // Disconnects spooled while the daemon was down say who left: apply them before anyone
     // judges which sessions were missed. New events are served meanwhile.
     void this.#processLeftovers().then(() => {

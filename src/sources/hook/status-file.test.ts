@@ -73,3 +73,20 @@ test('a status file OpenVPN writes in another version rebuilds nothing, and says
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a status file caught half rewritten is read again until its END line: no listed client is lost', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fxs-status-'));
+  try {
+    const file = join(dir, 'status.txt');
+    // OpenVPN truncates and rewrites: the reader first sees the file cut before bob's row
+    await writeFile(file, STATUS.slice(0, STATUS.indexOf('CLIENT_LIST\tx$(reboot)')));
+    const sessions = new SessionTable();
+    const done = rebuildFromStatusFile(file, 'vpn1', { sessions } as unknown as Dispatcher, createLogger('silent'));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    await writeFile(file, `${STATUS}\n`);
+    await done;
+    assert.deepEqual(sessions.list().map((s) => s.commonName).sort(), ['alice', 'x$(reboot);"']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -13,14 +13,42 @@ import { parseStatus3 } from '../../openvpn-management/commands.ts';
 import { splitAddress } from '../management/management-source.ts';
 import { hookSessionKey } from './hook-server.ts';
 
+/** How often, and how long apart, the status file is read again while it is incomplete or old. */
+const READ_TRIES = 100;
+const READ_PAUSE_MS = 50;
+
+/** The `TIME` line's unix seconds, if any. */
+const fileTime = (text: string) => Number(/^TIME\t[^\t]*\t(\d+)\r?$/m.exec(text)?.[1] ?? 0);
+
+/**
+ * OpenVPN rewrites the status file in place every few seconds (truncate, then write), so a read
+ * can catch it half written; and a snapshot taken just before a restart may list a client that
+ * had just connected without her address yet. Either would take live clients' access away, so
+ * the file is read again until it is whole (its `END` line) and, when `writtenAfterMs` is given,
+ * written after that moment; after about 5 s it is taken as it is (OpenVPN may not be running).
+ */
+async function readWhole(file: string, log: Logger, writtenAfterMs?: number): Promise<string> {
+  let text = '';
+  for (let i = 0; i < READ_TRIES; i++) {
+    text = await readFile(file, 'utf8');
+    if (text === '') return text;
+    const whole = /(^|\n)END\r?\n?$/.test(text);
+    const fresh = writtenAfterMs === undefined || fileTime(text) > Math.floor(writtenAfterMs / 1000);
+    if (whole && fresh) return text;
+    await new Promise((resolve) => setTimeout(resolve, READ_PAUSE_MS));
+  }
+  log.warn({ file }, 'OpenVPN status file is incomplete or was not rewritten since the daemon started; using it as it is');
+  return text;
+}
+
 /**
  * Adds the clients listed in the status file as live sessions; returns when the list was
  * taken (ms): clients that connected after that are not in it.
  */
-export async function rebuildFromStatusFile(file: string, instance: string, dispatcher: Dispatcher, log: Logger): Promise<number> {
+export async function rebuildFromStatusFile(file: string, instance: string, dispatcher: Dispatcher, log: Logger, writtenAfterMs?: number): Promise<number> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readWhole(file, log, writtenAfterMs);
   } catch (err) {
     // missing: OpenVPN has not run yet, so nobody is connected; anything else loses live clients
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
