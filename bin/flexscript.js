@@ -9,6 +9,8 @@ try {
   await import(main.href);
 } catch (err) {
   if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !err.message.includes(fileURLToPath(main))) throw err;
-  process.stderr.write(`flexscript: ${fileURLToPath(main)} is missing (FXS_NOT_BUILT): run \`npm run build\` in ${fileURLToPath(new URL('..', import.meta.url))}\n`);
+  process.stderr.write(
+    `flexscript: ${fileURLToPath(main)} is missing (FXS_NOT_BUILT): run \`npm run build\` in ${fileURLToPath(new URL('..', import.meta.url))}\n`,
+  );
   process.exit(78);
 }

@@ -72,7 +72,13 @@ export class PluginLoadError extends FlexscriptError {
 export class PluginFailure extends FlexscriptError {
   readonly plugin: string;
   readonly event: string;
-  constructor(code: typeof ErrorCode.PLUGIN_FAILED | typeof ErrorCode.PLUGIN_TIMEOUT, plugin: string, event: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: typeof ErrorCode.PLUGIN_FAILED | typeof ErrorCode.PLUGIN_TIMEOUT,
+    plugin: string,
+    event: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, `plugin ${plugin} on ${event}: ${message}`, options);
     this.plugin = plugin;
     this.event = event;

@@ -20,7 +20,10 @@ test('the reconnect-storm benchmark runs every mode and writes its JSON', async 
   const result = await runBench({ clients: 5, json, out: (l) => lines.push(l), timeoutS: 120 });
   assert.deepEqual(JSON.parse(readFileSync(json, 'utf8')), JSON.parse(JSON.stringify(result)) as BenchResult);
   assert.equal(result.clients, 5);
-  assert.deepEqual(result.runs.map((r) => r.mode), [...BENCH_MODES]);
+  assert.deepEqual(
+    result.runs.map((r) => r.mode),
+    [...BENCH_MODES],
+  );
   for (const r of result.runs) {
     assert.equal(r.error, undefined, `${r.mode}: ${r.error}`);
     assert.equal(r.connected, 5, r.mode);
@@ -84,13 +87,16 @@ test('--repeat 2: each mode runs right after a floor run of its own, its ratio i
   for (const mode of ['sh-noop', 'hook'] as const) {
     const [a, b] = [ratio(of(1, mode)), ratio(of(2, mode))];
     const [s1, s2] = [of(1, mode).seconds, of(2, mode).seconds];
-    assert.deepEqual(written.summary?.find((m) => m.mode === mode), {
-      mode,
-      runs: 2,
-      failed: 0,
-      seconds: { median: median2(Math.min(s1, s2), Math.max(s1, s2)), min: Math.min(s1, s2), max: Math.max(s1, s2) },
-      ratio: { median: median2(Math.min(a, b), Math.max(a, b)), min: Math.min(a, b), max: Math.max(a, b) },
-    });
+    assert.deepEqual(
+      written.summary?.find((m) => m.mode === mode),
+      {
+        mode,
+        runs: 2,
+        failed: 0,
+        seconds: { median: median2(Math.min(s1, s2), Math.max(s1, s2)), min: Math.min(s1, s2), max: Math.max(s1, s2) },
+        ratio: { median: median2(Math.min(a, b), Math.max(a, b)), min: Math.min(a, b), max: Math.max(a, b) },
+      },
+    );
   }
   const floor = written.summary?.find((m) => m.mode === 'floor');
   assert.equal(floor?.runs, 4);
@@ -110,10 +116,14 @@ test('flexscript bench --repeat exits non-zero when a run fails, and its JSON na
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const json = join(dir, 'bench.json');
   // management mode holds OpenVPN until the daemon attaches: no client is connected a millisecond in
-  const child = spawn(process.execPath, [FLEXSCRIPT, 'bench', '--clients', '3', '--repeat', '2', '--modes', 'management', '--timeout', '0.001', '--json', json], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [FLEXSCRIPT, 'bench', '--clients', '3', '--repeat', '2', '--modes', 'management', '--timeout', '0.001', '--json', json],
+    {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
@@ -124,12 +134,23 @@ test('flexscript bench --repeat exits non-zero when a run fails, and its JSON na
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   assert.equal(code, 1, `exit code; stderr: ${stderr}`);
   const written = JSON.parse(readFileSync(json, 'utf8')) as BenchResult;
-  assert.deepEqual(written.runs.map((r) => [r.round, r.mode]), [[1, 'floor'], [1, 'management'], [2, 'floor'], [2, 'management']]);
+  assert.deepEqual(
+    written.runs.map((r) => [r.round, r.mode]),
+    [
+      [1, 'floor'],
+      [1, 'management'],
+      [2, 'floor'],
+      [2, 'management'],
+    ],
+  );
   for (const r of written.runs.filter((x) => x.mode === 'management')) assert.match(r.error ?? '', /not connected within 0\.001 s/);
   const management = written.summary?.find((m) => m.mode === 'management');
   assert.equal(management?.failed, 2);
   assert.equal(management?.ratio, undefined, 'a failed run counts in no ratio');
-  assert.deepEqual(written.rounds?.map((r) => r.ratios), [{}, {}]);
+  assert.deepEqual(
+    written.rounds?.map((r) => r.ratios),
+    [{}, {}],
+  );
   assert.match(stdout, /^management +- +- +- +- +- +- +2 +2 FAILED$/m);
   assert.match(stdout, /^round 2 management: 3 clients not connected within 0\.001 s$/m);
 });

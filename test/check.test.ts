@@ -19,7 +19,16 @@ import { rootCommand, sudoersDropIn } from '../src/root/sudoers.ts';
 
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 
-const ROOT_YAML = ['table: fxscheck', 'vpn-interfaces: [tun0]', 'vpn-networks: [10.8.0.0/24]', 'groups:', '  staff:', '    allow:', '      - { to: 10.20.0.0/16, protocol: tcp, ports: [22] }', ''].join('\n');
+const ROOT_YAML = [
+  'table: fxscheck',
+  'vpn-interfaces: [tun0]',
+  'vpn-networks: [10.8.0.0/24]',
+  'groups:',
+  '  staff:',
+  '    allow:',
+  '      - { to: 10.20.0.0/16, protocol: tcp, ports: [22] }',
+  '',
+].join('\n');
 
 interface Setup {
   readonly dir: string;
@@ -78,12 +87,27 @@ function setup(t: TestContext): Setup {
   assert.equal(printed.status, 0, printed.stderr);
   const openvpn = join(dir, 'server.conf');
   writeFileSync(openvpn, ['port 1194', 'dev tun', '<ca>', 'user root', '</ca>', 'user nobody', 'group nogroup', printed.stdout].join('\n'));
-  return { dir, config, openvpn, rootYaml, sudoers, runDir, controlSocket, statusFile, writeConfig, check: () => runChecks(config, { openvpnConfig: openvpn, sudoers }) };
+  return {
+    dir,
+    config,
+    openvpn,
+    rootYaml,
+    sudoers,
+    runDir,
+    controlSocket,
+    statusFile,
+    writeConfig,
+    check: () => runChecks(config, { openvpnConfig: openvpn, sudoers }),
+  };
 }
 
 /** Asserts that some problem line matches each pattern. */
 function found(problems: readonly string[], ...patterns: RegExp[]): void {
-  for (const re of patterns) assert.ok(problems.some((p) => re.test(p)), `no problem matches ${re}:\n${problems.join('\n')}`);
+  for (const re of patterns)
+    assert.ok(
+      problems.some((p) => re.test(p)),
+      `no problem matches ${re}:\n${problems.join('\n')}`,
+    );
 }
 
 test('a clean setup passes: config, plugins, sockets, OpenVPN lines, root config and sudoers', async (t) => {
@@ -97,7 +121,17 @@ test('a clean setup passes: config, plugins, sockets, OpenVPN lines, root config
 });
 
 test('the OpenVPN config parser reads quotes, escapes, comments and skips inline blocks', () => {
-  const d = parseOpenVpnConfig(['# comment', 'client-connect "/x/flexscript-hook /run/a\\"b defer deny 5"', "up '/bin/x y' ; trailing", '<key>', 'user root', '</key>', '--user nobody'].join('\n'));
+  const d = parseOpenVpnConfig(
+    [
+      '# comment',
+      'client-connect "/x/flexscript-hook /run/a\\"b defer deny 5"',
+      "up '/bin/x y' ; trailing",
+      '<key>',
+      'user root',
+      '</key>',
+      '--user nobody',
+    ].join('\n'),
+  );
   assert.deepEqual(d, [
     { name: 'client-connect', args: ['/x/flexscript-hook /run/a"b defer deny 5'], line: 2 },
     { name: 'up', args: ['/bin/x y'], line: 3 },
@@ -129,7 +163,10 @@ test('hook mode: missing, foreign and blocking hook lines, script-security, user
     /server\.conf:1: learn-address: missing: a plugin handles learn-address but OpenVPN never reports it; add: learn-address "/,
     /server\.conf:5: up: hands events to \/elsewhere but hook\.dir is /,
   );
-  assert.ok(warnings.some((w) => /server\.conf:5: up: no plugin handles up/.test(w)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((w) => /server\.conf:5: up: no plugin handles up/.test(w)),
+    warnings.join('\n'),
+  );
   const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers);
   assert.equal(cli.status, 1);
   assert.equal(cli.stderr.trim().split('\n').length, problems.length, 'one line per problem');
@@ -141,7 +178,13 @@ test('hook mode with learn-address: connect: a learn-address line is reported (a
   s.writeConfig(lines.flatMap((l) => (l === `  dir: ${s.runDir}` ? [l, '  learn-address: connect'] : [l])));
   const { problems } = await s.check();
   found(problems, /server\.conf:\d+: learn-address: hook\.learn-address is connect: the daemon reports addresses .* remove the line/);
-  writeFileSync(s.openvpn, readFileSync(s.openvpn, 'utf8').split('\n').filter((l) => !l.startsWith('learn-address ')).join('\n'));
+  writeFileSync(
+    s.openvpn,
+    readFileSync(s.openvpn, 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('learn-address '))
+      .join('\n'),
+  );
   assert.deepEqual((await s.check()).problems, []);
 });
 
@@ -164,13 +207,30 @@ test('management mode: socket, management-client-auth and management-client-user
   ]);
   writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management /run/openvpn/other.sock unix'].join('\n'));
   let { problems } = await runChecks(s.config, { openvpnConfig: s.openvpn });
-  found(problems, /server\.conf:3: management: \/run\/openvpn\/other\.sock unix is not an instance of the config \(\/run\/openvpn\/a\.sock unix, 127\.0\.0\.1 7505\)/);
+  found(
+    problems,
+    /server\.conf:3: management: \/run\/openvpn\/other\.sock unix is not an instance of the config \(\/run\/openvpn\/a\.sock unix, 127\.0\.0\.1 7505\)/,
+  );
 
   writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management /run/openvpn/a.sock unix'].join('\n'));
   ({ problems } = await runChecks(s.config, { openvpnConfig: s.openvpn }));
-  found(problems, /server\.conf:3: management-client-auth: missing: OpenVPN then admits clients without asking the daemon/, /server\.conf:3: management-client-user: missing: any local user/);
+  found(
+    problems,
+    /server\.conf:3: management-client-auth: missing: OpenVPN then admits clients without asking the daemon/,
+    /server\.conf:3: management-client-user: missing: any local user/,
+  );
 
-  writeFileSync(s.openvpn, ['user nobody', 'group nogroup', 'management 127.0.0.1 7505 /etc/openvpn/b.pw', 'management-client-auth', 'auth-user-pass-optional', 'management-hold'].join('\n'));
+  writeFileSync(
+    s.openvpn,
+    [
+      'user nobody',
+      'group nogroup',
+      'management 127.0.0.1 7505 /etc/openvpn/b.pw',
+      'management-client-auth',
+      'auth-user-pass-optional',
+      'management-hold',
+    ].join('\n'),
+  );
   const clean = await runChecks(s.config, { openvpnConfig: s.openvpn });
   assert.deepEqual(clean.problems, []);
   assert.deepEqual(clean.warnings, []);
@@ -210,7 +270,10 @@ test('sockets and the runtime directory: modes open to every user, unknown group
 
   s.writeConfig(['metrics:', '  host: 0.0.0.0', '  port: 9477']);
   const off = await runChecks(s.config);
-  found(off.problems, /flexscript\.yaml:2: metrics\.host: must be a loopback address \(127\.0\.0\.1, ::1, localhost\): metrics are not served beyond this machine/);
+  found(
+    off.problems,
+    /flexscript\.yaml:2: metrics\.host: must be a loopback address \(127\.0\.0\.1, ::1, localhost\): metrics are not served beyond this machine/,
+  );
 });
 
 test('root stage: a missing, invalid or untrusted root config, and a plugin group it lacks', async (t) => {
@@ -267,7 +330,9 @@ test('sudoers: missing, invalid, too broad, for another user, or unsafe to sudo'
 
 test('hook mode: plugins that keep kernel state or count sessions need hook.status-file, or a restart cuts every client off', async (t) => {
   const s = setup(t);
-  const without = readFileSync(s.config, 'utf8').split('\n').filter((l) => !l.startsWith('  status-file:'));
+  const without = readFileSync(s.config, 'utf8')
+    .split('\n')
+    .filter((l) => !l.startsWith('  status-file:'));
   s.writeConfig(without);
   const { problems } = await s.check();
   found(
@@ -275,23 +340,50 @@ test('hook mode: plugins that keep kernel state or count sessions need hook.stat
     /flexscript\.yaml:3: hook\.status-file: missing while firewall keeps kernel state or count sessions: a restarted daemon .* removes every connected client's firewall set elements and routes; add status-file: /,
   );
   // session counts and accounting are rebuilt from it too
-  s.writeConfig(['hook:', `  dir: ${s.runDir}`, '  group: nogroup', 'store:', `  sqlite: ${join(s.dir, 'accounting.db')}`, 'plugins:', '  - use: accounting', '  - use: session-limit', '    options: { max: 2 }']);
-  found((await runChecks(s.config)).problems, /flexscript\.yaml:\d+: hook\.status-file: missing while accounting, session-limit keep kernel state or count sessions/);
+  s.writeConfig([
+    'hook:',
+    `  dir: ${s.runDir}`,
+    '  group: nogroup',
+    'store:',
+    `  sqlite: ${join(s.dir, 'accounting.db')}`,
+    'plugins:',
+    '  - use: accounting',
+    '  - use: session-limit',
+    '    options: { max: 2 }',
+  ]);
+  found(
+    (await runChecks(s.config)).problems,
+    /flexscript\.yaml:\d+: hook\.status-file: missing while accounting, session-limit keep kernel state or count sessions/,
+  );
   // nothing to rebuild: no status file needed
   s.writeConfig(['hook:', `  dir: ${s.runDir}`, '  group: nogroup']);
   assert.deepEqual((await runChecks(s.config)).problems, []);
   // management mode rebuilds from status 3: no status file either
-  s.writeConfig(['management:', '  instances:', '    - { name: a, socket: /run/openvpn/a.sock }', 'root:', `  config: ${s.rootYaml}`, 'plugins:', '  - use: firewall', '    options:', '      groups:', '        staff: { common-names: [alice] }']);
+  s.writeConfig([
+    'management:',
+    '  instances:',
+    '    - { name: a, socket: /run/openvpn/a.sock }',
+    'root:',
+    `  config: ${s.rootYaml}`,
+    'plugins:',
+    '  - use: firewall',
+    '    options:',
+    '      groups:',
+    '        staff: { common-names: [alice] }',
+  ]);
   assert.ok(!(await s.check()).problems.some((p) => /status-file/.test(p)));
 });
 
-test("hook mode: the status file must be readable by the daemon, status-version 3, and in a folder only root can change", async (t) => {
+test('hook mode: the status file must be readable by the daemon, status-version 3, and in a folder only root can change', async (t) => {
   const s = setup(t);
   // OpenVPN created it itself: root's, mode 0600
   chownSync(s.statusFile, 0, 0);
   chmodSync(s.statusFile, 0o600);
   let { problems } = await s.check();
-  found(problems, /status\.txt: owned by root \(group 0\), mode 0600: the daemon \(nobody, group nogroup\) cannot read it, so a restart would cut every client off; chgrp nogroup .* && chmod 0640/);
+  found(
+    problems,
+    /status\.txt: owned by root \(group 0\), mode 0600: the daemon \(nobody, group nogroup\) cannot read it, so a restart would cut every client off; chgrp nogroup .* && chmod 0640/,
+  );
   chownSync(s.statusFile, 0, 65534);
   chmodSync(s.statusFile, 0o640);
   // OpenVPN writing version 2 (Debian's unit's --status-version 2 without a status-version 3 in the config)
@@ -303,7 +395,10 @@ test("hook mode: the status file must be readable by the daemon, status-version 
   // OpenVPN opens it as root and follows links: its folder must be root's alone
   chownSync(join(s.dir, 'openvpn-status'), 65534, 65534);
   ({ problems } = await s.check());
-  found(problems, /status\.txt: OpenVPN opens its status file as root and follows links, but .*openvpn-status is owned by nobody: whoever can write there can make root overwrite any file/);
+  found(
+    problems,
+    /status\.txt: OpenVPN opens its status file as root and follows links, but .*openvpn-status is owned by nobody: whoever can write there can make root overwrite any file/,
+  );
   chownSync(join(s.dir, 'openvpn-status'), 0, 65534);
   // not there yet: OpenVPN would make it root's, mode 0600
   rmSync(s.statusFile);
@@ -321,7 +416,10 @@ test("hook mode: OpenVPN's tmp-dir is hook.tmp-dir; without one, deferral files 
   const lines = readFileSync(s.config, 'utf8').trimEnd().split('\n');
   s.writeConfig(lines.flatMap((l) => (l === `  dir: ${s.runDir}` ? [l, `  tmp-dir: ${tmp}`] : [l])));
   let { problems } = await s.check();
-  found(problems, /server\.conf:1: tmp-dir: hook\.tmp-dir is .*openvpn-tmp but OpenVPN creates its deferral files in \/tmp: the daemon cannot answer connects there; add `tmp-dir /);
+  found(
+    problems,
+    /server\.conf:1: tmp-dir: hook\.tmp-dir is .*openvpn-tmp but OpenVPN creates its deferral files in \/tmp: the daemon cannot answer connects there; add `tmp-dir /,
+  );
   const printed = flexscript('openvpn-config', '--config', s.config, '--mode', 'hook');
   assert.equal(printed.status, 0, printed.stderr);
   assert.match(printed.stdout, new RegExp(`^tmp-dir "${tmp.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"$`, 'm'));
@@ -337,10 +435,23 @@ test("hook mode: OpenVPN's tmp-dir is hook.tmp-dir; without one, deferral files 
 
 // ---------------------------------------------------------------- the systemd units
 
-
 const FIXTURE_UNIT = new URL('./fixtures/systemd/openvpn-server@.service', import.meta.url).pathname;
-const HOOK_YAML = ['instance: vpn', 'hook:', '  dir: /run/flexscript/vpn', '  group: nogroup', '  status-file: /run/openvpn-flexscript/status.txt', '  tmp-dir: /run/flexscript/openvpn-tmp', 'plugins: []'].join('\n');
-const HOOK_OVPN = ['user nobody', 'group nogroup', 'status "/run/openvpn-flexscript/status.txt" 1', 'status-version 3', 'tmp-dir "/run/flexscript/openvpn-tmp"'].join('\n');
+const HOOK_YAML = [
+  'instance: vpn',
+  'hook:',
+  '  dir: /run/flexscript/vpn',
+  '  group: nogroup',
+  '  status-file: /run/openvpn-flexscript/status.txt',
+  '  tmp-dir: /run/flexscript/openvpn-tmp',
+  'plugins: []',
+].join('\n');
+const HOOK_OVPN = [
+  'user nobody',
+  'group nogroup',
+  'status "/run/openvpn-flexscript/status.txt" 1',
+  'status-version 3',
+  'tmp-dir "/run/flexscript/openvpn-tmp"',
+].join('\n');
 
 /** Unit files below a fresh root: Debian's openvpn-server@ (the fixture) plus the given files. */
 function unitRoot(t: TestContext, files: Record<string, string>): string {
@@ -363,17 +474,24 @@ function unitFindings(root: string, yaml = HOOK_YAML, ovpn = HOOK_OVPN) {
 
 const DROP_IN = 'etc/systemd/system/openvpn-server@.service.d/flexscript.conf';
 const DAEMON = 'etc/systemd/system/flexscriptd.service';
-const daemonUnit = (extra = '') => `[Service]\nUser=nobody\nGroup=nogroup\nExecStart=/usr/bin/node flexscript.js run\nRuntimeDirectory=flexscript flexscript/openvpn-tmp\nProtectSystem=strict\nPrivateTmp=yes\n${extra}`;
+const daemonUnit = (extra = '') =>
+  `[Service]\nUser=nobody\nGroup=nogroup\nExecStart=/usr/bin/node flexscript.js run\nRuntimeDirectory=flexscript flexscript/openvpn-tmp\nProtectSystem=strict\nPrivateTmp=yes\n${extra}`;
 
-test('check reads OpenVPN\'s unit: LimitNPROC=10 refuses hook mode at its FILE:LINE; a drop-in raising it (applied in name order, KEY= resets) fixes it', (t) => {
+test("check reads OpenVPN's unit: LimitNPROC=10 refuses hook mode at its FILE:LINE; a drop-in raising it (applied in name order, KEY= resets) fixes it", (t) => {
   const shipped = unitRoot(t, {});
-  const line = readFileSync(FIXTURE_UNIT, 'utf8').split('\n').findIndex((l) => l.startsWith('LimitNPROC=')) + 1;
+  const line =
+    readFileSync(FIXTURE_UNIT, 'utf8')
+      .split('\n')
+      .findIndex((l) => l.startsWith('LimitNPROC=')) + 1;
   const problems = unitFindings(shipped);
   assert.equal(problems.length, 1, problems.join('\n'));
   assert.match(problems[0]!, new RegExp(`/lib/systemd/system/openvpn-server@\\.service:${line}: LimitNPROC: 10: in hook mode .*flexscript\\.conf`));
   assert.deepEqual(unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\n' })), []);
   // drop-ins apply in the order of their names, across directories: a later one wins
-  const later = unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\n', 'run/systemd/system/openvpn-server@vpn.service.d/zz-local.conf': '[Service]\nLimitNPROC=20\n' });
+  const later = unitRoot(t, {
+    [DROP_IN]: '[Service]\nLimitNPROC=512\n',
+    'run/systemd/system/openvpn-server@vpn.service.d/zz-local.conf': '[Service]\nLimitNPROC=20\n',
+  });
   assert.match(unitFindings(later).join('\n'), /zz-local\.conf:2: LimitNPROC: 20:/);
   // an empty assignment returns the setting to systemd's default (no limit)
   assert.deepEqual(unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=\n' })), []);
@@ -391,20 +509,36 @@ test('check reads the units: private /tmp holding the deferral files, a read-onl
   const strict = unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\nProtectSystem=strict\n' }));
   assert.match(strict.join('\n'), /flexscript\.conf:3: ProtectSystem: ProtectSystem=strict leaves \/run\/flexscript\/vpn\/spool read-only to OpenVPN's unit/);
   assert.match(strict.join('\n'), /leaves \/run\/openvpn-flexscript read-only/);
-  assert.deepEqual(unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\nProtectSystem=strict\nReadWritePaths=/run/flexscript /run/openvpn-flexscript\n' })), []);
+  assert.deepEqual(
+    unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\nProtectSystem=strict\nReadWritePaths=/run/flexscript /run/openvpn-flexscript\n' })),
+    [],
+  );
   // a command line that puts --status after --config overrides the config's status lines
-  const exec = unitFindings(unitRoot(t, { [DROP_IN]: '[Service]\nLimitNPROC=512\nExecStart=\nExecStart=/usr/sbin/openvpn --config %i.conf --status %t/openvpn-server/status-%i.log --status-version 2\n' }));
+  const exec = unitFindings(
+    unitRoot(t, {
+      [DROP_IN]:
+        '[Service]\nLimitNPROC=512\nExecStart=\nExecStart=/usr/sbin/openvpn --config %i.conf --status %t/openvpn-server/status-%i.log --status-version 2\n',
+    }),
+  );
   assert.match(exec.join('\n'), /flexscript\.conf:4: ExecStart: --status \/run\/openvpn-server\/status-vpn\.log comes after --config/);
   assert.match(exec.join('\n'), /ExecStart: --status-version 2 comes after --config/);
   // the daemon's unit: its user must be OpenVPN's in hook mode, and its runtime directory writable
   assert.deepEqual(unitFindings(unitRoot(t, { ...ok, [DAEMON]: daemonUnit() })), []);
   const wrongUser = unitFindings(unitRoot(t, { ...ok, [DAEMON]: daemonUnit().replace('User=nobody', 'User=flexscript') }));
   assert.match(wrongUser.join('\n'), /flexscriptd\.service:2: User: flexscript, but OpenVPN runs its hooks as nobody/);
-  const readOnly = unitFindings(unitRoot(t, { ...ok, [DAEMON]: daemonUnit().replace('RuntimeDirectory=flexscript flexscript/openvpn-tmp', 'RuntimeDirectory=other') }));
-  assert.match(readOnly.join('\n'), /flexscriptd\.service:6: ProtectSystem: ProtectSystem=strict leaves \/run\/flexscript\/vpn\/spool read-only to the daemon's unit/);
+  const readOnly = unitFindings(
+    unitRoot(t, { ...ok, [DAEMON]: daemonUnit().replace('RuntimeDirectory=flexscript flexscript/openvpn-tmp', 'RuntimeDirectory=other') }),
+  );
+  assert.match(
+    readOnly.join('\n'),
+    /flexscriptd\.service:6: ProtectSystem: ProtectSystem=strict leaves \/run\/flexscript\/vpn\/spool read-only to the daemon's unit/,
+  );
   // management mode: the daemon's user is the one OpenVPN lets in
   const mgmt = ['instance: vpn', 'management:', '  instances:', '    - name: vpn', '      socket: /run/openvpn/vpn.sock', 'plugins: []'].join('\n');
   const mgmtUnit = daemonUnit().replace('User=nobody\nGroup=nogroup', 'User=flexscript\nGroup=flexscript').replace(' flexscript/openvpn-tmp', '');
   const ovpn = 'user nobody\ngroup nogroup\nmanagement /run/openvpn/vpn.sock unix\nmanagement-client-user nobody\n';
-  assert.match(unitFindings(unitRoot(t, { [DAEMON]: mgmtUnit }), mgmt, ovpn).join('\n'), /flexscriptd\.service:2: User: flexscript, but OpenVPN's management-client-user is nobody/);
+  assert.match(
+    unitFindings(unitRoot(t, { [DAEMON]: mgmtUnit }), mgmt, ovpn).join('\n'),
+    /flexscriptd\.service:2: User: flexscript, but OpenVPN's management-client-user is nobody/,
+  );
 });

@@ -25,7 +25,11 @@ function loadedBy(dir: string, argv: string[]): { status: number | null; out: st
   );
   const register = join(dir, 'register.mjs');
   writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
-  const r = spawnSync(process.execPath, ['--import', register, FLEXSCRIPT, ...argv], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  const r = spawnSync(process.execPath, ['--import', register, FLEXSCRIPT, ...argv], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
   let urls: string[] = [];
   try {
     urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
@@ -44,26 +48,50 @@ test('the CLI runs the compiled JavaScript: no TypeScript tooling and no source 
   const help = loadedBy(dir, ['--help']);
   assert.equal(help.status, 0, help.out);
   assert.ok(help.urls.includes(`${dist}cli/main.js`), help.urls.join('\n'));
-  assert.deepEqual(help.urls.filter((u) => TOOLING.test(u) || u.startsWith(src) || u.endsWith('.ts')), []);
+  assert.deepEqual(
+    help.urls.filter((u) => TOOLING.test(u) || u.startsWith(src) || u.endsWith('.ts')),
+    [],
+  );
 
   // built-in plugins only: still nothing but JavaScript
   const builtins = join(dir, 'builtins.yaml');
-  writeFileSync(builtins, ['instance: t', 'hook:', `  dir: ${join(dir, 'vpn')}`, '  group: nogroup', 'plugins:', '  - use: exec', '    options: { path: /bin/true, events: [client-connect] }', ''].join('\n'));
+  writeFileSync(
+    builtins,
+    [
+      'instance: t',
+      'hook:',
+      `  dir: ${join(dir, 'vpn')}`,
+      '  group: nogroup',
+      'plugins:',
+      '  - use: exec',
+      '    options: { path: /bin/true, events: [client-connect] }',
+      '',
+    ].join('\n'),
+  );
   const check = loadedBy(dir, ['check', '--config', builtins]);
   assert.match(check.out, /OK \(1 plugin\(s\): exec\)/, check.out);
   assert.ok(check.urls.includes(`${dist}plugins/builtin/exec.js`), check.urls.join('\n'));
-  assert.deepEqual(check.urls.filter((u) => TOOLING.test(u) || u.startsWith(src) || u.endsWith('.ts')), []);
+  assert.deepEqual(
+    check.urls.filter((u) => TOOLING.test(u) || u.startsWith(src) || u.endsWith('.ts')),
+    [],
+  );
 
   // an operator's .ts plugin: tsx loads, and compiles that file only
   const setup = join(dir, 'setup');
   assert.equal(spawnSync(process.execPath, [FLEXSCRIPT, 'init', '--dir', setup, '--mode', 'hook'], { encoding: 'utf8' }).status, 0);
   const withFiles = loadedBy(dir, ['check', '--config', join(setup, 'flexscript.yaml')]);
   assert.match(withFiles.out, /OK \(\d+ plugin\(s\): deny-list, office-routes, session-log/, withFiles.out);
-  assert.ok(withFiles.urls.some((u) => TOOLING.test(u)), 'tsx loaded for the plugin files');
+  assert.ok(
+    withFiles.urls.some((u) => TOOLING.test(u)),
+    'tsx loaded for the plugin files',
+  );
   const typescript = [...new Set(withFiles.urls.filter((u) => u.endsWith('.ts')))].sort();
   assert.deepEqual(
     typescript,
     ['deny-list.ts', 'office-routes.ts', 'session-log.ts'].map((f) => pathToFileURL(join(setup, 'plugins', f)).href),
   );
-  assert.deepEqual(withFiles.urls.filter((u) => u.startsWith(src)), []);
+  assert.deepEqual(
+    withFiles.urls.filter((u) => u.startsWith(src)),
+    [],
+  );
 });

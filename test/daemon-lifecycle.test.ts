@@ -88,5 +88,8 @@ test('flexscript check and the daemon refuse a config with a bad plugin option, 
     check.stderr,
     `${path}:8: plugins[0].options.names[0]: Invalid input: expected string, received number\n${path}:8: plugins[0].options.names[1]: Invalid input: expected string, received object\n`,
   );
-  assert.match(readFileSync(join(dir, 'daemon.log'), 'utf8'), new RegExp(`${path}:8: plugins\\[0\\]\\.options\\.names\\[0\\]: Invalid input: expected string, received number`));
+  assert.match(
+    readFileSync(join(dir, 'daemon.log'), 'utf8'),
+    new RegExp(`${path}:8: plugins\\[0\\]\\.options\\.names\\[0\\]: Invalid input: expected string, received number`),
+  );
 });

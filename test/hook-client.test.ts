@@ -79,7 +79,19 @@ test('defer and notify start no program: the hook works with an empty PATH', asy
   assert.equal(r.code, 0, r.stderr);
   await waitFor('deferred answer', () => readFileSync(files.deferred, 'utf8') === '1');
   assert.equal(readFileSync(files.cfg, 'utf8'), `push "${routeFor('alice')}"\n`);
-  const n = await runHook([s.runDir, 'notify', 'allow', '1'], { script_type: 'client-disconnect', common_name: 'alice', trusted_ip: '127.0.0.1', trusted_port: '20001', bytes_received: '10', bytes_sent: '20', time_duration: '3' }, '/nonexistent');
+  const n = await runHook(
+    [s.runDir, 'notify', 'allow', '1'],
+    {
+      script_type: 'client-disconnect',
+      common_name: 'alice',
+      trusted_ip: '127.0.0.1',
+      trusted_port: '20001',
+      bytes_received: '10',
+      bytes_sent: '20',
+      time_duration: '3',
+    },
+    '/nonexistent',
+  );
   assert.equal(n.code, 0, n.stderr);
   const rec = await waitFor('disconnect record', () => readJsonLines(s.records).find((r) => r.event === 'client-disconnect'));
   assert.deepEqual(rec, { event: 'client-disconnect', commonName: 'alice', bytesReceived: 10, bytesSent: 20, duration: 3, missed: false, stateKept: true });
@@ -134,7 +146,15 @@ test('with the daemon stopped, connects are denied at once and notifications wai
   assert.match(r.stderr, /flexscript-hook\[client-connect\]: daemon not running .*; denying \(on-unreachable: deny\)/);
   const tls = await runHook([s.runDir, 'wait', 'deny', '1', '0', 'CN=bob'], { script_type: 'tls-verify', X509_0_CN: 'bob' });
   assert.equal(tls.code, 1);
-  const n = await runHook([s.runDir, 'notify', 'allow', '1'], { script_type: 'client-disconnect', common_name: 'bob', trusted_ip: '127.0.0.1', trusted_port: '20001', bytes_received: '1', bytes_sent: '2', time_duration: '3' });
+  const n = await runHook([s.runDir, 'notify', 'allow', '1'], {
+    script_type: 'client-disconnect',
+    common_name: 'bob',
+    trusted_ip: '127.0.0.1',
+    trusted_port: '20001',
+    bytes_received: '1',
+    bytes_sent: '2',
+    time_duration: '3',
+  });
   assert.equal(n.code, 0, n.stderr);
   assert.equal(readdirSync(join(s.runDir, 'spool')).length, 1);
   // the next daemon start processes what was queued: no record lost
@@ -155,7 +175,9 @@ test('hostile common names reach plugins as exact strings and nothing runs', asy
     assert.equal(r.code, 0, r.stderr);
     await waitFor(`answer for ${cn}`, () => readFileSync(files.deferred, 'utf8') === '1');
   }
-  const seen = readJsonLines(s.records).filter((r) => r.event === 'client-connect').map((r) => r.commonName);
+  const seen = readJsonLines(s.records)
+    .filter((r) => r.event === 'client-connect')
+    .map((r) => r.commonName);
   assert.deepEqual(seen, names);
   assert.equal(existsSync(marker), false, 'no command in a common name was executed');
 });
@@ -169,12 +191,17 @@ test('a user-pass-verify the daemon cannot be rung for leaves no password in the
     sleeper.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  await waitFor('the stand-in runs as OpenVPN\'s user', () => readFileSync(`/proc/${sleeper.pid}/status`, 'utf8').includes(`Uid:\t${RUN_AS.uid}\t`));
+  await waitFor("the stand-in runs as OpenVPN's user", () => readFileSync(`/proc/${sleeper.pid}/status`, 'utf8').includes(`Uid:\t${RUN_AS.uid}\t`));
   const runDir = ownedDir(join(dir, 'run'));
   ownedDir(join(runDir, 'spool'));
   writeFileSync(join(runDir, 'daemon.pid'), `${sleeper.pid}\n`, { mode: 0o644 });
   execFileSync('mkfifo', ['-m', '0600', join(runDir, 'ring')]);
-  const r = await runHook([runDir, 'defer', 'deny', '1'], { script_type: 'user-pass-verify', username: 'bob', password: 'Spool-Leak-1', auth_control_file: join(dir, 'acf') });
+  const r = await runHook([runDir, 'defer', 'deny', '1'], {
+    script_type: 'user-pass-verify',
+    username: 'bob',
+    password: 'Spool-Leak-1',
+    auth_control_file: join(dir, 'acf'),
+  });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /flexscript-hook\[user-pass-verify\]: cannot ring .*; denying/);
   assert.deepEqual(readdirSync(join(runDir, 'spool')), []);

@@ -24,7 +24,11 @@ for (const mode of ['hook', 'management'] as const) {
     // each directory the config writes into is one the unit creates (in both modes)
     const config = readFileSync(join(dir, 'flexscript.yaml'), 'utf8');
     const unitText = readFileSync(join(dir, 'flexscriptd.service'), 'utf8');
-    const created = { '/run/flexscript/': 'RuntimeDirectory=flexscript', '/var/lib/flexscript/': 'StateDirectory=flexscript', '/var/log/flexscript/': 'LogsDirectory=flexscript' };
+    const created = {
+      '/run/flexscript/': 'RuntimeDirectory=flexscript',
+      '/var/lib/flexscript/': 'StateDirectory=flexscript',
+      '/var/log/flexscript/': 'LogsDirectory=flexscript',
+    };
     for (const [prefix, line] of Object.entries(created)) {
       assert.ok(config.includes(prefix), `the config uses ${prefix}`);
       assert.match(unitText, new RegExp(`^${line}( |$)`, 'm'));
@@ -32,15 +36,24 @@ for (const mode of ['hook', 'management'] as const) {
     const lines = readFileSync(join(dir, 'openvpn-server.conf.add'), 'utf8');
     // hook mode: the daemon is OpenVPN's user; management mode: its own (flexscript)
     const daemonUser = mode === 'hook' ? 'openvpn' : 'flexscript';
-    assert.match(lines, mode === 'hook' ? /^client-connect ".*flexscript-hook \/run\/flexscript\/vpn defer deny 5"$/m : /^management \/run\/openvpn\/vpn\.sock unix\nmanagement-client-auth\nmanagement-client-user flexscript$/m);
+    assert.match(
+      lines,
+      mode === 'hook'
+        ? /^client-connect ".*flexscript-hook \/run\/flexscript\/vpn defer deny 5"$/m
+        : /^management \/run\/openvpn\/vpn\.sock unix\nmanagement-client-auth\nmanagement-client-user flexscript$/m,
+    );
     const unit = readFileSync(join(dir, 'flexscriptd.service'), 'utf8');
     assert.match(unit, new RegExp(`^User=${daemonUser}$`, 'm'));
     assert.match(unit, /^ExecStart=.*flexscript\.js run --config .*flexscript\.yaml$/m);
     assert.match(readFileSync(join(dir, 'plugins/office-routes.ts'), 'utf8'), /from 'openvpn-flexscript'/);
     // the drop-in allows exactly the root stage with the root config, for the daemon's user only
     const sudoers = readFileSync(join(dir, 'sudoers-flexscript'), 'utf8');
-    assert.match(sudoers, new RegExp(`^${daemonUser} ALL=\\(root\\) NOPASSWD: \\/\\S+\\/bin\\/flexscript-root\\.js --config \\/etc\\/flexscript\\/root\\.yaml$`, 'm'));
-    if (mode === 'management') assert.doesNotMatch(sudoers, /^openvpn ALL=\(root\) NOPASSWD: \/\S+\/bin\/flexscript-root\.js --config \/etc\/flexscript\/root\.yaml$/m);
+    assert.match(
+      sudoers,
+      new RegExp(`^${daemonUser} ALL=\\(root\\) NOPASSWD: \\/\\S+\\/bin\\/flexscript-root\\.js --config \\/etc\\/flexscript\\/root\\.yaml$`, 'm'),
+    );
+    if (mode === 'management')
+      assert.doesNotMatch(sudoers, /^openvpn ALL=\(root\) NOPASSWD: \/\S+\/bin\/flexscript-root\.js --config \/etc\/flexscript\/root\.yaml$/m);
     assert.equal(sudoers.split('\n').filter((l) => l && !l.startsWith('#')).length, 1, 'one rule, nothing broader');
     assert.equal(spawnSync('visudo', ['-cf', join(dir, 'sudoers-flexscript')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).status, 0);
     assert.equal(statSync(join(dir, 'sudoers-flexscript')).mode & 0o777, 0o440);
@@ -105,7 +118,8 @@ test("init's hook-mode setup keeps live clients across a daemon restart: status 
   // the same lines as openvpn-config prints for this config
   const printed = flexscript('openvpn-config', '--config', join(dir, 'flexscript.yaml'), '--mode', 'hook');
   assert.equal(printed.status, 0, printed.stderr);
-  for (const l of ['status "/run/openvpn-flexscript/status.txt" 1', 'status-version 3', 'tmp-dir "/run/flexscript/openvpn-tmp"']) assert.ok(printed.stdout.includes(l), l);
+  for (const l of ['status "/run/openvpn-flexscript/status.txt" 1', 'status-version 3', 'tmp-dir "/run/flexscript/openvpn-tmp"'])
+    assert.ok(printed.stdout.includes(l), l);
   // the status file is root's in a root-only directory (OpenVPN opens it as root), readable by the group
   const tmpfiles = readFileSync(join(dir, 'tmpfiles-flexscript.conf'), 'utf8');
   assert.match(tmpfiles, /^d \/run\/openvpn-flexscript 0750 root nogroup -$/m);
@@ -126,7 +140,7 @@ test("init's drop-in for OpenVPN's unit (hook mode) and sysusers.d file: LimitNP
   const dropIn = readFileSync(join(dir, 'hook/openvpn-server@.service.d/flexscript.conf'), 'utf8');
   assert.match(dropIn, /^\[Service\]$/m);
   assert.match(dropIn, /^LimitNPROC=(\d+)$/m);
-  assert.ok(Number(/^LimitNPROC=(\d+)$/m.exec(dropIn)![1]) >= 64, 'room for the daemon\'s threads, exec scripts and hooks');
+  assert.ok(Number(/^LimitNPROC=(\d+)$/m.exec(dropIn)![1]) >= 64, "room for the daemon's threads, exec scripts and hooks");
   assert.equal(existsSync(join(dir, 'mgmt/openvpn-server@.service.d')), false, 'management mode starts no hook');
   // nobody exists everywhere; management mode's flexscript user does not
   assert.equal(existsSync(join(dir, 'hook/sysusers-flexscript.conf')), false);
@@ -147,9 +161,14 @@ test("init's drop-in for OpenVPN's unit (hook mode) and sysusers.d file: LimitNP
   mkdirSync(join(units, 'openvpn-server@.service.d'), { recursive: true });
   copyFileSync('/lib/systemd/system/openvpn-server@.service', join(units, 'openvpn-server@.service'));
   copyFileSync(join(dir, 'hook/openvpn-server@.service.d/flexscript.conf'), join(units, 'openvpn-server@.service.d/flexscript.conf'));
-  const verify = spawnSync('systemd-analyze', ['verify', join(units, 'openvpn-server@vpn.service')], { encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${units}:` } });
+  const verify = spawnSync('systemd-analyze', ['verify', join(units, 'openvpn-server@vpn.service')], {
+    encoding: 'utf8',
+    env: { ...process.env, SYSTEMD_UNIT_PATH: `${units}:` },
+  });
   if (verify.error) return t.diagnostic('systemd-analyze is not installed');
-  const findings = `${verify.stdout}${verify.stderr}`.split('\n').filter((l) => l.trim() && !HARMLESS.test(l) && !/openvpn-server@vpn\.service: Command \/usr\/sbin\/openvpn/.test(l));
+  const findings = `${verify.stdout}${verify.stderr}`
+    .split('\n')
+    .filter((l) => l.trim() && !HARMLESS.test(l) && !/openvpn-server@vpn\.service: Command \/usr\/sbin\/openvpn/.test(l));
   assert.equal(verify.status, 0, verify.stderr);
   assert.deepEqual(findings, []);
 });

@@ -108,7 +108,9 @@ test('bad user names, empty passwords and ambiguous files are refused and nothin
   assert.deepEqual(readdirSync(dir), ['users']);
 });
 
-test('from a terminal the password is read twice without echo', { skip: spawnSync('script', ['--version']).error ? 'script (util-linux) is not installed' : false }, async (t) => {
+test('from a terminal the password is read twice without echo', {
+  skip: spawnSync('script', ['--version']).error ? 'script (util-linux) is not installed' : false,
+}, async (t) => {
   const dir = workDir(t);
   const file = join(dir, 'users');
   // script gives the command a pseudo-terminal; its output is everything the terminal shows

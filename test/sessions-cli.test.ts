@@ -21,7 +21,11 @@ test('flexscript sessions lists history newest first, filters by user, instance,
   const now = Date.now();
   const base = { realAddress: '198.51.100.7', realPort: 5000, vpnAddress: '10.8.0.2' };
   await store.openSession({ ...base, id: 'a', instance: 'vpn1', commonName: 'alice', username: 'alice@corp', startedAt: now - 3 * 3_600_000 });
-  await store.closeSession('a', { instance: 'vpn1', commonName: 'alice' }, { endedAt: now - 2 * 3_600_000, duration: 3600, bytesIn: 10, bytesOut: 20, reason: 'disconnect' });
+  await store.closeSession(
+    'a',
+    { instance: 'vpn1', commonName: 'alice' },
+    { endedAt: now - 2 * 3_600_000, duration: 3600, bytesIn: 10, bytesOut: 20, reason: 'disconnect' },
+  );
   await store.openSession({ ...base, id: 'b', instance: 'vpn2', commonName: 'bob', startedAt: now - 60_000 });
   await store.openSession({ ...base, id: 'c', instance: 'vpn1', commonName: 'eve\nx', startedAt: now - 30_000 });
   await store.close();

@@ -26,16 +26,20 @@ function matches(pattern: string, name: string): boolean {
 export default {
   name: 'office-routes',
   options: (z) =>
-    z.object({
-      groups: z.array(
-        z.object({
-          name: z.string(),
-          members: z.array(z.string().min(1)).min(1),
-          routes: z.array(z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/([0-9]|[12][0-9]|3[0-2])$/, 'expected IPv4 CIDR such as 10.1.0.0/16')),
-          dns: z.array(z.ipv4()).optional(),
-        }).strict(),
-      ),
-    }).strict(),
+    z
+      .object({
+        groups: z.array(
+          z
+            .object({
+              name: z.string(),
+              members: z.array(z.string().min(1)).min(1),
+              routes: z.array(z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/([0-9]|[12][0-9]|3[0-2])$/, 'expected IPv4 CIDR such as 10.1.0.0/16')),
+              dns: z.array(z.ipv4()).optional(),
+            })
+            .strict(),
+        ),
+      })
+      .strict(),
   setup: ({ options, log }) => {
     log.info({ groups: options.groups.length }, 'office routes ready');
     return {

@@ -31,7 +31,10 @@ test('users file: bad lines are refused with FILE:LINE and never echo the hash',
     return assert.fail('accepted');
   };
   const md5 = '$apr1$Ab3dEfGh$0123456789abcdefghijkl';
-  assert.equal(problem(`a:${ARGON}\nb:${md5}`), '/etc/users:2: user "b": unsupported hash: expected argon2id ($argon2id$..., made by flexscript passwd) or bcrypt ($2y$/$2b$/$2a$, made by htpasswd -B)');
+  assert.equal(
+    problem(`a:${ARGON}\nb:${md5}`),
+    '/etc/users:2: user "b": unsupported hash: expected argon2id ($argon2id$..., made by flexscript passwd) or bcrypt ($2y$/$2b$/$2a$, made by htpasswd -B)',
+  );
   assert.doesNotMatch(problem(`b:${md5}`), /Ab3dEfGh/);
   assert.match(problem(`b:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=`), /^\/etc\/users:1: user "b": unsupported hash/);
   assert.match(problem('plain:secret'), /^\/etc\/users:1: user "plain": unsupported hash/);
@@ -102,7 +105,10 @@ test('UsersFile re-reads a changed file and keeps the old contents when the new 
   await chmod(path, 0o644);
   clock += 1000;
   await users.refresh();
-  assert.deepEqual([...users.entries()].map((e) => e.username), ['carol']);
+  assert.deepEqual(
+    [...users.entries()].map((e) => e.username),
+    ['carol'],
+  );
   assert.equal(users.worldReadable(), true);
   await chmod(path, 0o640);
   assert.equal(users.worldReadable(), false);

@@ -112,7 +112,8 @@ export function parseUsersFile(text: string, file: string): Map<string, UserEntr
     if ('problem' in kind) throw new UsersFileError(file, line, `user ${shown}: ${kind.problem}`);
     const groups = groupList === undefined || groupList === '' ? [] : groupList.split(',');
     const badGroup = groups.find((g) => !GROUP.test(g));
-    if (badGroup !== undefined) throw new UsersFileError(file, line, `user ${shown}: group ${JSON.stringify(badGroup.slice(0, 64))} is not letters, digits, _ . -`);
+    if (badGroup !== undefined)
+      throw new UsersFileError(file, line, `user ${shown}: group ${JSON.stringify(badGroup.slice(0, 64))} is not letters, digits, _ . -`);
     const first = users.get(username);
     if (first) throw new UsersFileError(file, line, `user ${shown} is already defined on line ${first.line}`);
     users.set(username, { username, hash, kind: kind.kind, groups, line });
@@ -216,7 +217,9 @@ export class UsersFile {
     try {
       stat = await fs.stat(this.path);
     } catch (err) {
-      this.options.onError?.(new UsersFileError(this.path, 0, `cannot read (${(err as NodeJS.ErrnoException).code}); keeping the ${this.#users.size} users loaded before`));
+      this.options.onError?.(
+        new UsersFileError(this.path, 0, `cannot read (${(err as NodeJS.ErrnoException).code}); keeping the ${this.#users.size} users loaded before`),
+      );
       return;
     }
     if (fingerprint(stat) === this.#fingerprint) return;

@@ -41,7 +41,10 @@ test('anything but argon2id and bcrypt never verifies; oversized passwords are r
 });
 
 test('the dummy hash has the algorithm and cost of the hash it imitates', async () => {
-  const argon = await dummyHashLike({ hash: '$argon2id$v=19$m=8192,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$8S6nO1KuKHVyP2kE5nKb+Xg4m2s6ZMQ9ubV2ZcG6p1Q', kind: 'argon2id' });
+  const argon = await dummyHashLike({
+    hash: '$argon2id$v=19$m=8192,t=3,p=2$c29tZXNhbHRzb21lc2FsdA$8S6nO1KuKHVyP2kE5nKb+Xg4m2s6ZMQ9ubV2ZcG6p1Q',
+    kind: 'argon2id',
+  });
   assert.match(argon, /^\$argon2id\$v=19\$m=8192,p=2,t=3\$/);
   const bcrypt = await dummyHashLike({ hash: PHP_VECTOR.replace('$10$', '$05$'), kind: 'bcrypt' });
   assert.match(bcrypt, /^\$2[aby]\$05\$/);
@@ -58,7 +61,11 @@ test('verification does not block the event loop (argon2 and bcrypt)', async () 
     last = now;
   }, 2);
   const started = performance.now();
-  const results = await Promise.all([...Array.from({ length: 6 }, () => verifyPassword(hash, 'pw')), verifyPassword(PHP_VECTOR, 'rasmuslerdorf'), verifyPassword(PHP_VECTOR, 'nope')]);
+  const results = await Promise.all([
+    ...Array.from({ length: 6 }, () => verifyPassword(hash, 'pw')),
+    verifyPassword(PHP_VECTOR, 'rasmuslerdorf'),
+    verifyPassword(PHP_VECTOR, 'nope'),
+  ]);
   const took = performance.now() - started;
   clearInterval(timer);
   assert.deepEqual(results, [true, true, true, true, true, true, true, false]);

@@ -55,7 +55,10 @@ function alive(pid: number): boolean {
 
 /** Kills every process inside a network namespace: OpenVPN, clients, the daemon and its root stage. */
 function killInside(netns: string): void {
-  const pids = run(['ip', 'netns', 'pids', netns]).stdout?.split('\n').filter((l) => /^\d+$/.test(l)) ?? [];
+  const pids =
+    run(['ip', 'netns', 'pids', netns])
+      .stdout?.split('\n')
+      .filter((l) => /^\d+$/.test(l)) ?? [];
   for (const pid of pids) {
     try {
       process.kill(Number(pid), 'SIGKILL');
@@ -66,7 +69,10 @@ function killInside(netns: string): void {
 }
 
 function namespaces(): string[] {
-  return (run(['ip', 'netns', 'list']).stdout ?? '').split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+  return (run(['ip', 'netns', 'list']).stdout ?? '')
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter(Boolean);
 }
 
 /** The root config a bench drop-in grants, if the file is one. */

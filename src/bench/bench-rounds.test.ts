@@ -18,9 +18,19 @@ test('each mode of a round runs right after a floor run of its own, and is measu
       [2, 'hook', 6],
     ],
   );
-  assert.deepEqual(roundPlan(['floor'], 3).map((p) => [p.round, p.mode]), [[1, 'floor'], [2, 'floor'], [3, 'floor']]);
+  assert.deepEqual(
+    roundPlan(['floor'], 3).map((p) => [p.round, p.mode]),
+    [
+      [1, 'floor'],
+      [2, 'floor'],
+      [3, 'floor'],
+    ],
+  );
   // the floor runs even when not listed: ratios need it
-  assert.deepEqual(roundPlan(['management'], 1).map((p) => p.mode), ['floor', 'management']);
+  assert.deepEqual(
+    roundPlan(['management'], 1).map((p) => p.mode),
+    ['floor', 'management'],
+  );
 });
 
 test('median, min and max: the middle value, or the mean of the two middle ones', () => {
@@ -37,7 +47,10 @@ function runsOf(modes: BenchMode[], repeat: number, seconds: number[], errors: R
 test('ratios are to the paired floor; the summary takes each round once; hook/sh-noop divides their ratios', () => {
   // round 1: floor 4, sh-noop 4.4, floor 5, hook 6; round 2: floor 4, sh-noop 4, floor 4, hook 8; round 3: floor 2, sh-noop 2.2, floor 2, hook 2.5
   const runs = runsOf(['sh-noop', 'hook'], 3, [4, 4.4, 5, 6, 4, 4, 4, 8, 2, 2.2, 2, 2.5]);
-  assert.deepEqual(runs.map((_, i) => floorRatio(runs, i)), [1, 1.1, 1, 1.2, 1, 1, 1, 2, 1, 1.1, 1, 1.25]);
+  assert.deepEqual(
+    runs.map((_, i) => floorRatio(runs, i)),
+    [1, 1.1, 1, 1.2, 1, 1, 1, 2, 1, 1.1, 1, 1.25],
+  );
   const s = summarizeRounds(runs);
   assert.deepEqual(s.rounds, [
     { round: 1, ratios: { 'sh-noop': 1.1, hook: 1.2 }, hookToShNoop: 1.09 },
@@ -67,7 +80,13 @@ test('a failed run, or a failed floor, counts in no ratio and is shown as failed
   const hook = s.summary.find((m) => m.mode === 'hook')!;
   assert.deepEqual(hook, { mode: 'hook', runs: 2, failed: 1, seconds: { median: 5, min: 5, max: 5 }, ratio: { median: 1.25, min: 1.25, max: 1.25 } });
   const management = s.summary.find((m) => m.mode === 'management')!;
-  assert.deepEqual(management, { mode: 'management', runs: 2, failed: 0, seconds: { median: 4.6, min: 4.4, max: 4.8 }, ratio: { median: 1.2, min: 1.2, max: 1.2 } });
+  assert.deepEqual(management, {
+    mode: 'management',
+    runs: 2,
+    failed: 0,
+    seconds: { median: 4.6, min: 4.4, max: 4.8 },
+    ratio: { median: 1.2, min: 1.2, max: 1.2 },
+  });
   assert.equal(s.summary.find((m) => m.mode === 'floor')!.failed, 1);
   assert.equal(s.hookToShNoop, undefined);
   const text = formatRounds(5, runs, s);

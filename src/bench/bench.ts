@@ -69,7 +69,8 @@ export interface BenchResult {
 /** The pipeline the flexscript modes run: what a realistic deployment has. */
 export const BENCH_PIPELINE =
   'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + firewall (each address into its group set through the root stage, sudo, nft) + accounting (SQLite, durable before each answer); hook mode with learn-address: connect, management mode with fast-push: auto';
-const BENCH_PIPELINE_NO_FIREWALL = 'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out; hook mode with learn-address: connect, management mode with fast-push: auto';
+const BENCH_PIPELINE_NO_FIREWALL =
+  'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out; hook mode with learn-address: connect, management mode with fast-push: auto';
 
 const CLK_TCK = 100;
 
@@ -122,9 +123,7 @@ function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work
       ? // addresses reported at the accepted connect: one hook process fewer per client
         `hook:\n  dir: ${join(work, 'run')}\n  group: nogroup\n  timeout: 30s\n  learn-address: connect`
       : `management:\n  instances:\n    - name: bench\n      socket: ${socket}${mode === 'management-fast-push' ? '\n  fast-push: true' : ''}`;
-  const firewall = env.rootConfig
-    ? `  - use: firewall\n    options:\n      groups:\n        staff: { patterns: ["storm-*"] }\n`
-    : '';
+  const firewall = env.rootConfig ? `  - use: firewall\n    options:\n      groups:\n        staff: { patterns: ["storm-*"] }\n` : '';
   return `instance: bench
 ${source}
 ${env.rootConfig ? `root:\n  config: ${env.rootConfig}\n  timeout: 30s\n` : ''}store:
@@ -224,7 +223,13 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
     for (let i = 0; i < o.clients; i++) clients.push(await lab.startClient({ commonName: `storm-${i}`, port }));
     const daemonCpu0 = daemon ? cpuSeconds(daemon.pid) : 0;
     const t0 = Date.now();
-    const server = await lab.startServer({ port, subnet: BENCH_POOL.network, netmask: BENCH_POOL.netmask, dev: env.dev, extraConfig: [...lines, 'hand-window 120'] });
+    const server = await lab.startServer({
+      port,
+      subnet: BENCH_POOL.network,
+      netmask: BENCH_POOL.netmask,
+      dev: env.dev,
+      extraConfig: [...lines, 'hand-window 120'],
+    });
     const pending = new Set(clients);
     let last = t0;
     let progress = t0;
@@ -273,7 +278,12 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
         )
       : undefined;
     const checks = { accountingRecords: recorded, ...(inSet === undefined ? {} : { firewallElements: inSet }) };
-    const short = recorded < run.connected ? `${recorded} accounting records for ${run.connected} clients` : inSet !== undefined && inSet < run.connected ? `${inSet} firewall elements for ${run.connected} clients` : undefined;
+    const short =
+      recorded < run.connected
+        ? `${recorded} accounting records for ${run.connected} clients`
+        : inSet !== undefined && inSet < run.connected
+          ? `${inSet} firewall elements for ${run.connected} clients`
+          : undefined;
     const ms = daemon
       .logs()
       .filter((l) => l.msg === 'client-connect' && typeof l.ms === 'number')
@@ -294,7 +304,12 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
 
 /** The results as text: one row per run, or for repeated runs the summary over the rounds and each round. */
 export function formatTable(result: BenchResult): string {
-  if (result.summary && result.rounds) return formatRounds(result.clients, result.runs, { rounds: result.rounds, summary: result.summary, ...(result.hookToShNoop ? { hookToShNoop: result.hookToShNoop } : {}) });
+  if (result.summary && result.rounds)
+    return formatRounds(result.clients, result.runs, {
+      rounds: result.rounds,
+      summary: result.summary,
+      ...(result.hookToShNoop ? { hookToShNoop: result.hookToShNoop } : {}),
+    });
   const head = ['mode', 'seconds', 'ratio', 'connected', 'openvpn cpu s', 'daemon cpu s', 'daemon rss MB', 'p50 ms', 'p99 ms'];
   const rows = result.runs.map((r) => [
     r.mode,

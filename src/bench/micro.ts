@@ -25,11 +25,22 @@ export interface MicroResult {
 
 function connectBlock(cid: number): Buffer {
   const env = {
-    common_name: `storm-${cid}`, username: '', untrusted_ip: '127.0.0.1', untrusted_port: String(20000 + cid),
-    IV_VER: '2.6.14', IV_PLAT: 'linux', IV_PROTO: '990', IV_CIPHERS: 'AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305',
-    tls_id_0: `CN=storm-${cid}`, X509_0_CN: `storm-${cid}`, tls_serial_0: '391697700780284669474800560683714161153572383769',
+    common_name: `storm-${cid}`,
+    username: '',
+    untrusted_ip: '127.0.0.1',
+    untrusted_port: String(20000 + cid),
+    IV_VER: '2.6.14',
+    IV_PLAT: 'linux',
+    IV_PROTO: '990',
+    IV_CIPHERS: 'AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305',
+    tls_id_0: `CN=storm-${cid}`,
+    X509_0_CN: `storm-${cid}`,
+    tls_serial_0: '391697700780284669474800560683714161153572383769',
     tls_digest_sha256_0: '31:7a:6b:92:36:56:94:9a:f3:a7:8c:f2:e3:a0:4e:de:63:ff:a7:be:d2:d1:54:99:20:ac:26:9b:7d:27:6d:56',
-    ifconfig_local: '10.8.0.1', ifconfig_netmask: '255.255.255.0', dev: 'tun0', config: '/etc/openvpn/server.conf',
+    ifconfig_local: '10.8.0.1',
+    ifconfig_netmask: '255.255.255.0',
+    dev: 'tun0',
+    config: '/etc/openvpn/server.conf',
   };
   const lines = [`>CLIENT:CONNECT,${cid},1`, ...Object.entries(env).map(([k, v]) => `>CLIENT:ENV,${k}=${v}`), '>CLIENT:ENV,END', ''];
   return Buffer.from(lines.join('\r\n'));
@@ -67,4 +78,3 @@ export async function runMicro(seconds = 2): Promise<MicroResult> {
   }
   return { codecConnectsPerSecond, pipelineEventsPerSecond: Math.round(ran / ((performance.now() - t1) / 1000)) };
 }
-

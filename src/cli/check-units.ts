@@ -62,13 +62,24 @@ function checkWritable(sb: Sandbox, who: string, needs: readonly Need[], fix: st
     if (a.access === 'writable') continue;
     const field = a.at?.key ?? 'ProtectSystem';
     f.problems.push(
-      at(a.at, main, field, `${a.at ? `${a.at.key}=${a.at.value}` : 'the sandbox'} leaves ${n.path} ${a.access} to ${who}, which ${n.what}; ${fix.replace('PATH', n.path)}`),
+      at(
+        a.at,
+        main,
+        field,
+        `${a.at ? `${a.at.key}=${a.at.value}` : 'the sandbox'} leaves ${n.path} ${a.access} to ${who}, which ${n.what}; ${fix.replace('PATH', n.path)}`,
+      ),
     );
   }
 }
 
 /** Checks the installed units against the config and OpenVPN's config; adds findings. */
-export function checkUnits(config: Config, openvpnConfigPath: string | undefined, openvpn: readonly OpenVpnDirective[], o: UnitCheckOptions, f: Findings): void {
+export function checkUnits(
+  config: Config,
+  openvpnConfigPath: string | undefined,
+  openvpn: readonly OpenVpnDirective[],
+  o: UnitCheckOptions,
+  f: Findings,
+): void {
   const one = (name: string) => openvpn.filter((d) => d.name === name).at(-1);
   const { hook, management } = config;
   const openvpnUser = one('user')?.args[0];
@@ -91,13 +102,25 @@ export function checkUnits(config: Config, openvpnConfigPath: string | undefined
     const main = ov.unit.fragments[0]!.path;
     const dropIn = dropInPath(ov.unit.name);
     if (ov.user && ov.user.value !== 'root' && ov.user.value !== '0') {
-      f.problems.push(at(ov.user, main, 'User', `OpenVPN's unit starts it as ${ov.user.value}: it must start as root to open its tun device and drops to its \`user\` itself; remove User= (an empty \`User=\` in ${dropIn})`));
+      f.problems.push(
+        at(
+          ov.user,
+          main,
+          'User',
+          `OpenVPN's unit starts it as ${ov.user.value}: it must start as root to open its tun device and drops to its \`user\` itself; remove User= (an empty \`User=\` in ${dropIn})`,
+        ),
+      );
     }
     if (hook) {
       const limit = ov.limitNproc;
       if (limit && limit.value < MIN_HOOK_NPROC) {
         f.problems.push(
-          at(limit.at, main, 'LimitNPROC', `${limit.at.value}: in hook mode the daemon runs as OpenVPN's user${openvpnUser ? ` (${openvpnUser})` : ''}, and RLIMIT_NPROC counts every process and thread of that user (the daemon alone has more than 10): OpenVPN cannot fork a hook ("openvpn_execve: unable to fork"), which it treats as fatal: it exits at the first client's connect; install the drop-in flexscript init writes as ${dropIn} (LimitNPROC=${HOOK_NPROC}), then systemctl daemon-reload`),
+          at(
+            limit.at,
+            main,
+            'LimitNPROC',
+            `${limit.at.value}: in hook mode the daemon runs as OpenVPN's user${openvpnUser ? ` (${openvpnUser})` : ''}, and RLIMIT_NPROC counts every process and thread of that user (the daemon alone has more than 10): OpenVPN cannot fork a hook ("openvpn_execve: unable to fork"), which it treats as fatal: it exits at the first client's connect; install the drop-in flexscript init writes as ${dropIn} (LimitNPROC=${HOOK_NPROC}), then systemctl daemon-reload`,
+          ),
         );
       }
       // where OpenVPN creates its deferral files: the config's tmp-dir, else the command line's, else /tmp
@@ -107,7 +130,12 @@ export function checkUnits(config: Config, openvpnConfigPath: string | undefined
       const tmpAccess = ov.access(tmpDir);
       if (tmpAccess.privateTmp) {
         f.problems.push(
-          at(ov.privateTmp.at, main, 'PrivateTmp', `OpenVPN's /tmp is private to its unit, and its deferral files go to ${tmpDir}: the daemon never sees them and every connect times out; set OpenVPN's tmp-dir and hook.tmp-dir to a directory both units can write (flexscript init: /run/flexscript/openvpn-tmp)`),
+          at(
+            ov.privateTmp.at,
+            main,
+            'PrivateTmp',
+            `OpenVPN's /tmp is private to its unit, and its deferral files go to ${tmpDir}: the daemon never sees them and every connect times out; set OpenVPN's tmp-dir and hook.tmp-dir to a directory both units can write (flexscript init: /run/flexscript/openvpn-tmp)`,
+          ),
         );
       }
       const needs: Need[] = [
@@ -120,9 +148,22 @@ export function checkUnits(config: Config, openvpnConfigPath: string | undefined
     if (management) {
       const mgmt = one('management');
       if (mgmt?.args[1] === 'unix' && mgmt.args[0]) {
-        checkWritable(ov, "OpenVPN's unit", [{ path: dirname(mgmt.args[0]), what: 'is where OpenVPN creates its management socket' }], `add ReadWritePaths=PATH to ${dropIn}`, f);
+        checkWritable(
+          ov,
+          "OpenVPN's unit",
+          [{ path: dirname(mgmt.args[0]), what: 'is where OpenVPN creates its management socket' }],
+          `add ReadWritePaths=PATH to ${dropIn}`,
+          f,
+        );
         if (ov.access(mgmt.args[0]).privateTmp) {
-          f.problems.push(at(ov.privateTmp.at, main, 'PrivateTmp', `OpenVPN's management socket ${mgmt.args[0]} is in its private /tmp, which the daemon cannot reach; put it in /run/openvpn`));
+          f.problems.push(
+            at(
+              ov.privateTmp.at,
+              main,
+              'PrivateTmp',
+              `OpenVPN's management socket ${mgmt.args[0]} is in its private /tmp, which the daemon cannot reach; put it in /run/openvpn`,
+            ),
+          );
         }
       }
     }
@@ -134,7 +175,12 @@ export function checkUnits(config: Config, openvpnConfigPath: string | undefined
         const i = words.indexOf(opt, configAt + 1);
         if (i > configAt) {
           f.problems.push(
-            at(ov.execStart.at, main, 'ExecStart', `${opt} ${words[i + 1] ?? ''} comes after --config, so it overrides the config's ${opt.slice(2)} line (the daemon then reads the wrong file, or a status-version it cannot read); move ${opt} before --config or drop it (an empty \`ExecStart=\` and a new one in ${dropIn})`),
+            at(
+              ov.execStart.at,
+              main,
+              'ExecStart',
+              `${opt} ${words[i + 1] ?? ''} comes after --config, so it overrides the config's ${opt.slice(2)} line (the daemon then reads the wrong file, or a status-version it cannot read); move ${opt} before --config or drop it (an empty \`ExecStart=\` and a new one in ${dropIn})`,
+            ),
           );
         }
       }
@@ -156,29 +202,61 @@ export function checkUnits(config: Config, openvpnConfigPath: string | undefined
   const main = d.unit.fragments[0]!.path;
   const user = d.user?.value;
   if (!user || user === 'root' || user === '0') {
-    f.problems.push(at(d.user, main, 'User', `${user ? 'root' : 'not set (root)'}: the daemon runs unprivileged; root work goes through the root stage; set User= (hook mode: OpenVPN's user; management mode: flexscript)`));
+    f.problems.push(
+      at(
+        d.user,
+        main,
+        'User',
+        `${user ? 'root' : 'not set (root)'}: the daemon runs unprivileged; root work goes through the root stage; set User= (hook mode: OpenVPN's user; management mode: flexscript)`,
+      ),
+    );
   } else if (hook && openvpnUser && user !== openvpnUser) {
-    f.problems.push(at(d.user, main, 'User', `${user}, but OpenVPN runs its hooks as ${openvpnUser}: in hook mode the daemon runs as OpenVPN's user (the deferral files OpenVPN creates are readable by that user only); set User=${openvpnUser}`));
+    f.problems.push(
+      at(
+        d.user,
+        main,
+        'User',
+        `${user}, but OpenVPN runs its hooks as ${openvpnUser}: in hook mode the daemon runs as OpenVPN's user (the deferral files OpenVPN creates are readable by that user only); set User=${openvpnUser}`,
+      ),
+    );
   } else if (management && !hook) {
     const clientUser = one('management-client-user')?.args[0];
     if (clientUser && clientUser !== user) {
-      f.problems.push(at(d.user, main, 'User', `${user}, but OpenVPN's management-client-user is ${clientUser}: OpenVPN refuses the daemon's connection; make them the same`));
+      f.problems.push(
+        at(d.user, main, 'User', `${user}, but OpenVPN's management-client-user is ${clientUser}: OpenVPN refuses the daemon's connection; make them the same`),
+      );
     }
   }
   const group = d.group?.value;
   const wantGroup = hook ? (hook.group ?? openvpnGroup) : undefined;
   if (hook && wantGroup && group !== wantGroup) {
-    f.problems.push(at(d.group ?? d.user, main, 'Group', `${group ?? 'not set (the user\'s own group)'}, but the hook client writes into the runtime directory as group ${wantGroup}; set Group=${wantGroup}`));
+    f.problems.push(
+      at(
+        d.group ?? d.user,
+        main,
+        'Group',
+        `${group ?? "not set (the user's own group)"}, but the hook client writes into the runtime directory as group ${wantGroup}; set Group=${wantGroup}`,
+      ),
+    );
   }
   if (hook && d.limitNproc && d.limitNproc.value < MIN_HOOK_NPROC) {
-    f.problems.push(at(d.limitNproc.at, main, 'LimitNPROC', `${d.limitNproc.at.value}: the daemon alone has more threads than that; remove it or raise it to ${HOOK_NPROC}`));
+    f.problems.push(
+      at(d.limitNproc.at, main, 'LimitNPROC', `${d.limitNproc.at.value}: the daemon alone has more threads than that; remove it or raise it to ${HOOK_NPROC}`),
+    );
   }
   const needs: Need[] = [];
   if (hook) {
     needs.push({ path: runtimePaths(hook.dir).spool, what: 'is its runtime directory (spool, ring pipe)' });
     if (hook['tmp-dir']) needs.push({ path: hook['tmp-dir'], what: "answers connects in OpenVPN's deferral files there (hook.tmp-dir)" });
     if (hook['tmp-dir'] && d.access(hook['tmp-dir']).privateTmp) {
-      f.problems.push(at(d.privateTmp.at, main, 'PrivateTmp', `the daemon's /tmp is its own, but hook.tmp-dir is ${hook['tmp-dir']}: OpenVPN's deferral files are not there; use a directory both units share (flexscript init: /run/flexscript/openvpn-tmp)`));
+      f.problems.push(
+        at(
+          d.privateTmp.at,
+          main,
+          'PrivateTmp',
+          `the daemon's /tmp is its own, but hook.tmp-dir is ${hook['tmp-dir']}: OpenVPN's deferral files are not there; use a directory both units share (flexscript init: /run/flexscript/openvpn-tmp)`,
+        ),
+      );
     }
   }
   for (const [path, what] of [
@@ -196,12 +274,26 @@ export function checkUnits(config: Config, openvpnConfigPath: string | undefined
         const a = d.access(i.socket);
         f.problems.push(at(a.at, main, a.at?.key ?? 'InaccessiblePaths', `hides ${i.socket}, OpenVPN's management socket, from the daemon; remove it`));
       } else if (i.socket && d.access(i.socket).privateTmp) {
-        f.problems.push(at(d.privateTmp.at, main, 'PrivateTmp', `the daemon's /tmp is its own, but OpenVPN's management socket is ${i.socket}; put the socket in /run/openvpn`));
+        f.problems.push(
+          at(
+            d.privateTmp.at,
+            main,
+            'PrivateTmp',
+            `the daemon's /tmp is its own, but OpenVPN's management socket is ${i.socket}; put the socket in /run/openvpn`,
+          ),
+        );
       }
     }
   }
   if (hook?.['status-file'] && d.access(hook['status-file']).access === 'inaccessible') {
     const a = d.access(hook['status-file']);
-    f.problems.push(at(a.at, main, a.at?.key ?? 'InaccessiblePaths', `hides ${hook['status-file']} (hook.status-file) from the daemon: a restart would cut every client off; remove it`));
+    f.problems.push(
+      at(
+        a.at,
+        main,
+        a.at?.key ?? 'InaccessiblePaths',
+        `hides ${hook['status-file']} (hook.status-file) from the daemon: a restart would cut every client off; remove it`,
+      ),
+    );
   }
 }

@@ -88,9 +88,12 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   const user = one('user');
   const group = one('group');
   if (!user) f.problems.push(at(undefined, 'user', 'missing: OpenVPN keeps running as root after start-up; add `user nobody` (and `group nogroup`)'));
-  else if (userId(user.args[0] ?? '') === undefined) f.problems.push(at(user, 'user', `user ${user.args[0]} does not exist; create it or name an existing one`));
-  if (user && !group) f.problems.push(at(user, 'group', 'missing: OpenVPN keeps root\'s group; add `group nogroup` (the group that shares the runtime directory and sockets)'));
-  else if (group && groupIdOf(group.args[0] ?? '') === undefined) f.problems.push(at(group, 'group', `group ${group.args[0]} does not exist; create it or name an existing one`));
+  else if (userId(user.args[0] ?? '') === undefined)
+    f.problems.push(at(user, 'user', `user ${user.args[0]} does not exist; create it or name an existing one`));
+  if (user && !group)
+    f.problems.push(at(user, 'group', "missing: OpenVPN keeps root's group; add `group nogroup` (the group that shares the runtime directory and sockets)"));
+  else if (group && groupIdOf(group.args[0] ?? '') === undefined)
+    f.problems.push(at(group, 'group', `group ${group.args[0]} does not exist; create it or name an existing one`));
 
   const { hook, management } = config;
   // a TCP management interface is open to every local user (and further, off loopback): OpenVPN
@@ -99,34 +102,70 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
     const [host, port, pwFile] = d.args;
     if (port === 'unix' || host === undefined) continue;
     if (!isLoopback(host)) {
-      f.problems.push(at(d, 'management', `listens on ${host} ${port ?? ''}, beyond this machine: whoever reaches it can admit, deny and disconnect clients; use a unix socket (\`management /run/openvpn/NAME.sock unix\`) or 127.0.0.1`));
+      f.problems.push(
+        at(
+          d,
+          'management',
+          `listens on ${host} ${port ?? ''}, beyond this machine: whoever reaches it can admit, deny and disconnect clients; use a unix socket (\`management /run/openvpn/NAME.sock unix\`) or 127.0.0.1`,
+        ),
+      );
     }
     if (pwFile === undefined) {
-      f.problems.push(at(d, 'management', `${host} ${port ?? ''} over TCP without a password file: any local user can connect and admit, deny or disconnect clients; use a unix socket with management-client-user, or add a password file as the third word (one line, owned by root, mode 0600) and give it to the daemon as password-file`));
+      f.problems.push(
+        at(
+          d,
+          'management',
+          `${host} ${port ?? ''} over TCP without a password file: any local user can connect and admit, deny or disconnect clients; use a unix socket with management-client-user, or add a password file as the third word (one line, owned by root, mode 0600) and give it to the daemon as password-file`,
+        ),
+      );
     }
   }
   const mgmt = one('management');
   if (management) {
-    const instance = mgmt && management.instances.find((i) => (i.socket ? mgmt.args[0] === i.socket && mgmt.args[1] === 'unix' : Number(mgmt.args[1]) === i.port));
+    const instance =
+      mgmt && management.instances.find((i) => (i.socket ? mgmt.args[0] === i.socket && mgmt.args[1] === 'unix' : Number(mgmt.args[1]) === i.port));
     if (!mgmt) {
       if (!hook) f.problems.push(at(undefined, 'management', `missing: the daemon cannot reach this OpenVPN; add ${printed('management')}`));
     } else if (!instance) {
       const where = management.instances.map((i) => (i.socket ? `${i.socket} unix` : `${i.host ?? '127.0.0.1'} ${i.port}`)).join(', ');
-      f.problems.push(at(mgmt, 'management', `${mgmt.args.slice(0, 2).join(' ')} is not an instance of the config (${where}); make the socket path (or port) match management.instances`));
+      f.problems.push(
+        at(
+          mgmt,
+          'management',
+          `${mgmt.args.slice(0, 2).join(' ')} is not an instance of the config (${where}); make the socket path (or port) match management.instances`,
+        ),
+      );
     } else {
       if (!one('management-client-auth')) {
         f.problems.push(at(mgmt, 'management-client-auth', 'missing: OpenVPN then admits clients without asking the daemon; add `management-client-auth`'));
       }
       if (instance.socket && !one('management-client-user') && !one('management-client-group')) {
-        f.problems.push(at(mgmt, 'management-client-user', 'missing: any local user who can reach the socket can admit and kill clients; add `management-client-user DAEMON-USER`'));
+        f.problems.push(
+          at(
+            mgmt,
+            'management-client-user',
+            'missing: any local user who can reach the socket can admit and kill clients; add `management-client-user DAEMON-USER`',
+          ),
+        );
       }
       if (instance.socket && mgmt.args[2] === undefined && instance['password-file']) {
-        f.problems.push(at(mgmt, 'management', `the config gives password-file ${instance['password-file']} but OpenVPN asks no password; add it as the third word`));
+        f.problems.push(
+          at(mgmt, 'management', `the config gives password-file ${instance['password-file']} but OpenVPN asks no password; add it as the third word`),
+        );
       }
       if (!handled.includes('user-pass-verify') && !one('auth-user-pass-optional')) {
-        f.warnings.push(at(mgmt, 'auth-user-pass-optional', 'missing while no plugin checks passwords: clients without a username and password are refused; add `auth-user-pass-optional` for certificate-only clients'));
+        f.warnings.push(
+          at(
+            mgmt,
+            'auth-user-pass-optional',
+            'missing while no plugin checks passwords: clients without a username and password are refused; add `auth-user-pass-optional` for certificate-only clients',
+          ),
+        );
       }
-      if (!one('management-hold')) f.warnings.push(at(mgmt, 'management-hold', 'missing: clients that connect before the daemon attaches wait until hand-window runs out; consider `management-hold`'));
+      if (!one('management-hold'))
+        f.warnings.push(
+          at(mgmt, 'management-hold', 'missing: clients that connect before the daemon attaches wait until hand-window runs out; consider `management-hold`'),
+        );
     }
   }
 
@@ -135,15 +174,33 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   const viaEnv = (config.hook?.events['user-pass-verify']?.method ?? 'via-file') === 'via-env';
   const needed = viaEnv && handled.includes('user-pass-verify') ? 3 : 2;
   if (security < needed) {
-    f.problems.push(at(one('script-security'), 'script-security', `${security} does not let OpenVPN run the hook client${needed === 3 ? ' with the password in its environment (via-env)' : ''}; set \`script-security ${needed}\``));
+    f.problems.push(
+      at(
+        one('script-security'),
+        'script-security',
+        `${security} does not let OpenVPN run the hook client${needed === 3 ? ' with the password in its environment (via-env)' : ''}; set \`script-security ${needed}\``,
+      ),
+    );
   }
   // hook mode: the daemon runs as OpenVPN's user, which owns the runtime directory
   const dir = stat(hook.dir);
   if (user && dir && userId(user.args[0] ?? '') !== dir.uid) {
-    f.problems.push(at(user, 'user', `OpenVPN runs hooks as ${user.args[0]} but ${hook.dir} belongs to ${userName(dir.uid)}; in hook mode run the daemon as OpenVPN's user (its deferral files are readable by that user only)`));
+    f.problems.push(
+      at(
+        user,
+        'user',
+        `OpenVPN runs hooks as ${user.args[0]} but ${hook.dir} belongs to ${userName(dir.uid)}; in hook mode run the daemon as OpenVPN's user (its deferral files are readable by that user only)`,
+      ),
+    );
   }
   if (group && hook.group !== undefined && group.args[0] !== hook.group && groupIdOf(group.args[0] ?? '') !== groupIdOf(hook.group)) {
-    f.problems.push(at(group, 'group', `OpenVPN's group is ${group.args[0]} but hook.group is ${hook.group}; the hook client writes into the runtime directory as OpenVPN's group: make them the same`));
+    f.problems.push(
+      at(
+        group,
+        'group',
+        `OpenVPN's group is ${group.args[0]} but hook.group is ${hook.group}; the hook client writes into the runtime directory as OpenVPN's group: make them the same`,
+      ),
+    );
   }
   const wanted = new Set<EventName>([...handled, 'client-connect', 'client-disconnect']);
   // learn-address: connect means the daemon reports addresses itself; a hook would report them twice
@@ -153,18 +210,37 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
     const option = HOOK_OPTION[event];
     const d = one(option);
     if (d && event === 'learn-address' && learnAtConnect) {
-      f.problems.push(at(d, option, 'hook.learn-address is connect: the daemon reports addresses when a connect is accepted, and this hook would report them twice; remove the line (or set hook.learn-address: hook)'));
+      f.problems.push(
+        at(
+          d,
+          option,
+          'hook.learn-address is connect: the daemon reports addresses when a connect is accepted, and this hook would report them twice; remove the line (or set hook.learn-address: hook)',
+        ),
+      );
       continue;
     }
     const expected = hookCommand(event, hook, HOOK_PATH);
     const line = `${option} "${expected}"${event === 'user-pass-verify' ? ` ${hook.events['user-pass-verify']?.method ?? 'via-file'}` : ''}`;
     if (!d) {
-      if (wanted.has(event)) f.problems.push(at(undefined, option, `missing: ${handled.includes(event) ? 'a plugin handles' : 'the daemon tracks sessions with'} ${event} but OpenVPN never reports it; add: ${line}`));
+      if (wanted.has(event))
+        f.problems.push(
+          at(
+            undefined,
+            option,
+            `missing: ${handled.includes(event) ? 'a plugin handles' : 'the daemon tracks sessions with'} ${event} but OpenVPN never reports it; add: ${line}`,
+          ),
+        );
       continue;
     }
     const [program, runDir, mode, unreachable, seconds] = (d.args[0] ?? '').split(/\s+/);
     if (basename(program ?? '') !== 'flexscript-hook') {
-      f.problems.push(at(d, option, `runs ${program}, not the hook client: the event never reaches the daemon; replace it with: ${line} (an existing script can run as the exec plugin)`));
+      f.problems.push(
+        at(
+          d,
+          option,
+          `runs ${program}, not the hook client: the event never reaches the daemon; replace it with: ${line} (an existing script can run as the exec plugin)`,
+        ),
+      );
       continue;
     }
     try {
@@ -174,12 +250,15 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
     }
     if (runDir !== hook.dir) f.problems.push(at(d, option, `hands events to ${runDir} but hook.dir is ${hook.dir}; use: ${line}`));
     if ((event === 'client-connect' || event === 'user-pass-verify') && mode !== 'defer') {
-      f.problems.push(at(d, option, `runs in ${mode} mode: OpenVPN's event loop (every client, traffic included) then waits for the plugins; use deferral: ${line}`));
+      f.problems.push(
+        at(d, option, `runs in ${mode} mode: OpenVPN's event loop (every client, traffic included) then waits for the plugins; use deferral: ${line}`),
+      );
     } else if (mode !== hookMode(event, hook)) {
       f.problems.push(at(d, option, `runs in ${mode} mode but the config says ${hookMode(event, hook)} (hook.events.${event}.wait); use: ${line}`));
     }
     const [, , , wantUnreachable, wantSeconds] = expected.split(' ');
-    if (unreachable !== wantUnreachable) f.problems.push(at(d, option, `on-unreachable is ${unreachable} but the config says ${wantUnreachable}; use: ${line}`));
+    if (unreachable !== wantUnreachable)
+      f.problems.push(at(d, option, `on-unreachable is ${unreachable} but the config says ${wantUnreachable}; use: ${line}`));
     if (seconds !== wantSeconds) f.problems.push(at(d, option, `waits ${seconds} s but hook.timeout is ${wantSeconds} s; use: ${line}`));
     if (event === 'user-pass-verify') {
       const method = hook.events['user-pass-verify']?.method ?? 'via-file';
@@ -191,15 +270,31 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   // a --status on OpenVPN's command line (Debian's openvpn-server@ unit) comes before --config: the config's lines win
   if (statusFile) {
     const status = one('status');
-    if (status?.args[0] !== statusFile) f.problems.push(at(status, 'status', `hook.status-file is ${statusFile} but OpenVPN writes ${status?.args[0] ?? 'no status file'}; add \`status ${statusFile} 1\``));
-    if (one('status-version')?.args[0] !== '3') f.problems.push(at(one('status-version'), 'status-version', 'the daemon reads status-version 3; add `status-version 3`'));
+    if (status?.args[0] !== statusFile)
+      f.problems.push(
+        at(status, 'status', `hook.status-file is ${statusFile} but OpenVPN writes ${status?.args[0] ?? 'no status file'}; add \`status ${statusFile} 1\``),
+      );
+    if (one('status-version')?.args[0] !== '3')
+      f.problems.push(at(one('status-version'), 'status-version', 'the daemon reads status-version 3; add `status-version 3`'));
   }
   const tmpDir = one('tmp-dir');
   const wantTmp = hook['tmp-dir'];
   if (wantTmp && tmpDir?.args[0] !== wantTmp) {
-    f.problems.push(at(tmpDir, 'tmp-dir', `hook.tmp-dir is ${wantTmp} but OpenVPN creates its deferral files in ${tmpDir?.args[0] ?? '/tmp'}: the daemon cannot answer connects there; add \`tmp-dir ${wantTmp}\``));
+    f.problems.push(
+      at(
+        tmpDir,
+        'tmp-dir',
+        `hook.tmp-dir is ${wantTmp} but OpenVPN creates its deferral files in ${tmpDir?.args[0] ?? '/tmp'}: the daemon cannot answer connects there; add \`tmp-dir ${wantTmp}\``,
+      ),
+    );
   } else if (!wantTmp && (!tmpDir || /^\/(var\/)?tmp(\/|$)/.test(tmpDir.args[0] ?? ''))) {
-    f.warnings.push(at(tmpDir, 'tmp-dir', `OpenVPN creates its deferral files in ${tmpDir?.args[0] ?? '/tmp'}: under systemd's PrivateTmp (Debian's openvpn-server@ unit, the daemon's unit) each service has its own /tmp and connects time out; set hook.tmp-dir and OpenVPN's tmp-dir to one directory both use (flexscript init: /run/flexscript/openvpn-tmp)`));
+    f.warnings.push(
+      at(
+        tmpDir,
+        'tmp-dir',
+        `OpenVPN creates its deferral files in ${tmpDir?.args[0] ?? '/tmp'}: under systemd's PrivateTmp (Debian's openvpn-server@ unit, the daemon's unit) each service has its own /tmp and connects time out; set hook.tmp-dir and OpenVPN's tmp-dir to one directory both use (flexscript init: /run/flexscript/openvpn-tmp)`,
+      ),
+    );
   }
 }
 
@@ -231,7 +326,7 @@ export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[
         ...where(
           ['hook', 'status-file'],
           `missing while ${stateful.join(', ')} keep${stateful.length === 1 ? 's' : ''} kernel state or count sessions: a restarted daemon (an upgrade, a crash and systemd's Restart=) then knows no live client, and its first reconcile removes every connected client's firewall set elements and routes; ` +
-            "add status-file: /run/openvpn-flexscript/status.txt (flexscript init writes it with a tmpfiles.d drop-in that creates the file) and the status and status-version 3 lines `flexscript openvpn-config` prints",
+            'add status-file: /run/openvpn-flexscript/status.txt (flexscript init writes it with a tmpfiles.d drop-in that creates the file) and the status and status-version 3 lines `flexscript openvpn-config` prints',
         ),
       );
     }
@@ -253,11 +348,15 @@ export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[
   }
   const st = stat(file);
   if (!st) {
-    f.warnings.push(`${file}: hook.status-file does not exist (yet): OpenVPN would create it readable by root only and a restarted daemon could not read it; create it first, root's with OpenVPN's group, mode 0640 (flexscript init's tmpfiles.d drop-in does)`);
+    f.warnings.push(
+      `${file}: hook.status-file does not exist (yet): OpenVPN would create it readable by root only and a restarted daemon could not read it; create it first, root's with OpenVPN's group, mode 0640 (flexscript init's tmpfiles.d drop-in does)`,
+    );
     return;
   }
   if (!st.isFile()) {
-    f.problems.push(`${file}: hook.status-file is ${st.isSymbolicLink() ? 'a symlink' : 'not a regular file'}; OpenVPN writes through it as root: replace it with a regular file, root's with OpenVPN's group, mode 0640`);
+    f.problems.push(
+      `${file}: hook.status-file is ${st.isSymbolicLink() ? 'a symlink' : 'not a regular file'}; OpenVPN writes through it as root: replace it with a regular file, root's with OpenVPN's group, mode 0640`,
+    );
     return;
   }
   const uid = daemonUser === undefined ? undefined : userId(daemonUser);
@@ -277,7 +376,9 @@ export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[
   }
   const version = first.startsWith('TITLE\t') ? 3 : first.startsWith('TITLE,') ? 2 : first.startsWith('OpenVPN CLIENT LIST') ? 1 : undefined;
   if (version !== undefined && version !== 3) {
-    f.problems.push(`${file}: OpenVPN writes status-version ${version} here, but the daemon reads version 3 only; put \`status-version 3\` in OpenVPN's config (it comes after --status-version on OpenVPN's command line, so it wins)`);
+    f.problems.push(
+      `${file}: OpenVPN writes status-version ${version} here, but the daemon reads version 3 only; put \`status-version 3\` in OpenVPN's config (it comes after --status-version on OpenVPN's command line, so it wins)`,
+    );
   }
 }
 
@@ -285,13 +386,18 @@ export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[
 export function checkManagementPasswords(loaded: LoadedConfig, f: Findings): void {
   loaded.config.management?.instances.forEach((instance, i) => {
     const field: FieldPath = ['management', 'instances', i];
-    const problem = (path: FieldPath, text: string) => f.problems.push(...loaded.problems([{ code: 'custom', path: [], message: text, input: undefined }], path).map(formatProblem));
+    const problem = (path: FieldPath, text: string) =>
+      f.problems.push(...loaded.problems([{ code: 'custom', path: [], message: text, input: undefined }], path).map(formatProblem));
     const pwFile = instance['password-file'];
     if (instance.port !== undefined && !pwFile) {
-      problem([...field, 'port'], `management over TCP (${instance.host ?? '127.0.0.1'} ${instance.port}) without password-file: any local user can connect to OpenVPN's management interface and admit, deny or disconnect clients; use socket: (a unix socket with management-client-user), or add password-file (and the same file as the third word of OpenVPN's management line)`);
+      problem(
+        [...field, 'port'],
+        `management over TCP (${instance.host ?? '127.0.0.1'} ${instance.port}) without password-file: any local user can connect to OpenVPN's management interface and admit, deny or disconnect clients; use socket: (a unix socket with management-client-user), or add password-file (and the same file as the third word of OpenVPN's management line)`,
+      );
     }
     const st = pwFile ? stat(pwFile) : undefined;
-    if (pwFile && st && st.mode & 0o004) problem([...field, 'password-file'], `${pwFile} has mode ${octal(st.mode)}: every local user can read the management password; chmod o-rwx ${pwFile}`);
+    if (pwFile && st && st.mode & 0o004)
+      problem([...field, 'password-file'], `${pwFile} has mode ${octal(st.mode)}: every local user can read the management password; chmod o-rwx ${pwFile}`);
   });
 }
 
@@ -309,16 +415,28 @@ export function checkSockets(loaded: LoadedConfig, f: Findings): void {
     places.push({ field: ['hook'], path: paths.ring, mode: config.hook.mode & 0o660, group: config.hook.group, kind: 'ring pipe' });
   }
   const passThrough = config.management?.['pass-through'];
-  if (passThrough) places.push({ field: ['management', 'pass-through'], path: passThrough.socket, mode: passThrough.mode, group: passThrough.group, kind: 'pass-through socket' });
-  if (config.control) places.push({ field: ['control'], path: config.control.socket, mode: config.control.mode, group: config.control.group, kind: 'control socket' });
-  if (config.metrics?.socket) places.push({ field: ['metrics'], path: config.metrics.socket, mode: config.metrics.mode, group: config.metrics.group, kind: 'metrics socket' });
+  if (passThrough)
+    places.push({
+      field: ['management', 'pass-through'],
+      path: passThrough.socket,
+      mode: passThrough.mode,
+      group: passThrough.group,
+      kind: 'pass-through socket',
+    });
+  if (config.control)
+    places.push({ field: ['control'], path: config.control.socket, mode: config.control.mode, group: config.control.group, kind: 'control socket' });
+  if (config.metrics?.socket)
+    places.push({ field: ['metrics'], path: config.metrics.socket, mode: config.metrics.mode, group: config.metrics.group, kind: 'metrics socket' });
 
   for (const p of places) {
-    if (p.mode & 0o007) f.problems.push(...where([...p.field, 'mode'], `${octal(p.mode)} lets every local user reach the ${p.kind}; use ${octal(p.mode & ~0o007)}`));
+    if (p.mode & 0o007)
+      f.problems.push(...where([...p.field, 'mode'], `${octal(p.mode)} lets every local user reach the ${p.kind}; use ${octal(p.mode & ~0o007)}`));
     const gid = p.group === undefined ? undefined : groupIdOf(p.group);
     // a warning: the config may be checked before the machine it is meant for is set up
     if (p.group !== undefined && gid === undefined && p.kind !== 'ring pipe') {
-      f.warnings.push(...where([...p.field, 'group'], `group ${p.group} does not exist here; the daemon cannot start until it does (create it, or name OpenVPN's group)`));
+      f.warnings.push(
+        ...where([...p.field, 'group'], `group ${p.group} does not exist here; the daemon cannot start until it does (create it, or name OpenVPN's group)`),
+      );
     }
     const parent = dirname(p.path);
     // the daemon creates its runtime directory (and parents) itself; a socket's folder must exist
@@ -326,16 +444,23 @@ export function checkSockets(loaded: LoadedConfig, f: Findings): void {
       if (!stat(parent)) continue;
     } else if (p.kind !== 'runtime directory' && !stat(parent)?.isDirectory()) {
       // systemd's RuntimeDirectory= creates it when the service starts
-      f.warnings.push(`${p.path}: the ${p.kind}'s directory ${parent} does not exist (yet); the daemon cannot listen there unless it is created for the daemon's user before it starts (systemd: RuntimeDirectory=)`);
+      f.warnings.push(
+        `${p.path}: the ${p.kind}'s directory ${parent} does not exist (yet); the daemon cannot listen there unless it is created for the daemon's user before it starts (systemd: RuntimeDirectory=)`,
+      );
       continue;
     }
     const st = stat(p.path);
     if (!st) continue;
-    if (st.mode & 0o007) f.problems.push(`${p.path}: the ${p.kind} has mode ${octal(st.mode)}, reachable by every local user; chmod o-rwx ${p.path} (the daemon sets ${octal(p.mode)} at start)`);
-    if (gid !== undefined && st.gid !== gid) f.problems.push(`${p.path}: the ${p.kind} belongs to group ${st.gid}, not ${p.group}; chgrp ${p.group} ${p.path} (the daemon sets it at start)`);
+    if (st.mode & 0o007)
+      f.problems.push(
+        `${p.path}: the ${p.kind} has mode ${octal(st.mode)}, reachable by every local user; chmod o-rwx ${p.path} (the daemon sets ${octal(p.mode)} at start)`,
+      );
+    if (gid !== undefined && st.gid !== gid)
+      f.problems.push(`${p.path}: the ${p.kind} belongs to group ${st.gid}, not ${p.group}; chgrp ${p.group} ${p.path} (the daemon sets it at start)`);
   }
   const spool = config.hook && stat(runtimePaths(config.hook.dir).spool);
-  if (spool && spool.mode & 0o007) f.problems.push(`${runtimePaths(config.hook!.dir).spool}: mode ${octal(spool.mode)} lets every local user read events (passwords included); chmod o-rwx`);
+  if (spool && spool.mode & 0o007)
+    f.problems.push(`${runtimePaths(config.hook!.dir).spool}: mode ${octal(spool.mode)} lets every local user read events (passwords included); chmod o-rwx`);
   if (config.hook && config.hook.group === undefined) {
     f.warnings.push(...where(['hook', 'group'], "not set: OpenVPN's hook client must then run as the daemon's user; set OpenVPN's group"));
   }
@@ -350,7 +475,11 @@ function sudoersRules(text: string): { user: string; runAs: string; command: str
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const m = /^(\S+)\s+ALL\s*=\s*\(([^)]*)\)\s*(NOPASSWD:\s*)?(.*)$/.exec(line);
-    rules.push(m ? { user: m[1]!, runAs: m[2]!.trim(), command: m[3] ? m[4]!.trim().split(/\s+/) : [], line: i + 1 } : { user: '', runAs: '', command: [line], line: i + 1 });
+    rules.push(
+      m
+        ? { user: m[1]!, runAs: m[2]!.trim(), command: m[3] ? m[4]!.trim().split(/\s+/) : [], line: i + 1 }
+        : { user: '', runAs: '', command: [line], line: i + 1 },
+    );
   });
   return rules;
 }
@@ -371,7 +500,8 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
   try {
     await loadRootConfig(file);
   } catch (err) {
-    const fix = (problem: string) => (problem.startsWith('cannot read') ? `${problem}; write it (flexscript init writes a starting one) and install it owned by root, mode 0644` : problem);
+    const fix = (problem: string) =>
+      problem.startsWith('cannot read') ? `${problem}; write it (flexscript init writes a starting one) and install it owned by root, mode 0644` : problem;
     if (err instanceof RootConfigError) f.problems.push(...err.problems.map((p) => `${p.file}:${p.line}: ${p.field || '(top level)'}: ${fix(p.problem)}`));
     else f.problems.push(`${file}: ${errorMessage(err)}; write it (flexscript init writes a starting one) and install it owned by root, mode 0644`);
   }
@@ -379,7 +509,8 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
   // the paths root runs and reads: with the default command, the whole root stage
   const trusted = command?.[0] === ROOT_SCRIPT ? rootStagePaths(file) : [file];
   if (stat(file)) {
-    for (const p of await findUntrustedPaths(trusted)) f.problems.push(`${p.path}: ${p.problem}; the root stage refuses to start: chown root:root and chmod go-w it`);
+    for (const p of await findUntrustedPaths(trusted))
+      f.problems.push(`${p.path}: ${p.problem}; the root stage refuses to start: chown root:root and chmod go-w it`);
   }
   if (!command) {
     f.warnings.push(`root.command does not start with sudo: the sudoers drop-in was not checked`);
@@ -388,10 +519,13 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
   const sudoers = options.sudoers ?? DEFAULT_SUDOERS;
   const st = stat(sudoers);
   if (!st) {
-    f.problems.push(`${sudoers}: missing: the daemon cannot start the root stage; install the drop-in \`flexscript init\` writes (mode 0440), or pass --sudoers FILE`);
+    f.problems.push(
+      `${sudoers}: missing: the daemon cannot start the root stage; install the drop-in \`flexscript init\` writes (mode 0440), or pass --sudoers FILE`,
+    );
     return;
   }
-  if (st.uid !== 0 || st.mode & 0o022) f.problems.push(`${sudoers}: owned by uid ${st.uid}, mode ${octal(st.mode)}: sudo ignores it; chown root:root and chmod 0440 it`);
+  if (st.uid !== 0 || st.mode & 0o022)
+    f.problems.push(`${sudoers}: owned by uid ${st.uid}, mode ${octal(st.mode)}: sudo ignores it; chown root:root and chmod 0440 it`);
   try {
     await checkSudoers(sudoers);
   } catch (err) {
@@ -410,10 +544,12 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
       f.problems.push(`${where}: allows \`${r.command.join(' ')}\`, not exactly \`${expected}\`; the rule must name this one command with these arguments`);
     }
     if (r.runAs !== 'root') f.problems.push(`${where}: runs as (${r.runAs}); write (root)`);
-    if (daemonUser !== undefined && r.user !== daemonUser) f.problems.push(`${where}: allows ${r.user}, but the daemon runs as ${daemonUser}; write the rule for ${daemonUser}`);
+    if (daemonUser !== undefined && r.user !== daemonUser)
+      f.problems.push(`${where}: allows ${r.user}, but the daemon runs as ${daemonUser}; write the rule for ${daemonUser}`);
     else if (userId(r.user) === undefined) f.problems.push(`${where}: user ${r.user} does not exist; write the rule for the daemon's user`);
   }
-  if (rules.length === 0) f.problems.push(`${sudoers}: no rule: the daemon cannot start the root stage; add: ${daemonUser ?? 'DAEMON-USER'} ALL=(root) NOPASSWD: ${expected}`);
+  if (rules.length === 0)
+    f.problems.push(`${sudoers}: no rule: the daemon cannot start the root stage; add: ${daemonUser ?? 'DAEMON-USER'} ALL=(root) NOPASSWD: ${expected}`);
 }
 
 // ---------------------------------------------------------------- the command
@@ -480,7 +616,13 @@ export async function checkCommand(file: string, options: CheckOptions = {}): Pr
   for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
   for (const p of result.problems) process.stderr.write(`${p}\n`);
   if (result.problems.length > 0) return 1;
-  const checked = ['config', 'plugins', 'sockets', ...(options.openvpnConfig ? ['OpenVPN config'] : []), ...(result.plugins && (await loadConfig(file)).config.root ? ['root stage', 'sudoers'] : [])];
+  const checked = [
+    'config',
+    'plugins',
+    'sockets',
+    ...(options.openvpnConfig ? ['OpenVPN config'] : []),
+    ...(result.plugins && (await loadConfig(file)).config.root ? ['root stage', 'sudoers'] : []),
+  ];
   process.stdout.write(`${file}: OK (${result.plugins?.length ?? 0} plugin(s): ${result.plugins?.join(', ') || 'none'}); checked: ${checked.join(', ')}\n`);
   return 0;
 }

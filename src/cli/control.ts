@@ -141,7 +141,9 @@ async function liveClients(configFile: string): Promise<readonly ControlSession[
     if (!answer.ok) throw new Error(`the daemon refused status: ${answer.error}`);
     if (answer.root && !answer.root.tableReady) {
       const why = (answer.root.problem ?? 'it has not confirmed the table yet').replace(/[\x00-\x1f\x7f]/g, '?');
-      process.stderr.write(`warning: the root stage is ${answer.root.state} and has not put the firewall's nft table in place; new clients are denied: ${why}\n`);
+      process.stderr.write(
+        `warning: the root stage is ${answer.root.state} and has not put the firewall's nft table in place; new clients are denied: ${why}\n`,
+      );
     }
     return answer.sessions;
   }

@@ -43,7 +43,8 @@ function sysusers(o: InitOptions, path: string): string | undefined {
   const { user, group } = daemonIds(o);
   const lines: string[] = [];
   if (group !== user && !SYSTEM_GROUPS.has(group)) lines.push(`g ${group} -`);
-  if (!SYSTEM_USERS.has(user)) lines.push(group === user ? `u ${user} - "openvpn-flexscript daemon" / -` : `u ${user} -:${group} "openvpn-flexscript daemon" / -`);
+  if (!SYSTEM_USERS.has(user))
+    lines.push(group === user ? `u ${user} - "openvpn-flexscript daemon" / -` : `u ${user} -:${group} "openvpn-flexscript daemon" / -`);
   if (lines.length === 0) return undefined;
   return `# systemd-sysusers: the daemon's user${o.mode === 'hook' ? " (hook mode: OpenVPN's user too)" : ''}. Install:
 #   install -o root -g root -m 0644 ${path} /etc/sysusers.d/flexscript.conf
@@ -124,24 +125,24 @@ ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=1
 ${
-    o.mode === 'hook'
-      ? `# /run/flexscript: the hook directory (hook.dir), shared with OpenVPN's group, and the sockets;
+  o.mode === 'hook'
+    ? `# /run/flexscript: the hook directory (hook.dir), shared with OpenVPN's group, and the sockets;
 # /run/flexscript/openvpn-tmp: OpenVPN's tmp-dir (hook.tmp-dir), where OpenVPN creates the
 # deferral files the daemon answers in. Writable here although ProtectSystem=strict: systemd
 # makes RuntimeDirectory= paths writable.
 RuntimeDirectory=flexscript flexscript/openvpn-tmp
 RuntimeDirectoryMode=0770`
-      : `# /run/flexscript: the pass-through and control sockets
+    : `# /run/flexscript: the pass-through and control sockets
 RuntimeDirectory=flexscript
 RuntimeDirectoryMode=0755`
-  }
+}
 RuntimeDirectoryPreserve=yes
 # /var/lib/flexscript: the accounting store; /var/log/flexscript: the session log
 StateDirectory=flexscript
 LogsDirectory=flexscript
 ProtectSystem=strict
 ProtectHome=yes
-# the daemon shares no file with OpenVPN through /tmp${o.mode === 'hook' ? ' (OpenVPN\'s tmp-dir is above)' : ''}
+# the daemon shares no file with OpenVPN through /tmp${o.mode === 'hook' ? " (OpenVPN's tmp-dir is above)" : ''}
 PrivateTmp=yes
 # what it writes (session log, accounting store) is not for every local user: names, addresses
 UMask=0027
@@ -268,7 +269,10 @@ export async function initCommand(o: InitOptions): Promise<number> {
     o.mode === 'hook'
       ? hookServerLines(parsed.hook!, ['client-connect', 'client-disconnect', 'learn-address'])
       : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: daemonIds(o).user });
-  files.set(join(dir, 'root.yaml'), (await readFile(join(REPO, 'examples/root.yaml'), 'utf8')).replace('root.yaml /etc/flexscript', `${join(dir, 'root.yaml')} /etc/flexscript`));
+  files.set(
+    join(dir, 'root.yaml'),
+    (await readFile(join(REPO, 'examples/root.yaml'), 'utf8')).replace('root.yaml /etc/flexscript', `${join(dir, 'root.yaml')} /etc/flexscript`),
+  );
   const sudoers = join(dir, 'sudoers-flexscript');
   files.set(
     sudoers,

@@ -9,9 +9,7 @@ import type { SessionsOptions } from './sessions.ts';
 // Each verb loads its own modules when it runs: the daemon never loads the demo, the
 // benchmark or the lab, and a short command compiles only what it uses.
 
-const program = new Command('flexscript')
-  .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
-  .showHelpAfterError();
+const program = new Command('flexscript').description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.').showHelpAfterError();
 
 program
   .command('run')
@@ -25,7 +23,7 @@ program
 
 program
   .command('check')
-  .description('validate the configuration, plugins, sockets, root stage and sudoers (and OpenVPN\'s config); one line per problem, exit 1 on any')
+  .description("validate the configuration, plugins, sockets, root stage and sudoers (and OpenVPN's config); one line per problem, exit 1 on any")
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('--openvpn-config <file>', "OpenVPN's server config: check the lines the mode needs")
   .option('--sudoers <file>', 'the sudoers drop-in for the root stage (default: /etc/sudoers.d/flexscript)')
@@ -33,8 +31,9 @@ program
   .option('--openvpn-unit <unit>', "OpenVPN's systemd unit, e.g. openvpn-server@NAME (default: from --openvpn-config's path)")
   .option('--daemon-unit <unit>', "the daemon's systemd unit (default: flexscriptd.service, when installed)")
   .option('--unit-root <dir>', 'read unit files below this directory instead of asking systemd')
-  .action(async (o: { config: string; openvpnConfig?: string; sudoers: string; daemonUser?: string; openvpnUnit?: string; daemonUnit?: string; unitRoot?: string }) =>
-    process.exit(await (await import('./check.ts')).checkCommand(o.config, o)),
+  .action(
+    async (o: { config: string; openvpnConfig?: string; sudoers: string; daemonUser?: string; openvpnUnit?: string; daemonUnit?: string; unitRoot?: string }) =>
+      process.exit(await (await import('./check.ts')).checkCommand(o.config, o)),
   );
 
 program
@@ -86,16 +85,20 @@ program
   .argument('<name>', 'common name')
   .requiredOption('-c, --config <file>', 'configuration file')
   .option('-i, --instance <name>', 'only on this OpenVPN instance')
-  .action(async (name: string, o: { config: string; instance?: string }) => process.exit(await (await import('./control.ts')).killCommand(o.config, name, o.instance)));
+  .action(async (name: string, o: { config: string; instance?: string }) =>
+    process.exit(await (await import('./control.ts')).killCommand(o.config, name, o.instance)),
+  );
 
 program
   .command('passwd')
-  .description('set a user\'s password (argon2id) in a users file; reads it from the terminal without echo, or from stdin')
+  .description("set a user's password (argon2id) in a users file; reads it from the terminal without echo, or from stdin")
   .argument('<user>', 'user name')
   .requiredOption('-f, --file <file>', 'users file (created with mode 0640 if missing)')
   .option('--groups <list>', 'comma-separated groups of the user (kept when not given)')
   .option('--delete', 'remove the user instead')
-  .action(async (user: string, o: { file: string; groups?: string; delete?: boolean }) => process.exit(await (await import('./passwd.ts')).passwdCommand(user, o)));
+  .action(async (user: string, o: { file: string; groups?: string; delete?: boolean }) =>
+    process.exit(await (await import('./passwd.ts')).passwdCommand(user, o)),
+  );
 
 program
   .command('demo')
@@ -110,11 +113,15 @@ program
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 300)
   .option('--json <file>', 'also write the results as JSON (every run)')
   .option('--modes <list>', `comma-separated subset of ${BENCH_MODES.join(',')}`)
-  .option('--repeat <k>', "K rounds, each mode right after a floor run of its own; reports each mode's median ratio to its floor, best and worst round", (v) => {
-    const k = Number(v);
-    if (!Number.isInteger(k) || k < 1) throw new InvalidArgumentError('a whole number of rounds, at least 1');
-    return k;
-  })
+  .option(
+    '--repeat <k>',
+    "K rounds, each mode right after a floor run of its own; reports each mode's median ratio to its floor, best and worst round",
+    (v) => {
+      const k = Number(v);
+      if (!Number.isInteger(k) || k < 1) throw new InvalidArgumentError('a whole number of rounds, at least 1');
+      return k;
+    },
+  )
   .option('--timeout <seconds>', 'give up on a run after this many seconds (counts as failed)', (v) => {
     const s = Number(v);
     if (!Number.isFinite(s) || s <= 0) throw new InvalidArgumentError('a number of seconds above 0');
@@ -125,7 +132,9 @@ program
     if (o.micro) {
       const { runMicro } = await import('../bench/micro.ts');
       const m = await runMicro();
-      process.stdout.write(`management codec: ${m.codecConnectsPerSecond} CONNECT blocks/s; pipeline (example plugins): ${m.pipelineEventsPerSecond} client-connects/s\n`);
+      process.stdout.write(
+        `management codec: ${m.codecConnectsPerSecond} CONNECT blocks/s; pipeline (example plugins): ${m.pipelineEventsPerSecond} client-connects/s\n`,
+      );
       process.exit(0);
     }
     const { formatTable, runBench, stopBench } = await import('../bench/bench.ts');

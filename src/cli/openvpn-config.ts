@@ -33,10 +33,7 @@ export function hookServerLines(hook: HookConfig, handled: readonly EventName[])
     );
   }
   if (hook['tmp-dir']) {
-    lines.push(
-      '# deferral files: in a directory the daemon sees too (systemd gives each service its own /tmp)',
-      `tmp-dir ${quote(hook['tmp-dir'])}`,
-    );
+    lines.push('# deferral files: in a directory the daemon sees too (systemd gives each service its own /tmp)', `tmp-dir ${quote(hook['tmp-dir'])}`);
   }
   return lines;
 }

@@ -132,7 +132,8 @@ export async function passwdCommand(user: string, o: PasswdOptions, io: PasswdIo
     try {
       text = await fs.readFile(o.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || o.delete) throw new PasswdError(`${o.file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || o.delete)
+        throw new PasswdError(`${o.file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
     const at = findUser(lines, user, o.file);

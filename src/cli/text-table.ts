@@ -59,7 +59,14 @@ export function terminalJson(value: unknown): string {
 export function textTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const cells = [head, ...rows].map((r) => head.map((_, i) => visibleText(r[i] ?? '')));
   const widths = head.map((_, i) => Math.max(...cells.map((r) => displayWidth(r[i]!))));
-  return cells.map((r) => r.map((c, i) => padToWidth(c, widths[i]!)).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => padToWidth(c, widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** A time for a table: `2026-11-28 21:05:33` (UTC). */

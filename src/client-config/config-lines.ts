@@ -15,7 +15,18 @@ const CLIENT_DIRECTIVES = new Set(['iroute', 'iroute-ipv6', 'push', 'push-reset'
 
 /** dhcp-option types that take an address. */
 const DHCP_ADDRESS = new Set(['DNS', 'DNS6', 'WINS', 'NBDD', 'NTP']);
-const DHCP_OTHER = new Set(['DOMAIN', 'DOMAIN-SEARCH', 'ADAPTER_DOMAIN_SUFFIX', 'NBT', 'NBS', 'DISABLE-NBT', 'PROXY_HTTP', 'PROXY_HTTPS', 'PROXY_BYPASS', 'PROXY_AUTO_CONFIG_URL']);
+const DHCP_OTHER = new Set([
+  'DOMAIN',
+  'DOMAIN-SEARCH',
+  'ADAPTER_DOMAIN_SUFFIX',
+  'NBT',
+  'NBS',
+  'DISABLE-NBT',
+  'PROXY_HTTP',
+  'PROXY_HTTPS',
+  'PROXY_BYPASS',
+  'PROXY_AUTO_CONFIG_URL',
+]);
 const ROUTE_KEYWORDS = new Set(['vpn_gateway', 'net_gateway', 'remote_host', 'default']);
 
 function lineSafety(text: string): string | undefined {
@@ -109,7 +120,8 @@ export function configProblem(line: string): string | undefined {
   if (name === 'ifconfig-push' || name === 'ifconfig-ipv6-push') {
     return `${name} is not written by hand: give the user an address (address: / address6:), which is checked against the pool`;
   }
-  if (!name || !CLIENT_DIRECTIVES.has(name)) return `${JSON.stringify(name ?? '')} is not allowed in a client config (${[...CLIENT_DIRECTIVES].join(', ')}; use push: for options sent to the client)`;
+  if (!name || !CLIENT_DIRECTIVES.has(name))
+    return `${JSON.stringify(name ?? '')} is not allowed in a client config (${[...CLIENT_DIRECTIVES].join(', ')}; use push: for options sent to the client)`;
   switch (name) {
     case 'iroute':
       if (args.length < 1 || args.length > 2) return 'iroute takes NETWORK [NETMASK]';

@@ -50,7 +50,10 @@ export function optionsSchema(z: typeof Z) {
       /** Or the same by hand: the VPN network (`server`), */
       network: z.string().optional(),
       /** the dynamic pool, `START-END` (`ifconfig-pool`; default: what `server` makes), */
-      pool: z.string().regex(/^[0-9.]+-[0-9.]+$/, 'expected START-END, e.g. 10.8.0.100-10.8.0.200').optional(),
+      pool: z
+        .string()
+        .regex(/^[0-9.]+-[0-9.]+$/, 'expected START-END, e.g. 10.8.0.100-10.8.0.200')
+        .optional(),
       /** OpenVPN's topology (net30 is OpenVPN 2.6's default when the server config names none). */
       topology: z.enum(['subnet', 'net30']).default('subnet'),
       /** `server-ipv6`, for address6. */
@@ -120,7 +123,8 @@ function errorText(err: unknown): string {
 /** The VPN network from openvpn-config or network/pool/topology, or undefined if neither is given. */
 function vpnNetwork(o: RawOptions, issue: (path: Path, message: string) => void): VpnNetwork | undefined {
   if (o['openvpn-config'] !== undefined) {
-    for (const k of ['network', 'pool', 'network6'] as const) if (o[k] !== undefined) issue([k], 'give either openvpn-config or network/pool/network6, not both');
+    for (const k of ['network', 'pool', 'network6'] as const)
+      if (o[k] !== undefined) issue([k], 'give either openvpn-config or network/pool/network6, not both');
     try {
       return readServerConfig(o['openvpn-config']);
     } catch (err) {
@@ -205,7 +209,12 @@ export function resolveOptions(o: RawOptions): { value: ClientConfigOptions; iss
     u.groups.forEach((g, i) => {
       if (!(g in o.groups)) issue([...at, 'groups', i], `unknown group ${JSON.stringify(g)} (groups: ${Object.keys(o.groups).join(', ') || 'none'})`);
     });
-    const reserve = (field: 'address' | 'address6', text: string, check: (a: HostAddress) => { problem?: string; key: string }, line: (a: HostAddress) => string) => {
+    const reserve = (
+      field: 'address' | 'address6',
+      text: string,
+      check: (a: HostAddress) => { problem?: string; key: string },
+      line: (a: HostAddress) => string,
+    ) => {
       let a: HostAddress;
       try {
         a = parseAddress(text);
@@ -221,19 +230,34 @@ export function resolveOptions(o: RawOptions): { value: ClientConfigOptions; iss
     };
     if (u.address !== undefined) {
       if (!vpn) issue([...at, 'address'], 'a static address needs the VPN network: set openvpn-config, or network (and pool)');
-      else reserve('address', u.address, (a) => {
-        const r = reservationProblem(vpn, a);
-        return { problem: r.problem, key: `4:${r.key}` };
-      }, (a) => ifconfigPushLine(vpn, a));
+      else
+        reserve(
+          'address',
+          u.address,
+          (a) => {
+            const r = reservationProblem(vpn, a);
+            return { problem: r.problem, key: `4:${r.key}` };
+          },
+          (a) => ifconfigPushLine(vpn, a),
+        );
     }
     if (u.address6 !== undefined) {
       const network6 = vpn?.network6;
       if (!network6) issue([...at, 'address6'], 'a static IPv6 address needs network6 (or server-ipv6 in openvpn-config)');
-      else reserve('address6', u.address6, (a) => ({
-        key: `6:${a.bits}`,
-        problem: !contains(network6, a) ? `${a.text} is outside the VPN network ${network6.text}`
-          : a.bits === network6.bits || a.bits === network6.bits + 1n ? `${a.text} is the network's or the server's address` : undefined,
-      }), (a) => ifconfigIpv6PushLine(network6, a));
+      else
+        reserve(
+          'address6',
+          u.address6,
+          (a) => ({
+            key: `6:${a.bits}`,
+            problem: !contains(network6, a)
+              ? `${a.text} is outside the VPN network ${network6.text}`
+              : a.bits === network6.bits || a.bits === network6.bits + 1n
+                ? `${a.text} is the network's or the server's address`
+                : undefined,
+          }),
+          (a) => ifconfigIpv6PushLine(network6, a),
+        );
     }
     lines.push(...checked(at, u));
     users.set(name, { groups: u.groups, lines, ...(u.address !== undefined ? { address: u.address } : {}) });

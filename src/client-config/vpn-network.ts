@@ -48,7 +48,7 @@ export function netmaskPrefix(mask: string): number | undefined {
 }
 
 export function prefixNetmask(prefix: number): string {
-  return formatBits(prefix === 0 ? 0n : ((0xffffffffn << BigInt(32 - prefix)) & 0xffffffffn), 4);
+  return formatBits(prefix === 0 ? 0n : (0xffffffffn << BigInt(32 - prefix)) & 0xffffffffn, 4);
 }
 
 /** Why `pool` cannot be the dynamic pool of `network`, or undefined. */
@@ -68,7 +68,8 @@ export function reservationProblem(vpn: VpnNetwork, address: HostAddress): { pro
   const { network, pool } = vpn;
   const range = `${pool.start.text}-${pool.end.text}`;
   if (address.family !== 4 || !contains(network, address)) return { problem: `${address.text} is outside the VPN network ${network.text}`, key: address.bits };
-  if (address.bits === network.bits || address.bits === lastAddress(network)) return { problem: `${address.text} is the network's own or broadcast address`, key: address.bits };
+  if (address.bits === network.bits || address.bits === lastAddress(network))
+    return { problem: `${address.text} is the network's own or broadcast address`, key: address.bits };
   if (address.bits === network.bits + 1n) return { problem: `${address.text} is the server's address`, key: address.bits };
   if (vpn.topology === 'net30') {
     const block = address.bits & ~3n;

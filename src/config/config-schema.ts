@@ -136,9 +136,15 @@ const pluginEntry = z
     /** A .ts or .js module; relative paths are resolved against this file's folder. */
     path: z.string().min(1).optional(),
     /** A built-in plugin by name (firewall, routes, accounting, ...), instead of `path`. */
-    use: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a built-in plugin name such as firewall').optional(),
+    use: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,63}$/, 'a built-in plugin name such as firewall')
+      .optional(),
     /** Overrides the plugin's own name in logs (useful when one module is listed twice). */
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only').optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
+      .optional(),
     /** Time limit for one handler call; a plugin that exceeds it denies that client. */
     timeout: duration.optional(),
     enabled: z.boolean().default(true),
@@ -147,7 +153,8 @@ const pluginEntry = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (p.path === undefined && p.use === undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'give path (your plugin) or use (a built-in plugin)' });
+    if (p.path === undefined && p.use === undefined)
+      ctx.addIssue({ code: 'custom', path: ['path'], message: 'give path (your plugin) or use (a built-in plugin)' });
     if (p.path !== undefined && p.use !== undefined) ctx.addIssue({ code: 'custom', path: ['use'], message: 'give path or use, not both' });
   });
 
@@ -173,7 +180,10 @@ function isLoopback(host: string): boolean {
 /** Prometheus metrics at `GET /metrics`, on loopback TCP or on a unix socket. */
 const metrics = z
   .object({
-    host: z.string().refine(isLoopback, 'must be a loopback address (127.0.0.1, ::1, localhost): metrics are not served beyond this machine').default('127.0.0.1'),
+    host: z
+      .string()
+      .refine(isLoopback, 'must be a loopback address (127.0.0.1, ::1, localhost): metrics are not served beyond this machine')
+      .default('127.0.0.1'),
     port: z.number().int().min(1).max(65535).optional(),
     /** A unix socket instead of TCP; group and mode decide who may scrape. */
     socket: absolutePath.optional(),

@@ -23,7 +23,10 @@ test('the example configuration is valid', async () => {
 
 test('the management-mode example is valid', async () => {
   const { config } = await loadConfig(new URL('../../examples/flexscript-management.yaml', import.meta.url).pathname);
-  assert.deepEqual(config.management?.instances.map((i) => i.name), ['vpn1-udp', 'vpn1-tcp']);
+  assert.deepEqual(
+    config.management?.instances.map((i) => i.name),
+    ['vpn1-udp', 'vpn1-tcp'],
+  );
   assert.equal(config.management?.['pass-through']?.mode, 0o660);
 });
 

@@ -68,9 +68,7 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => ({ file, line: counter.linePos(e.pos[0]).line, field: '', problem: `YAML: ${e.message.split('\n')[0]}` })),
-    );
+    throw new ConfigError(doc.errors.map((e) => ({ file, line: counter.linePos(e.pos[0]).line, field: '', problem: `YAML: ${e.message.split('\n')[0]}` })));
   }
   const result = configSchema.safeParse(doc.toJS() ?? {});
   if (!result.success) throw new ConfigError(issueProblems(file, doc, counter, result.error.issues, []));

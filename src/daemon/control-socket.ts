@@ -44,7 +44,9 @@ export interface ControlRootStatus {
   readonly problem?: string;
 }
 
-export type ControlResponse = { readonly ok: true; readonly sessions: readonly ControlSession[]; readonly root?: ControlRootStatus } | { readonly ok: false; readonly error: string };
+export type ControlResponse =
+  | { readonly ok: true; readonly sessions: readonly ControlSession[]; readonly root?: ControlRootStatus }
+  | { readonly ok: false; readonly error: string };
 
 export interface ControlSources {
   readonly sessions: () => readonly Session[];
@@ -118,7 +120,8 @@ export class ControlServer {
     private readonly log: Logger,
   ) {
     const line = (response: ControlResponse) => `${JSON.stringify(response)}\n`;
-    const answer = async (request: string) => line(await this.#answer(request).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) })));
+    const answer = async (request: string) =>
+      line(await this.#answer(request).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) })));
     this.#lines = new LineServer('control', config, answer, log, { maxLineBytes: MAX_LINE, errorLine: (error) => line({ ok: false, error }) });
   }
 
@@ -140,7 +143,11 @@ export class ControlServer {
     const command = typeof request === 'object' && request !== null ? (request as { command?: unknown }).command : undefined;
     if (command === 'status') {
       const root = this.sources.root?.();
-      return { ok: true, sessions: await statusOf(this.sources, this.log), ...(root ? { root: { state: root.state, tableReady: root.tableReady, ...(root.problem ? { problem: root.problem } : {}) } } : {}) };
+      return {
+        ok: true,
+        sessions: await statusOf(this.sources, this.log),
+        ...(root ? { root: { state: root.state, tableReady: root.tableReady, ...(root.problem ? { problem: root.problem } : {}) } } : {}),
+      };
     }
     return { ok: false, error: `unknown command ${JSON.stringify(String(command ?? '')).slice(0, 80)}; known: status` };
   }

@@ -64,7 +64,11 @@ export class Daemon {
     // registered before the root stage starts: its first reconcile waits for them
     const hookRebuilt = loaded.config.hook?.['status-file'] ? services.rebuildGate('hook') : undefined;
     const managementRebuilt = new Map((loaded.config.management?.instances ?? []).map((i) => [i.name, services.rebuildGate(`management/${i.name}`)]));
-    services.attach(dispatcher.sessions, () => daemon.plugins, (session, reason) => daemon.kill(session, reason));
+    services.attach(
+      dispatcher.sessions,
+      () => daemon.plugins,
+      (session, reason) => daemon.kill(session, reason),
+    );
     try {
       const { hook } = loaded.config;
       if (hook) {
@@ -104,7 +108,13 @@ export class Daemon {
       if (loaded.config.control) {
         const { ControlServer } = await import('./control-socket.ts');
         const rootClient = services.root;
-        const control = { sessions: () => dispatcher.sessions.list(), management: daemon.management, statusFile: hook?.['status-file'], hookInstance: hook && loaded.config.instance, root: rootClient && (() => rootClient.stats) };
+        const control = {
+          sessions: () => dispatcher.sessions.list(),
+          management: daemon.management,
+          statusFile: hook?.['status-file'],
+          hookInstance: hook && loaded.config.instance,
+          root: rootClient && (() => rootClient.stats),
+        };
         const server = new ControlServer(loaded.config.control, control, log.child({ source: 'control' }));
         await server.start();
         sources.push(server);
@@ -171,7 +181,8 @@ export class Daemon {
   async kill(session: { readonly instance: string; readonly key?: string }, reason: string): Promise<void> {
     const source = this.management.get(session.instance);
     const cid = session.key?.startsWith('mgmt/') ? Number(session.key.slice(session.key.lastIndexOf('/') + 1)) : NaN;
-    if (!source || !Number.isInteger(cid)) throw new Error(`cannot disconnect a client of ${session.instance}: it is not served through the management interface`);
+    if (!source || !Number.isInteger(cid))
+      throw new Error(`cannot disconnect a client of ${session.instance}: it is not served through the management interface`);
     this.log.info({ instance: session.instance, cid, reason }, 'disconnecting client');
     await source.kill(cid, reason);
   }

@@ -16,18 +16,36 @@ const connect = (commonName: string, port: number, extra: Partial<RawEvent> = {}
   name: 'client-connect',
   instance: 'i',
   source: 'hook',
-  env: { common_name: commonName, trusted_ip: '198.51.100.7', trusted_port: String(port), ifconfig_pool_remote_ip: `10.8.0.${100 + port % 100}`, ifconfig_pool_remote_ip6: `fd00::${100 + port % 100}` },
+  env: {
+    common_name: commonName,
+    trusted_ip: '198.51.100.7',
+    trusted_port: String(port),
+    ifconfig_pool_remote_ip: `10.8.0.${100 + (port % 100)}`,
+    ifconfig_pool_remote_ip6: `fd00::${100 + (port % 100)}`,
+  },
   ...extra,
 });
-const learn = (address: string, commonName = ''): RawEvent => ({ name: 'learn-address', instance: 'i', source: 'hook', env: {}, args: ['add', address, commonName] });
+const learn = (address: string, commonName = ''): RawEvent => ({
+  name: 'learn-address',
+  instance: 'i',
+  source: 'hook',
+  env: {},
+  args: ['add', address, commonName],
+});
 
 test('the addresses of an answer: the last ifconfig-push and ifconfig-ipv6-push win, IPv6 canonical, anything else ignored', () => {
   assert.deepEqual(pushedAddresses(['push "route 10.1.0.0 255.255.0.0"', 'iroute 10.9.0.0 255.255.0.0']), {});
-  assert.deepEqual(pushedAddresses(['ifconfig-push 10.8.0.10 255.255.255.0', ' ifconfig-push  10.8.0.11 255.255.255.0 ', 'ifconfig-ipv6-push FD00:0:0::0A/64 fd00::1']), {
-    vpnAddress: '10.8.0.11',
-    vpnAddress6: 'fd00::a',
-  });
-  assert.deepEqual(pushedAddresses(['ifconfig-push not-an-address 255.255.255.0', 'ifconfig-ipv6-push 10.8.0.1/64', 'push "ifconfig-push 10.8.0.12 255.255.255.0"']), {});
+  assert.deepEqual(
+    pushedAddresses(['ifconfig-push 10.8.0.10 255.255.255.0', ' ifconfig-push  10.8.0.11 255.255.255.0 ', 'ifconfig-ipv6-push FD00:0:0::0A/64 fd00::1']),
+    {
+      vpnAddress: '10.8.0.11',
+      vpnAddress6: 'fd00::a',
+    },
+  );
+  assert.deepEqual(
+    pushedAddresses(['ifconfig-push not-an-address 255.255.255.0', 'ifconfig-ipv6-push 10.8.0.1/64', 'push "ifconfig-push 10.8.0.12 255.255.255.0"']),
+    {},
+  );
 });
 
 test('a client given a static address in the answer is recorded and found by that address, not its pool address', async () => {
@@ -88,7 +106,12 @@ test('a reauth keeps the live session and its address; a disconnect takes the se
   assert.equal(d.sessions.size, 1);
 
   await d.handle({
-    raw: { name: 'client-disconnect', instance: 'i', source: 'hook', env: { common_name: 'alice', trusted_ip: '198.51.100.7', trusted_port: '1', ifconfig_pool_remote_ip: '10.8.0.10' } },
+    raw: {
+      name: 'client-disconnect',
+      instance: 'i',
+      source: 'hook',
+      env: { common_name: 'alice', trusted_ip: '198.51.100.7', trusted_port: '1', ifconfig_pool_remote_ip: '10.8.0.10' },
+    },
     sessionKey,
   });
   assert.equal(d.sessions.byAddress('i', '10.8.0.10'), undefined);
@@ -129,10 +152,18 @@ const claiming = (commonName: string, username: string, port: number) => {
 function identityLab(o: { verifier?: boolean; openvpn?: boolean } = {}) {
   const seen: { username?: string; claimed?: string; session?: string }[] = [];
   const plugins = [
-    plugin('watcher', { 'user-pass-verify': () => {}, 'client-connect': (e, ctx) => void seen.push({ username: e.username, claimed: e.env.username, session: ctx.session?.username }) }),
+    plugin('watcher', {
+      'user-pass-verify': () => {},
+      'client-connect': (e, ctx) => void seen.push({ username: e.username, claimed: e.env.username, session: ctx.session?.username }),
+    }),
     ...(o.verifier === false
       ? []
-      : [plugin('verifier', { verifiesUsernames: true, 'user-pass-verify': (e, ctx) => (['alice', 'carol'].includes(e.username) ? undefined : ctx.deny('unknown user')) })]),
+      : [
+          plugin('verifier', {
+            verifiesUsernames: true,
+            'user-pass-verify': (e, ctx) => (['alice', 'carol'].includes(e.username) ? undefined : ctx.deny('unknown user')),
+          }),
+        ]),
   ];
   const d = new Dispatcher(new Pipeline(plugins, log), log, 4, undefined, { usernamesVerifiedByOpenvpn: o.openvpn });
   return { d, seen, last: () => seen.at(-1) };
@@ -190,12 +221,20 @@ test('usernames of sessions the daemon did not see begin: kept only where every 
   const unverified = identityLab({ verifier: false });
   const left: (string | undefined)[] = [];
   const pipeline = (verifies: boolean) =>
-    new Pipeline([plugin('p', { ...(verifies ? { verifiesUsernames: true, 'user-pass-verify': () => {} } : {}), 'client-disconnect': (e) => void left.push(e.username) })], log);
+    new Pipeline(
+      [plugin('p', { ...(verifies ? { verifiesUsernames: true, 'user-pass-verify': () => {} } : {}), 'client-disconnect': (e) => void left.push(e.username) })],
+      log,
+    );
   // rebuilt from OpenVPN's list of clients
   const rebuilt = unverified.d.sessions.create('k', { instance: 'i', commonName: 'guest-17', username: 'alice' });
   assert.equal(rebuilt.username, undefined);
   // a disconnect of a client the daemon never saw connect
-  const gone: RawEvent = { name: 'client-disconnect', instance: 'i', source: 'hook', env: { common_name: 'guest-17', username: 'alice', trusted_ip: '198.51.100.7', trusted_port: '9' } };
+  const gone: RawEvent = {
+    name: 'client-disconnect',
+    instance: 'i',
+    source: 'hook',
+    env: { common_name: 'guest-17', username: 'alice', trusted_ip: '198.51.100.7', trusted_port: '9' },
+  };
   await unverified.d.swap(pipeline(false));
   await unverified.d.handle({ raw: gone, sessionKey });
   await unverified.d.swap(pipeline(true));

@@ -63,7 +63,14 @@ function details(e: AnyEvent): Record<string, unknown> {
         reauth: e.reauth || undefined,
       };
     case 'client-disconnect':
-      return { username: e.username, vpnAddress: e.vpnAddress, bytesReceived: e.bytesReceived, bytesSent: e.bytesSent, duration: e.duration, missed: e.missed || undefined };
+      return {
+        username: e.username,
+        vpnAddress: e.vpnAddress,
+        bytesReceived: e.bytesReceived,
+        bytesSent: e.bytesSent,
+        duration: e.duration,
+        missed: e.missed || undefined,
+      };
     case 'learn-address':
       return { operation: e.operation, address: e.address };
     case 'user-pass-verify':
@@ -232,7 +239,10 @@ export class Dispatcher {
     const session = this.sessions.get(sessionKey(event));
     for (const address of [session?.vpnAddress, session?.vpnAddress6]) {
       if (!address) continue;
-      await this.handle({ raw: { name: 'learn-address', instance: raw.instance, source: raw.source, env: {}, args: ['add', address, session!.commonName] }, sessionKey });
+      await this.handle({
+        raw: { name: 'learn-address', instance: raw.instance, source: raw.source, env: {}, args: ['add', address, session!.commonName] },
+        sessionKey,
+      });
     }
   }
 
@@ -339,7 +349,14 @@ export class Dispatcher {
   #logDecision(event: AnyEvent, decision: Decision, ms: number, session?: Session): void {
     const who = 'commonName' in event ? event.commonName : session?.commonName;
     // ms: time inside the daemon, queue wait included (what the benchmark's latency reports)
-    const fields = { event: event.name, instance: event.instance, commonName: who, verdict: decision.verdict, ms: Math.round(ms * 100) / 100, ...details(event) };
+    const fields = {
+      event: event.name,
+      instance: event.instance,
+      commonName: who,
+      verdict: decision.verdict,
+      ms: Math.round(ms * 100) / 100,
+      ...details(event),
+    };
     // the addresses the client gets, which the answer may have changed
     if (event.name === 'client-connect' && session) Object.assign(fields, { vpnAddress: session.vpnAddress, vpnAddress6: session.vpnAddress6 });
     if (decision.verdict === 'deny') {

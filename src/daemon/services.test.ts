@@ -19,14 +19,22 @@ test('the desired kernel state merges every plugin wish for the live sessions; a
   const plugins = [
     plugin('fw', { kernelState: (s) => ({ sets: { staff: s.flatMap((x) => [x.vpnAddress!, ...(x.vpnAddress6 ? [x.vpnAddress6] : [])]) } }) }),
     plugin('more', { kernelState: () => ({ sets: { staff: ['10.8.0.2'], ops: ['10.8.0.3'] }, routes: [{ network: '10.9.1.0/24', dev: 'tun0' }] }) }),
-    plugin('broken', { kernelState: () => { throw new Error('nope'); } }),
+    plugin('broken', {
+      kernelState: () => {
+        throw new Error('nope');
+      },
+    }),
   ];
-  services.attach(table, () => plugins, async () => {});
-  const want = services.desiredState();
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(want.sets).map(([g, a]) => [g, [...a].sort()])),
-    { staff: ['10.8.0.2', '10.8.0.3', 'fd00::3'], ops: ['10.8.0.3'] },
+  services.attach(
+    table,
+    () => plugins,
+    async () => {},
   );
+  const want = services.desiredState();
+  assert.deepEqual(Object.fromEntries(Object.entries(want.sets).map(([g, a]) => [g, [...a].sort()])), {
+    staff: ['10.8.0.2', '10.8.0.3', 'fd00::3'],
+    ops: ['10.8.0.3'],
+  });
   assert.deepEqual(want.routes, [{ network: '10.9.1.0/24', dev: 'tun0' }]);
   await services.close();
 });

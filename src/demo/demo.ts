@@ -131,13 +131,22 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     out(`  OpenVPN server up on udp 127.0.0.1:${port}, running as nobody\n`);
     const names = Array.from({ length: o.clients }, (_, i) => CAST[i] ?? `client-${i + 1}`);
     const clients = await Promise.all(names.map((commonName) => lab!.startClient({ commonName, port, extraConfig: ['explicit-exit-notify 1'] })));
-    await Promise.all(clients.map((c) => c.waitConnected().catch(() => c.waitAuthFailed()).catch(() => undefined)));
+    await Promise.all(
+      clients.map((c) =>
+        c
+          .waitConnected()
+          .catch(() => c.waitAuthFailed())
+          .catch(() => undefined),
+      ),
+    );
     if (!interrupted) await pause(o.duration * 1000);
     out('\n  clients leaving');
     const connected = clients.filter((c) => c.log().includes('Initialization Sequence Completed')).length;
     await Promise.all(clients.map((c) => c.stop()));
     // OpenVPN reports each exit; wait for them (bounded) so the disconnects show
-    await waitFor('disconnects', () => interrupted || d.logs().filter((l) => l.msg === 'client-disconnect').length >= connected, { timeoutMs: 15_000 }).catch(() => undefined);
+    await waitFor('disconnects', () => interrupted || d.logs().filter((l) => l.msg === 'client-disconnect').length >= connected, { timeoutMs: 15_000 }).catch(
+      () => undefined,
+    );
     show();
     const sessions = existsSync(join(work, 'sessions.jsonl')) ? readFileSync(join(work, 'sessions.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0;
     out(`\n  ${connected} of ${clients.length} clients connected; session-log plugin wrote ${sessions} record(s)`);

@@ -6,7 +6,18 @@ import { parseEvent, type RawEvent } from './parse-event.ts';
 const raw = (name: RawEvent['name'], env: Record<string, string>, args: string[] = []): RawEvent => ({ name, instance: 'vpn1', source: 'hook', env, args });
 
 test('client-connect: identity, addresses, peer info, raw env kept', () => {
-  const env = { common_name: '$(id)', username: 'bob', trusted_ip: '198.51.100.7', trusted_port: '51234', ifconfig_pool_remote_ip: '10.8.0.6', ifconfig_pool_remote_ip6: 'fd00::1000', time_unix: '1700000000', IV_PLAT: 'linux', UV_X: '1', other: 'y' };
+  const env = {
+    common_name: '$(id)',
+    username: 'bob',
+    trusted_ip: '198.51.100.7',
+    trusted_port: '51234',
+    ifconfig_pool_remote_ip: '10.8.0.6',
+    ifconfig_pool_remote_ip6: 'fd00::1000',
+    time_unix: '1700000000',
+    IV_PLAT: 'linux',
+    UV_X: '1',
+    other: 'y',
+  };
   const e = parseEvent(raw('client-connect', env, ['/tmp/cc'])) as any;
   assert.equal(e.commonName, '$(id)');
   assert.equal(e.realAddress, '198.51.100.7');
@@ -17,7 +28,16 @@ test('client-connect: identity, addresses, peer info, raw env kept', () => {
 });
 
 test('client-disconnect: bytes and duration as numbers', () => {
-  const e = parseEvent(raw('client-disconnect', { common_name: 'a', bytes_received: '123', bytes_sent: '456', time_duration: '78', trusted_ip6: '2001:db8::1', trusted_port: '1' })) as any;
+  const e = parseEvent(
+    raw('client-disconnect', {
+      common_name: 'a',
+      bytes_received: '123',
+      bytes_sent: '456',
+      time_duration: '78',
+      trusted_ip6: '2001:db8::1',
+      trusted_port: '1',
+    }),
+  ) as any;
   assert.deepEqual([e.bytesReceived, e.bytesSent, e.duration, e.realAddress], [123, 456, 78, '2001:db8::1']);
 });
 
@@ -50,7 +70,11 @@ test('malformed input is refused with the field named', () => {
     [raw('client-connect', { common_name: 'x'.repeat(5000) }), /longer than 4096/],
   ];
   for (const [input, message] of cases) {
-    assert.throws(() => parseEvent(input), (err: unknown) => err instanceof EventParseError && message.test(err.message), String(message));
+    assert.throws(
+      () => parseEvent(input),
+      (err: unknown) => err instanceof EventParseError && message.test(err.message),
+      String(message),
+    );
   }
 });
 

@@ -170,7 +170,7 @@ export function parseEvent(raw: RawEvent): AnyEvent {
       const operation = f.required('arg 1 (operation)', args[0]);
       if (!LEARN_OPS.has(operation)) f.fail('arg 1 (operation)', `expected add, update or delete, got ${JSON.stringify(operation)}`);
       const address = f.required('arg 2 (address)', args[1]);
-      if (!/^[0-9A-Fa-f:.\/@]+$/.test(address)) f.fail('arg 2 (address)', `not an address: ${JSON.stringify(address)}`);
+      if (!/^[0-9A-Fa-f:./@]+$/.test(address)) f.fail('arg 2 (address)', `not an address: ${JSON.stringify(address)}`);
       return {
         ...base,
         name,

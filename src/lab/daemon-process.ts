@@ -53,20 +53,33 @@ export function readJsonLines(path: string): Record<string, unknown>[] {
   } catch {
     return [];
   }
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 export async function startDaemon(configPath: string, logPath: string, opts: { wait?: boolean; netns?: string } = {}): Promise<DaemonHandle> {
   const fd = openSync(logPath, 'a', 0o644);
   // FXS_DAEMON_NODE_ARGS passes Node flags to the daemon, e.g. --cpu-prof for profiling
   const nodeArgs = process.env.FXS_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const setpriv = ['setpriv', '--reuid', RUN_AS.user, '--regid', RUN_AS.group, '--clear-groups', '--', process.execPath, ...nodeArgs, FLEXSCRIPT, 'run', '--config', configPath];
+  const setpriv = [
+    'setpriv',
+    '--reuid',
+    RUN_AS.user,
+    '--regid',
+    RUN_AS.group,
+    '--clear-groups',
+    '--',
+    process.execPath,
+    ...nodeArgs,
+    FLEXSCRIPT,
+    'run',
+    '--config',
+    configPath,
+  ];
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...setpriv] : setpriv;
-  const child: ChildProcess = spawn(
-    argv[0]!,
-    argv.slice(1),
-    { stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' } },
-  );
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' } });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let done = false;
@@ -85,10 +98,14 @@ export async function startDaemon(configPath: string, logPath: string, opts: { w
     logs,
     exited,
     waitForLog: (what, pred, timeoutMs = 30_000) =>
-      waitFor(what, () => {
-        if (done) throw new Error(`daemon exited while waiting for ${what}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
-        return logs().find(pred);
-      }, { timeoutMs }),
+      waitFor(
+        what,
+        () => {
+          if (done) throw new Error(`daemon exited while waiting for ${what}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
+          return logs().find(pred);
+        },
+        { timeoutMs },
+      ),
     signal: (sig) => {
       if (!done) child.kill(sig);
     },

@@ -11,7 +11,15 @@ import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPki, type Pki } from './pki.ts';
-import { startClient, startServer, type ClientOptions, type ManagedProcess, type OpenVpnClient, type OpenVpnServer, type ServerOptions } from './openvpn-process.ts';
+import {
+  startClient,
+  startServer,
+  type ClientOptions,
+  type ManagedProcess,
+  type OpenVpnClient,
+  type OpenVpnServer,
+  type ServerOptions,
+} from './openvpn-process.ts';
 
 export interface Lab {
   readonly dir: string;
@@ -46,7 +54,7 @@ let serial = 0;
 /** A /24 and tun name unlikely to collide with another lab on this machine. */
 function nextNetwork(): { subnet: string; dev: string } {
   const n = (process.pid * 7 + serial++) % 200;
-  return { subnet: `10.${77 + Math.floor(serial / 200) % 20}.${n}.0`, dev: `fxs${process.pid % 10000}x${serial}` };
+  return { subnet: `10.${77 + (Math.floor(serial / 200) % 20)}.${n}.0`, dev: `fxs${process.pid % 10000}x${serial}` };
 }
 
 /** Below Linux's ephemeral range (32768+), so a client's source port cannot take it later. */

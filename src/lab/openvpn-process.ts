@@ -26,20 +26,22 @@ export interface ManagedProcess {
 
 /** OpenVPN's binary; Debian installs it in /usr/sbin, which a non-root PATH may lack. */
 export function openvpnBinary(): string {
-  return ['/usr/sbin/openvpn', '/usr/bin/openvpn', '/usr/local/sbin/openvpn'].find((p) => {
-    try {
-      closeSync(openSync(p, 'r'));
-      return true;
-    } catch {
-      return false;
-    }
-  }) ?? 'openvpn';
+  return (
+    ['/usr/sbin/openvpn', '/usr/bin/openvpn', '/usr/local/sbin/openvpn'].find((p) => {
+      try {
+        closeSync(openSync(p, 'r'));
+        return true;
+      } catch {
+        return false;
+      }
+    }) ?? 'openvpn'
+  );
 }
 
 /** Starts a program, inside a network namespace when `netns` is given (`ip netns exec` execs it: same pid). */
 export function startProcess(command: string, args: string[], logPath: string, netns?: string): ManagedProcess {
   const fd = openSync(logPath, 'a', 0o644);
-  const argv = netns ? ['ip', ['netns', 'exec', netns, command, ...args]] as const : [command, args] as const;
+  const argv = netns ? (['ip', ['netns', 'exec', netns, command, ...args]] as const) : ([command, args] as const);
   const child: ChildProcess = spawn(argv[0], argv[1], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let running = true;
@@ -68,8 +70,7 @@ export function startProcess(command: string, args: string[], logPath: string, n
       return running;
     },
     log: read,
-    waitForLog: (re, timeoutMs = 30_000) =>
-      waitFor(`${re} in ${logPath}`, () => read().match(re) ?? undefined, { timeoutMs, intervalMs: 100 }),
+    waitForLog: (re, timeoutMs = 30_000) => waitFor(`${re} in ${logPath}`, () => read().match(re) ?? undefined, { timeoutMs, intervalMs: 100 }),
     kill: (signal) => {
       if (running) child.kill(signal);
     },
@@ -199,11 +200,15 @@ export async function startClient(o: ClientOptions): Promise<OpenVpnClient> {
   const fail = (what: string) => new Error(`client ${JSON.stringify(o.commonName)}: ${what}; log ${proc.logPath}:\n${proc.log().slice(-1500)}`);
   /** Waits for `expected` in the log; `opposite` there first fails at once. */
   const outcome = (expected: string, opposite: string, timeoutMs: number) =>
-    waitFor(`${o.commonName}: ${expected}`, () => {
-      const text = proc.log();
-      if (text.includes(opposite)) throw fail(`${opposite}, expected ${expected}`);
-      return text.includes(expected);
-    }, { timeoutMs, intervalMs: 100 })
+    waitFor(
+      `${o.commonName}: ${expected}`,
+      () => {
+        const text = proc.log();
+        if (text.includes(opposite)) throw fail(`${opposite}, expected ${expected}`);
+        return text.includes(expected);
+      },
+      { timeoutMs, intervalMs: 100 },
+    )
       .then(() => undefined)
       .catch((err: Error) => {
         throw err.message.includes('timed out') ? fail(err.message) : err;
@@ -223,4 +228,3 @@ export async function startClient(o: ClientOptions): Promise<OpenVpnClient> {
 function extend<T extends object>(proc: ManagedProcess, extra: T): ManagedProcess & T {
   return Object.defineProperties({}, { ...Object.getOwnPropertyDescriptors(proc), ...Object.getOwnPropertyDescriptors(extra) }) as ManagedProcess & T;
 }
-

@@ -38,8 +38,30 @@ export async function createPki(dir: string): Promise<Pki> {
   await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', p('server.key')]);
   await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', p('client.key')]);
   const sign = (key: string, subject: string, out: string, usage: 'serverAuth' | 'clientAuth') =>
-    openssl(['req', '-new', '-key', key, '-utf8', '-subj', subject, '-x509', '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-days', '3',
-      '-addext', `extendedKeyUsage=${usage}`, '-addext', 'keyUsage=critical,digitalSignature,keyAgreement', '-addext', 'basicConstraints=CA:FALSE', '-out', out]);
+    openssl([
+      'req',
+      '-new',
+      '-key',
+      key,
+      '-utf8',
+      '-subj',
+      subject,
+      '-x509',
+      '-CA',
+      p('ca.crt'),
+      '-CAkey',
+      p('ca.key'),
+      '-days',
+      '3',
+      '-addext',
+      `extendedKeyUsage=${usage}`,
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyAgreement',
+      '-addext',
+      'basicConstraints=CA:FALSE',
+      '-out',
+      out,
+    ]);
   await sign(p('server.key'), '/CN=flexscript-server', p('server.crt'), 'serverAuth');
   // OpenVPN reads keys after dropping privileges only on restart; readable keys keep that working
   for (const f of ['ca.crt', 'server.crt', 'server.key', 'client.key']) await chmod(p(f), 0o644);

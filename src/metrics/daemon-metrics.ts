@@ -51,7 +51,12 @@ export class DaemonMetrics {
 
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.#events = new Counter({ name: 'flexscript_events_total', help: 'Events handled, by event and source (hook or management).', labelNames: ['event', 'source'], registers });
+    this.#events = new Counter({
+      name: 'flexscript_events_total',
+      help: 'Events handled, by event and source (hook or management).',
+      labelNames: ['event', 'source'],
+      registers,
+    });
     this.#decisions = new Counter({
       name: 'flexscript_decisions_total',
       help: 'Final answers to OpenVPN for events that can refuse a client (tls-verify, user-pass-verify, client-connect, learn-address).',
@@ -65,9 +70,25 @@ export class DaemonMetrics {
       buckets: CALL_BUCKETS,
       registers,
     });
-    this.#rootActions = new Counter({ name: 'flexscript_root_actions_total', help: 'Requests sent to the root stage, by action.', labelNames: ['action'], registers });
-    this.#rootErrors = new Counter({ name: 'flexscript_root_errors_total', help: 'Root-stage requests that failed, by action and error code.', labelNames: ['action', 'code'], registers });
-    this.#rootSeconds = new Histogram({ name: 'flexscript_root_action_seconds', help: 'Time of one root-stage request, by action.', labelNames: ['action'], buckets: CALL_BUCKETS, registers });
+    this.#rootActions = new Counter({
+      name: 'flexscript_root_actions_total',
+      help: 'Requests sent to the root stage, by action.',
+      labelNames: ['action'],
+      registers,
+    });
+    this.#rootErrors = new Counter({
+      name: 'flexscript_root_errors_total',
+      help: 'Root-stage requests that failed, by action and error code.',
+      labelNames: ['action', 'code'],
+      registers,
+    });
+    this.#rootSeconds = new Histogram({
+      name: 'flexscript_root_action_seconds',
+      help: 'Time of one root-stage request, by action.',
+      labelNames: ['action'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
     const probes = () => this.#probes;
     new Gauge({
       name: 'flexscript_queue_depth',
@@ -160,7 +181,10 @@ function canRefuse(event: string): boolean {
 }
 
 /** The daemon's observers with the metrics' added (the caller's run first). */
-export function observedBy<O extends { onDecision?: (r: DispatchRecord) => void; pipeline?: { onCall?: (r: PluginCallRecord) => void } }>(options: O, metrics: DaemonMetrics): O {
+export function observedBy<O extends { onDecision?: (r: DispatchRecord) => void; pipeline?: { onCall?: (r: PluginCallRecord) => void } }>(
+  options: O,
+  metrics: DaemonMetrics,
+): O {
   const { onDecision, pipeline } = options;
   return {
     ...options,

@@ -7,7 +7,24 @@ import { clientAuth, clientDeny, clientKill, clientPendingAuth, parseStatus3 } f
 /** Recorded from OpenVPN 2.6.14: password prompt, commands, two connects (one denied), a re-key, status, a disconnect. */
 const SESSION = readFileSync(new URL('./fixtures/session.txt', import.meta.url));
 /** The replies the recorded session's commands expect, in the order they were written. */
-const SHAPES: ReplyShape[] = ['single', 'multi', 'single', 'single', 'single', 'single', 'single', 'single', 'single', 'single', 'multi', 'single', 'single', 'single', 'single', 'multi'];
+const SHAPES: ReplyShape[] = [
+  'single',
+  'multi',
+  'single',
+  'single',
+  'single',
+  'single',
+  'single',
+  'single',
+  'single',
+  'single',
+  'multi',
+  'single',
+  'single',
+  'single',
+  'single',
+  'multi',
+];
 
 function decode(chunks: Buffer[]): ManagementMessage[] {
   const d = new ManagementDecoder();
@@ -28,13 +45,26 @@ test('a recorded session decodes into typed messages', () => {
   assert.ok(count('log') > 10);
   assert.ok(count('bytecount-cli') >= 1);
   const connects = all.filter((m) => m.type === 'client-connect');
-  assert.deepEqual(connects.map((m) => [m.cid, m.kid, m.reauth]), [[0, 1, false], [1, 1, false], [0, 3, true]]);
+  assert.deepEqual(
+    connects.map((m) => [m.cid, m.kid, m.reauth]),
+    [
+      [0, 1, false],
+      [1, 1, false],
+      [0, 3, true],
+    ],
+  );
   // values keep their commas, equals signs and quotes
   assert.equal(connects[1]!.env.common_name, 'b,o=b "x"');
   assert.equal(connects[1]!.env.password, 'pw,with=stuff');
   assert.equal(connects[1]!.env.username, 'bob');
-  assert.deepEqual(all.find((m) => m.type === 'client-address'), { type: 'client-address', cid: 0, address: '10.77.75.2', primary: true });
-  assert.deepEqual(all.find((m) => m.type === 'error'), { type: 'error', text: "unknown command, enter 'help' for more options" });
+  assert.deepEqual(
+    all.find((m) => m.type === 'client-address'),
+    { type: 'client-address', cid: 0, address: '10.77.75.2', primary: true },
+  );
+  assert.deepEqual(
+    all.find((m) => m.type === 'error'),
+    { type: 'error', text: "unknown command, enter 'help' for more options" },
+  );
   const version = all.find((m) => m.type === 'multiline');
   assert.deepEqual(version?.type === 'multiline' && version.lines[1], 'Management Version: 5');
 });
@@ -59,7 +89,9 @@ test('a split inside a UTF-8 character keeps the character', () => {
 test('notifications before a reply are delivered; inside a multi-line reply every line up to END is reply text', () => {
   const d = new ManagementDecoder();
   d.expect('multi');
-  const out = d.push('>BYTECOUNT_CLI:3,10,20\r\nTITLE\tx\r\n>CLIENT:CONNECT,3,0,127.0.0.1:1,1\r\nENTER PASSWORD:x\r\nSUCCESS: y\r\nEND\r\n>HOLD:Waiting for hold release:0\r\n');
+  const out = d.push(
+    '>BYTECOUNT_CLI:3,10,20\r\nTITLE\tx\r\n>CLIENT:CONNECT,3,0,127.0.0.1:1,1\r\nENTER PASSWORD:x\r\nSUCCESS: y\r\nEND\r\n>HOLD:Waiting for hold release:0\r\n',
+  );
   assert.deepEqual(out, [
     { type: 'bytecount-cli', cid: 3, bytesIn: 10, bytesOut: 20 },
     { type: 'multiline', lines: ['TITLE\tx', '>CLIENT:CONNECT,3,0,127.0.0.1:1,1', 'ENTER PASSWORD:x', 'SUCCESS: y'] },
@@ -78,7 +110,10 @@ test('an unknown line is returned as unknown, never thrown', () => {
 
 test('commands have exact text and client-controlled text cannot inject a second command', () => {
   const text = (c: { text: string }) => c.text;
-  assert.equal(text(clientAuth(3, 1, ['push "route 10.0.0.0 255.0.0.0"', 'ifconfig-push 10.8.0.9 255.255.255.0'])), 'client-auth 3 1\npush "route 10.0.0.0 255.0.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND\n');
+  assert.equal(
+    text(clientAuth(3, 1, ['push "route 10.0.0.0 255.0.0.0"', 'ifconfig-push 10.8.0.9 255.255.255.0'])),
+    'client-auth 3 1\npush "route 10.0.0.0 255.0.0.0"\nifconfig-push 10.8.0.9 255.255.255.0\nEND\n',
+  );
   assert.equal(text(clientAuth(3, 1, [])), 'client-auth-nt 3 1\n');
   assert.equal(text(clientDeny(3, 2, 'bad user "x\\y"', 'go away')), 'client-deny 3 2 "bad user \\"x\\\\y\\"" "go away"\n');
   assert.equal(text(clientPendingAuth(3, 2, 'WEB_AUTH::https://sso', 60)), 'client-pending-auth 3 2 "WEB_AUTH::https://sso" 60\n');

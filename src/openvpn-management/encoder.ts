@@ -119,7 +119,11 @@ function checkLine(line: string): string {
 export function command(shape: ReplyShape, verb: string, ...args: Token[]): EncodedCommand {
   const tokens = [word(verb), ...args];
   const line = checkLine(tokens.map((t) => t.value).join(' '));
-  const name = tokens.filter((t) => t.kind === 'word').slice(0, 3).map((t) => t.value).join(' ');
+  const name = tokens
+    .filter((t) => t.kind === 'word')
+    .slice(0, 3)
+    .map((t) => t.value)
+    .join(' ');
   return new EncodedCommand(SEAL, `${line}\n`, shape, name);
 }
 

@@ -33,7 +33,10 @@ export interface ManagementClientOptions {
 
 export class ManagementCommandError extends Error {
   readonly code = 'FXS_MANAGEMENT_REPLY';
-  constructor(readonly command: string, message: string) {
+  constructor(
+    readonly command: string,
+    message: string,
+  ) {
     super(`${command}: ${message}`);
     this.name = 'ManagementCommandError';
   }

@@ -26,7 +26,9 @@ export function checkConfigLine(line: unknown): string {
   if (typeof line !== 'string') throw new ConfigLineError(`config line must be a string, got ${typeof line}`);
   const control = firstControl(line);
   if (control) {
-    throw new ConfigLineError(`config line contains a control character (${control}); a line break or NUL splits a line, and OpenVPN drops the others: ${JSON.stringify(line.slice(0, 80))}`);
+    throw new ConfigLineError(
+      `config line contains a control character (${control}); a line break or NUL splits a line, and OpenVPN drops the others: ${JSON.stringify(line.slice(0, 80))}`,
+    );
   }
   if (line.trim() === '') throw new ConfigLineError('config line is empty');
   if (Buffer.byteLength(line) > MAX_CONFIG_LINE_BYTES) {

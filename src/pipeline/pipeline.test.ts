@@ -18,7 +18,12 @@ function capture() {
 const plugin = (name: string, instance: PluginInstance, timeoutMs = 200): LoadedPlugin => ({ name, path: `/${name}.ts`, timeoutMs, instance });
 
 const connect = (cn = 'alice') =>
-  parseEvent({ name: 'client-connect', instance: 'i', source: 'hook', env: { common_name: cn, trusted_ip: '192.0.2.1', trusted_port: '1194' } }) as ClientConnectEvent;
+  parseEvent({
+    name: 'client-connect',
+    instance: 'i',
+    source: 'hook',
+    env: { common_name: cn, trusted_ip: '192.0.2.1', trusted_port: '1194' },
+  }) as ClientConnectEvent;
 
 test('config lines are collected in plugin order', async () => {
   const { log } = capture();
@@ -57,7 +62,14 @@ test('a plugin that throws or hangs denies that client only; notifications carry
   const calls: PluginCallRecord[] = [];
   const p = new Pipeline(
     [
-      plugin('boom', { 'client-connect': (e) => { if (e.commonName === 'x') throw new Error('kaput'); }, 'client-disconnect': () => { throw new Error('kaput'); } }),
+      plugin('boom', {
+        'client-connect': (e) => {
+          if (e.commonName === 'x') throw new Error('kaput');
+        },
+        'client-disconnect': () => {
+          throw new Error('kaput');
+        },
+      }),
       plugin('slow', { 'client-connect': (e) => (e.commonName === 'y' ? new Promise(() => {}) : undefined) }, 50),
       plugin('after', { 'client-disconnect': (_e, ctx) => ctx.state.set('seen', true) }),
     ],
@@ -74,11 +86,19 @@ test('a plugin that throws or hangs denies that client only; notifications carry
   assert.equal((await p.run(connect('z'))).verdict, 'accept');
   assert.ok(lines.some((l) => l.plugin === 'boom' && l.code === 'FXS_PLUGIN_FAILED'));
   assert.ok(lines.some((l) => l.plugin === 'slow' && l.code === 'FXS_PLUGIN_TIMEOUT'));
-  assert.deepEqual(calls.slice(0, 3).map((c) => `${c.plugin}:${c.outcome}`), ['boom:error', 'boom:ok', 'slow:timeout']);
+  assert.deepEqual(
+    calls.slice(0, 3).map((c) => `${c.plugin}:${c.outcome}`),
+    ['boom:error', 'boom:ok', 'slow:timeout'],
+  );
 
   const sessions = new SessionTable();
   const s = sessions.create('k', { instance: 'i', commonName: 'z' });
-  const disconnect = parseEvent({ name: 'client-disconnect', instance: 'i', source: 'hook', env: { common_name: 'z', bytes_received: '1', bytes_sent: '2', time_duration: '3' } }) as ClientDisconnectEvent;
+  const disconnect = parseEvent({
+    name: 'client-disconnect',
+    instance: 'i',
+    source: 'hook',
+    env: { common_name: 'z', bytes_received: '1', bytes_sent: '2', time_duration: '3' },
+  }) as ClientDisconnectEvent;
   assert.equal((await p.run(disconnect, s)).verdict, 'accept');
   assert.equal(s.pluginState.get('after')?.get('seen'), true, 'a failing plugin does not stop notifications');
 });
@@ -105,7 +125,10 @@ test('calls after a handler finished are ignored, not applied to a later client'
 test('per-plugin state lives in the session', async () => {
   const { log } = capture();
   const p = new Pipeline(
-    [plugin('a', { 'client-connect': (_e, ctx) => ctx.state.set('n', 1) }), plugin('b', { 'client-connect': (_e, ctx) => assert.equal(ctx.state.get('n'), undefined) })],
+    [
+      plugin('a', { 'client-connect': (_e, ctx) => ctx.state.set('n', 1) }),
+      plugin('b', { 'client-connect': (_e, ctx) => assert.equal(ctx.state.get('n'), undefined) }),
+    ],
     log,
   );
   const s = new SessionTable().create('k', { instance: 'i', commonName: 'alice' });
@@ -117,7 +140,18 @@ test('a pending authentication extends the time limit and is passed to the sourc
   const { log } = capture();
   const announced: unknown[] = [];
   const p = new Pipeline(
-    [plugin('mfa', { 'client-connect': async (e, ctx) => { if (e.commonName === 'patient') ctx.pending({ extra: 'CR_TEXT:E:ok?', timeout: 2 }); await new Promise((r) => setTimeout(r, 150)); } }, 50)],
+    [
+      plugin(
+        'mfa',
+        {
+          'client-connect': async (e, ctx) => {
+            if (e.commonName === 'patient') ctx.pending({ extra: 'CR_TEXT:E:ok?', timeout: 2 });
+            await new Promise((r) => setTimeout(r, 150));
+          },
+        },
+        50,
+      ),
+    ],
     log,
   );
   const waited = await p.run(connect('patient'), undefined, { onPending: (a) => void announced.push(a) });
@@ -149,7 +183,12 @@ test('decided: a failure on an accept denies the client and the plugins told of 
   const p = new Pipeline(
     [
       plugin('sets', { decided: (_e, o) => void heard.push(`sets:${o.verdict}`) }),
-      plugin('books', { decided: (_e, o) => { if (o.verdict === 'accept') throw new Error('disk full'); heard.push('books:deny'); } }),
+      plugin('books', {
+        decided: (_e, o) => {
+          if (o.verdict === 'accept') throw new Error('disk full');
+          heard.push('books:deny');
+        },
+      }),
       plugin('after', { decided: (_e, o) => void heard.push(`after:${o.verdict}`) }),
     ],
     log,

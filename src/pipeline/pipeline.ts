@@ -116,7 +116,9 @@ export class Pipeline {
       } catch (err) {
         const timedOut = err instanceof TimeLimitExceeded;
         outcome = timedOut ? 'timeout' : 'error';
-        const failure = new PluginFailure(timedOut ? ErrorCode.PLUGIN_TIMEOUT : ErrorCode.PLUGIN_FAILED, plugin.name, event.name, errorMessage(err), { cause: err });
+        const failure = new PluginFailure(timedOut ? ErrorCode.PLUGIN_TIMEOUT : ErrorCode.PLUGIN_FAILED, plugin.name, event.name, errorMessage(err), {
+          cause: err,
+        });
         plog.error({ code: failure.code, event: event.name, err: errorMessage(err) }, decision ? 'plugin failed; denying this client' : 'plugin failed');
         if (decision) {
           this.record(plugin, event.name, started, outcome);
@@ -150,7 +152,10 @@ export class Pipeline {
         await withTimeout(plugin.timeoutMs, () => plugin.instance.decided!(event, decision, session));
         told.push(plugin);
       } catch (err) {
-        plog.error({ event: event.name, verdict: decision.verdict, err: errorMessage(err) }, decision.verdict === 'accept' ? 'could not apply the accept; denying this client' : 'could not record the deny');
+        plog.error(
+          { event: event.name, verdict: decision.verdict, err: errorMessage(err) },
+          decision.verdict === 'accept' ? 'could not apply the accept; denying this client' : 'could not record the deny',
+        );
         if (decision.verdict !== 'accept') continue;
         const denied: Decision = { verdict: 'deny', reason: `${plugin.name}: ${errorMessage(err)}`, decidedBy: plugin.name, config: [] };
         for (const earlier of told) {

@@ -39,18 +39,26 @@ test('a plugin entry needs exactly one of path and use', () => {
       assert.fail('expected a ConfigError');
     } catch (err) {
       assert.ok(err instanceof ConfigError);
-      assert.ok(err.problems.map(formatProblem).some((p) => p.includes(field)), `${field} in ${err.problems.map(formatProblem).join('; ')}`);
+      assert.ok(
+        err.problems.map(formatProblem).some((p) => p.includes(field)),
+        `${field} in ${err.problems.map(formatProblem).join('; ')}`,
+      );
     }
   }
 });
 
-test('as root, a plugin module another user owns is not imported: its line, the path and the owner are named', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async (t) => {
+test('as root, a plugin module another user owns is not imported: its line, the path and the owner are named', {
+  skip: process.getuid?.() === 0 ? false : 'needs root',
+}, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-load-trust-'));
   chmodSync(dir, 0o755);
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const marker = join(dir, 'ran');
   const plugin = join(dir, 'p.mjs');
-  writeFileSync(plugin, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, '');\nexport default { name: 'p', setup: () => ({}) };\n`);
+  writeFileSync(
+    plugin,
+    `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, '');\nexport default { name: 'p', setup: () => ({}) };\n`,
+  );
   chownSync(plugin, 65534, 65534);
   const found = await problems('plugins:\n  - path: p.mjs\n', join(dir, 'f.yaml'));
   assert.equal(found.length, 1);

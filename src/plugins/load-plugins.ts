@@ -45,7 +45,12 @@ export function builtinNames(): string[] {
 }
 
 function isDefinition(value: unknown): value is PluginDefinition<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PluginDefinition).name === 'string' && typeof (value as PluginDefinition).setup === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as PluginDefinition).name === 'string' &&
+    typeof (value as PluginDefinition).setup === 'function'
+  );
 }
 
 /**

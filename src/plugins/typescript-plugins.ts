@@ -65,4 +65,3 @@ export async function importPluginFile(path: string): Promise<{ default?: unknow
   // the call that starts tsx's loader thread (synchronously) gives it a copy of the environment
   return (await withoutTmpdir(() => tsImport(path, options))) as { default?: unknown };
 }
-

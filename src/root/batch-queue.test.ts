@@ -40,7 +40,10 @@ describe('BatchQueue', () => {
     await Promise.all(done);
     assert.ok(r.batches.length < 15, `50 trickled changes took ${r.batches.length} runs`);
     assert.equal(r.maxRunning(), 1);
-    assert.deepEqual(r.batches.flat(), Array.from({ length: 50 }, (_, i) => `op${i}`));
+    assert.deepEqual(
+      r.batches.flat(),
+      Array.from({ length: 50 }, (_, i) => `op${i}`),
+    );
   });
 
   it('respects maxBatch', async () => {

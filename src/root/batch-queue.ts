@@ -16,9 +16,7 @@ export interface BatchQueueOptions<Op> {
   readonly maxBatch: number;
 }
 
-type Entry<Op> =
-  | { readonly kind: 'op'; readonly op: Op; resolve(): void; reject(err: unknown): void }
-  | { readonly kind: 'job'; run(): Promise<void> };
+type Entry<Op> = { readonly kind: 'op'; readonly op: Op; resolve(): void; reject(err: unknown): void } | { readonly kind: 'job'; run(): Promise<void> };
 
 export class BatchQueue<Op> {
   readonly #options: BatchQueueOptions<Op>;

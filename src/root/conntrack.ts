@@ -20,7 +20,10 @@ export async function flushConntrack(address: HostAddress, log: RootLog, runner:
     const result = await runner(tool, ['-D', '-f', family, flag, address.text], { timeoutMs: 30_000 });
     const count = DELETED.exec(result.stderr);
     if (!count || (result.code !== 0 && result.code !== 1)) {
-      throw new RootError(RootErrorCode.CONNTRACK_FAILED, `conntrack -D ${flag} ${address.text} failed: ${firstLines(result.stderr) || `exit ${result.code ?? result.signal}`}`);
+      throw new RootError(
+        RootErrorCode.CONNTRACK_FAILED,
+        `conntrack -D ${flag} ${address.text} failed: ${firstLines(result.stderr) || `exit ${result.code ?? result.signal}`}`,
+      );
     }
     deleted += Number(count[1]);
   }

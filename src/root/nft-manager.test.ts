@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import type { RunOptions, RunResult } from './exec.ts';
 import { parseAddress } from './ip-address.ts';
 import { NftManager } from './nft-manager.ts';
-import { RootError, RootErrorCode } from './protocol.ts';
+import { type RootError, RootErrorCode } from './protocol.ts';
 import { parseRootConfig } from './root-config.ts';
 import { silentRootLog } from './root-log.ts';
 import { ScratchDir } from './scratch-dir.ts';
@@ -18,14 +18,24 @@ function fakeNft(listing: object, refuse: (script: string) => boolean = () => fa
     if (args[1] === 'list') return { code: 0, signal: null, stdout: JSON.stringify(listing), stderr: '' };
     const text = await readFile(args[2] ?? '', 'utf8');
     scripts.push(JSON.parse(text) as { nftables: Record<string, unknown>[] });
-    return refuse(text) ? { code: 1, signal: null, stdout: '', stderr: 'Error: Could not process rule: No such file or directory' } : { code: 0, signal: null, stdout: '', stderr: '' };
+    return refuse(text)
+      ? { code: 1, signal: null, stdout: '', stderr: 'Error: Could not process rule: No such file or directory' }
+      : { code: 0, signal: null, stdout: '', stderr: '' };
   };
   return { runner, scripts };
 }
 
-const set = (name: string, elem?: string[]) => ({ set: { family: 'inet', table: 't', name, type: name.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr', ...(elem ? { elem } : {}) } });
+const set = (name: string, elem?: string[]) => ({
+  set: { family: 'inet', table: 't', name, type: name.endsWith('4') ? 'ipv4_addr' : 'ipv6_addr', ...(elem ? { elem } : {}) },
+});
 const fullListing = {
-  nftables: [set('g_staff_v4', ['10.8.0.1', '10.8.0.2']), set('g_staff_v6'), set('g_ops_v4'), set('g_ops_v6'), { chain: { family: 'inet', table: 't', name: 'forward' } }],
+  nftables: [
+    set('g_staff_v4', ['10.8.0.1', '10.8.0.2']),
+    set('g_staff_v6'),
+    set('g_ops_v4'),
+    set('g_ops_v6'),
+    { chain: { family: 'inet', table: 't', name: 'forward' } },
+  ],
 };
 
 describe('NftManager (fake nft)', () => {

@@ -9,7 +9,19 @@
 import { BatchQueue } from './batch-queue.ts';
 import { findTool, firstLines, run as realRun, type Runner } from './exec.ts';
 import type { HostAddress } from './ip-address.ts';
-import { CHAIN, configSets, ensureCommands, parseTableListing, replaceSetCommands, script, setName, setOpCommands, type NftCommand, type SetOp, type TableListing } from './nft.ts';
+import {
+  CHAIN,
+  configSets,
+  ensureCommands,
+  parseTableListing,
+  replaceSetCommands,
+  script,
+  setName,
+  setOpCommands,
+  type NftCommand,
+  type SetOp,
+  type TableListing,
+} from './nft.ts';
 import { RootError, RootErrorCode } from './protocol.ts';
 import { ScratchDir } from './scratch-dir.ts';
 import type { RootConfig } from './root-config.ts';

@@ -36,10 +36,25 @@ const expectedRules = [
     { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [22, { range: [8000, 8100] }] } } },
     { accept: null },
   ),
-  rule(saddr('ip6', 'g_staff_v6'), daddr('ip6', { prefix: { addr: 'fd00::', len: 64 } }), { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'ipv6-icmp' } }, { accept: null }),
-  rule(saddr('ip', 'g_guests_v4'), daddr('ip', '10.0.5.10'), { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 53 } }, { accept: null }),
+  rule(
+    saddr('ip6', 'g_staff_v6'),
+    daddr('ip6', { prefix: { addr: 'fd00::', len: 64 } }),
+    { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'ipv6-icmp' } },
+    { accept: null },
+  ),
+  rule(
+    saddr('ip', 'g_guests_v4'),
+    daddr('ip', '10.0.5.10'),
+    { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 53 } },
+    { accept: null },
+  ),
   rule(saddr('ip', 'g_guests_v4'), daddr('ip', { prefix: { addr: '10.0.6.0', len: 24 } }), { accept: null }),
-  rule(saddr('ip', 'g_guests_v4'), daddr('ip', { prefix: { addr: '10.0.7.0', len: 24 } }), { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'udp' } }, { accept: null }),
+  rule(
+    saddr('ip', 'g_guests_v4'),
+    daddr('ip', { prefix: { addr: '10.0.7.0', len: 24 } }),
+    { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'udp' } },
+    { accept: null },
+  ),
   rule({ drop: null }),
 ];
 
@@ -141,10 +156,13 @@ describe('nft builders', () => {
       }),
       'flexscript',
     );
-    assert.deepEqual([...listing.sets], [
-      ['g_staff_v4', ['10.8.0.2', '10.8.0.3']],
-      ['g_staff_v6', []],
-    ]);
+    assert.deepEqual(
+      [...listing.sets],
+      [
+        ['g_staff_v4', ['10.8.0.2', '10.8.0.3']],
+        ['g_staff_v6', []],
+      ],
+    );
     assert.deepEqual([...listing.chains.keys()], ['forward']);
   });
 

@@ -59,7 +59,10 @@ export function allowExpressions(group: string, rule: AllowRule): NftCommand[] {
     const ports = (rule.ports ?? []).map((p) => (typeof p === 'number' ? p : { range: [p[0], p[1]] }));
     const [onlyPort] = ports;
     if (ports.length === 0) expr.push(match({ meta: { key: 'l4proto' } }, rule.protocol));
-    else expr.push(match({ payload: { protocol: rule.protocol, field: 'dport' } }, ports.length === 1 && typeof onlyPort === 'number' ? onlyPort : { set: ports }));
+    else
+      expr.push(
+        match({ payload: { protocol: rule.protocol, field: 'dport' } }, ports.length === 1 && typeof onlyPort === 'number' ? onlyPort : { set: ports }),
+      );
   }
   return expr;
 }
@@ -156,7 +159,10 @@ export function parseTableListing(json: string, table: string): TableListing {
     const set = item.set;
     if (isRecord(set) && set.table === table && set.family === FAMILY && typeof set.name === 'string') {
       const elem = Array.isArray(set.elem) ? set.elem : set.elem === undefined ? [] : [set.elem];
-      sets.set(set.name, elem.filter((e): e is string => typeof e === 'string'));
+      sets.set(
+        set.name,
+        elem.filter((e): e is string => typeof e === 'string'),
+      );
     }
     const chain = item.chain;
     if (isRecord(chain) && chain.table === table && chain.family === FAMILY && typeof chain.name === 'string') chains.set(chain.name, chain);

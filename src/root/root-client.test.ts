@@ -39,7 +39,13 @@ describe('RootClient (against a fake stage)', () => {
     n += 1;
     const record = join(dir, `requests-${n}.jsonl`);
     const log = memoryLog();
-    const c = new RootClient({ command: [process.execPath, '--import', tsx, fakeStage, record], log, desiredState: desired, restart: { minMs: 50, maxMs: 1000 }, ...extra });
+    const c = new RootClient({
+      command: [process.execPath, '--import', tsx, fakeStage, record],
+      log,
+      desiredState: desired,
+      restart: { minMs: 50, maxMs: 1000 },
+      ...extra,
+    });
     clients.push(c);
     const requests = async () =>
       (await readFile(record, 'utf8').catch(() => ''))
@@ -112,7 +118,12 @@ describe('RootClient (against a fake stage)', () => {
 
   it('backs off exponentially while the stage keeps failing', async () => {
     const log = memoryLog();
-    const c = new RootClient({ command: [process.execPath, '-e', 'process.exit(1)'], log, desiredState: () => ({ sets: {}, routes: [] }), restart: { minMs: 20, maxMs: 160 } });
+    const c = new RootClient({
+      command: [process.execPath, '-e', 'process.exit(1)'],
+      log,
+      desiredState: () => ({ sets: {}, routes: [] }),
+      restart: { minMs: 20, maxMs: 160 },
+    });
     clients.push(c);
     c.start();
     const delays = () => log.records.filter((r) => r.msg === 'root stage stopped; restarting').map((r) => r.fields.restartInMs);
@@ -156,8 +167,17 @@ describe('RootClient (against a fake stage)', () => {
   it('reports the table as not ready, and why, while the stage cannot start', async () => {
     const log = memoryLog();
     const fatal = JSON.stringify({ level: 'fatal', msg: '/etc/flexscript/root.yaml: owned by uid 65534, not root', pid: 1 });
-    const c = new RootClient({ command: [process.execPath, '-e', `process.stderr.write(${JSON.stringify(`${fatal}
-`)}); process.exitCode = 78`], log, desiredState: () => ({ sets: {}, routes: [] }), restart: { minMs: 50, maxMs: 100 } });
+    const c = new RootClient({
+      command: [
+        process.execPath,
+        '-e',
+        `process.stderr.write(${JSON.stringify(`${fatal}
+`)}); process.exitCode = 78`,
+      ],
+      log,
+      desiredState: () => ({ sets: {}, routes: [] }),
+      restart: { minMs: 50, maxMs: 100 },
+    });
     clients.push(c);
     assert.equal(c.tableStatus().ready, false);
     c.start();
@@ -179,7 +199,12 @@ describe('RootClient (against a fake stage)', () => {
 
   it('tableSettled gives up at once, with the reason, when the stage dies before the table', async () => {
     const log = memoryLog();
-    const c = new RootClient({ command: [process.execPath, '-e', 'process.stderr.write("sudo: a password is required\\n"); process.exitCode = 1'], log, desiredState: () => ({ sets: {}, routes: [] }), restart: { minMs: 5000, maxMs: 5000 } });
+    const c = new RootClient({
+      command: [process.execPath, '-e', 'process.stderr.write("sudo: a password is required\\n"); process.exitCode = 1'],
+      log,
+      desiredState: () => ({ sets: {}, routes: [] }),
+      restart: { minMs: 5000, maxMs: 5000 },
+    });
     clients.push(c);
     c.start();
     const settled = await c.tableSettled(AbortSignal.timeout(20_000));

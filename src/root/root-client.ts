@@ -246,7 +246,9 @@ export class RootClient {
   #send<A extends RootAction>(action: A, args: RootActionArgs[A], first = false): Promise<RootActionResults[A]> {
     if (this.#state === 'closed') return Promise.reject(new RootError(RootErrorCode.CLOSED, 'the root client was closed'));
     if (this.#state === 'idle' || this.#state === 'backoff') {
-      return Promise.reject(new RootError(RootErrorCode.UNAVAILABLE, `the root stage is not running (${this.#state === 'idle' ? 'not started' : 'restarting'})`));
+      return Promise.reject(
+        new RootError(RootErrorCode.UNAVAILABLE, `the root stage is not running (${this.#state === 'idle' ? 'not started' : 'restarting'})`),
+      );
     }
     return new Promise<unknown>((resolve, reject) => {
       const id = this.#nextId++;

@@ -94,7 +94,9 @@ const network = z.string().transform((s, ctx) => {
 });
 
 /** Ranges that are never a VPN client's: loopback, multicast, link-local, reserved, mapped. */
-const NOT_CLIENTS = ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '240.0.0.0/4', '::/127', '::ffff:0:0/96', 'fe80::/10', 'ff00::/8'].map((n) => parseNetwork(n));
+const NOT_CLIENTS = ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '240.0.0.0/4', '::/127', '::ffff:0:0/96', 'fe80::/10', 'ff00::/8'].map((n) =>
+  parseNetwork(n),
+);
 
 const vpnNetwork = network.superRefine((n, ctx) => {
   const clash = NOT_CLIENTS.find((bad) => contains(bad, n) || contains(n, bad));
@@ -102,7 +104,7 @@ const vpnNetwork = network.superRefine((n, ctx) => {
 });
 
 const MISSING_VPN_NETWORKS =
-  'required: list OpenVPN\'s client address pools (its `server` and `server-ipv6` networks), e.g. vpn-networks: [10.8.0.0/24]; the root stage acts only on addresses inside them';
+  "required: list OpenVPN's client address pools (its `server` and `server-ipv6` networks), e.g. vpn-networks: [10.8.0.0/24]; the root stage acts only on addresses inside them";
 
 const port = z.union(
   [
@@ -133,7 +135,10 @@ const allowRule = z
 
 const schema = z
   .object({
-    table: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'lowercase letters, digits and _, at most 32').default('flexscript'),
+    table: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,31}$/, 'lowercase letters, digits and _, at most 32')
+      .default('flexscript'),
     'vpn-interfaces': z
       .array(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, 'not an interface name (letters, digits, _ . -, at most 15)'))
       .min(1, 'name at least one VPN interface')
@@ -143,7 +148,10 @@ const schema = z
       .min(1, 'name at least one VPN network')
       .max(64),
     groups: z
-      .record(z.string().regex(groupName, 'a group name is lowercase letters, digits and _, at most 24'), z.object({ allow: z.array(allowRule).max(256).default([]) }).strict())
+      .record(
+        z.string().regex(groupName, 'a group name is lowercase letters, digits and _, at most 24'),
+        z.object({ allow: z.array(allowRule).max(256).default([]) }).strict(),
+      )
       .default({}),
     routes: z
       .object({
@@ -203,7 +211,14 @@ export function parseRootConfig(text: string, file: string): RootConfig {
         .flatMap((issue) =>
           issue.code === 'unrecognized_keys'
             ? issue.keys.map((k) => ({ file, line: lineOf(doc, counter, issue.path, k), field: formatField([...issue.path, k]), problem: 'unknown key' }))
-            : [{ file, line: lineOf(doc, counter, missingVpnNetworks(issue) ? ['vpn-interfaces'] : issue.path), field: formatField(issue.path), problem: issue.message }],
+            : [
+                {
+                  file,
+                  line: lineOf(doc, counter, missingVpnNetworks(issue) ? ['vpn-interfaces'] : issue.path),
+                  field: formatField(issue.path),
+                  problem: issue.message,
+                },
+              ],
         )
         .sort((a, b) => a.line - b.line),
     );

@@ -97,7 +97,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT.failed;
   }
   log.info(
-    { config: configFile, table: config.table, groups: [...config.groups.keys()], interfaces: config.vpnInterfaces, networks: config.vpnNetworks.map((n) => n.text), scratch: scratch.path },
+    {
+      config: configFile,
+      table: config.table,
+      groups: [...config.groups.keys()],
+      interfaces: config.vpnInterfaces,
+      networks: config.vpnNetworks.map((n) => n.text),
+      scratch: scratch.path,
+    },
     'ready',
   );
   await serve(new RootStage({ config, log, nft, routes, conntrack: (address, l) => flushConntrack(address, l, conntrackRunner) }), log);

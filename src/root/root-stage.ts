@@ -150,7 +150,9 @@ export class RootStage {
         if (r.skipped.length > 0) {
           log.warn({ id: r.id, skipped: r.skipped.length, first: r.skipped.slice(0, 5) }, 'reconcile left out addresses that are not VPN client addresses');
         }
-        return this.#reconcile(r.sets, r.routes).then((result) => (r.skipped.length > 0 ? { ...result, skipped: r.skipped.slice(0, 20).map((s) => s.address) } : result));
+        return this.#reconcile(r.sets, r.routes).then((result) =>
+          r.skipped.length > 0 ? { ...result, skipped: r.skipped.slice(0, 20).map((s) => s.address) } : result,
+        );
     }
   }
 

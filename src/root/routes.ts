@@ -123,7 +123,10 @@ export class RouteManager {
       const result = await this.#batch([line]);
       if (result.failed.length > 0) {
         if (/File exists/.test(result.stderr)) {
-          throw new RootError(RootErrorCode.ROUTE_CONFLICT, `a route to ${route.network.text} in table ${route.table} exists and is not managed by flexscript-root`);
+          throw new RootError(
+            RootErrorCode.ROUTE_CONFLICT,
+            `a route to ${route.network.text} in table ${route.table} exists and is not managed by flexscript-root`,
+          );
         }
         throw new RootError(RootErrorCode.IP_FAILED, `ip refused "${line}": ${firstLines(result.stderr)}`);
       }
@@ -156,7 +159,10 @@ export class RouteManager {
       const result = await this.#batch(lines);
       if (result.failed.length > 0) {
         const which = result.failed.slice(0, 5).map((n) => `"${lines[n - 1] ?? `line ${n}`}"`);
-        throw new RootError(RootErrorCode.IP_FAILED, `ip refused ${result.failed.length} of ${lines.length} route changes, e.g. ${which.join(', ')}: ${firstLines(result.stderr, 2)}`);
+        throw new RootError(
+          RootErrorCode.IP_FAILED,
+          `ip refused ${result.failed.length} of ${lines.length} route changes, e.g. ${which.join(', ')}: ${firstLines(result.stderr, 2)}`,
+        );
       }
       return { added: plan.add.length + plan.replace.length, removed: plan.remove.length };
     });

@@ -41,7 +41,10 @@ describe('trusted paths', { skip: isRoot ? false : 'needs root (files owned by r
       { path: g, problem: 'writable by group (mode 0664)' },
       { path: o, problem: 'writable by others (mode 0646)' },
     ]);
-    await assert.rejects(checkTrustedPaths([g]), (err: unknown) => err instanceof UntrustedPathError && err.code === 'FXS_ROOT_UNTRUSTED_PATH' && err.message.includes(g));
+    await assert.rejects(
+      checkTrustedPaths([g]),
+      (err: unknown) => err instanceof UntrustedPathError && err.code === 'FXS_ROOT_UNTRUSTED_PATH' && err.message.includes(g),
+    );
   });
 
   it('refuses a file not owned by root', async () => {
@@ -104,7 +107,10 @@ describe('trusted paths: the root stage list', () => {
     const paths = rootStagePaths('/etc/flexscript/root.yaml');
     assert.equal(paths[0], '/etc/flexscript/root.yaml');
     for (const end of ['/bin/flexscript-root.js', '/package.json', '/dist/root', '/node_modules/yaml', '/node_modules/zod']) {
-      assert.ok(paths.some((p) => p.endsWith(end)), end);
+      assert.ok(
+        paths.some((p) => p.endsWith(end)),
+        end,
+      );
     }
     // compiled JavaScript only: no TypeScript sources or tooling run as root
     assert.ok(!paths.some((p) => /\/src\/|\/node_modules\/(tsx|esbuild|@esbuild|typescript)\b/.test(p)), paths.join(' '));

@@ -39,7 +39,10 @@ describe('validate: accepted requests', () => {
     [{ id: 1, action: 'list' }, (r) => assert.equal(r.action, 'list')],
     [{ id: 2, action: 'set-add', group: 'staff', address: '10.8.0.2' }, (r) => r.action === 'set-add' && assert.equal(r.address.text, '10.8.0.2')],
     // IPv6 comes back canonical, as nft prints it
-    [{ id: 3, action: 'set-remove', group: 'guests', address: '2001:DB8:0:0::5' }, (r) => r.action === 'set-remove' && assert.equal(r.address.text, '2001:db8::5')],
+    [
+      { id: 3, action: 'set-remove', group: 'guests', address: '2001:DB8:0:0::5' },
+      (r) => r.action === 'set-remove' && assert.equal(r.address.text, '2001:db8::5'),
+    ],
     [{ id: 4, action: 'conntrack-flush', address: 'FD00:0::7' }, (r) => r.action === 'conntrack-flush' && assert.equal(r.address.text, 'fd00::7')],
     [
       { id: 5, action: 'route-add', network: '10.9.3.0/24', via: '10.8.0.2', dev: 'tun0' },
@@ -50,13 +53,20 @@ describe('validate: accepted requests', () => {
         assert.equal(r.route.via?.text, '10.8.0.2');
       },
     ],
-    [{ id: 6, action: 'route-remove', network: 'fd00:9:0:1::/64', dev: 'tun1', table: 100 }, (r) => r.action === 'route-remove' && assert.equal(r.route.dev, 'tun1')],
+    [
+      { id: 6, action: 'route-remove', network: 'fd00:9:0:1::/64', dev: 'tun1', table: 100 },
+      (r) => r.action === 'route-remove' && assert.equal(r.route.dev, 'tun1'),
+    ],
     [{ id: 7, action: 'route-add', network: '10.9.0.5/32', dev: 'tun0' }, (r) => r.action === 'route-add' && assert.equal(r.route.network.prefix, 32)],
     [
       { id: 8, action: 'reconcile', sets: { staff: ['10.8.0.2', '10.8.0.2', 'fd00::2'], guests: [] }, routes: [{ network: '10.9.1.0/24', dev: 'tun0' }] },
       (r) => {
         assert.ok(r.action === 'reconcile');
-        assert.deepEqual(r.sets.get('staff')?.map((a) => a.text), ['10.8.0.2', 'fd00::2'], 'duplicates collapse');
+        assert.deepEqual(
+          r.sets.get('staff')?.map((a) => a.text),
+          ['10.8.0.2', 'fd00::2'],
+          'duplicates collapse',
+        );
         assert.equal(r.routes.length, 1);
       },
     ],
@@ -121,7 +131,21 @@ describe('validate: refused requests', () => {
     [{ id: 1, action: 'reconcile', sets: {}, routes: [{ network: '10.9.1.0/24', via: '10.8.0.2' }] }, RootErrorCode.ROUTE_REFUSED],
     // only VPN client addresses: not loopback, multicast, other hosts, a network's own or broadcast address
     // ... nor the first address of a pool, which OpenVPN's server directive keeps for the server
-    ...['127.0.0.1', '::1', '224.0.0.1', 'ff02::1', '255.255.255.255', '10.99.0.1', '8.8.8.8', '10.8.0.0', '10.8.0.1', '10.8.0.255', 'fd00::', 'fd00::1', '::ffff:10.8.0.2'].flatMap((address): [object, string][] => [
+    ...[
+      '127.0.0.1',
+      '::1',
+      '224.0.0.1',
+      'ff02::1',
+      '255.255.255.255',
+      '10.99.0.1',
+      '8.8.8.8',
+      '10.8.0.0',
+      '10.8.0.1',
+      '10.8.0.255',
+      'fd00::',
+      'fd00::1',
+      '::ffff:10.8.0.2',
+    ].flatMap((address): [object, string][] => [
       [{ id: 1, action: 'conntrack-flush', address }, RootErrorCode.ADDRESS_REFUSED],
       [{ id: 1, action: 'set-add', group: 'staff', address }, RootErrorCode.ADDRESS_REFUSED],
       [{ id: 1, action: 'set-remove', group: 'staff', address }, RootErrorCode.ADDRESS_REFUSED],
@@ -139,7 +163,15 @@ describe('validate: refused requests', () => {
     [{ id: 1, action: 'reconcile', sets: {}, routes: [{ network: '0.0.0.0/0', dev: 'tun0' }] }, RootErrorCode.ROUTE_REFUSED],
     [{ id: 1, action: 'reconcile', sets: {}, routes: [{ network: '10.9.1.0/24', dev: 'tun0', x: 1 }] }, RootErrorCode.BAD_REQUEST],
     [
-      { id: 1, action: 'reconcile', sets: {}, routes: [{ network: '10.9.1.0/24', dev: 'tun0' }, { network: '10.9.1.0/24', dev: 'tun1' }] },
+      {
+        id: 1,
+        action: 'reconcile',
+        sets: {},
+        routes: [
+          { network: '10.9.1.0/24', dev: 'tun0' },
+          { network: '10.9.1.0/24', dev: 'tun1' },
+        ],
+      },
       RootErrorCode.BAD_REQUEST,
     ],
   ];
@@ -162,7 +194,7 @@ describe('validate: refused requests', () => {
     assert.ok(message.length < 200, message);
   });
 
-  it('refuses an address of this host, such as the server\'s own VPN address', () => {
+  it("refuses an address of this host, such as the server's own VPN address", () => {
     const isLocal = (a: { text: string }) => a.text === '10.8.0.77' || a.text === 'fd00::77';
     for (const address of ['10.8.0.77', 'fd00::77']) {
       for (const request of [
@@ -179,14 +211,23 @@ describe('validate: refused requests', () => {
   });
 
   it('leaves out of a reconcile the elements that are not client addresses, and keeps the rest', () => {
-    const parsed = parseRequestLine(JSON.stringify({ id: 1, action: 'reconcile', sets: { staff: ['10.8.0.2', '127.0.0.1', '10.99.0.1'] }, routes: [] }), config);
+    const parsed = parseRequestLine(
+      JSON.stringify({ id: 1, action: 'reconcile', sets: { staff: ['10.8.0.2', '127.0.0.1', '10.99.0.1'] }, routes: [] }),
+      config,
+    );
     assert.ok(parsed.ok && parsed.request.action === 'reconcile');
-    assert.deepEqual(parsed.request.sets.get('staff')?.map((a) => a.text), ['10.8.0.2']);
-    assert.deepEqual(parsed.request.skipped.map((s) => s.address), ['127.0.0.1', '10.99.0.1']);
+    assert.deepEqual(
+      parsed.request.sets.get('staff')?.map((a) => a.text),
+      ['10.8.0.2'],
+    );
+    assert.deepEqual(
+      parsed.request.skipped.map((s) => s.address),
+      ['127.0.0.1', '10.99.0.1'],
+    );
   });
 
   it('refuses too many elements in a reconcile', () => {
-    const many = Array.from({ length: 65_537 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) || 1}`);
+    const many = Array.from({ length: 65_537 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255 || 1}`);
     refuse({ id: 1, action: 'reconcile', sets: { staff: many }, routes: [] }, RootErrorCode.TOO_LONG);
   });
 });

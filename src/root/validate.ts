@@ -40,7 +40,9 @@ export type ValidRequest =
 export type IsLocalAddress = (address: HostAddress) => boolean;
 const noneLocal: IsLocalAddress = () => false;
 
-export type ParsedLine = { readonly ok: true; readonly request: ValidRequest } | { readonly ok: false; readonly id: number | null; readonly error: RootErrorBody };
+export type ParsedLine =
+  | { readonly ok: true; readonly request: ValidRequest }
+  | { readonly ok: false; readonly id: number | null; readonly error: RootErrorBody };
 
 const ROUTE_FIELDS = ['network', 'via', 'dev', 'table'] as const;
 const FIELDS: Record<RootAction, readonly string[]> = {
@@ -99,13 +101,20 @@ function parseHost(value: unknown): HostAddress {
 export function clientAddress(address: HostAddress, config: RootConfig, isLocal: IsLocalAddress): HostAddress {
   const home = config.vpnNetworks.find((n) => contains(n, address));
   if (!home) {
-    throw new RootError(RootErrorCode.ADDRESS_REFUSED, `${address.text} is not inside vpn-networks (${config.vpnNetworks.map((n) => n.text).join(', ')}) of ${config.file}`);
+    throw new RootError(
+      RootErrorCode.ADDRESS_REFUSED,
+      `${address.text} is not inside vpn-networks (${config.vpnNetworks.map((n) => n.text).join(', ')}) of ${config.file}`,
+    );
   }
   const hostBits = widthOf(home.family) - home.prefix;
   if (hostBits >= 2) {
     const host = address.bits & ((1n << BigInt(hostBits)) - 1n);
     if (host === 0n) throw new RootError(RootErrorCode.ADDRESS_REFUSED, `${address.text} is the network address of ${home.text}, not a client's`);
-    if (host === 1n) throw new RootError(RootErrorCode.ADDRESS_REFUSED, `${address.text} is the first address of ${home.text}, which OpenVPN gives the server itself, not a client's`);
+    if (host === 1n)
+      throw new RootError(
+        RootErrorCode.ADDRESS_REFUSED,
+        `${address.text} is the first address of ${home.text}, which OpenVPN gives the server itself, not a client's`,
+      );
     if (home.family === 4 && host === (1n << BigInt(hostBits)) - 1n) {
       throw new RootError(RootErrorCode.ADDRESS_REFUSED, `${address.text} is the broadcast address of ${home.text}, not a client's`);
     }
@@ -179,7 +188,8 @@ function parseReconcile(
   const routes = new Map<string, ValidRoute>();
   obj.routes.forEach((item, i) => {
     const route = parseRoute(item, config, `routes[${i}]`, isLocal);
-    if (routes.has(routeKey(route))) throw new RootError(RootErrorCode.BAD_REQUEST, `routes[${i}]: ${route.network.text} is listed twice for table ${route.table}`);
+    if (routes.has(routeKey(route)))
+      throw new RootError(RootErrorCode.BAD_REQUEST, `routes[${i}]: ${route.network.text} is listed twice for table ${route.table}`);
     routes.set(routeKey(route), route);
   });
   return { sets, routes: [...routes.values()], skipped };

@@ -8,7 +8,20 @@ import pg from 'pg';
 import { ErrorCode, FlexscriptError } from '../errors.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
 import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
-import { SUPERSEDE_SET, limitKeyOf, limitKeyWhere, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import {
+  SUPERSEDE_SET,
+  limitKeyOf,
+  limitKeyWhere,
+  type ConnectionKey,
+  type DenialRecord,
+  type KillRequest,
+  type SessionEnd,
+  type SessionLimit,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStart,
+  type Store,
+} from './store.ts';
 import { postgresSecrets } from './postgres-tls.ts';
 import type { PostgresConfig } from './store-config.ts';
 
@@ -24,7 +37,15 @@ export class PostgresStore implements Store {
     const { secrets, problems } = postgresSecrets(config);
     if (!secrets) throw new FlexscriptError(ErrorCode.CONFIG_INVALID, problems.map((p) => `store.postgres.${p.path.join('.')}: ${p.message}`).join('\n'));
     // ssl false when not configured: PGSSLMODE and friends in the environment do not decide
-    const pool = new pg.Pool({ host: config.host, port: config.port, database: config.database, user: config.user, password: secrets.password, ssl: secrets.ssl, max: config.pool });
+    const pool = new pg.Pool({
+      host: config.host,
+      port: config.port,
+      database: config.database,
+      user: config.user,
+      password: secrets.password,
+      ssl: secrets.ssl,
+      max: config.pool,
+    });
     // an idle connection that breaks is replaced by the pool; it must not crash the daemon
     pool.on('error', () => {});
     const store = new PostgresStore(pool);
@@ -85,7 +106,10 @@ export class PostgresStore implements Store {
         [s.startedAt, s.id, s.instance, s.commonName, s.realAddress ?? null, s.realPort ?? null],
       );
       const others = (
-        await client.query<Row>(`SELECT * FROM sessions WHERE ${limitKeyWhere(key.kind).replace('$key', '$1').replace('$id', '$2')} ORDER BY started_at, id`, [key.name, s.id])
+        await client.query<Row>(`SELECT * FROM sessions WHERE ${limitKeyWhere(key.kind).replace('$key', '$1').replace('$id', '$2')} ORDER BY started_at, id`, [
+          key.name,
+          s.id,
+        ])
       ).rows.map(sessionFromRow);
       const recorded = !(limit.refuse && others.length >= limit.max);
       if (recorded) await this.openSession(s, client);
@@ -126,7 +150,8 @@ export class PostgresStore implements Store {
     const set = `ended_at = $1, duration = $2, bytes_in = $3, bytes_out = $4, end_reason = COALESCE(end_reason, $5),
        vpn_address = COALESCE($6, vpn_address), vpn_address6 = COALESCE($7, vpn_address6)`;
     const values = [end.endedAt, end.duration, end.bytesIn, end.bytesOut, end.reason, end.vpnAddress ?? null, end.vpnAddress6 ?? null];
-    if (id !== undefined && ((await this.pool.query(`UPDATE sessions SET ${set} WHERE id = $8 AND ended_at IS NULL`, [...values, id])).rowCount ?? 0) > 0) return true;
+    if (id !== undefined && ((await this.pool.query(`UPDATE sessions SET ${set} WHERE id = $8 AND ended_at IS NULL`, [...values, id])).rowCount ?? 0) > 0)
+      return true;
     if (c === undefined) return false;
     const r = await this.pool.query(
       `UPDATE sessions SET ${set} WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = $8 AND common_name = $9
@@ -152,7 +177,9 @@ export class PostgresStore implements Store {
   }
 
   async openSessions(instance: string): Promise<SessionRecord[]> {
-    return (await this.pool.query<Row>('SELECT * FROM sessions WHERE ended_at IS NULL AND instance = $1 ORDER BY started_at', [instance])).rows.map(sessionFromRow);
+    return (await this.pool.query<Row>('SELECT * FROM sessions WHERE ended_at IS NULL AND instance = $1 ORDER BY started_at', [instance])).rows.map(
+      sessionFromRow,
+    );
   }
 
   async sessions(q: SessionQuery): Promise<SessionRecord[]> {

@@ -141,7 +141,8 @@ export function postgresSecrets(config: PostgresAccess): { secrets?: PostgresSec
   const ssl = config.ssl;
   let options: false | ConnectionOptions = false;
   if (ssl && ssl.mode !== 'disable') {
-    if (ssl.mode === 'require' && ssl.ca !== undefined) problems.push({ path: ['ssl', 'ca'], message: 'mode require does not check the server certificate; use verify-ca or verify-full with ca' });
+    if (ssl.mode === 'require' && ssl.ca !== undefined)
+      problems.push({ path: ['ssl', 'ca'], message: 'mode require does not check the server certificate; use verify-ca or verify-full with ca' });
     if ((ssl.cert === undefined) !== (ssl.key === undefined)) {
       problems.push({ path: ['ssl', ssl.cert === undefined ? 'key' : 'cert'], message: 'a client certificate needs both cert and key' });
     }

@@ -51,7 +51,16 @@ export async function closeMissed(store: Store, instance: string, live: readonly
     if (r.startedAt >= asOf - UNLISTED_MARGIN_MS || alive.has(`${r.commonName}\0${r.realAddress}\0${r.realPort}`)) continue;
     // left while no daemon was watching: when exactly, and the bytes, are unknown
     const now = Date.now();
-    if (await store.closeSession(r.id, undefined, { endedAt: now, duration: Math.max(0, Math.round((now - r.startedAt) / 1000)), bytesIn: 0, bytesOut: 0, reason: 'missed' })) closed++;
+    if (
+      await store.closeSession(r.id, undefined, {
+        endedAt: now,
+        duration: Math.max(0, Math.round((now - r.startedAt) / 1000)),
+        bytesIn: 0,
+        bytesOut: 0,
+        reason: 'missed',
+      })
+    )
+      closed++;
   }
   return closed;
 }

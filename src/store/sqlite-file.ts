@@ -47,7 +47,8 @@ export function openStoreFileReadOnly(file: string): Database.Database {
       throw new FlexscriptError(ErrorCode.STATE, `${file} is not a flexscript store (${(err as Error).message})`);
     }
     const lacking = MIGRATIONS.find((m) => !applied.has(m.version));
-    if (lacking) throw new FlexscriptError(ErrorCode.STATE, `${file} predates this flexscript (it lacks "${lacking.name}"); start the daemon once to update it`);
+    if (lacking)
+      throw new FlexscriptError(ErrorCode.STATE, `${file} predates this flexscript (it lacks "${lacking.name}"); start the daemon once to update it`);
   } catch (err) {
     db.close();
     throw err;

@@ -7,9 +7,22 @@
  * reconnect storm, hundreds of connects cost a few commits instead of one each. Each write runs
  * in its own savepoint, so one failing write fails alone.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
-import { SUPERSEDE_SET, limitKeyOf, limitKeyWhere, type ConnectionKey, type DenialRecord, type KillRequest, type SessionEnd, type SessionLimit, type SessionQuery, type SessionRecord, type SessionStart, type Store } from './store.ts';
+import {
+  SUPERSEDE_SET,
+  limitKeyOf,
+  limitKeyWhere,
+  type ConnectionKey,
+  type DenialRecord,
+  type KillRequest,
+  type SessionEnd,
+  type SessionLimit,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStart,
+  type Store,
+} from './store.ts';
 import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 import { openStoreFile, openStoreFileReadOnly } from './sqlite-file.ts';
 
@@ -128,15 +141,17 @@ export class SqliteStore implements Store {
 
   claimSession(s: SessionStart, limit: SessionLimit): Promise<{ recorded: boolean; others: SessionRecord[] }> {
     return this.#write(() => {
-        const row = { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s };
-        // a record of this very connection is over, and must not count against the limit
-        this.#supersede.run(row);
-        const key = limitKeyOf(s);
-        const where = limitKeyWhere(key.kind).replace('$key', '@key').replace('$id', '@id');
-        const others = (this.#db.prepare(`SELECT * FROM sessions WHERE ${where} ORDER BY started_at, id`).all({ key: key.name, id: s.id }) as Row[]).map(sessionFromRow);
-        if (limit.refuse && others.length >= limit.max) return { recorded: false, others };
-        this.#insert.run(row);
-        return { recorded: true, others };
+      const row = { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s };
+      // a record of this very connection is over, and must not count against the limit
+      this.#supersede.run(row);
+      const key = limitKeyOf(s);
+      const where = limitKeyWhere(key.kind).replace('$key', '@key').replace('$id', '@id');
+      const others = (this.#db.prepare(`SELECT * FROM sessions WHERE ${where} ORDER BY started_at, id`).all({ key: key.name, id: s.id }) as Row[]).map(
+        sessionFromRow,
+      );
+      if (limit.refuse && others.length >= limit.max) return { recorded: false, others };
+      this.#insert.run(row);
+      return { recorded: true, others };
     });
   }
 
@@ -168,7 +183,16 @@ export class SqliteStore implements Store {
   }
 
   closeSession(id: string | undefined, c: ConnectionKey | undefined, end: SessionEnd): Promise<boolean> {
-    const params = { vpnAddress: null, vpnAddress6: null, ...end, id: id ?? null, instance: c?.instance ?? null, commonName: c?.commonName ?? null, realAddress: c?.realAddress ?? null, realPort: c?.realPort ?? null };
+    const params = {
+      vpnAddress: null,
+      vpnAddress6: null,
+      ...end,
+      id: id ?? null,
+      instance: c?.instance ?? null,
+      commonName: c?.commonName ?? null,
+      realAddress: c?.realAddress ?? null,
+      realPort: c?.realPort ?? null,
+    };
     return this.#write(() => {
       if (id !== undefined && this.#closeById.run(params).changes > 0) return true;
       return c !== undefined && this.#closeByConnection.run(params).changes > 0;
@@ -190,10 +214,10 @@ export class SqliteStore implements Store {
   async sessions(q: SessionQuery): Promise<SessionRecord[]> {
     const where: string[] = [];
     const p: Record<string, unknown> = {};
-    if (q.user !== undefined) (where.push('(common_name = @user OR username = @user)'), (p.user = q.user));
-    if (q.instance !== undefined) (where.push('instance = @instance'), (p.instance = q.instance));
-    if (q.since !== undefined) (where.push('(ended_at IS NULL OR ended_at >= @since)'), (p.since = q.since));
-    if (q.until !== undefined) (where.push('started_at < @until'), (p.until = q.until));
+    if (q.user !== undefined) where.push('(common_name = @user OR username = @user)'), (p.user = q.user);
+    if (q.instance !== undefined) where.push('instance = @instance'), (p.instance = q.instance);
+    if (q.since !== undefined) where.push('(ended_at IS NULL OR ended_at >= @since)'), (p.since = q.since);
+    if (q.until !== undefined) where.push('started_at < @until'), (p.until = q.until);
     if (q.openOnly) where.push('ended_at IS NULL');
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
     return (this.#db.prepare(sql).all(p) as Row[]).map(sessionFromRow);
@@ -201,13 +225,17 @@ export class SqliteStore implements Store {
 
   async denials(q: { readonly since?: number; readonly instance?: string; readonly limit?: number }): Promise<DenialRecord[]> {
     const rows = this.#db
-      .prepare(`SELECT * FROM denials WHERE at >= @since AND (@instance IS NULL OR instance = @instance) ORDER BY at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`)
+      .prepare(
+        `SELECT * FROM denials WHERE at >= @since AND (@instance IS NULL OR instance = @instance) ORDER BY at DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`,
+      )
       .all({ since: q.since ?? 0, instance: q.instance ?? null }) as Row[];
     return rows.map(denialFromRow);
   }
 
   async countOpen(user: string): Promise<number> {
-    return (this.#db.prepare('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND (common_name = ? OR username = ?)').get(user, user) as { n: number }).n;
+    return (
+      this.#db.prepare('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND (common_name = ? OR username = ?)').get(user, user) as { n: number }
+    ).n;
   }
 
   async close(): Promise<void> {

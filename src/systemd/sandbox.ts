@@ -57,9 +57,15 @@ export function parseLimit(value: string): number {
 export function sandboxOf(unit: ResolvedUnit): Sandbox {
   const S = 'Service';
   const ps = unit.get(S, 'ProtectSystem');
-  const protectSystem = { value: !ps || FALSE.test(ps.value) ? 'no' : TRUE.test(ps.value) ? 'yes' : (ps.value as 'full' | 'strict'), at: ps } as Sandbox['protectSystem'];
+  const protectSystem = {
+    value: !ps || FALSE.test(ps.value) ? 'no' : TRUE.test(ps.value) ? 'yes' : (ps.value as 'full' | 'strict'),
+    at: ps,
+  } as Sandbox['protectSystem'];
   const ph = unit.get(S, 'ProtectHome');
-  const protectHome = { value: !ph || FALSE.test(ph.value) ? 'no' : TRUE.test(ph.value) ? 'yes' : (ph.value as 'read-only' | 'tmpfs'), at: ph } as Sandbox['protectHome'];
+  const protectHome = {
+    value: !ph || FALSE.test(ph.value) ? 'no' : TRUE.test(ph.value) ? 'yes' : (ph.value as 'read-only' | 'tmpfs'),
+    at: ph,
+  } as Sandbox['protectHome'];
   const pt = unit.get(S, 'PrivateTmp');
   const privateTmp = { value: !!pt && TRUE.test(pt.value), at: pt };
 
@@ -69,7 +75,8 @@ export function sandboxOf(unit: ResolvedUnit): Sandbox {
   else if (protectSystem.value !== 'no') base(protectSystem.value === 'full' ? ['/usr', '/boot', '/efi', '/etc'] : ['/usr', '/boot', '/efi'], 'read-only', ps);
   // API file systems stay as they are under strict
   if (protectSystem.value === 'strict') base(['/dev', '/proc', '/sys'], 'writable', ps);
-  if (protectHome.value !== 'no') base(['/home', '/root', '/run/user'], protectHome.value === 'yes' ? 'inaccessible' : protectHome.value === 'read-only' ? 'read-only' : 'writable', ph);
+  if (protectHome.value !== 'no')
+    base(['/home', '/root', '/run/user'], protectHome.value === 'yes' ? 'inaccessible' : protectHome.value === 'read-only' ? 'read-only' : 'writable', ph);
   const listed = (key: string, access: PathAccess) => {
     for (const a of unit.list(S, key)) for (const w of splitWords(unit.expand(a.value))) rules.push({ path: pathEntry(w), access, at: a });
   };

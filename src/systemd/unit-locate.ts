@@ -102,7 +102,10 @@ export const systemdRuns = () => existsSync('/run/systemd/system');
 
 /** The files `systemctl cat` names, read from disk; undefined when systemctl cannot tell. */
 export function systemctlUnitFiles(name: string): LocatedUnit | undefined {
-  const r = spawnSync('systemctl', ['cat', '--no-pager', '--', name], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SYSTEMD_COLORS: '0' } });
+  const r = spawnSync('systemctl', ['cat', '--no-pager', '--', name], {
+    encoding: 'utf8',
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SYSTEMD_COLORS: '0' },
+  });
   if (r.error) return undefined;
   if (r.status !== 0) return /No files found|not found/i.test(r.stderr) ? { missing: true } : undefined;
   const fragments: UnitFragment[] = [];

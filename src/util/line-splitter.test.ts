@@ -14,7 +14,10 @@ test('a line split across chunks, inside a UTF-8 character too', () => {
   const bytes = Buffer.from('漢字\n');
   const s = new LineSplitter(100);
   const results = feed(s, bytes.subarray(0, 1), bytes.subarray(1, 4), bytes.subarray(4));
-  assert.deepEqual(results.flatMap((r) => r.lines), ['漢字']);
+  assert.deepEqual(
+    results.flatMap((r) => r.lines),
+    ['漢字'],
+  );
 });
 
 test('a lone CR is data, not a line ending', () => {
@@ -27,7 +30,10 @@ test('the limit: a line of exactly maxBytes passes, one more byte fails, also be
   assert.deepEqual(feed(new LineSplitter(4), 'x\nabcde\ny\n')[0], { lines: ['x'], tooLong: true });
   const s = new LineSplitter(4);
   const results = feed(s, 'ab', 'cd', 'ef');
-  assert.deepEqual(results.map((r) => r.tooLong), [false, false, true]);
+  assert.deepEqual(
+    results.map((r) => r.tooLong),
+    [false, false, true],
+  );
   assert.deepEqual(feed(s, 'ok\n')[0], { lines: [], tooLong: true }, 'nothing more once over the limit');
 });
 

@@ -116,16 +116,22 @@ for (const mode of MODES) {
         },
         { timeoutMs: 60_000 },
       ).catch((err: Error) => {
-        const open = rows(dir).filter((r) => r.ended_at === null).map((r) => r.common_name);
+        const open = rows(dir)
+          .filter((r) => r.ended_at === null)
+          .map((r) => r.common_name);
         const odd = rows(dir).filter((r) => connected.includes(r.common_name) && open.filter((n) => n === r.common_name).length !== 1);
         throw new Error(`${err.message}: open records ${JSON.stringify(open.sort())}; records out of place ${JSON.stringify(odd)}`);
       });
       const left = rows(dir).filter((r) => r.common_name === 'early-1' || r.common_name === 'early-2');
       assert.equal(left.length, 2);
-      assert.ok(left.every((r) => r.ended_at !== null), 'the clients that left are closed');
+      assert.ok(
+        left.every((r) => r.ended_at !== null),
+        'the clients that left are closed',
+      );
       // hook mode keeps their disconnects in the spool; in management mode OpenVPN may still have
       // told the dying daemon, or the restarted one finds them gone from status
-      for (const r of left) assert.ok(mode === 'hook' ? r.end_reason === 'disconnect' : ['disconnect', 'missed'].includes(r.end_reason ?? ''), String(r.end_reason));
+      for (const r of left)
+        assert.ok(mode === 'hook' ? r.end_reason === 'disconnect' : ['disconnect', 'missed'].includes(r.end_reason ?? ''), String(r.end_reason));
     });
   });
 }

@@ -71,7 +71,9 @@ for (const mode of MODES) {
       // the daemon knows the static address as alice's: plugins get her session for it
       assert.equal(learned.sessionKnown, true, 'learn-address of the static address found no session');
       let recorded: string | null | undefined;
-      await waitFor('the static address in the accounting record', () => (recorded = recordedAddresses(db).get('alice.staff')) === `${net}.10`, { timeoutMs: 10_000 }).catch(() => {
+      await waitFor('the static address in the accounting record', () => (recorded = recordedAddresses(db).get('alice.staff')) === `${net}.10`, {
+        timeoutMs: 10_000,
+      }).catch(() => {
         assert.fail(`alice's accounting record holds ${recorded}, not her static address ${net}.10`);
       });
       assert.ok(Number(recordedAddresses(db).get('bob.staff')?.split('.')[3]) >= 100, 'bob is recorded with his pool address');

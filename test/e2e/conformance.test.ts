@@ -103,7 +103,11 @@ for (const mode of MODES) {
     });
 
     test('passwords are checked: the right one connects, a wrong one is refused, none is logged', async (t) => {
-      const h = await modeLab(t, mode, { events: ['user-pass-verify', 'client-connect', 'client-disconnect'], passwords: true, recorder: ['password: s3cret pass'] });
+      const h = await modeLab(t, mode, {
+        events: ['user-pass-verify', 'client-connect', 'client-disconnect'],
+        passwords: true,
+        recorder: ['password: s3cret pass'],
+      });
       const good = await h.lab.startClient({ commonName: 'kim', port: h.port, username: 'kim', password: 's3cret pass' });
       const bad = await h.lab.startClient({ commonName: 'lou', port: h.port, username: 'lou', password: 'guess' });
       await good.waitConnected();

@@ -94,7 +94,15 @@ for (const mode of MODES) {
       });
       const h = await modeLab(t, mode, {
         pluginTimeout: '20s',
-        plugins: ['  - use: exec', '    options:', `      path: ${script}`, '      events: [client-connect]', '      timeout: 2s', '      concurrency: 1', `      tmp-dir: ${temp}`],
+        plugins: [
+          '  - use: exec',
+          '    options:',
+          `      path: ${script}`,
+          '      events: [client-connect]',
+          '      timeout: 2s',
+          '      concurrency: 1',
+          `      tmp-dir: ${temp}`,
+        ],
       });
       // one at a time through the single slot: each must be answered long before the plugin's 20 s
       const first = await h.lab.startClient({ commonName: 'escaper-1', port: h.port });

@@ -105,7 +105,9 @@ for (const mode of MODES) {
       assert.ok(pid, 'the root stage runs');
 
       // a burst of connects and one disconnect, with the root stage killed right in it
-      const burst = Array.from({ length: 8 }, (_, i) => n.h.lab.startClient({ commonName: `burst-${i}`, port: n.h.port, extraConfig: ['explicit-exit-notify 1'] }));
+      const burst = Array.from({ length: 8 }, (_, i) =>
+        n.h.lab.startClient({ commonName: `burst-${i}`, port: n.h.port, extraConfig: ['explicit-exit-notify 1'] }),
+      );
       const stopping = leaving.client.stop();
       process.kill(pid, 'SIGKILL');
       const clients = await Promise.all(burst);
@@ -114,7 +116,10 @@ for (const mode of MODES) {
       const addresses = clients.map((c) => pushedAddress(c.pushReply()));
       await setsBecome(n, { staff: addresses, ops: [before.address], guests: [] }, 'sets equal the live clients after the restart');
       await waitFor('a new root stage', async () => (await n.rootPids()).some((p) => p !== pid));
-      assert.ok(n.h.daemon.logs().some((l) => l.msg === 'kernel state reconciled' || /reconcil/.test(String(l.msg))), 'the daemon reconciled');
+      assert.ok(
+        n.h.daemon.logs().some((l) => l.msg === 'kernel state reconciled' || /reconcil/.test(String(l.msg))),
+        'the daemon reconciled',
+      );
     });
 
     test(`a restarted daemon rebuilds its sessions (${mode === 'hook' ? "from OpenVPN's status file" : 'from status 3'}) and leaves the sets right`, async (t) => {
@@ -124,7 +129,13 @@ for (const mode of MODES) {
       await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'both in');
       if (mode === 'hook') {
         // OpenVPN rewrites its status file every few seconds
-        await waitFor('both in the status file', () => existsSync(n.statusFile) && /CLIENT_LIST\talice[\s\S]*CLIENT_LIST\tbob\.ops|CLIENT_LIST\tbob\.ops[\s\S]*CLIENT_LIST\talice/.test(readFileSync(n.statusFile, 'utf8')), { timeoutMs: 30_000 });
+        await waitFor(
+          'both in the status file',
+          () =>
+            existsSync(n.statusFile) &&
+            /CLIENT_LIST\talice[\s\S]*CLIENT_LIST\tbob\.ops|CLIENT_LIST\tbob\.ops[\s\S]*CLIENT_LIST\talice/.test(readFileSync(n.statusFile, 'utf8')),
+          { timeoutMs: 30_000 },
+        );
       }
       await n.h.restartDaemon();
       await n.h.daemon.waitForLog('reconcile after the rebuild', (l) => l.msg === 'kernel state reconciled');

@@ -35,7 +35,10 @@ test('answers that arrive before the hook has exited are still right, denials in
       return path;
     },
   });
-  const [good, bad] = await Promise.all([h.lab.startClient({ commonName: 'quick', port: h.port }), h.lab.startClient({ commonName: 'deny-quick', port: h.port })]);
+  const [good, bad] = await Promise.all([
+    h.lab.startClient({ commonName: 'quick', port: h.port }),
+    h.lab.startClient({ commonName: 'deny-quick', port: h.port }),
+  ]);
   await good.waitConnected();
   assert.match(good.pushReply() ?? '', new RegExp(routeFor('quick').replace(/\./g, '\\.')));
   await bad.waitAuthFailed();
@@ -50,6 +53,9 @@ test('tls-verify waits for the daemon and its deny refuses the client', async (t
   await waitFor('tls-verify deny logged', () => h.daemon.logs().find((l) => l.msg === 'tls-verify denied' && l.commonName === 'tlsdeny-zed'));
   await h.server.waitForLog(/VERIFY SCRIPT ERROR: depth=0, CN=tlsdeny-zed/);
   assert.ok(!refused.log().includes('Initialization Sequence Completed'));
-  const depths = h.recordsOf('tls-verify').filter((r) => r.commonName === 'yolanda').map((r) => r.depth);
+  const depths = h
+    .recordsOf('tls-verify')
+    .filter((r) => r.commonName === 'yolanda')
+    .map((r) => r.depth);
   assert.deepEqual(depths, [0], 'the client certificate is checked at depth 0 (the CA at depth 1 has its own CN)');
 });

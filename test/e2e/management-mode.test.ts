@@ -48,12 +48,17 @@ test('with management-hold the daemon releases OpenVPN and reads its live client
     assert.ok(ms < 5000, `rebuild ${i} came ${ms} ms after the attach`);
   }
   assert.equal(first.live, 0);
-  assert.deepEqual(h.daemon.logs().filter((l) => l.msg === 'could not read status to rebuild sessions'), []);
+  assert.deepEqual(
+    h.daemon.logs().filter((l) => l.msg === 'could not read status to rebuild sessions'),
+    [],
+  );
 });
 
 test('the daemon restarted while clients are connected rebuilds its sessions from status', async (t) => {
   const h = await modeLab(t, 'management', { passThrough: true });
-  const clients = await Promise.all(['rita', 'sam'].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })));
+  const clients = await Promise.all(
+    ['rita', 'sam'].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })),
+  );
   await Promise.all(clients.map((c) => c.waitConnected()));
   await h.restartDaemon();
   const rebuilt = await h.daemon.waitForLog('rebuild', (l) => l.msg === 'sessions rebuilt from status');
@@ -152,7 +157,12 @@ test('one daemon serves two OpenVPN instances: a unix socket and a password-prot
   const a = await lab.startClient({ commonName: 'over-udp', port: udpPort });
   const b = await lab.startClient({ commonName: 'over-tcp', port: tcpPort, proto: 'tcp' });
   await Promise.all([a.waitConnected(), b.waitConnected()]);
-  const byName = new Map(daemon.logs().filter((l) => l.msg === 'client-connect').map((l) => [l.commonName, l.instance]));
+  const byName = new Map(
+    daemon
+      .logs()
+      .filter((l) => l.msg === 'client-connect')
+      .map((l) => [l.commonName, l.instance]),
+  );
   assert.equal(byName.get('over-udp'), 'vpn-udp');
   assert.equal(byName.get('over-tcp'), 'vpn-tcp');
   assert.match(b.pushReply() ?? '', new RegExp(routeFor('over-tcp').replace(/\./g, '\\.')));

@@ -32,7 +32,10 @@ function get(target: Target, path = '/metrics'): Promise<{ status: number; type:
 
 /** The value of one sample with exactly these labels, or undefined. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',');
+  const want = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',');
   for (const line of text.split('\n')) {
     const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (m && m[1] === name && (m[2] ?? '').split(',').filter(Boolean).sort().join(',') === want) return Number(m[3]);
@@ -69,14 +72,15 @@ for (const mode of MODES) {
       }
       assert.equal((await get(target, '/other')).status, 404);
 
-      const [alice, bob, eve] = await Promise.all(['alice', 'bob', 'deny-eve'].map((commonName) =>
-        h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] }),
-      ));
+      const [alice, bob, eve] = await Promise.all(
+        ['alice', 'bob', 'deny-eve'].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })),
+      );
       await Promise.all([alice!.waitConnected(), bob!.waitConnected(), eve!.waitAuthFailed()]);
 
       const during = await waitFor('metrics of two accepts and a deny', async () => {
         const { body } = await get(target);
-        const ok = sample(body, 'flexscript_decisions_total', { event: 'client-connect', verdict: 'accept' }) === 2 &&
+        const ok =
+          sample(body, 'flexscript_decisions_total', { event: 'client-connect', verdict: 'accept' }) === 2 &&
           (sample(body, 'flexscript_decisions_total', { event: 'client-connect', verdict: 'deny' }) ?? 0) >= 1 &&
           sample(body, 'flexscript_live_sessions', { instance: 'e2e' }) === 2;
         return ok && body;

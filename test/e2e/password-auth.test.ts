@@ -48,7 +48,9 @@ async function passwordLab(t: TestContext, { mode, method }: Flavour) {
   // 4 for via-env, 5 (the credentials file) for via-file
   const argcFile = join(ownedDir(join(dir, 'argc')), 'argc');
   const wrapper = join(dir, 'hook-wrapper');
-  writeFileSync(wrapper, `#!/bin/sh\n[ "$script_type" = user-pass-verify ] && printf '%s\\n' "$#" >> ${argcFile}\nexec /bin/sh ${HOOK} "$@"\n`, { mode: 0o755 });
+  writeFileSync(wrapper, `#!/bin/sh\n[ "$script_type" = user-pass-verify ] && printf '%s\\n' "$#" >> ${argcFile}\nexec /bin/sh ${HOOK} "$@"\n`, {
+    mode: 0o755,
+  });
   const events: EventName[] = ['client-connect', 'client-disconnect', 'learn-address', 'user-pass-verify'];
   const extraServer: string[] = [];
   const h = await modeLab(t, mode, {
@@ -57,7 +59,14 @@ async function passwordLab(t: TestContext, { mode, method }: Flavour) {
     hookPath: (labDir) => {
       if (method === 'via-env') {
         // what `flexscript openvpn-config` writes for via-env; OpenVPN takes the later lines
-        const yaml = ['hook:', `  dir: ${join(labDir, 'work', 'run')}`, '  group: nogroup', '  timeout: 5s', '  events:', '    user-pass-verify: { method: via-env }'].join('\n');
+        const yaml = [
+          'hook:',
+          `  dir: ${join(labDir, 'work', 'run')}`,
+          '  group: nogroup',
+          '  timeout: 5s',
+          '  events:',
+          '    user-pass-verify: { method: via-env }',
+        ].join('\n');
         const out = hookModeLines(parseConfig(yaml, 'via-env.yaml').config.hook!, events, wrapper);
         extraServer.push(...out.filter((l) => l.startsWith('script-security') || l.startsWith('auth-user-pass-verify')));
         assert.equal(extraServer[0], 'script-security 3');
@@ -104,13 +113,20 @@ for (const flavour of FLAVOURS) {
     test('right passwords connect; wrong ones, unknown users and locked-out users and addresses get AUTH_FAILED', async (t) => {
       const { h, argcFile } = await passwordLab(t, flavour);
       const login = (commonName: string, username: string, password: string) => h.lab.startClient({ commonName, port: h.port, username, password });
-      const deniedFor = (username: string) => h.daemon.logs().filter((l) => l.msg === 'user-pass-verify denied' && l.username === username).map((l) => String(l.reason));
+      const deniedFor = (username: string) =>
+        h.daemon
+          .logs()
+          .filter((l) => l.msg === 'user-pass-verify denied' && l.username === username)
+          .map((l) => String(l.reason));
 
       const [alice, carol] = await Promise.all([login('c-alice', 'alice', USERS.alice), login('c-carol', 'carol', 'rasmuslerdorf')]);
       await Promise.all([alice.waitConnected(), carol.waitConnected()]);
       if (flavour.mode === 'hook') {
         const argc = readFileSync(argcFile, 'utf8').trim().split('\n');
-        assert.ok(argc.every((n) => n === (flavour.method === 'via-env' ? '4' : '5')), `hook arguments: ${argc.join(',')}`);
+        assert.ok(
+          argc.every((n) => n === (flavour.method === 'via-env' ? '4' : '5')),
+          `hook arguments: ${argc.join(',')}`,
+        );
       }
 
       // two wrong passwords for bob lock bob; with an unknown user that is 3 failures from 127.0.0.1

@@ -25,7 +25,10 @@ for (const mode of MODES) {
         const r = await n.routes();
         return r.length === 2 ? r : undefined;
       });
-      assert.deepEqual(routes.map((r) => [r.dst, r.dev]).sort(), [['10.200.1.0/24', n.dev], ['10.200.2.0/24', n.dev]]);
+      assert.deepEqual(routes.map((r) => [r.dst, r.dev]).sort(), [
+        ['10.200.1.0/24', n.dev],
+        ['10.200.2.0/24', n.dev],
+      ]);
       // OpenVPN took the iroutes: it logs the internal routes to this client
       await n.h.server.waitForLog(/MULTI: internal route 10\.200\.1\.0\/24 -> branch-1/);
       await n.h.server.waitForLog(/MULTI: internal route 10\.200\.2\.0\/24 -> branch-1/);

@@ -94,7 +94,11 @@ describe('session-limit, hook mode', () => {
     const late = await h.client('gina');
     await late.waitAuthFailed();
     const records = await h.sessions('gina');
-    assert.deepEqual(records.map((r) => r.endedAt === undefined), [true], 'one record, open: the refused one is not kept');
+    assert.deepEqual(
+      records.map((r) => r.endedAt === undefined),
+      [true],
+      'one record, open: the refused one is not kept',
+    );
     const denials = await h.read((s) => s.denials({}));
     assert.match(denials[0]?.reason ?? '', /the oldest cannot be disconnected here/);
     assert.equal(old.log().includes('replaced this one'), false, 'the oldest stays');

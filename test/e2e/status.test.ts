@@ -41,7 +41,9 @@ test('hook mode: flexscript status lists the live clients from the control socke
   assert.equal(st.gid, 65534, 'group nogroup');
   assert.deepEqual(json(h.configPath), []);
 
-  const [alice, hostile] = await Promise.all(['alice', HOSTILE].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })));
+  const [alice, hostile] = await Promise.all(
+    ['alice', HOSTILE].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })),
+  );
   await Promise.all([alice!.waitConnected(), hostile!.waitConnected()]);
   const pushed = /ifconfig (\S+) /.exec(alice!.pushReply() ?? '')?.[1];
   const rows = await waitFor('both clients in status', () => {
@@ -55,7 +57,10 @@ test('hook mode: flexscript status lists the live clients from the control socke
   assert.equal(a.realAddress, '127.0.0.1');
   assert.ok(typeof a.realPort === 'number' && a.realPort > 0);
   assert.ok(Math.abs(Date.parse(a.since) - Date.now()) < 120_000, a.since);
-  assert.ok(rows.some((r) => r.commonName === HOSTILE), 'a hostile name comes back as exactly that string');
+  assert.ok(
+    rows.some((r) => r.commonName === HOSTILE),
+    'a hostile name comes back as exactly that string',
+  );
   assert.throws(() => statSync('/tmp/fxs-status-pwned'), 'and nothing ran');
 
   const table = flexscript('status', '--config', h.configPath);
@@ -71,7 +76,11 @@ test('hook mode: flexscript status lists the live clients from the control socke
   });
 
   // the socket is the daemon's and its group's only: another user cannot ask
-  const outsider = spawnSync('setpriv', ['--reuid', '12345', '--regid', '12345', '--clear-groups', '--', process.execPath, FLEXSCRIPT, 'status', '--config', h.configPath], { encoding: 'utf8' });
+  const outsider = spawnSync(
+    'setpriv',
+    ['--reuid', '12345', '--regid', '12345', '--clear-groups', '--', process.execPath, FLEXSCRIPT, 'status', '--config', h.configPath],
+    { encoding: 'utf8' },
+  );
   assert.equal(outsider.status, 1);
   assert.match(outsider.stderr, /cannot reach the daemon at .*control\.sock: .*EACCES/);
 

@@ -22,7 +22,13 @@ import { inMachine, startUnit, type MachineBind } from '../support/unit-sandbox.
 
 const isRoot = process.getuid?.() === 0;
 const tools = ['unshare', 'setpriv', 'prlimit', 'systemd-tmpfiles', 'systemd-sysusers'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
-const skip = !isRoot ? 'needs root' : !existsSync(openvpnBinary()) ? 'needs openvpn' : !tools ? 'needs unshare, setpriv, prlimit, systemd-tmpfiles, systemd-sysusers' : false;
+const skip = !isRoot
+  ? 'needs root'
+  : !existsSync(openvpnBinary())
+    ? 'needs openvpn'
+    : !tools
+      ? 'needs unshare, setpriv, prlimit, systemd-tmpfiles, systemd-sysusers'
+      : false;
 
 const DEBIAN_UNIT = '/lib/systemd/system/openvpn-server@.service';
 const FIXTURE_UNIT = new URL('../fixtures/systemd/openvpn-server@.service', import.meta.url).pathname;
@@ -135,7 +141,15 @@ async function machine(t: TestContext, mode: 'hook' | 'management'): Promise<Mac
   return m;
 }
 
-const checkArgs = (m: Machine) => ['check', '--config', join(m.etc, 'flexscript.yaml'), '--openvpn-config', '/etc/openvpn/server/vpn.conf', '--unit-root', m.unitRoot];
+const checkArgs = (m: Machine) => [
+  'check',
+  '--config',
+  join(m.etc, 'flexscript.yaml'),
+  '--openvpn-config',
+  '/etc/openvpn/server/vpn.conf',
+  '--unit-root',
+  m.unitRoot,
+];
 
 /** A client connects and gets the route init's office-routes plugin pushes to everyone. */
 async function connectsWithRoute(m: Machine, commonName: string): Promise<void> {
@@ -145,17 +159,29 @@ async function connectsWithRoute(m: Machine, commonName: string): Promise<void> 
   await client.stop();
 }
 
-test("hook mode under Debian's openvpn-server@ unit: with init's drop-in a client connects with the daemon's route; without it check names LimitNPROC=10, and OpenVPN cannot fork its hook and exits at the first connect", { skip, timeout: 240_000 }, async (t) => {
+test("hook mode under Debian's openvpn-server@ unit: with init's drop-in a client connects with the daemon's route; without it check names LimitNPROC=10, and OpenVPN cannot fork its hook and exits at the first connect", {
+  skip,
+  timeout: 240_000,
+}, async (t) => {
   const m = await machine(t, 'hook');
   const dropIn = join(m.etc, 'openvpn-server@.service.d/flexscript.conf');
-  assert.ok(existsSync(dropIn), 'init wrote a drop-in for OpenVPN\'s unit');
+  assert.ok(existsSync(dropIn), "init wrote a drop-in for OpenVPN's unit");
 
   // without the drop-in: check points at the shipped unit's LimitNPROC line
   const before = m.flexscript(...checkArgs(m));
   assert.equal(before.status, 1, `${before.stdout}\n${before.stderr}`);
   const unitFile = join(m.unitRoot, 'lib/systemd/system/openvpn-server@.service');
-  const line = readFileSync(unitFile, 'utf8').split('\n').findIndex((l) => l.startsWith('LimitNPROC=')) + 1;
-  assert.match(String(before.stderr), new RegExp(`^${unitFile.replace(/[.@]/g, '\\$&')}:${line}: LimitNPROC: 10: in hook mode .*/etc/systemd/system/openvpn-server@\\.service\\.d/flexscript\\.conf`, 'm'));
+  const line =
+    readFileSync(unitFile, 'utf8')
+      .split('\n')
+      .findIndex((l) => l.startsWith('LimitNPROC=')) + 1;
+  assert.match(
+    String(before.stderr),
+    new RegExp(
+      `^${unitFile.replace(/[.@]/g, '\\$&')}:${line}: LimitNPROC: 10: in hook mode .*/etc/systemd/system/openvpn-server@\\.service\\.d/flexscript\\.conf`,
+      'm',
+    ),
+  );
 
   // and the failure it predicts, for real: the daemon runs as nobody, OpenVPN cannot fork its hook
   const daemon = m.start('flexscriptd.service');
@@ -182,11 +208,16 @@ test("hook mode under Debian's openvpn-server@ unit: with init's drop-in a clien
   await server.waitForLog(/Initialization Sequence Completed/, 60_000);
   await connectsWithRoute(m, 'bob');
   // OpenVPN wrote the status file init set up (version 3), not the unit's --status file
-  await waitFor('the status file written', () => readFileSync(join(m.base, 'machine/run/openvpn-flexscript/status.txt'), 'utf8').startsWith('TITLE\t'), { timeoutMs: 30_000 });
+  await waitFor('the status file written', () => readFileSync(join(m.base, 'machine/run/openvpn-flexscript/status.txt'), 'utf8').startsWith('TITLE\t'), {
+    timeoutMs: 30_000,
+  });
   assert.equal(existsSync(join(m.base, 'machine/run/openvpn-server/status-vpn.log')), false, "the config's status lines win over the unit's --status");
 });
 
-test("management mode under Debian's openvpn-server@ unit as shipped: the daemon as flexscript (sysusers.d) attaches and a client gets its route", { skip, timeout: 180_000 }, async (t) => {
+test("management mode under Debian's openvpn-server@ unit as shipped: the daemon as flexscript (sysusers.d) attaches and a client gets its route", {
+  skip,
+  timeout: 180_000,
+}, async (t) => {
   const m = await machine(t, 'management');
   assert.equal(existsSync(join(m.etc, 'openvpn-server@.service.d/flexscript.conf')), false, 'management mode needs no drop-in');
   const check = m.flexscript(...checkArgs(m));

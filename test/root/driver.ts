@@ -42,7 +42,13 @@ interface Command {
 async function handle(cmd: Command): Promise<unknown> {
   switch (cmd.op) {
     case 'start':
-      client = new RootClient({ config, log, restart: cmd.restart as { minMs: number; maxMs: number }, desiredState: () => desired, ...(typeof cmd.timeoutMs === 'number' ? { timeoutMs: cmd.timeoutMs } : {}) });
+      client = new RootClient({
+        config,
+        log,
+        restart: cmd.restart as { minMs: number; maxMs: number },
+        desiredState: () => desired,
+        ...(typeof cmd.timeoutMs === 'number' ? { timeoutMs: cmd.timeoutMs } : {}),
+      });
       client.start();
       return client.stats;
     case 'desired':

@@ -142,11 +142,34 @@ export class Driver {
   readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 
   constructor(ns: Netns, config: string) {
-    const argv = ['netns', 'exec', ns.name, 'setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '--', process.execPath, '--import', 'tsx', 'test/root/driver.ts', config];
+    const argv = [
+      'netns',
+      'exec',
+      ns.name,
+      'setpriv',
+      '--reuid',
+      'nobody',
+      '--regid',
+      'nogroup',
+      '--clear-groups',
+      '--',
+      process.execPath,
+      '--import',
+      'tsx',
+      'test/root/driver.ts',
+      config,
+    ];
     this.child = spawn('ip', argv, { cwd: PROJECT, env: { PATH: SYSTEM_PATH, TSX_DISABLE_CACHE: '1', HOME: '/nonexistent' }, stdio: ['pipe', 'pipe', 'pipe'] });
     readLines(this.child.stdout, 64 * 1024 * 1024, {
       line: (text) => {
-        const msg = JSON.parse(text) as { seq?: number; ok?: boolean; result?: unknown; error?: { code: string; message: string }; log?: LogRecord; event?: string };
+        const msg = JSON.parse(text) as {
+          seq?: number;
+          ok?: boolean;
+          result?: unknown;
+          error?: { code: string; message: string };
+          log?: LogRecord;
+          event?: string;
+        };
         if (msg.log) {
           this.logs.push(msg.log);
           if (msg.log.msg === 'flexscript-root: ready') noteReady(msg.log.fields.root);

@@ -61,7 +61,11 @@ describe('flexscript-root for real (netns, sudo, nobody)', { skip: isRoot ? fals
     driver = new Driver(ns, config);
     await driver.send('start', { restart: { minMs: 2000, maxMs: 8000 } });
     await waitFor('the root stage to start through sudo and reconcile', async () => (await d().stats()).reconciles >= 1, 30_000).catch((err: Error) => {
-      throw new Error(`${err.message}\ndriver log:\n${d().logs.map((l) => JSON.stringify(l)).join('\n')}\n${d().stderr.join('\n')}`);
+      throw new Error(
+        `${err.message}\ndriver log:\n${d()
+          .logs.map((l) => JSON.stringify(l))
+          .join('\n')}\n${d().stderr.join('\n')}`,
+      );
     });
   });
 
@@ -118,7 +122,11 @@ describe('flexscript-root for real (netns, sudo, nobody)', { skip: isRoot ? fals
     assert.deepEqual(await d().call('routeAdd', { network: '10.9.2.0/24', via: '10.8.0.2', dev: 'fxs0' }), { changed: true });
     assert.deepEqual(await d().call('routeAdd', { network: 'fd00:9:0:1::/64', dev: 'fxs0' }), { changed: true });
     const routes = await ns.routes(250);
-    assert.deepEqual(sorted(routes.map((r) => `${r.dst} ${r.gateway ?? '-'} ${r.dev}`)), ['10.9.1.0/24 - fxs0', '10.9.2.0/24 10.8.0.2 fxs0', 'fd00:9:0:1::/64 - fxs0']);
+    assert.deepEqual(sorted(routes.map((r) => `${r.dst} ${r.gateway ?? '-'} ${r.dev}`)), [
+      '10.9.1.0/24 - fxs0',
+      '10.9.2.0/24 10.8.0.2 fxs0',
+      'fd00:9:0:1::/64 - fxs0',
+    ]);
 
     // a route someone else made is never replaced
     await ns.exec(['ip', 'route', 'add', '10.9.3.0/24', 'dev', 'fxs0']);
@@ -181,7 +189,13 @@ describe('flexscript-root for real (netns, sudo, nobody)', { skip: isRoot ? fals
     assert.ok(oldPid);
 
     // three waves of 100: the kill comes when the first is answered, as the second goes out
-    const { seq, answer } = d().sendLater<{ outcomes: Record<string, number> }>('burst', { method: 'setAdd', group: 'staff', addresses: burst, waves: 3, progressAfter: 100 });
+    const { seq, answer } = d().sendLater<{ outcomes: Record<string, number> }>('burst', {
+      method: 'setAdd',
+      group: 'staff',
+      addresses: burst,
+      waves: 3,
+      progressAfter: 100,
+    });
     await waitFor('the first wave of the burst', () => d().events.some((e) => e.seq === seq));
     process.kill(oldPid, 'SIGKILL');
     const { outcomes } = await answer;
@@ -237,8 +251,18 @@ describe('flexscript-root for real (netns, sudo, nobody)', { skip: isRoot ? fals
       ['exec action', line({ id: 18, action: 'exec', argv: ['/bin/sh', '-c', `touch ${canary}`] }), RootErrorCode.UNKNOWN_ACTION, 18],
       ['unknown field', line({ id: 19, action: 'list', nft: 'flush ruleset' }), RootErrorCode.BAD_REQUEST, 19],
       ['rule in a request', line({ id: 20, action: 'set-add', group: 'staff', address: '10.8.0.2', rule: 'accept' }), RootErrorCode.BAD_REQUEST, 20],
-      ['reconcile with a bad element', line({ id: 21, action: 'reconcile', sets: { staff: ['10.8.0.2', '10.8.0.3;reboot'] }, routes: [] }), RootErrorCode.BAD_ADDRESS, 21],
-      ['reconcile with a default route', line({ id: 22, action: 'reconcile', sets: {}, routes: [{ network: '0.0.0.0/0', dev: 'fxs0' }] }), RootErrorCode.ROUTE_REFUSED, 22],
+      [
+        'reconcile with a bad element',
+        line({ id: 21, action: 'reconcile', sets: { staff: ['10.8.0.2', '10.8.0.3;reboot'] }, routes: [] }),
+        RootErrorCode.BAD_ADDRESS,
+        21,
+      ],
+      [
+        'reconcile with a default route',
+        line({ id: 22, action: 'reconcile', sets: {}, routes: [{ network: '0.0.0.0/0', dev: 'fxs0' }] }),
+        RootErrorCode.ROUTE_REFUSED,
+        22,
+      ],
       ['prototype key', '{"id":23,"action":"list","__proto__":{"admin":true}}\n', RootErrorCode.BAD_REQUEST, 23],
       ['not JSON', 'nft flush ruleset\n', RootErrorCode.BAD_JSON, null],
       ['a request split by a raw newline (first half)', '{"id":24,"action":"set-add",\n', RootErrorCode.BAD_JSON, null],

@@ -17,8 +17,16 @@ const hasOpenvpn = spawnSync('sh', ['-c', 'command -v openvpn']).status === 0;
 const SUDOERS_D = '/etc/sudoers.d';
 
 const dropIns = () => (existsSync(SUDOERS_D) ? readdirSync(SUDOERS_D).filter((n) => n.startsWith('flexscript-bench-')) : []);
-const namespaces = () => (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '').split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('fxs-bench-'));
-const pidsIn = (netns: string) => (spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+const namespaces = () =>
+  (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith('fxs-bench-'));
+const pidsIn = (netns: string) =>
+  (spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l))
+    .map(Number);
 const comm = (pid: number) => {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -85,10 +93,19 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
       });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => (stderr += String(c)));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once('exit', (code, sig) => resolve({ code, signal: sig })));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child!.once('exit', (code, sig) => resolve({ code, signal: sig })),
+      );
 
-      const dropIn = await waitFor('the bench drop-in', () => dropIns().find((n) => !before.dropIns.includes(n) && ![stale, legacy, live].includes(join(SUDOERS_D, n))), { timeoutMs: 120_000, intervalMs: 100 });
-      const netns = await waitFor('the bench namespace', () => namespaces().find((n) => !before.namespaces.includes(n)), { timeoutMs: 60_000, intervalMs: 100 });
+      const dropIn = await waitFor(
+        'the bench drop-in',
+        () => dropIns().find((n) => !before.dropIns.includes(n) && ![stale, legacy, live].includes(join(SUDOERS_D, n))),
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
+      const netns = await waitFor('the bench namespace', () => namespaces().find((n) => !before.namespaces.includes(n)), {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      });
       // OpenVPN (clients, then the server) and the daemon with its root stage running inside
       const started = await waitFor(
         'OpenVPN running in the namespace',
@@ -107,7 +124,12 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
       assert.equal(existsSync(join(SUDOERS_D, dropIn)), false, `the sudoers drop-in ${dropIn} is removed`);
       assert.ok(!namespaces().includes(netns), `the namespace ${netns} is removed`);
       await waitFor('every process it started gone', () => started.every(gone), { timeoutMs: 15_000, intervalMs: 100 }).catch(() => {
-        assert.fail(`still running: ${started.filter((p) => !gone(p)).map((p) => `${p} ${comm(p)}`).join(', ')}`);
+        assert.fail(
+          `still running: ${started
+            .filter((p) => !gone(p))
+            .map((p) => `${p} ${comm(p)}`)
+            .join(', ')}`,
+        );
       });
       const leftovers = readdirSync('/tmp').filter((n) => n.startsWith(`flexscript-bench-${child!.pid}-`));
       assert.deepEqual(leftovers, [], 'its root-owned folder is removed');

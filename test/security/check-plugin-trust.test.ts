@@ -45,16 +45,29 @@ function setup(t: TestContext): Setup {
     { mode: 0o644 },
   );
   const config = join(dir, 'flexscript.yaml');
-  writeFileSync(config, ['instance: office', 'hook:', '  dir: /run/fxs-plugin-trust/vpn', '  group: nogroup', 'plugins:', '  - path: plugins/evil.ts', ''].join('\n'), { mode: 0o644 });
+  writeFileSync(
+    config,
+    ['instance: office', 'hook:', '  dir: /run/fxs-plugin-trust/vpn', '  group: nogroup', 'plugins:', '  - path: plugins/evil.ts', ''].join('\n'),
+    { mode: 0o644 },
+  );
   return { config, marker, pluginDir, plugin };
 }
 
 /** Both commands refuse with the plugin entry's line and the reason, and the code never ran. */
 function refused(s: Setup, reason: RegExp): void {
-  for (const args of [['check', '--config', s.config], ['openvpn-config', '--config', s.config, '--mode', 'hook']]) {
+  for (const args of [
+    ['check', '--config', s.config],
+    ['openvpn-config', '--config', s.config, '--mode', 'hook'],
+  ]) {
     const r = flexscript(...args);
     assert.equal(r.status, 1, `${args[0]} refuses: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, new RegExp(`^${s.config.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:6: plugins\\[0\\]\\.path: plugin file ${s.plugin.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} not loaded: running as root`, 'm'));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^${s.config.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:6: plugins\\[0\\]\\.path: plugin file ${s.plugin.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} not loaded: running as root`,
+        'm',
+      ),
+    );
     assert.match(r.stderr, reason);
     assert.equal(existsSync(s.marker), false, `${args[0]} ran the plugin's code as root`);
   }

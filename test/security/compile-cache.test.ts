@@ -66,7 +66,8 @@ test('a compile cache planted in the temp directory by another user never runs, 
   // there, the plugins init writes included), then handed to another user.
   const cachedCli = join(mine, 'cached-cli.mjs');
   writeFileSync(cachedCli, `const { register } = await import(${JSON.stringify(TSX_API_URL)});\nregister();\nawait import(${JSON.stringify(MAIN_URL)});\n`);
-  const runCached = (argv: string[]) => spawnSync(process.execPath, [cachedCli, ...argv], { cwd: REPO, encoding: 'utf8', input, env: { ...process.env, TMPDIR: shared } });
+  const runCached = (argv: string[]) =>
+    spawnSync(process.execPath, [cachedCli, ...argv], { cwd: REPO, encoding: 'utf8', input, env: { ...process.env, TMPDIR: shared } });
   for (const argv of verbs) assert.ok(runCached(argv).status !== null);
   const cache = join(shared, 'tsx-0');
   const entries = readdirSync(cache).filter((f) => /^\d+-/.test(f));
@@ -87,7 +88,10 @@ test('a compile cache planted in the temp directory by another user never runs, 
   assert.match(readFileSync(marker, 'utf8'), /^ran as uid 0$/m);
   rmSync(marker);
   const pluginOnly = join(mine, 'cached-plugin.mjs');
-  writeFileSync(pluginOnly, `const { register } = await import(${JSON.stringify(TSX_API_URL)});\nregister();\nawait import(${JSON.stringify(join(setup, 'plugins', 'deny-list.ts'))});\n`);
+  writeFileSync(
+    pluginOnly,
+    `const { register } = await import(${JSON.stringify(TSX_API_URL)});\nregister();\nawait import(${JSON.stringify(join(setup, 'plugins', 'deny-list.ts'))});\n`,
+  );
   assert.equal(spawnSync(process.execPath, [pluginOnly], { cwd: REPO, encoding: 'utf8', env: { ...process.env, TMPDIR: shared } }).status, 0);
   assert.match(readFileSync(marker, 'utf8'), /^ran as uid 0$/m);
   rmSync(marker);

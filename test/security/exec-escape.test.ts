@@ -51,7 +51,14 @@ function setup(t: TestContext, options: Record<string, unknown>) {
   });
   const log = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
   const opts = exec.options!(z).parse({ path, events: ['user-pass-verify'], 'tmp-dir': dir, concurrency: 1, ...options });
-  const plugin = exec.setup({ options: opts, log, instance: 't', configDir: dir, signal: new AbortController().signal, services: { sessions: { list: () => [] }, kill: async () => {} } }) as PluginInstance;
+  const plugin = exec.setup({
+    options: opts,
+    log,
+    instance: 't',
+    configDir: dir,
+    signal: new AbortController().signal,
+    services: { sessions: { list: () => [] }, kill: async () => {} },
+  }) as PluginInstance;
   return { dir, plugin };
 }
 
@@ -59,10 +66,18 @@ function setup(t: TestContext, options: Record<string, unknown>) {
 async function verify(plugin: PluginInstance, username: string, deadlineMs: number, signal = new AbortController().signal) {
   const result = { denied: undefined as string | undefined, ms: 0 };
   const ctx = { signal, deny: (r: string) => (result.denied = r), config: () => {}, log: undefined, state: new Map() };
-  const event: AnyEvent = parseEvent({ name: 'user-pass-verify', instance: 't', source: 'management', env: { common_name: username, username, password: 'pw of ' + username }, args: [] });
+  const event: AnyEvent = parseEvent({
+    name: 'user-pass-verify',
+    instance: 't',
+    source: 'management',
+    env: { common_name: username, username, password: 'pw of ' + username },
+    args: [],
+  });
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the event for ${username} did not finish within ${deadlineMs} ms`)), deadlineMs)));
+  const deadline = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`the event for ${username} did not finish within ${deadlineMs} ms`)), deadlineMs)),
+  );
   try {
     await Promise.race([(plugin['user-pass-verify' as EventName] as (e: AnyEvent, c: unknown) => Promise<void>)(event, ctx), deadline]);
   } finally {

@@ -20,7 +20,11 @@ async function turns(n: number): Promise<void> {
  * holds its slot for a number of them, so some arrive right between a release and the moment the
  * waiter it woke resumes. Returns the peak number inside at once.
  */
-async function peak(run: (step: () => Promise<void>, i: number) => Promise<void>, n: number, pattern: (i: number) => number): Promise<{ max: number; done: number }> {
+async function peak(
+  run: (step: () => Promise<void>, i: number) => Promise<void>,
+  n: number,
+  pattern: (i: number) => number,
+): Promise<{ max: number; done: number }> {
   let inside = 0;
   let max = 0;
   let done = 0;
@@ -90,14 +94,18 @@ test('an aborted waiter does not take a slot, and a slot is free again after eve
 test("the dispatcher's semaphore with size 1 never lets two events in at once", async () => {
   for (const [p, pattern] of patterns.entries()) {
     const sem = new Semaphore(1);
-    const r = await peak(async (step) => {
-      const release = await sem.acquire();
-      try {
-        await step();
-      } finally {
-        release();
-      }
-    }, 40, pattern);
+    const r = await peak(
+      async (step) => {
+        const release = await sem.acquire();
+        try {
+          await step();
+        } finally {
+          release();
+        }
+      },
+      40,
+      pattern,
+    );
     assert.equal(r.done, 40);
     assert.equal(r.max, 1, `pattern ${p}: at most 1 at once, saw ${r.max}`);
   }

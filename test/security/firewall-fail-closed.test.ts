@@ -63,7 +63,10 @@ for (const mode of MODES) {
       const admitted = await n.h.lab.startClient({ commonName: 'bob', port: n.h.port });
       await admitted.waitConnected();
       const address = pushedAddress(admitted.pushReply());
-      await waitFor('bob in the staff set', async () => JSON.stringify(await n.setElements('staff')) === JSON.stringify([address]), { timeoutMs: 60_000, intervalMs: 200 });
+      await waitFor('bob in the staff set', async () => JSON.stringify(await n.setElements('staff')) === JSON.stringify([address]), {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
       const after = await askControl(socket, { command: 'status' });
       assert.ok(after.ok);
       assert.equal(after.root?.tableReady, true);

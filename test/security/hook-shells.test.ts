@@ -39,7 +39,19 @@ test('hostile values come back exactly whichever shell runs the hook: dash, bash
   const work = ownedDir(join(dir, 'work'));
   const runDir = join(work, 'run');
   const records = join(work, 'records.jsonl');
-  const config = writeConfig(dir, ['instance: shells', 'hook:', `  dir: ${runDir}`, '  group: nogroup', 'plugins:', `  - path: ${ENV_RECORDER}`, '    options:', `      file: ${records}`].join('\n'));
+  const config = writeConfig(
+    dir,
+    [
+      'instance: shells',
+      'hook:',
+      `  dir: ${runDir}`,
+      '  group: nogroup',
+      'plugins:',
+      `  - path: ${ENV_RECORDER}`,
+      '    options:',
+      `      file: ${records}`,
+    ].join('\n'),
+  );
   const daemon = await startDaemon(config, join(dir, 'daemon.log'));
   t.after(async () => {
     await daemon.stop();
@@ -54,7 +66,9 @@ test('hostile values come back exactly whichever shell runs the hook: dash, bash
     const r = await runHook([runDir, 'notify', 'allow', '5', 'tun0', '1500', '0', '10.8.0.1', '255.255.255.0', 'init'], env, '/usr/bin:/bin', { shell });
     assert.equal(r.code, 0, `${name}: ${r.stderr}`);
     assert.equal(r.stderr, '', name);
-    const got = await waitFor(`the event from ${name}`, () => readJsonLines(records).find((x) => (x.env as Record<string, string>).X_shell === name), { timeoutMs: 15_000 });
+    const got = await waitFor(`the event from ${name}`, () => readJsonLines(records).find((x) => (x.env as Record<string, string>).X_shell === name), {
+      timeoutMs: 15_000,
+    });
     const parsed = got.env as Record<string, string>;
     for (const [k, v] of Object.entries(HOSTILE)) assert.equal(parsed[k], v, `${name}: ${k}`);
     assert.equal(parsed.Y, undefined, `${name}: a value cannot add a variable`);

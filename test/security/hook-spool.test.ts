@@ -46,7 +46,11 @@ test('FIFOs, links, oversized and foreign files in spool/ are refused, and the d
     writeFileSync(join(spool, '900004'), `export script_type='client-disconnect'\nexport common_name='${'y'.repeat(size)}'\n#end\n`, { mode: 0o660 });
     own(join(spool, '900004'));
     // a well-formed event, but not written by OpenVPN's user
-    writeFileSync(join(spool, '900005'), "export FLEXSCRIPT_MODE='notify'\nexport FLEXSCRIPT_ARGC='0'\nexport script_type='client-disconnect'\nexport common_name='forged'\nexport trusted_ip='127.0.0.1'\nexport trusted_port='1'\nexport bytes_received='1'\nexport bytes_sent='1'\nexport time_duration='1'\n#end\n", { mode: 0o660 });
+    writeFileSync(
+      join(spool, '900005'),
+      "export FLEXSCRIPT_MODE='notify'\nexport FLEXSCRIPT_ARGC='0'\nexport script_type='client-disconnect'\nexport common_name='forged'\nexport trusted_ip='127.0.0.1'\nexport trusted_port='1'\nexport bytes_received='1'\nexport bytes_sent='1'\nexport time_duration='1'\n#end\n",
+      { mode: 0o660 },
+    );
     chownSync(join(spool, '900005'), GROUP_MEMBER, RUN_AS.gid);
   };
   const refusals = () => h.daemon.logs().filter((l) => l.msg === 'spool file refused');
@@ -57,13 +61,19 @@ test('FIFOs, links, oversized and foreign files in spool/ are refused, and the d
   const first = await h.lab.startClient({ commonName: 'after-fifo', port: h.port });
   await first.waitConnected();
   await h.daemon.waitForLog('five refusals', () => refusals().length >= 5);
-  const why = refusals().map((l) => `${String(l.file).split('/').pop()}: ${String(l.err)}`).sort();
+  const why = refusals()
+    .map((l) => `${String(l.file).split('/').pop()}: ${String(l.err)}`)
+    .sort();
   assert.match(why[0]!, /^900001: .*not a regular file/);
   assert.match(why[1]!, /^900002: .*symbolic link/);
   assert.match(why[2]!, /^900003: .*symbolic link/);
   assert.match(why[3]!, /^900004: .*larger than/);
   assert.match(why[4]!, /^900005: .*owned by uid 66534, not the daemon's user/);
-  assert.deepEqual(readdirSync(spool).filter((n) => HOSTILE.includes(n)), [], 'refused entries are removed');
+  assert.deepEqual(
+    readdirSync(spool).filter((n) => HOSTILE.includes(n)),
+    [],
+    'refused entries are removed',
+  );
 
   // left in the spool while the daemon was down: its start reads them
   await h.daemon.stop();

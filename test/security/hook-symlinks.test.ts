@@ -6,7 +6,22 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -37,7 +52,20 @@ async function setup(t: TestContext) {
   const work = ownedDir(join(dir, 'work'));
   const runDir = join(work, 'run');
   const records = join(work, 'records.jsonl');
-  const config = writeConfig(dir, ['instance: links', 'hook:', `  dir: ${runDir}`, '  group: nogroup', '  timeout: 2s', 'plugins:', `  - path: ${ENV_RECORDER}`, '    options:', `      file: ${records}`].join('\n'));
+  const config = writeConfig(
+    dir,
+    [
+      'instance: links',
+      'hook:',
+      `  dir: ${runDir}`,
+      '  group: nogroup',
+      '  timeout: 2s',
+      'plugins:',
+      `  - path: ${ENV_RECORDER}`,
+      '    options:',
+      `      file: ${records}`,
+    ].join('\n'),
+  );
   const daemon = await startDaemon(config, join(dir, 'daemon.log'));
   // things only root may write: a file, and a FIFO this test reads from (so an open never blocks)
   const vault = join(dir, 'vault');
@@ -101,7 +129,7 @@ test('up run as root does not ring through a link planted at DIR/ring, and the e
   assert.equal((up!.env as Record<string, string>).dev, 'tun0');
 });
 
-test('up run as root with nothing planted reaches the daemon as an event of the daemon\'s user', async (t) => {
+test("up run as root with nothing planted reaches the daemon as an event of the daemon's user", async (t) => {
   const s = await setup(t);
   const r = await runHook([s.runDir, 'notify', 'allow', '5', ...UP_ARGS], UP_ENV, '/nonexistent', { asRoot: true });
   assert.equal(r.code, 0, r.stderr);
@@ -123,14 +151,21 @@ test('up run as root refuses a runtime directory that root owns', async (t) => {
   assert.deepEqual(readdirSync(join(rootDir, 'spool')), [], 'root wrote nothing there');
 });
 
-test('real OpenVPN runs up as root; the event reaches the daemon, handed over as OpenVPN\'s user', async (t) => {
+test("real OpenVPN runs up as root; the event reaches the daemon, handed over as OpenVPN's user", async (t) => {
   const records = join(tmpdir(), `fxs-up-${process.pid}-${Date.now()}.jsonl`);
   t.after(() => rmSync(records, { force: true }));
   writeFileSync(records, '', { mode: 0o666 });
   chmodSync(records, 0o666);
-  const h = await modeLab(t, 'hook', { events: ['up', 'client-connect', 'client-disconnect'], plugins: [`  - path: ${ENV_RECORDER}`, '    options:', `      file: ${records}`] });
+  const h = await modeLab(t, 'hook', {
+    events: ['up', 'client-connect', 'client-disconnect'],
+    plugins: [`  - path: ${ENV_RECORDER}`, '    options:', `      file: ${records}`],
+  });
   // the lab starts OpenVPN before the daemon (its up found no runtime directory): start it again
-  const complaints = () => h.server.log().split('\n').filter((l) => l.includes('flexscript-hook[up]'));
+  const complaints = () =>
+    h.server
+      .log()
+      .split('\n')
+      .filter((l) => l.includes('flexscript-hook[up]'));
   const before = complaints().length;
   const server = await h.restartServer();
   // the daemon reads only spool files of its own user: root's up arrived as OpenVPN's user

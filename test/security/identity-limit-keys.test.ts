@@ -96,12 +96,20 @@ test('a store made before the limit keys were separate is migrated and keeps its
 
   const store = new SqliteStore(file);
   t.after(() => store.close());
-  assert.deepEqual((await store.openSessions('vpn1')).map((r) => r.id), ['old']);
+  assert.deepEqual(
+    (await store.openSessions('vpn1')).map((r) => r.id),
+    ['old'],
+  );
   const refused = await store.claimSession(start('alice', undefined, 7), { max: 1, refuse: true });
   assert.deepEqual([refused.recorded, refused.others.map((r) => r.id)], [false, ['old']]);
   assert.equal((await store.claimSession(start('laptop', 'alice', 8), { max: 1, refuse: true })).recorded, true);
   const check = new Database(file, { readonly: true });
   t.after(() => check.close());
-  const indexes = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'").all() as { name: string }[]).map((r) => r.name);
-  assert.ok(indexes.includes('sessions_username_open') && indexes.includes('sessions_common_name_open') && !indexes.includes('sessions_user_open'), indexes.join(', '));
+  const indexes = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'").all() as { name: string }[]).map(
+    (r) => r.name,
+  );
+  assert.ok(
+    indexes.includes('sessions_username_open') && indexes.includes('sessions_common_name_open') && !indexes.includes('sessions_user_open'),
+    indexes.join(', '),
+  );
 });

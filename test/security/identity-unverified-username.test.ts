@@ -34,7 +34,9 @@ async function identityLab(t: TestContext, mode: Mode, o: { passwordAuth: boolea
   chownSync(dir, RUN_AS.uid, RUN_AS.gid);
   const db = join(dir, 'accounting.db');
   const usersFile = join(dir, 'users');
-  writeFileSync(usersFile, `${(await Promise.all(Object.entries(PASSWORDS).map(async ([u, p]) => `${u}:${await hashPassword(p)}`))).join('\n')}\n`, { mode: 0o640 });
+  writeFileSync(usersFile, `${(await Promise.all(Object.entries(PASSWORDS).map(async ([u, p]) => `${u}:${await hashPassword(p)}`))).join('\n')}\n`, {
+    mode: 0o640,
+  });
   chownSync(usersFile, 0, RUN_AS.gid);
   const h = await modeLab(t, mode, {
     // management mode asks for passwords only with password-auth; hook mode asks through the
@@ -68,7 +70,12 @@ async function identityLab(t: TestContext, mode: Mode, o: { passwordAuth: boolea
     }
   };
   const client = (commonName: string, username?: string) =>
-    h.lab.startClient({ commonName, port: h.port, ...(username === undefined ? {} : { username, password: PASSWORDS[username as keyof typeof PASSWORDS] ?? 'anything' }), extraConfig: ['explicit-exit-notify 1'] });
+    h.lab.startClient({
+      commonName,
+      port: h.port,
+      ...(username === undefined ? {} : { username, password: PASSWORDS[username as keyof typeof PASSWORDS] ?? 'anything' }),
+      extraConfig: ['explicit-exit-notify 1'],
+    });
   return { h, open, client };
 }
 
@@ -94,7 +101,11 @@ for (const mode of MODES) {
       const records = await waitFor('three open records', async () => ((await open()).length === 3 ? open() : undefined));
       assert.deepEqual(
         records.map((r) => [r.commonName, r.username, r.endReason]).sort(),
-        [['alice', undefined, undefined], ['guest-17', undefined, undefined], ['guest-18', undefined, undefined]],
+        [
+          ['alice', undefined, undefined],
+          ['guest-17', undefined, undefined],
+          ['guest-18', undefined, undefined],
+        ],
         'nobody was marked for a kill, and no record holds a claimed username',
       );
       assert.equal(alice.log().includes('replaced this one'), false, 'alice stays');
@@ -124,10 +135,10 @@ for (const mode of MODES) {
         const r = await open();
         return r.some((s) => s.commonName === 'alice-laptop') === (mode === 'hook') && r.length === 2 ? r : undefined;
       });
-      assert.deepEqual(
-        records.map((r) => [r.commonName, r.username]).sort(),
-        [[mode === 'hook' ? 'alice-laptop' : 'alice-phone', 'alice'], ['guest-17', 'carol']],
-      );
+      assert.deepEqual(records.map((r) => [r.commonName, r.username]).sort(), [
+        [mode === 'hook' ? 'alice-laptop' : 'alice-phone', 'alice'],
+        ['guest-17', 'carol'],
+      ]);
     });
   });
 }

@@ -34,8 +34,10 @@ const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIP
 const NAMES = ['alice', 'alice ', 'alice\u00a0', ' alice'] as const;
 
 test('kill matching: each of alice, "alice ", "alice\\u00a0" and " alice" matches only itself', () => {
-  const header = 'HEADER\tCLIENT_LIST\tCommon Name\tReal Address\tVirtual Address\tVirtual IPv6 Address\tBytes Received\tBytes Sent\tConnected Since\tConnected Since (time_t)\tUsername\tClient ID\tPeer ID\tData Channel Cipher';
-  const row = (name: string, cid: number) => `CLIENT_LIST\t${name}\t127.0.0.1:${1000 + cid}\t10.8.0.${cid + 2}\t\t1\t1\t-\t1\tUNDEF\t${cid}\t${cid}\tAES-256-GCM`;
+  const header =
+    'HEADER\tCLIENT_LIST\tCommon Name\tReal Address\tVirtual Address\tVirtual IPv6 Address\tBytes Received\tBytes Sent\tConnected Since\tConnected Since (time_t)\tUsername\tClient ID\tPeer ID\tData Channel Cipher';
+  const row = (name: string, cid: number) =>
+    `CLIENT_LIST\t${name}\t127.0.0.1:${1000 + cid}\t10.8.0.${cid + 2}\t\t1\t1\t-\t1\tUNDEF\t${cid}\t${cid}\tAES-256-GCM`;
   const lines = [header, ...NAMES.map((n, i) => row(n, i + 1))];
   NAMES.forEach((name, i) => assert.deepEqual(clientIdsNamed(lines, name), [i + 1], JSON.stringify(name)));
   assert.deepEqual(clientIdsNamed(lines, 'alice  '), []);
@@ -54,7 +56,11 @@ test('through real OpenVPN: kill "alice " and kill "alice\\u00a0" disconnect exa
   assert.deepEqual(live(), [...NAMES.slice(0, 3)].sort(), 'OpenVPN reports the three names as the certificates give them');
 
   // a killed client reconnects (OpenVPN tells it to restart): what counts is who was disconnected
-  const disconnected = () => h.recordsOf('client-disconnect').map((r) => r.commonName as string).sort();
+  const disconnected = () =>
+    h
+      .recordsOf('client-disconnect')
+      .map((r) => r.commonName as string)
+      .sort();
   const space = flexscript('kill', 'alice ', '--config', h.configPath);
   assert.equal(space.status, 0, space.stderr);
   await waitFor('"alice " leaves', () => disconnected().includes('alice '));

@@ -19,7 +19,11 @@ const CONTROLS = ['\u0000', '\u0001', '\t', '\n', '\u000b', '\r', '\u001b', '\u0
 test('a config line with any control character is refused: C0, tab, DEL and C1', () => {
   for (const c of CONTROLS) {
     const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-    assert.throws(() => checkConfigLine(`E${c}ND`), (err: Error & { code?: string }) => err.code === 'FXS_CONFIG_LINE_INVALID' && err.message.includes(code), code);
+    assert.throws(
+      () => checkConfigLine(`E${c}ND`),
+      (err: Error & { code?: string }) => err.code === 'FXS_CONFIG_LINE_INVALID' && err.message.includes(code),
+      code,
+    );
     assert.throws(() => checkConfigLine(`push "route 10.0.0.0${c} 255.0.0.0"`), /control character/);
     assert.throws(() => pushLine(`route 10.0.0.0 255.0.0.0${c}`), /control character/);
   }
@@ -31,10 +35,24 @@ test('a config line with any control character is refused: C0, tab, DEL and C1',
 test('a plugin that gives a config line with a control character denies that client, and the reason names the plugin', async () => {
   const log = createLogger('silent');
   const pipeline = new Pipeline(
-    [{ name: 'sneaky', path: '/sneaky.ts', timeoutMs: 1000, instance: { 'client-connect': (_e, ctx) => void (ctx.config('push "route 10.1.0.0 255.255.0.0"'), ctx.config('E\u0001ND'), ctx.config('signal SIGTERM')) } }],
+    [
+      {
+        name: 'sneaky',
+        path: '/sneaky.ts',
+        timeoutMs: 1000,
+        instance: {
+          'client-connect': (_e, ctx) => void (ctx.config('push "route 10.1.0.0 255.255.0.0"'), ctx.config('E\u0001ND'), ctx.config('signal SIGTERM')),
+        },
+      },
+    ],
     log,
   );
-  const event = parseEvent({ name: 'client-connect', instance: 'i', source: 'management', env: { common_name: 'eve', trusted_ip: '198.51.100.7', trusted_port: '1000' } });
+  const event = parseEvent({
+    name: 'client-connect',
+    instance: 'i',
+    source: 'management',
+    env: { common_name: 'eve', trusted_ip: '198.51.100.7', trusted_port: '1000' },
+  });
   const decision = await pipeline.run(event);
   assert.equal(decision.verdict, 'deny');
   assert.equal(decision.decidedBy, 'sneaky');

@@ -99,7 +99,8 @@ const HOSTILE = [
 ];
 
 /** Control characters become `_`, lone surrogates U+FFFD; then the text may only be cut at its end. */
-const cleaned = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd').replace(/[\u0000-\u001f\u007f-\u009f]/g, '_');
+const cleaned = (s: string) =>
+  s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd').replace(/[\u0000-\u001f\u007f-\u009f]/g, '_');
 
 test('every command with hostile text is one command that OpenVPN reads back with the text as one argument, cut at most', () => {
   for (const s of HOSTILE) {
@@ -143,7 +144,11 @@ test('an argument is cut on a UTF-8 character boundary and never inside an escap
   const quote = text(`${'a'.repeat(251)}"`).value;
   assert.equal(quote, `"${'a'.repeat(251)}\\""`);
   assert.equal(Buffer.byteLength(quote), 255);
-  assert.ok(Buffer.from(text('雪'.repeat(200)).value).toString('utf8').endsWith('雪"'));
+  assert.ok(
+    Buffer.from(text('雪'.repeat(200)).value)
+      .toString('utf8')
+      .endsWith('雪"'),
+  );
 });
 
 test('control bytes in client text are replaced, never passed on for OpenVPN to drop', () => {
@@ -171,6 +176,13 @@ test('text that must arrive exactly, config lines and words are refused when the
 test('a client-auth block keeps every line whole: no line reads END and none is a command', () => {
   const cmd = clientAuth(7, 1, ['push "route 10.1.0.0 255.255.0.0"', 'push "dhcp-option DOMAIN \\"x\\""', 'ifconfig-push 10.8.0.9 255.255.255.0']);
   const lines = cmd.text.split('\n');
-  assert.deepEqual(lines, ['client-auth 7 1', 'push "route 10.1.0.0 255.255.0.0"', 'push "dhcp-option DOMAIN \\"x\\""', 'ifconfig-push 10.8.0.9 255.255.255.0', 'END', '']);
+  assert.deepEqual(lines, [
+    'client-auth 7 1',
+    'push "route 10.1.0.0 255.255.0.0"',
+    'push "dhcp-option DOMAIN \\"x\\""',
+    'ifconfig-push 10.8.0.9 255.255.255.0',
+    'END',
+    '',
+  ]);
   assert.ok(lines.every((l) => Buffer.byteLength(l) < 1024));
 });

@@ -76,7 +76,14 @@ test('certificates named like notifications do not forge a connect or a disconne
   const against = h.server.log().match(new RegExp(`MANAGEMENT: CMD 'client-(deny|kill) ${cid} .*`));
   assert.equal(against?.[0], undefined, 'nothing was sent against alice');
   assert.ok(!h.recordsOf('client-disconnect').some((r) => r.commonName === 'alice' || r.commonName === 'x'), 'plugins heard no disconnect');
-  assert.deepEqual(h.recordsOf('client-connect').map((r) => r.commonName).sort(), ['alice', 'bob', ...forged].sort(), 'plugins heard only real connects');
+  assert.deepEqual(
+    h
+      .recordsOf('client-connect')
+      .map((r) => r.commonName)
+      .sort(),
+    ['alice', 'bob', ...forged].sort(),
+    'plugins heard only real connects',
+  );
   assert.ok(!h.daemon.logs().some((l) => l.msg === 'malformed event refused'), 'no half-made event reached the dispatcher');
   const live = await askControl(control, { command: 'status' });
   assert.ok(live.ok);
@@ -88,7 +95,15 @@ test('certificates named like notifications do not forge a connect or a disconne
 
   // what the pass-through hands to tools: the names as data, never at the start of a line
   const [plain, one, ...others] = replies;
-  assert.ok(plain!.some((l) => l.startsWith('CLIENT_LIST\t>CLIENT:CONNECT')), 'status is answered in version 3, the forged names listed as data');
-  for (const reply of [plain!, ...others]) assert.deepEqual(reply.filter((l) => l.startsWith('>')), [], 'no reply line starts with client text');
+  assert.ok(
+    plain!.some((l) => l.startsWith('CLIENT_LIST\t>CLIENT:CONNECT')),
+    'status is answered in version 3, the forged names listed as data',
+  );
+  for (const reply of [plain!, ...others])
+    assert.deepEqual(
+      reply.filter((l) => l.startsWith('>')),
+      [],
+      'no reply line starts with client text',
+    );
   assert.match(one![0] ?? '', /^ERROR: status 1 is not served here/);
 });

@@ -27,7 +27,10 @@ test('a session rebuilt from a recorded status 3 keeps its IPv6 address, and its
   t.after(() => rm(dir, { recursive: true, force: true }));
   const withClient = await readFile(RECORDED, 'utf8');
   // the same reply once the client has gone: headers only
-  const withoutClient = withClient.split('\r\n').filter((l) => !/^(CLIENT_LIST|ROUTING_TABLE)\t/.test(l)).join('\r\n');
+  const withoutClient = withClient
+    .split('\r\n')
+    .filter((l) => !/^(CLIENT_LIST|ROUTING_TABLE)\t/.test(l))
+    .join('\r\n');
   let attaches = 0;
   const sockets = new Set<Socket>();
   const fake = createServer((socket) => {
@@ -56,10 +59,19 @@ test('a session rebuilt from a recorded status 3 keeps its IPv6 address, and its
 
   const log = createLogger('silent');
   const disconnects: ClientDisconnectEvent[] = [];
-  const pipeline = new Pipeline([{ name: 'watch', path: '/watch.ts', timeoutMs: 1000, instance: { 'client-disconnect': (e) => void disconnects.push(e) } }], log);
+  const pipeline = new Pipeline(
+    [{ name: 'watch', path: '/watch.ts', timeoutMs: 1000, instance: { 'client-disconnect': (e) => void disconnects.push(e) } }],
+    log,
+  );
   const dispatcher = new Dispatcher(pipeline, log, 4);
   let rebuilds = 0;
-  const source = await ManagementSource.start({ config: { name: 'v6', socket: path }, dispatcher, log, commandTimeoutMs: 5000, onRebuilt: () => void rebuilds++ });
+  const source = await ManagementSource.start({
+    config: { name: 'v6', socket: path },
+    dispatcher,
+    log,
+    commandTimeoutMs: 5000,
+    onRebuilt: () => void rebuilds++,
+  });
   t.after(() => source.close());
 
   await waitFor('the first rebuild', () => rebuilds >= 1);

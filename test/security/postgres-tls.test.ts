@@ -23,7 +23,19 @@ async function load(t: TestContext, lines: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-pg-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'flexscript.yaml');
-  writeFileSync(file, ['instance: tls-test', 'management:', '  instances:', `    - { name: x, socket: ${join(dir, 'mgmt.sock')} }`, 'store:', '  postgres:', ...lines.map((l) => `    ${l}`), ''].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'instance: tls-test',
+      'management:',
+      '  instances:',
+      `    - { name: x, socket: ${join(dir, 'mgmt.sock')} }`,
+      'store:',
+      '  postgres:',
+      ...lines.map((l) => `    ${l}`),
+      '',
+    ].join('\n'),
+  );
   return { file, dir, loaded: () => loadConfig(file) };
 }
 
@@ -40,7 +52,14 @@ async function open(t: TestContext, lines: string[]): Promise<{ ssl: boolean; cl
   }
 }
 
-const base = (pg: PostgresServer, host = pg.host) => [`host: ${host}`, `port: ${pg.port}`, 'database: flexscript', 'user: flexscript', `password-file: ${pg.passwordFile}`, 'pool: 1'];
+const base = (pg: PostgresServer, host = pg.host) => [
+  `host: ${host}`,
+  `port: ${pg.port}`,
+  'database: flexscript',
+  'user: flexscript',
+  `password-file: ${pg.passwordFile}`,
+  'pool: 1',
+];
 
 describe('PostgreSQL TLS', { skip }, () => {
   test('verify-full with the right CA connects, encrypted; a wrong CA, a wrong name and no TLS are refused', async (t) => {
@@ -52,7 +71,11 @@ describe('PostgreSQL TLS', { skip }, () => {
     const explicit = await open(t, [...base(pg), 'ssl:', '  mode: verify-full', `  ca: ${tls.ca}`]);
     assert.equal(explicit.ssl, true);
 
-    await assert.rejects(open(t, [...base(pg), 'ssl:', `  ca: ${tls.otherCa}`]), /self-signed certificate in certificate chain|unable to verify the first certificate/, 'a server certificate from another CA is refused');
+    await assert.rejects(
+      open(t, [...base(pg), 'ssl:', `  ca: ${tls.otherCa}`]),
+      /self-signed certificate in certificate chain|unable to verify the first certificate/,
+      'a server certificate from another CA is refused',
+    );
     await assert.rejects(
       open(t, [...base(pg, tls.unnamedHost), 'ssl:', `  ca: ${tls.ca}`]),
       /does not match certificate's altnames: IP: 127\.0\.0\.2/,
@@ -60,7 +83,10 @@ describe('PostgreSQL TLS', { skip }, () => {
     );
     // verify-ca checks the CA only: the same unnamed address is accepted
     assert.equal((await open(t, [...base(pg, tls.unnamedHost), 'ssl:', '  mode: verify-ca', `  ca: ${tls.ca}`])).ssl, true);
-    await assert.rejects(open(t, [...base(pg, tls.unnamedHost), 'ssl:', '  mode: verify-ca', `  ca: ${tls.otherCa}`]), /self-signed certificate in certificate chain|unable to verify the first certificate/);
+    await assert.rejects(
+      open(t, [...base(pg, tls.unnamedHost), 'ssl:', '  mode: verify-ca', `  ca: ${tls.otherCa}`]),
+      /self-signed certificate in certificate chain|unable to verify the first certificate/,
+    );
     // without ssl the daemon does not fall back to anything: the server refuses it
     await assert.rejects(open(t, base(pg)), /pg_hba\.conf rejects connection .* no encryption/);
   });
@@ -91,7 +117,10 @@ describe('PostgreSQL TLS', { skip }, () => {
       assert.ok(err instanceof ConfigError, `refused at load: ${String(err)}`);
       return err.problems.map((p) => `${p.file}:${p.line}: ${p.field}: ${p.problem}`);
     };
-    const lineOf = (key: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.trim().startsWith(`${key}:`)) + 1;
+    const lineOf = (key: string) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .findIndex((l) => l.trim().startsWith(`${key}:`)) + 1;
     assert.deepEqual(await problems(), [
       `${file}:${lineOf('password-file')}: store.postgres.password-file: ${password} has mode 0644 (owner uid 0): other users could read the secret; chmod 0640 (owned by root: group may read) it`,
     ]);

@@ -150,7 +150,12 @@ test('a daemon killed and restarted keeps every live client in its firewall set,
   await mkdir(debianStatusDir, { recursive: true, mode: 0o710 });
   const debianStatus = join(debianStatusDir, 'status-vpn.log');
   const server = lab.adopt(
-    startProcess(openvpnBinary(), ['--status', debianStatus, '--status-version', '2', '--suppress-timestamps', '--config', serverConf], join(lab.dir, 'server.log'), netns),
+    startProcess(
+      openvpnBinary(),
+      ['--status', debianStatus, '--status-version', '2', '--suppress-timestamps', '--config', serverConf],
+      join(lab.dir, 'server.log'),
+      netns,
+    ),
   );
   await server.waitForLog(/Initialization Sequence Completed/);
 

@@ -104,7 +104,20 @@ describe('the root stage against a compromised daemon', { skip: isRoot ? false :
       assert.equal(insert.code, 0, insert.stderr);
     }
     const logsFrom = stage.logs.length;
-    const refused = ['127.0.0.1', '::1', '10.8.0.1', 'fd00:8::1', '224.0.0.1', 'ff02::1', '192.0.2.1', '10.99.0.5', '8.8.8.8', '10.8.0.0', '10.8.0.255', '255.255.255.255'];
+    const refused = [
+      '127.0.0.1',
+      '::1',
+      '10.8.0.1',
+      'fd00:8::1',
+      '224.0.0.1',
+      'ff02::1',
+      '192.0.2.1',
+      '10.99.0.5',
+      '8.8.8.8',
+      '10.8.0.0',
+      '10.8.0.255',
+      '255.255.255.255',
+    ];
     let id = 0;
     for (const address of refused) {
       const r = (await stage.send(line({ id: ++id, action: 'conntrack-flush', address }))) as Response;
@@ -140,14 +153,20 @@ describe('the root stage against a compromised daemon', { skip: isRoot ? false :
     stage.child.stdin.write(burst);
     // asked in the middle of the burst: served at once, the flushes do not hold up nft
     stage.child.stdin.write(line({ id: 1, action: 'list' }));
-    const probeAnswer = (await waitFor('an answer to a request sent in the middle of the burst', () => stage.responses.slice(before).find((r) => r.id === 1), 10_000)) as Response;
+    const probeAnswer = (await waitFor(
+      'an answer to a request sent in the middle of the burst',
+      () => stage.responses.slice(before).find((r) => r.id === 1),
+      10_000,
+    )) as Response;
     await waitFor('an answer to every line of the burst', () => stage.responses.length - before >= 5001, 120_000);
     stop.done = true;
     const peak = await most;
     const answers = stage.responses.slice(before).filter((r) => r.id !== 1) as Response[];
     const outcomes: Record<string, number> = {};
     for (const r of answers) outcomes[r.ok ? 'ok' : (r.error?.code ?? '?')] = (outcomes[r.ok ? 'ok' : (r.error?.code ?? '?')] ?? 0) + 1;
-    t.diagnostic(`5,000 lines: ${JSON.stringify(outcomes)} in ${Date.now() - started} ms, at most ${peak} child processes; mid-burst probe: ${JSON.stringify(probeAnswer)}`);
+    t.diagnostic(
+      `5,000 lines: ${JSON.stringify(outcomes)} in ${Date.now() - started} ms, at most ${peak} child processes; mid-burst probe: ${JSON.stringify(probeAnswer)}`,
+    );
     assert.ok(peak <= LIMITS.processes, `${peak} child processes at once, the limit is ${LIMITS.processes}`);
     assert.equal(answers.length, 5000);
     assert.deepEqual(Object.keys(outcomes).sort(), ['FXS_ROOT_BUSY', 'ok'], JSON.stringify(outcomes));

@@ -32,7 +32,7 @@ test('flexscript sessions on a missing store says so and creates nothing', (t) =
   assert.deepEqual(readdirSync(dir), ['flexscript.yaml'], 'no database file was created');
 });
 
-test('flexscript sessions as root reads the daemon\'s store without taking it over', async (t) => {
+test("flexscript sessions as root reads the daemon's store without taking it over", async (t) => {
   const dir = tempDir(t);
   const work = ownedDir(join(dir, 'work'));
   const db = join(work, 'accounting.db');

@@ -63,7 +63,8 @@ function columnOf(line: string, needle: string): number {
   const at = line.indexOf(needle);
   assert.ok(at >= 0, `${JSON.stringify(needle)} in ${JSON.stringify(line)}`);
   let col = 0;
-  for (const ch of line.slice(0, at)) col += /[\u1100-\u115f\u3000-\u9fff\uac00-\ud7a3\uff01-\uff60]|\p{Emoji_Presentation}/u.test(ch) ? 2 : /\p{Mn}/u.test(ch) ? 0 : 1;
+  for (const ch of line.slice(0, at))
+    col += /[\u1100-\u115f\u3000-\u9fff\uac00-\ud7a3\uff01-\uff60]|\p{Emoji_Presentation}/u.test(ch) ? 2 : /\p{Mn}/u.test(ch) ? 0 : 1;
   return col;
 }
 
@@ -143,7 +144,10 @@ test('flexscript sessions: no raw hidden character in the table or --json, colum
   const json = flexscript('sessions', '--config', config, '--limit', '1000', '--json');
   assert.equal(json.status, 0, json.stderr);
   assert.doesNotMatch(json.stdout, RAW);
-  assert.deepEqual((JSON.parse(json.stdout) as { commonName: string }[]).map((r) => r.commonName), names);
+  assert.deepEqual(
+    (JSON.parse(json.stdout) as { commonName: string }[]).map((r) => r.commonName),
+    names,
+  );
 });
 
 test('through real OpenVPN and the daemon: flexscript status shows certificate names with bidi, C1 and wide characters safely', async (t) => {

@@ -89,7 +89,10 @@ for (const [name, open, skip] of backends) {
       assert.equal(rows.find((r) => r.id === newer.id)?.endReason, 'disconnect');
       assert.equal(rows.find((r) => r.id === older.id)?.endReason, 'missed', 'ended when the newer connect came');
       assert.equal(rows.find((r) => r.id === other.id)?.endedAt, undefined);
-      assert.deepEqual((await store.openSessions('vpn1')).map((r) => r.id), [other.id]);
+      assert.deepEqual(
+        (await store.openSessions('vpn1')).map((r) => r.id),
+        [other.id],
+      );
       assert.deepEqual(await store.openSessions('vpn2'), []);
       assert.equal(await store.closeSession(undefined, { instance: 'vpn1', commonName: 'nobody-here' }, end), false);
     });
@@ -113,7 +116,10 @@ for (const [name, open, skip] of backends) {
       const third = start({ startedAt: again.startedAt + 1000 });
       const claim = await store.claimSession(third, { max: 2, refuse: true });
       assert.equal(claim.recorded, true);
-      assert.deepEqual(claim.others.map((r) => r.id), [elsewhere.id]);
+      assert.deepEqual(
+        claim.others.map((r) => r.id),
+        [elsewhere.id],
+      );
       assert.equal((await store.sessions({})).find((r) => r.id === again.id)?.endReason, 'missed');
     });
 
@@ -137,7 +143,16 @@ for (const [name, open, skip] of backends) {
 
     test('denials are recorded with their reason and plugin', async (t) => {
       const { store } = await open(t);
-      await store.recordDenial({ at: 10, instance: 'vpn1', event: 'client-connect', commonName: 'eve', realAddress: '203.0.113.9', realPort: 1, reason: 'not on the list', plugin: 'deny-list' });
+      await store.recordDenial({
+        at: 10,
+        instance: 'vpn1',
+        event: 'client-connect',
+        commonName: 'eve',
+        realAddress: '203.0.113.9',
+        realPort: 1,
+        reason: 'not on the list',
+        plugin: 'deny-list',
+      });
       await store.recordDenial({ at: 20, instance: 'vpn2', event: 'user-pass-verify', username: 'mallory', reason: 'bad password' });
       assert.deepEqual(
         (await store.denials({})).map((d) => [d.at, d.event, d.commonName ?? d.username, d.reason, d.plugin]),
@@ -190,12 +205,17 @@ for (const [name, open, skip] of backends) {
       await store.openSession(first); // the accounting plugin's own record of it changes nothing
       const refused = await store.claimSession(start({ commonName: 'laptop' }), { max: 1, refuse: true });
       assert.equal(refused.recorded, false, 'the username counts, not the common name');
-      assert.deepEqual(refused.others.map((r) => r.id), [first.id]);
+      assert.deepEqual(
+        refused.others.map((r) => r.id),
+        [first.id],
+      );
       const over = await store.claimSession(start({ startedAt: 2, realPort: 4002 }), { max: 1, refuse: false });
       assert.equal(over.recorded, true);
-      assert.equal((await store.countOpen('alice@corp')), 2);
+      assert.equal(await store.countOpen('alice@corp'), 2);
       // without a username the common name is the user
-      const racers = Array.from({ length: 8 }, (_, i) => (i % 2 ? store : other).claimSession(start({ username: undefined, commonName: 'bob', realPort: 5000 + i }), { max: 3, refuse: true }));
+      const racers = Array.from({ length: 8 }, (_, i) =>
+        (i % 2 ? store : other).claimSession(start({ username: undefined, commonName: 'bob', realPort: 5000 + i }), { max: 3, refuse: true }),
+      );
       assert.equal((await Promise.all(racers)).filter((r) => r.recorded).length, 3);
       assert.equal(await store.countOpen('bob'), 3);
     });
@@ -212,7 +232,10 @@ for (const [name, open, skip] of backends) {
       await store.openSession(refused);
       await store.forgetSession(refused.id);
       await store.forgetSession(s.id);
-      assert.deepEqual((await store.sessions({})).map((r) => r.id), [s.id]);
+      assert.deepEqual(
+        (await store.sessions({})).map((r) => r.id),
+        [s.id],
+      );
       const other = await reopen();
       const who = { commonName: 'alice', realAddress: '198.51.100.7', realPort: 4000 };
       await store.requestKill({ ...who, sessionId: 'old', instance: 'vpn2', reason: 'stale', requestedAt: 100 });
@@ -229,7 +252,10 @@ for (const [name, open, skip] of backends) {
       const s = start();
       await store.openSession(s);
       const again = await reopen();
-      assert.deepEqual((await again.sessions({})).map((r) => r.id), [s.id]);
+      assert.deepEqual(
+        (await again.sessions({})).map((r) => r.id),
+        [s.id],
+      );
     });
   });
 }

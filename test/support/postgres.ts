@@ -49,7 +49,8 @@ export function postgresBin(): string | undefined {
   return version ? join(base, version, 'bin') : undefined;
 }
 
-const asPostgres = (bin: string, args: string[]) => execFileSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', bin, ...args], { stdio: 'pipe' });
+const asPostgres = (bin: string, args: string[]) =>
+  execFileSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', bin, ...args], { stdio: 'pipe' });
 
 const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 
@@ -57,12 +58,40 @@ const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, {
 function makeCert(dir: string, name: string, subject: string, ca: string | undefined, ext: string): void {
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-subj', subject];
   if (!ca) {
-    openssl(dir, ['req', '-x509', ...newKey, '-out', `${name}.crt`, '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl(dir, [
+      'req',
+      '-x509',
+      ...newKey,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
     return;
   }
   openssl(dir, ['req', ...newKey, '-out', `${name}.csr`]);
   writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  ]);
 }
 
 function makePki(dir: string): void {
@@ -86,10 +115,25 @@ export async function startPostgres(t: TestContext, o: { tls?: boolean } = {}): 
   execFileSync('chown', ['-R', 'postgres:postgres', dir]);
   let started = false;
   t.after(async () => {
-    if (started) spawnSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'], { stdio: 'ignore' });
+    if (started)
+      spawnSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'], {
+        stdio: 'ignore',
+      });
     await rm(dir, { recursive: true, force: true });
   });
-  asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'flexscript', '--pwfile', pwfile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync']);
+  asPostgres(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'flexscript',
+    '--pwfile',
+    pwfile,
+    '--auth-local=trust',
+    '--auth-host=scram-sha-256',
+    '-E',
+    'UTF8',
+    '--no-sync',
+  ]);
   const port = await freeLoopbackPort();
   let serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`;
   const pki = join(dir, 'pki');
@@ -128,7 +172,15 @@ export async function startPostgres(t: TestContext, o: { tls?: boolean } = {}): 
     database: 'flexscript',
     user: 'flexscript',
     passwordFile,
-    yaml: ['store:', '  postgres:', '    host: 127.0.0.1', `    port: ${port}`, '    database: flexscript', '    user: flexscript', `    password-file: ${passwordFile}`],
+    yaml: [
+      'store:',
+      '  postgres:',
+      '    host: 127.0.0.1',
+      `    port: ${port}`,
+      '    database: flexscript',
+      '    user: flexscript',
+      `    password-file: ${passwordFile}`,
+    ],
     ...(o.tls
       ? {
           tls: {

@@ -120,5 +120,7 @@ export function startUnit(o: { unit: string; unitRoot: string; binds: readonly M
   const script = sandboxScript(sb, o.binds);
   const proc = startProcess('unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script], o.logPath);
   // the handle's getters (running) must stay live
-  return Object.defineProperties({}, { ...Object.getOwnPropertyDescriptors(proc), sandbox: { value: sb, enumerable: true } }) as ManagedProcess & { sandbox: Sandbox };
+  return Object.defineProperties({}, { ...Object.getOwnPropertyDescriptors(proc), sandbox: { value: sb, enumerable: true } }) as ManagedProcess & {
+    sandbox: Sandbox;
+  };
 }

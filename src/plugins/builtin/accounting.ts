@@ -54,7 +54,8 @@ const accounting: PluginDefinition = {
       },
       'client-disconnect': async (event) => {
         // debug only: session-limit, when it runs first, closes the same record
-        if (!(await closeAtDisconnect(store, event))) log.debug({ commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort }, 'no open session record for this disconnect');
+        if (!(await closeAtDisconnect(store, event)))
+          log.debug({ commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort }, 'no open session record for this disconnect');
       },
       async sessionsRebuilt(instance, live, asOf) {
         const closed = await closeMissed(store, instance, live, asOf);

@@ -34,7 +34,14 @@ const NET = ['network: 10.8.0.0/24', 'pool: 10.8.0.100-10.8.0.200'];
 
 test('a valid config loads without problems', async () => {
   assert.deepEqual(
-    await problems(...NET, 'groups:', '  staff:', '    push: ["route 10.20.0.0 255.255.0.0", "dhcp-option DNS 10.20.0.53"]', 'users:', '  alice: { address: 10.8.0.10, groups: [staff], config: ["iroute 192.168.5.0 255.255.255.0"] }'),
+    await problems(
+      ...NET,
+      'groups:',
+      '  staff:',
+      '    push: ["route 10.20.0.0 255.255.0.0", "dhcp-option DNS 10.20.0.53"]',
+      'users:',
+      '  alice: { address: 10.8.0.10, groups: [staff], config: ["iroute 192.168.5.0 255.255.255.0"] }',
+    ),
     [],
   );
 });
@@ -44,8 +51,15 @@ test('two users with one address: the second is named with its line', async () =
   assert.deepEqual(found, [`${FILE}:10: plugins[0].options.users.bob.address: 10.8.0.10 is already reserved for alice`]);
 });
 
-test('an address inside the dynamic pool, outside the network, or the server\'s own is refused', async () => {
-  const found = await problems(...NET, 'users:', '  a: { address: 10.8.0.150 }', '  b: { address: 10.9.0.5 }', '  c: { address: 10.8.0.1 }', '  d: { address: 10.8.0.300 }');
+test("an address inside the dynamic pool, outside the network, or the server's own is refused", async () => {
+  const found = await problems(
+    ...NET,
+    'users:',
+    '  a: { address: 10.8.0.150 }',
+    '  b: { address: 10.9.0.5 }',
+    '  c: { address: 10.8.0.1 }',
+    '  d: { address: 10.8.0.300 }',
+  );
   assert.equal(found.length, 4, found.join('\n'));
   assert.match(found[0]!, /:8: plugins\[0\]\.options\.users\.a\.address: 10\.8\.0\.150 is inside the dynamic pool 10\.8\.0\.100-10\.8\.0\.200/);
   assert.match(found[1]!, /:9: plugins\[0\]\.options\.users\.b\.address: 10\.9\.0\.5 is outside the VPN network 10\.8\.0\.0\/24/);
@@ -89,18 +103,36 @@ test('a user in an unknown group is named with the group and its line', async ()
 
 test('a static address needs the network; a pool outside it is refused', async () => {
   assert.match((await problems('users:', '  a: { address: 10.8.0.10 }'))[0] ?? '', /users\.a\.address: a static address needs the VPN network/);
-  assert.match((await problems('network: 10.8.0.0/24', 'pool: 10.9.0.2-10.9.0.9'))[0] ?? '', /:6: plugins\[0\]\.options\.pool: the pool 10\.9\.0\.2-10\.9\.0\.9 is not inside 10\.8\.0\.0\/24/);
-  assert.match((await problems('network: 10.8.0.0/24', 'network6: fd00::/64', 'users:', '  a: { address6: "fd01::5" }'))[0] ?? '', /users\.a\.address6: fd01::5 is outside the VPN network fd00::\/64/);
+  assert.match(
+    (await problems('network: 10.8.0.0/24', 'pool: 10.9.0.2-10.9.0.9'))[0] ?? '',
+    /:6: plugins\[0\]\.options\.pool: the pool 10\.9\.0\.2-10\.9\.0\.9 is not inside 10\.8\.0\.0\/24/,
+  );
+  assert.match(
+    (await problems('network: 10.8.0.0/24', 'network6: fd00::/64', 'users:', '  a: { address6: "fd01::5" }'))[0] ?? '',
+    /users\.a\.address6: fd01::5 is outside the VPN network fd00::\/64/,
+  );
 });
 
 test('topology subnet pushes address and netmask; net30 a /30 pair, on its /30 grid', async () => {
-  const subnet = parse({ network: '10.8.0.0/23', pool: '10.8.1.0-10.8.1.200', users: { a: { address: '10.8.0.20', address6: 'fd00::20' } }, network6: 'fd00::/64' });
+  const subnet = parse({
+    network: '10.8.0.0/23',
+    pool: '10.8.1.0-10.8.1.200',
+    users: { a: { address: '10.8.0.20', address6: 'fd00::20' } },
+    network6: 'fd00::/64',
+  });
   assert.deepEqual(subnet.users.get('a')!.lines, ['ifconfig-push 10.8.0.20 255.255.254.0', 'ifconfig-ipv6-push fd00::20/64']);
   const net30 = parse({ network: '10.8.0.0/24', topology: 'net30', pool: '10.8.0.100-10.8.0.251', users: { a: { address: '10.8.0.9' } } });
   assert.deepEqual(net30.users.get('a')!.lines, ['ifconfig-push 10.8.0.9 10.8.0.10']);
-  assert.throws(() => parse({ network: '10.8.0.0/24', topology: 'net30', pool: '10.8.0.100-10.8.0.251', users: { a: { address: '10.8.0.10' } } }), /first host of a \/30 \(10\.8\.0\.9\)/);
+  assert.throws(
+    () => parse({ network: '10.8.0.0/24', topology: 'net30', pool: '10.8.0.100-10.8.0.251', users: { a: { address: '10.8.0.10' } } }),
+    /first host of a \/30 \(10\.8\.0\.9\)/,
+  );
   // 10.8.0.97's /30 (96-99) does not touch the pool; 10.8.0.101's does
-  assert.throws(() => parse({ network: '10.8.0.0/24', topology: 'net30', pool: '10.8.0.100-10.8.0.251', users: { a: { address: '10.8.0.97' }, b: { address: '10.8.0.101' } } }), /10\.8\.0\.101 is inside the dynamic pool/);
+  assert.throws(
+    () =>
+      parse({ network: '10.8.0.0/24', topology: 'net30', pool: '10.8.0.100-10.8.0.251', users: { a: { address: '10.8.0.97' }, b: { address: '10.8.0.101' } } }),
+    /10\.8\.0\.101 is inside the dynamic pool/,
+  );
 });
 
 test("a client's lines: its groups' in group order, then its own; none without an entry", () => {
@@ -133,11 +165,20 @@ test('users matched by username when match: username', () => {
 });
 
 test("OpenVPN's server config gives network, pool and topology; server's own pool refuses ifconfig-pool", () => {
-  const vpn = parseServerConfig('# comment\ntopology subnet\nserver 10.8.0.0 255.255.255.0 nopool\nifconfig-pool 10.8.0.100 10.8.0.200\nserver-ipv6 fd00:8::/64\n', 's.conf');
-  assert.deepEqual([vpn.network.text, vpn.pool.start.text, vpn.pool.end.text, vpn.topology, vpn.network6?.text], ['10.8.0.0/24', '10.8.0.100', '10.8.0.200', 'subnet', 'fd00:8::/64']);
+  const vpn = parseServerConfig(
+    '# comment\ntopology subnet\nserver 10.8.0.0 255.255.255.0 nopool\nifconfig-pool 10.8.0.100 10.8.0.200\nserver-ipv6 fd00:8::/64\n',
+    's.conf',
+  );
+  assert.deepEqual(
+    [vpn.network.text, vpn.pool.start.text, vpn.pool.end.text, vpn.topology, vpn.network6?.text],
+    ['10.8.0.0/24', '10.8.0.100', '10.8.0.200', 'subnet', 'fd00:8::/64'],
+  );
   const net30 = parseServerConfig('server 10.8.0.0 255.255.255.0\n', 's.conf');
   assert.deepEqual([net30.topology, net30.pool.start.text, net30.pool.end.text], ['net30', '10.8.0.4', '10.8.0.251']);
-  assert.throws(() => parseServerConfig('server 10.8.0.0 255.255.255.0\nifconfig-pool 10.8.0.100 10.8.0.200\n', 's.conf'), /s\.conf:2: OpenVPN refuses ifconfig-pool together with server/);
+  assert.throws(
+    () => parseServerConfig('server 10.8.0.0 255.255.255.0\nifconfig-pool 10.8.0.100 10.8.0.200\n', 's.conf'),
+    /s\.conf:2: OpenVPN refuses ifconfig-pool together with server/,
+  );
   assert.throws(() => parseServerConfig('dev tun\n', 's.conf'), /no server directive/);
 });
 
@@ -147,7 +188,10 @@ test('openvpn-config is read when the config loads; its problems name the field'
   const conf = join(dir, 'server.conf');
   writeFileSync(conf, 'topology subnet\nserver 10.8.0.0 255.255.255.0 nopool\nifconfig-pool 10.8.0.100 10.8.0.200\n');
   assert.deepEqual(await problems(`openvpn-config: ${conf}`, 'users:', '  a: { address: 10.8.0.10 }'), []);
-  assert.match((await problems(`openvpn-config: ${conf}`, 'users:', '  a: { address: 10.8.0.100 }'))[0] ?? '', /users\.a\.address: 10\.8\.0\.100 is inside the dynamic pool/);
+  assert.match(
+    (await problems(`openvpn-config: ${conf}`, 'users:', '  a: { address: 10.8.0.100 }'))[0] ?? '',
+    /users\.a\.address: 10\.8\.0\.100 is inside the dynamic pool/,
+  );
   assert.match((await problems(`openvpn-config: ${join(dir, 'missing.conf')}`))[0] ?? '', /:5: plugins\[0\]\.options\.openvpn-config: ENOENT/);
   assert.match((await problems('openvpn-config: relative.conf'))[0] ?? '', /openvpn-config: give an absolute path/);
 });

@@ -62,7 +62,10 @@ const clientConfig: PluginDefinition<ClientConfigOptions> = {
       'client-connect': (event, ctx) => {
         const lines = lookup(event);
         if (lines === undefined) {
-          if (options.exclusive) ctx.deny(`no client config for ${options.match === 'username' ? `username ${JSON.stringify(event.username ?? '')}` : JSON.stringify(event.commonName)} (exclusive)`);
+          if (options.exclusive)
+            ctx.deny(
+              `no client config for ${options.match === 'username' ? `username ${JSON.stringify(event.username ?? '')}` : JSON.stringify(event.commonName)} (exclusive)`,
+            );
           return;
         }
         for (const line of lines) ctx.config(line);

@@ -23,23 +23,50 @@ function setup(t: TestContext, script: string, options: Record<string, unknown> 
   chmodSync(path, 0o755);
   const logged: Record<string, unknown>[] = [];
   const log = createLogger('info', new Writable({ write: (c, _e, cb) => (logged.push(JSON.parse(String(c))), cb()) }));
-  const opts = exec.options!(z).parse({ path, events: ['client-connect', 'learn-address', 'user-pass-verify', 'client-disconnect'], 'tmp-dir': dir, ...options });
-  const plugin = exec.setup({ options: opts, log, instance: 't', configDir: dir, signal: new AbortController().signal, services: { sessions: { list: () => [] }, kill: async () => {} } }) as PluginInstance;
+  const opts = exec.options!(z).parse({
+    path,
+    events: ['client-connect', 'learn-address', 'user-pass-verify', 'client-disconnect'],
+    'tmp-dir': dir,
+    ...options,
+  });
+  const plugin = exec.setup({
+    options: opts,
+    log,
+    instance: 't',
+    configDir: dir,
+    signal: new AbortController().signal,
+    services: { sessions: { list: () => [] }, kill: async () => {} },
+  }) as PluginInstance;
   return { dir, plugin, logged, out: join(dir, 'out') };
 }
 
 async function call(plugin: PluginInstance, name: EventName, env: Record<string, string>, args: string[] = []) {
   const result = { denied: undefined as string | undefined, config: [] as string[] };
-  const ctx = { signal: new AbortController().signal, deny: (r: string) => (result.denied = r), config: (l: string) => result.config.push(checkConfigLine(l)), log: undefined, state: new Map() };
+  const ctx = {
+    signal: new AbortController().signal,
+    deny: (r: string) => (result.denied = r),
+    config: (l: string) => result.config.push(checkConfigLine(l)),
+    log: undefined,
+    state: new Map(),
+  };
   const event: AnyEvent = parseEvent({ name, instance: 't', source: 'management', env, args });
   await (plugin[name] as (e: AnyEvent, c: unknown) => Promise<void>)(event, ctx);
   return result;
 }
 
-const connectEnv = (cn: string) => ({ common_name: cn, trusted_ip: '192.0.2.7', trusted_port: '4000', ifconfig_pool_remote_ip: '10.8.0.5', client_connect_deferred_file: '/x/deferred' });
+const connectEnv = (cn: string) => ({
+  common_name: cn,
+  trusted_ip: '192.0.2.7',
+  trusted_port: '4000',
+  ifconfig_pool_remote_ip: '10.8.0.5',
+  client_connect_deferred_file: '/x/deferred',
+});
 
 test('client-connect: the env reaches the script byte-exact, the config file is its last argument, its lines become config', async (t) => {
-  const s = setup(t, `export -p > "$(dirname "$0")/out"; printf '%s\\n' "$@" > "$(dirname "$0")/args"; printf 'push "route 10.9.0.0 255.255.0.0"\\n# comment\\n\\nifconfig-push 10.8.0.9 255.255.255.0\\n' > "$1"; echo hello from the script`);
+  const s = setup(
+    t,
+    `export -p > "$(dirname "$0")/out"; printf '%s\\n' "$@" > "$(dirname "$0")/args"; printf 'push "route 10.9.0.0 255.255.0.0"\\n# comment\\n\\nifconfig-push 10.8.0.9 255.255.255.0\\n' > "$1"; echo hello from the script`,
+  );
   const r = await call(s.plugin, 'client-connect', connectEnv(HOSTILE));
   assert.equal(r.denied, undefined);
   assert.deepEqual(r.config, ['push "route 10.9.0.0 255.255.0.0"', 'ifconfig-push 10.8.0.9 255.255.255.0']);
@@ -52,7 +79,11 @@ test('client-connect: the env reaches the script byte-exact, the config file is 
   assert.match(args[0]!, /flexscript-exec-.*\/client-config$/);
   assert.ok(env.includes(`export client_connect_config_file='${args[0]}'`));
   assert.equal(existsSync('/tmp/fxs-exec-pwned'), false);
-  assert.deepEqual(readdirSync(s.dir).filter((f) => f.startsWith('flexscript-exec-')), [], 'temporary files removed');
+  assert.deepEqual(
+    readdirSync(s.dir).filter((f) => f.startsWith('flexscript-exec-')),
+    [],
+    'temporary files removed',
+  );
   assert.ok(s.logged.some((l) => l.msg === 'script output' && l.line === 'hello from the script' && l.stream === 'stdout'));
 });
 
@@ -66,7 +97,10 @@ test('exit codes: non-zero denies connect and vetoes learn-address add, not dele
 });
 
 test('learn-address gets op, address and common name; user-pass-verify a 0600 file removed after', async (t) => {
-  const s = setup(t, `d=$(dirname "$0"); printf '%s|' "$@" > "$d/args.$script_type"; [ -n "$1" ] && [ -f "$1" ] && { stat -c %a "$1"; cat "$1"; echo "pw=\${password-unset}"; } > "$d/cred"; exit 0`);
+  const s = setup(
+    t,
+    `d=$(dirname "$0"); printf '%s|' "$@" > "$d/args.$script_type"; [ -n "$1" ] && [ -f "$1" ] && { stat -c %a "$1"; cat "$1"; echo "pw=\${password-unset}"; } > "$d/cred"; exit 0`,
+  );
   await call(s.plugin, 'learn-address', { common_name: 'carol' }, ['add', '10.8.0.7', 'carol']);
   assert.equal(readFileSync(join(s.dir, 'args.learn-address'), 'utf8'), 'add|10.8.0.7|carol|');
   const r = await call(s.plugin, 'user-pass-verify', { common_name: 'kim', username: 'kim', password: 's3cret pass' });

@@ -155,8 +155,16 @@ const exec: PluginDefinition<ExecOptions> = {
       handlers[name] = async (event: AnyEvent, ctx: unknown) => {
         const c = ctx as DecisionContext & Partial<ConnectContext>;
         const r = await run(event, c);
-        const why = r.timedOut ? `script ran longer than ${options.timeout} ms and was killed` : r.aborted ? 'script stopped: time limit of the plugin' : `script exited with code ${r.code}`;
-        const decides = name === 'client-connect' || name === 'user-pass-verify' || name === 'tls-verify' || (name === 'learn-address' && (event as { operation?: string }).operation !== 'delete');
+        const why = r.timedOut
+          ? `script ran longer than ${options.timeout} ms and was killed`
+          : r.aborted
+            ? 'script stopped: time limit of the plugin'
+            : `script exited with code ${r.code}`;
+        const decides =
+          name === 'client-connect' ||
+          name === 'user-pass-verify' ||
+          name === 'tls-verify' ||
+          (name === 'learn-address' && (event as { operation?: string }).operation !== 'delete');
         if (r.code !== 0) {
           if (decides) return c.deny(why);
           log.warn({ event: name, code: r.code, timedOut: r.timedOut, ms: r.ms }, why);

@@ -38,11 +38,19 @@ test('firewall options: a default group must be one of the groups, group names a
 
 test('routes: iroute lines for IPv4 and IPv6 networks', () => {
   const opts = routes.options!(z).parse({ clients: { b: ['192.168.10.0/24', '10.0.0.0/8', '0.0.0.0/0', 'fd00:10::/64'] } });
-  assert.deepEqual(opts.clients.b!.map(irouteLine), ['iroute 192.168.10.0 255.255.255.0', 'iroute 10.0.0.0 255.0.0.0', 'iroute 0.0.0.0 0.0.0.0', 'iroute-ipv6 fd00:10::/64']);
+  assert.deepEqual(opts.clients.b!.map(irouteLine), [
+    'iroute 192.168.10.0 255.255.255.0',
+    'iroute 10.0.0.0 255.0.0.0',
+    'iroute 0.0.0.0 0.0.0.0',
+    'iroute-ipv6 fd00:10::/64',
+  ]);
 });
 
 test('routes options: host bits, bad networks and one network behind two clients are refused with their place', () => {
-  const issues = (o: unknown) => routes.options!(z).safeParse(o).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+  const issues = (o: unknown) =>
+    routes.options!(z)
+      .safeParse(o)
+      .error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
   assert.match(issues({ clients: { b: ['192.168.10.1/24'] } })[0] ?? '', /^clients\.b\.0: .*host bits are set/);
   assert.match(issues({ clients: { b: ['not a network'] } })[0] ?? '', /^clients\.b\.0: .*not a network/);
   assert.match(issues({ clients: { a: ['10.1.0.0/16'], b: ['10.1.0.0/16'] } })[0] ?? '', /^clients\.b\.0: 10\.1\.0\.0\/16 is already behind a/);

@@ -39,8 +39,18 @@ async function setup(t: TestContext) {
     sessions: { list: () => (searches++, live) },
     kill: async () => {},
   };
-  const options = firewall.options!(z).parse({ groups: { staff: { 'common-names': ['alice'], usernames: ['carol'] }, ops: { patterns: ['*.ops'] }, guests: {} }, 'default-group': 'guests' });
-  const plugin: PluginInstance = await firewall.setup({ options, services, log: createLogger('silent'), instance: 'i', configDir: dir, signal: new AbortController().signal });
+  const options = firewall.options!(z).parse({
+    groups: { staff: { 'common-names': ['alice'], usernames: ['carol'] }, ops: { patterns: ['*.ops'] }, guests: {} },
+    'default-group': 'guests',
+  });
+  const plugin: PluginInstance = await firewall.setup({
+    options,
+    services,
+    log: createLogger('silent'),
+    instance: 'i',
+    configDir: dir,
+    signal: new AbortController().signal,
+  });
   const learn = async (operation: LearnAddressEvent['operation'], address: string, session: LiveSession | undefined, commonName?: string) => {
     const event = { name: 'learn-address', instance: 'i', operation, address, commonName } as LearnAddressEvent;
     const denied: string[] = [];
@@ -52,7 +62,14 @@ async function setup(t: TestContext) {
   return { plugin, live, learn, taken, searches: () => searches };
 }
 
-const session = (commonName: string, vpnAddress: string, username?: string): LiveSession => ({ id: commonName, instance: 'i', commonName, username, vpnAddress, connectedAt: 0 });
+const session = (commonName: string, vpnAddress: string, username?: string): LiveSession => ({
+  id: commonName,
+  instance: 'i',
+  commonName,
+  username,
+  vpnAddress,
+  connectedAt: 0,
+});
 
 test('learn-address: the session the daemon hands over decides the groups; nothing is searched', async (t) => {
   const f = await setup(t);
@@ -96,5 +113,15 @@ test('kernelState is a pure query of the live sessions: asking changes nothing t
   // OpenVPN went down: the addresses of its live clients leave the sets
   f.live.push(alice, bob, { ...session('x', '10.7.0.9'), instance: 'other' });
   await f.plugin.down!({ name: 'down', instance: 'i' } as never, { state: undefined } as never);
-  assert.deepEqual(f.taken(), ['remove guests 10.8.0.2', 'remove guests 10.8.0.3', 'remove guests fd00::2', 'remove ops 10.8.0.2', 'remove ops 10.8.0.3', 'remove ops fd00::2', 'remove staff 10.8.0.2', 'remove staff 10.8.0.3', 'remove staff fd00::2']);
+  assert.deepEqual(f.taken(), [
+    'remove guests 10.8.0.2',
+    'remove guests 10.8.0.3',
+    'remove guests fd00::2',
+    'remove ops 10.8.0.2',
+    'remove ops 10.8.0.3',
+    'remove ops fd00::2',
+    'remove staff 10.8.0.2',
+    'remove staff 10.8.0.3',
+    'remove staff fd00::2',
+  ]);
 });

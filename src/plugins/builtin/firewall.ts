@@ -87,7 +87,8 @@ export function membership(options: FirewallOptions, onTooLong?: (name: string) 
 const isHostAddress = (a: string) => !a.includes('/') && (a.includes(':') ? !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(a) : /^\d+\.\d+\.\d+\.\d+$/.test(a));
 
 /** A client's VPN addresses that are set. */
-const addressesOf = (s: { readonly vpnAddress?: string; readonly vpnAddress6?: string }) => [s.vpnAddress, s.vpnAddress6].filter((a): a is string => a !== undefined);
+const addressesOf = (s: { readonly vpnAddress?: string; readonly vpnAddress6?: string }) =>
+  [s.vpnAddress, s.vpnAddress6].filter((a): a is string => a !== undefined);
 
 const firewall: PluginDefinition<FirewallOptions> = {
   name: 'firewall',
@@ -98,8 +99,11 @@ const firewall: PluginDefinition<FirewallOptions> = {
     // group names must exist in the root config, or the root stage would refuse every add
     const rootConfig = await loadRootConfig(services.rootConfigPath);
     const unknown = [...Object.keys(options.groups)].filter((g) => !rootConfig.groups.has(g));
-    if (unknown.length > 0) throw new Error(`group(s) ${unknown.join(', ')} are not defined in ${services.rootConfigPath}; add them there with their allowed destinations`);
-    const groupsOf = membership(options, (name) => log.warn({ length: name.length }, `a name longer than ${MAX_GLOB_NAME} characters matches no group pattern`));
+    if (unknown.length > 0)
+      throw new Error(`group(s) ${unknown.join(', ')} are not defined in ${services.rootConfigPath}; add them there with their allowed destinations`);
+    const groupsOf = membership(options, (name) =>
+      log.warn({ length: name.length }, `a name longer than ${MAX_GLOB_NAME} characters matches no group pattern`),
+    );
     const allGroups = Object.keys(options.groups);
 
     // An address is in the sets of the groups of the client holding it, so nothing else needs
@@ -139,7 +143,10 @@ const firewall: PluginDefinition<FirewallOptions> = {
           table = await root.tableSettled(ctx.signal);
         }
         if (table.ready) return;
-        ctx.deny(`firewall: the nft table is not in place, so no client is admitted: ${table.reason ?? 'the root stage has not confirmed it'}`, 'the firewall is not ready');
+        ctx.deny(
+          `firewall: the nft table is not in place, so no client is admitted: ${table.reason ?? 'the root stage has not confirmed it'}`,
+          'the firewall is not ready',
+        );
       },
       'learn-address': async (event, ctx) => {
         const address = event.address.replace(/\/(32|128)$/, '');
@@ -154,7 +161,10 @@ const firewall: PluginDefinition<FirewallOptions> = {
         // without a session (a client the daemon does not know), the name OpenVPN gives decides
         const who: Who = session ?? { commonName: event.commonName };
         await add(address, who, event.operation === 'update').catch((err: unknown) => {
-          log.error({ address, code: (err as { code?: string }).code, err: err instanceof Error ? err.message : String(err) }, 'root stage could not add an address');
+          log.error(
+            { address, code: (err as { code?: string }).code, err: err instanceof Error ? err.message : String(err) },
+            'root stage could not add an address',
+          );
           // hook mode with wait: true vetoes the route; otherwise the drop rule keeps it closed
           ctx.deny(`firewall: root stage refused ${address}: ${err instanceof Error ? err.message : String(err)}`);
         });
@@ -165,7 +175,10 @@ const firewall: PluginDefinition<FirewallOptions> = {
       down: async (event) => {
         // OpenVPN stopped: its clients are gone, whatever disconnects were missed; the daemon
         // ends their sessions only after this handler
-        const mine = services.sessions.list().filter((s) => s.instance === event.instance).flatMap(addressesOf);
+        const mine = services.sessions
+          .list()
+          .filter((s) => s.instance === event.instance)
+          .flatMap(addressesOf);
         for (const address of mine) await leave(address, [], false).catch(failed('remove an address', address));
         log.info({ instance: event.instance, removed: mine.length }, 'OpenVPN went down: its addresses left the sets');
       },

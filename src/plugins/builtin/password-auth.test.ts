@@ -15,16 +15,46 @@ const PHP_VECTOR = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a
 async function setup(t: TestContext, options: Record<string, unknown> = {}, extraLines: string[] = []) {
   const dir = await mkdtemp(join(tmpdir(), 'fxs-pwauth-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'users'), [`alice:${await hashPassword('Alice#Secret1')}:staff`, `bob:${await hashPassword('Bob#Secret2')}`, `rasmus:${PHP_VECTOR}:staff`, ...extraLines, ''].join('\n'), { mode: 0o640 });
+  await writeFile(
+    join(dir, 'users'),
+    [`alice:${await hashPassword('Alice#Secret1')}:staff`, `bob:${await hashPassword('Bob#Secret2')}`, `rasmus:${PHP_VECTOR}:staff`, ...extraLines, ''].join(
+      '\n',
+    ),
+    { mode: 0o640 },
+  );
   const logged: string[] = [];
   const log = createLogger('debug', { write: (s: string) => void logged.push(s) });
   const parsed = passwordAuth.options!(z).parse({ file: 'users', ...options });
   const services = { sessions: { list: () => [] }, kill: async () => undefined } as Services;
-  const plugin: PluginInstance = await passwordAuth.setup({ options: parsed, log, instance: 'test', configDir: dir, signal: new AbortController().signal, services });
+  const plugin: PluginInstance = await passwordAuth.setup({
+    options: parsed,
+    log,
+    instance: 'test',
+    configDir: dir,
+    signal: new AbortController().signal,
+    services,
+  });
   const login = async (username: string, password: string, realAddress = '198.51.100.7') => {
-    const event: UserPassVerifyEvent = { name: 'user-pass-verify', instance: 'test', source: 'hook', env: {}, args: [], commonName: 'c', username, password, realAddress, realPort: 1194 };
+    const event: UserPassVerifyEvent = {
+      name: 'user-pass-verify',
+      instance: 'test',
+      source: 'hook',
+      env: {},
+      args: [],
+      commonName: 'c',
+      username,
+      password,
+      realAddress,
+      realPort: 1194,
+    };
     let denied: { reason: string; clientReason?: string } | undefined;
-    const ctx = { log, signal: new AbortController().signal, state: undefined, deny: (reason: string, clientReason?: string) => (denied ??= { reason, clientReason }), pending: () => undefined } as AuthContext;
+    const ctx = {
+      log,
+      signal: new AbortController().signal,
+      state: undefined,
+      deny: (reason: string, clientReason?: string) => (denied ??= { reason, clientReason }),
+      pending: () => undefined,
+    } as AuthContext;
     await plugin['user-pass-verify']!(event, ctx);
     return denied;
   };
@@ -91,19 +121,34 @@ test('an unknown user costs about what a known user costs', async (t) => {
 test('the logger redacts the password wherever an auth event is logged whole', (t) => {
   const lines: string[] = [];
   const log = createLogger('info', { write: (s: string) => void lines.push(s) });
-  const event: UserPassVerifyEvent = { name: 'user-pass-verify', instance: 'x', source: 'management', env: { username: 'u', password: 'Leak#Me1' }, args: [], commonName: 'c', username: 'u', password: 'Leak#Me1' };
+  const event: UserPassVerifyEvent = {
+    name: 'user-pass-verify',
+    instance: 'x',
+    source: 'management',
+    env: { username: 'u', password: 'Leak#Me1' },
+    args: [],
+    commonName: 'c',
+    username: 'u',
+    password: 'Leak#Me1',
+  };
   log.info(event, 'the event itself');
   log.info({ event }, 'under event');
   log.info({ env: event.env }, 'its env');
   log.child({ plugin: 'p' }).warn({ event, password: event.password }, 'in a child logger');
   assert.equal(lines.length, 4);
-  assert.ok(lines.every((l) => !l.includes('Leak#Me1')), lines.join(''));
+  assert.ok(
+    lines.every((l) => !l.includes('Leak#Me1')),
+    lines.join(''),
+  );
   t.diagnostic('redacted in every shape a plugin or the daemon logs it');
 });
 
 test('options: a bad users file or options fail setup with the place', async (t) => {
   await assert.rejects(setup(t, {}, ['carol:plaintext']), /users:4: user "carol": unsupported hash/);
-  assert.throws(() => passwordAuth.options!(z).parse({ file: 'u', limits: { user: { lockout: '10m', 'max-lockout': '1m' } } }), /max-lockout must not be shorter than lockout/);
+  assert.throws(
+    () => passwordAuth.options!(z).parse({ file: 'u', limits: { user: { lockout: '10m', 'max-lockout': '1m' } } }),
+    /max-lockout must not be shorter than lockout/,
+  );
   assert.throws(() => passwordAuth.options!(z).parse({ file: 'u', extra: 1 }), /extra/);
   assert.throws(() => passwordAuth.options!(z).parse({ file: 'u', 'client-reason': 'a\nb' }), /one line/);
 });

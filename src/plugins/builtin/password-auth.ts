@@ -86,9 +86,17 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
         /** The users file: `user:hash[:groups]` lines. */
         file: z.string().min(1),
         /** Only users in one of these groups may log in (from the third field of their line). */
-        groups: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')).min(1).optional(),
+        groups: z
+          .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only'))
+          .min(1)
+          .optional(),
         /** What a refused client is told, whatever the reason. */
-        'client-reason': z.string().min(1).max(200).regex(/^[^\r\n]*$/, 'one line').default('authentication failed'),
+        'client-reason': z
+          .string()
+          .min(1)
+          .max(200)
+          .regex(/^[^\r\n]*$/, 'one line')
+          .default('authentication failed'),
         limits: z
           .object({
             user: limitSchema(z, USER_LIMITS),
@@ -124,7 +132,10 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
         const userKey = event.username;
         const where = event.realAddress === undefined ? '(unknown address)' : addressKey(event.realAddress);
         // locked keys are refused before any hashing: a flood costs no CPU
-        for (const [what, limiter, key] of [['user', byUser, userKey], ['address', byAddress, where]] as const) {
+        for (const [what, limiter, key] of [
+          ['user', byUser, userKey],
+          ['address', byAddress, where],
+        ] as const) {
           const c = limiter.check(key);
           if (c.locked) return ctx.deny(`${what} locked out after repeated failures (${Math.ceil(c.retryAfterMs / 1000)} s left)`, generic);
         }
@@ -134,11 +145,14 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
         if (!entry || !matches) {
           const lockedUser = byUser.failure(userKey);
           const lockedAddress = byAddress.failure(where);
-          const lock = [lockedUser && `user locked out for ${lockedUser / 1000} s`, lockedAddress && `address locked out for ${lockedAddress / 1000} s`].filter(Boolean);
+          const lock = [lockedUser && `user locked out for ${lockedUser / 1000} s`, lockedAddress && `address locked out for ${lockedAddress / 1000} s`].filter(
+            Boolean,
+          );
           return ctx.deny([entry ? 'wrong password' : 'unknown user', ...lock].join('; '), generic);
         }
         byUser.success(userKey);
-        if (allowed && !entry.groups.some((g) => allowed.has(g))) return ctx.deny(`user is in none of the allowed groups (${[...allowed].join(', ')})`, generic);
+        if (allowed && !entry.groups.some((g) => allowed.has(g)))
+          return ctx.deny(`user is in none of the allowed groups (${[...allowed].join(', ')})`, generic);
       },
     };
   },

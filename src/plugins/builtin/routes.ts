@@ -29,7 +29,10 @@ function optionsSchema(z: typeof Z) {
   return z
     .object({
       /** OpenVPN's tun device; by default the `dev` OpenVPN reports with each client. */
-      dev: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, 'not an interface name').optional(),
+      dev: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, 'not an interface name')
+        .optional(),
       /** Common name → the networks behind that client. */
       clients: z.record(z.string().min(1).max(64), z.array(network).min(1)),
     })
@@ -93,7 +96,10 @@ const routes: PluginDefinition<RoutesOptions> = {
         if (!dev) throw new Error('routes: OpenVPN did not say its device; set the dev option');
         devices.set(session.commonName, dev);
         for (const r of specs(session.commonName, dev)) await root.routeAdd(r);
-        log.info({ commonName: session.commonName, networks: specs(session.commonName, dev).map((r) => r.network), dev }, 'routes to the networks behind the client added');
+        log.info(
+          { commonName: session.commonName, networks: specs(session.commonName, dev).map((r) => r.network), dev },
+          'routes to the networks behind the client added',
+        );
       },
       'client-disconnect': async (event) => {
         const nets = options.clients[event.commonName];

@@ -22,22 +22,55 @@ async function daemon(t: TestContext, file: string, instance: string, options: R
     kill: async (s, reason) => void killed.push({ commonName: s.commonName, reason }),
   };
   const parsed = sessionLimit.options!(z).parse(options);
-  const plugin: PluginInstance = await sessionLimit.setup({ options: parsed, log: createLogger('silent'), instance, configDir: '/', signal: new AbortController().signal, services });
+  const plugin: PluginInstance = await sessionLimit.setup({
+    options: parsed,
+    log: createLogger('silent'),
+    instance,
+    configDir: '/',
+    signal: new AbortController().signal,
+    services,
+  });
   t.after(async () => {
     await plugin.close?.();
     await store.close();
   });
   let port = 40000;
   const connect = async (commonName: string, username?: string) => {
-    const s: LiveSession = { id: `${instance}-${port}`, instance, commonName, username, realAddress: '198.51.100.7', realPort: port++, connectedAt: Date.now() };
-    const event = { name: 'client-connect', instance, commonName, username, realAddress: s.realAddress, realPort: s.realPort, reauth: false } as ClientConnectEvent;
+    const s: LiveSession = {
+      id: `${instance}-${port}`,
+      instance,
+      commonName,
+      username,
+      realAddress: '198.51.100.7',
+      realPort: port++,
+      connectedAt: Date.now(),
+    };
+    const event = {
+      name: 'client-connect',
+      instance,
+      commonName,
+      username,
+      realAddress: s.realAddress,
+      realPort: s.realPort,
+      reauth: false,
+    } as ClientConnectEvent;
     await plugin.decided!(event, { verdict: 'accept', config: [] }, s);
     live.push(s);
     return s;
   };
   const disconnect = async (s: LiveSession) => {
     live.splice(live.indexOf(s), 1);
-    const event = { name: 'client-disconnect', instance, commonName: s.commonName, realAddress: s.realAddress, realPort: s.realPort, bytesReceived: 1, bytesSent: 2, duration: 3, missed: false } as ClientDisconnectEvent;
+    const event = {
+      name: 'client-disconnect',
+      instance,
+      commonName: s.commonName,
+      realAddress: s.realAddress,
+      realPort: s.realPort,
+      bytesReceived: 1,
+      bytesSent: 2,
+      duration: 3,
+      missed: false,
+    } as ClientDisconnectEvent;
     await plugin['client-disconnect']!(event, { state: new Map() } as never);
   };
   return { store, plugin, connect, disconnect, killed };
@@ -83,18 +116,33 @@ test('disconnect-oldest across servers: the daemon serving the oldest session di
   assert.deepEqual(two.killed, []);
   await one.disconnect(old);
   const records = (await one.store.sessions({ user: 'carol' })).map((r) => [r.instance, r.endReason]).sort();
-  assert.deepEqual(records, [['vpn1', 'killed'], ['vpn2', undefined]]);
+  assert.deepEqual(records, [
+    ['vpn1', 'killed'],
+    ['vpn2', undefined],
+  ]);
 });
 
 test('a deny by a later plugin frees the slot; the plugin refuses to run without a store or with a wrong option', async (t) => {
   const d = await daemon(t, await storeFile(t), 'vpn1', { max: 1 });
   const s = await d.connect('dave');
-  await d.plugin.decided!({ name: 'client-connect', instance: 'vpn1', commonName: 'dave', reauth: false } as ClientConnectEvent, { verdict: 'deny', reason: 'x', config: [] }, s);
+  await d.plugin.decided!(
+    { name: 'client-connect', instance: 'vpn1', commonName: 'dave', reauth: false } as ClientConnectEvent,
+    { verdict: 'deny', reason: 'x', config: [] },
+    s,
+  );
   await d.connect('dave');
   assert.throws(() => sessionLimit.options!(z).parse({ max: 1, 'on-exceed': 'kick' }), /deny-new/);
   assert.throws(() => sessionLimit.options!(z).parse({ max: 0 }));
   await assert.rejects(
-    async () => sessionLimit.setup({ options: { max: 1, 'on-exceed': 'deny-new', 'kill-poll': 2 }, log: createLogger('silent'), instance: 'x', configDir: '/', signal: new AbortController().signal, services: { sessions: { list: () => [] }, kill: async () => {} } }),
+    async () =>
+      sessionLimit.setup({
+        options: { max: 1, 'on-exceed': 'deny-new', 'kill-poll': 2 },
+        log: createLogger('silent'),
+        instance: 'x',
+        configDir: '/',
+        signal: new AbortController().signal,
+        services: { sessions: { list: () => [] }, kill: async () => {} },
+      }),
     /needs|store/,
   );
 });
@@ -113,5 +161,8 @@ test('usernames and common names are separate keys: username alice is not common
   // a second session of username alice does replace the first one
   await d.connect('tablet', 'alice');
   await waitFor('username alice over the limit', () => d.killed.length === 1);
-  assert.deepEqual(d.killed.map((k) => k.commonName), ['laptop']);
+  assert.deepEqual(
+    d.killed.map((k) => k.commonName),
+    ['laptop'],
+  );
 });

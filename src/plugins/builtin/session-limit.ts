@@ -66,17 +66,34 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
     /** `live`: this daemon's session for the record (liveFor), looked up once by the caller. */
     const disconnect = async (r: SessionRecord, user: string, live: LiveSession | undefined): Promise<void> => {
       if (!live && !served().has(r.instance)) {
-        await store.requestKill({ sessionId: r.id, instance: r.instance, commonName: r.commonName, realAddress: r.realAddress, realPort: r.realPort, reason: KILL_MESSAGE, requestedAt: Date.now() });
+        await store.requestKill({
+          sessionId: r.id,
+          instance: r.instance,
+          commonName: r.commonName,
+          realAddress: r.realAddress,
+          realPort: r.realPort,
+          reason: KILL_MESSAGE,
+          requestedAt: Date.now(),
+        });
         log.info({ user, instance: r.instance, session: r.id }, 'asked the daemon of another server to disconnect the oldest session');
         return;
       }
       await store.markKilled(r.id);
       if (!live) {
         // served here yet not live: its client left unseen; the record must not count any more
-        await store.closeSession(r.id, undefined, { endedAt: Date.now(), duration: Math.max(0, Math.round((Date.now() - r.startedAt) / 1000)), bytesIn: 0, bytesOut: 0, reason: 'missed' });
+        await store.closeSession(r.id, undefined, {
+          endedAt: Date.now(),
+          duration: Math.max(0, Math.round((Date.now() - r.startedAt) / 1000)),
+          bytesIn: 0,
+          bytesOut: 0,
+          reason: 'missed',
+        });
         return;
       }
-      log.info({ user, instance: r.instance, commonName: r.commonName, realAddress: r.realAddress }, 'disconnecting the oldest session: over the session limit');
+      log.info(
+        { user, instance: r.instance, commonName: r.commonName, realAddress: r.realAddress },
+        'disconnecting the oldest session: over the session limit',
+      );
       await services.kill(live, KILL_MESSAGE).catch(async (err: unknown) => {
         await store.markKilled(r.id, false);
         throw err;
@@ -93,7 +110,10 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
           if (!live) continue;
           // the record's id: the live session's id is new when this daemon restarted since
           await store.markKilled(request.sessionId);
-          log.info({ instance: live.instance, commonName: live.commonName, realAddress: live.realAddress }, 'disconnecting a session on request of another server: over the session limit');
+          log.info(
+            { instance: live.instance, commonName: live.commonName, realAddress: live.realAddress },
+            'disconnecting a session on request of another server: over the session limit',
+          );
           await services.kill(live, request.reason).catch(async (err: unknown) => {
             await store.markKilled(request.sessionId, false);
             throw err;
@@ -136,10 +156,14 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
           await Promise.all(oldest.filter((o) => o.live).map((o) => disconnect(o.r, user, o.live)));
         } catch (err) {
           await store.forgetSession(session.id);
-          throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed, and the oldest cannot be disconnected here: ${errorMessage(err)}`);
+          throw new Error(
+            `${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed, and the oldest cannot be disconnected here: ${errorMessage(err)}`,
+          );
         }
         for (const { r } of oldest.filter((o) => !o.live)) {
-          disconnect(r, user, undefined).catch((err: unknown) => log.warn({ user, instance: r.instance, err: errorMessage(err) }, 'could not disconnect the oldest session'));
+          disconnect(r, user, undefined).catch((err: unknown) =>
+            log.warn({ user, instance: r.instance, err: errorMessage(err) }, 'could not disconnect the oldest session'),
+          );
         }
       },
 

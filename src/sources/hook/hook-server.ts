@@ -48,8 +48,12 @@ export interface HookServerOptions {
 }
 
 /** Hook mode names a session by the client's real address and port. */
-export const hookConnectionKey = (c: { readonly instance: string; readonly realAddress?: string; readonly realPort?: number; readonly commonName: string }): string =>
-  `hook/${c.instance}/${c.realAddress ?? '?'}/${c.realPort ?? '?'}/${c.commonName}`;
+export const hookConnectionKey = (c: {
+  readonly instance: string;
+  readonly realAddress?: string;
+  readonly realPort?: number;
+  readonly commonName: string;
+}): string => `hook/${c.instance}/${c.realAddress ?? '?'}/${c.realPort ?? '?'}/${c.commonName}`;
 export const hookSessionKey: SessionKeyOf = hookConnectionKey;
 
 /**

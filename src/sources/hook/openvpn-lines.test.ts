@@ -17,7 +17,10 @@ test('user-pass-verify: via-file with script-security 2 by default', () => {
 
 test('user-pass-verify: via-env needs script-security 3', () => {
   const hook = hookConfig(['    user-pass-verify: { method: via-env }']);
-  assert.deepEqual(authLines(hookModeLines(hook, ['user-pass-verify'], '/h')), ['script-security 3', 'auth-user-pass-verify "/h /run/flexscript defer deny 5" via-env']);
+  assert.deepEqual(authLines(hookModeLines(hook, ['user-pass-verify'], '/h')), [
+    'script-security 3',
+    'auth-user-pass-verify "/h /run/flexscript defer deny 5" via-env',
+  ]);
   // no plugin checks passwords: no auth hook, and no reason for level 3
   assert.deepEqual(authLines(hookModeLines(hook, ['client-connect'], '/h')), ['script-security 2']);
 });

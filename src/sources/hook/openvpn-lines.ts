@@ -54,7 +54,7 @@ export function hookModeLines(hook: HookConfig, events: readonly EventName[], ho
   const method = hook.events['user-pass-verify']?.method ?? 'via-file';
   const viaEnv = wanted.includes('user-pass-verify') && method === 'via-env';
   const lines = [
-    '# openvpn-flexscript, hook mode. Run flexscriptd as the same user as OpenVPN\'s `user`:',
+    "# openvpn-flexscript, hook mode. Run flexscriptd as the same user as OpenVPN's `user`:",
     '# OpenVPN creates its deferral files readable by that user only.',
     // level 3 lets OpenVPN put the password into the hook's environment (via-env)
     viaEnv ? 'script-security 3' : 'script-security 2',

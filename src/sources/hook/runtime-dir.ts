@@ -10,7 +10,23 @@
  * and a FIFO planted as the pid file must not stall its start.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { join } from 'node:path';
 import { FlexscriptError, ErrorCode } from '../../errors.ts';
 
@@ -58,10 +74,16 @@ function withEntry<T>(path: string, flags: number, want: (st: Stats) => boolean,
 
 /** The pid file's text: a regular file, read without following a link or blocking. */
 function readPidFile(paths: RuntimePaths): string {
-  return withEntry(paths.pidFile, constants.O_RDONLY, (st) => st.isFile(), 'a regular file', (fd) => {
-    const buf = Buffer.alloc(32);
-    return buf.subarray(0, readSync(fd, buf)).toString('utf8');
-  });
+  return withEntry(
+    paths.pidFile,
+    constants.O_RDONLY,
+    (st) => st.isFile(),
+    'a regular file',
+    (fd) => {
+      const buf = Buffer.alloc(32);
+      return buf.subarray(0, readSync(fd, buf)).toString('utf8');
+    },
+  );
 }
 
 /** The pid in the pid file if that process still runs. */
@@ -81,13 +103,20 @@ export function prepareRuntimeDir(paths: RuntimePaths, mode: number, group?: str
     mkdirSync(d, { recursive: true });
     const st = lstatSync(d);
     if (!st.isDirectory()) throw new FlexscriptError(ErrorCode.STATE, `${d} is not a directory`);
-    withEntry(d, constants.O_RDONLY | constants.O_DIRECTORY, (s) => s.isDirectory(), 'a directory', (fd) => {
-      const uid = fstatSync(fd).uid;
-      if (uid !== process.getuid!()) throw new FlexscriptError(ErrorCode.STATE, `${d} is owned by uid ${uid}, not the daemon's user (uid ${process.getuid!()})`);
-      if (gid !== -1) fchownSync(fd, -1, gid);
-      // setgid: files a hook writes get the group the daemon reads with
-      fchmodSync(fd, mode | (gid !== -1 ? 0o2000 : 0));
-    });
+    withEntry(
+      d,
+      constants.O_RDONLY | constants.O_DIRECTORY,
+      (s) => s.isDirectory(),
+      'a directory',
+      (fd) => {
+        const uid = fstatSync(fd).uid;
+        if (uid !== process.getuid!())
+          throw new FlexscriptError(ErrorCode.STATE, `${d} is owned by uid ${uid}, not the daemon's user (uid ${process.getuid!()})`);
+        if (gid !== -1) fchownSync(fd, -1, gid);
+        // setgid: files a hook writes get the group the daemon reads with
+        fchmodSync(fd, mode | (gid !== -1 ? 0o2000 : 0));
+      },
+    );
   }
   let st;
   try {
@@ -100,10 +129,16 @@ export function prepareRuntimeDir(paths: RuntimePaths, mode: number, group?: str
   if (st && !ours) rmSync(paths.ring, { force: true });
   // Node cannot make a FIFO itself; this runs once at start.
   if (!ours) execFileSync('mkfifo', ['-m', '0600', paths.ring]);
-  withEntry(paths.ring, constants.O_RDWR, (s) => s.isFIFO() && s.uid === process.getuid!(), "a FIFO of the daemon's user", (fd) => {
-    if (gid !== -1) fchownSync(fd, -1, gid);
-    fchmodSync(fd, mode & 0o660);
-  });
+  withEntry(
+    paths.ring,
+    constants.O_RDWR,
+    (s) => s.isFIFO() && s.uid === process.getuid!(),
+    "a FIFO of the daemon's user",
+    (fd) => {
+      if (gid !== -1) fchownSync(fd, -1, gid);
+      fchmodSync(fd, mode & 0o660);
+    },
+  );
 }
 
 export function writePidFile(paths: RuntimePaths, mode: number): void {

@@ -82,7 +82,9 @@ test('an exported variable without a value reads as empty', () => {
 });
 
 test('via-file credentials replace username and password', () => {
-  const { env } = parseSpoolFile(dashExport({ script_type: 'user-pass-verify', FLEXSCRIPT_USERNAME: 'bob', FLEXSCRIPT_PASSWORD: "p'w d", username: 'ignored' }));
+  const { env } = parseSpoolFile(
+    dashExport({ script_type: 'user-pass-verify', FLEXSCRIPT_USERNAME: 'bob', FLEXSCRIPT_PASSWORD: "p'w d", username: 'ignored' }),
+  );
   assert.equal(env.username, 'bob');
   assert.equal(env.password, "p'w d");
 });

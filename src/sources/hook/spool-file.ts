@@ -72,7 +72,8 @@ export function parseExports(input: string | Buffer): { vars: Map<string, string
         const max = e === 'x' ? 2 : e === 'u' ? 4 : 8;
         let digits = '';
         while (digits.length < max && text[i] !== undefined && HEX.test(text[i]!)) digits += text[i++];
-        if (digits === '') out += `\\${e}`; // as bash: not an escape without a digit
+        if (digits === '')
+          out += `\\${e}`; // as bash: not an escape without a digit
         else if (e === 'x') out += String.fromCharCode(Number.parseInt(digits, 16));
         else out += utf8Bytes(Number.parseInt(digits, 16));
       } else if (e === 'c') {

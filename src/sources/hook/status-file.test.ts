@@ -62,13 +62,19 @@ test('a status file OpenVPN writes in another version rebuilds nothing, and says
   try {
     const file = join(dir, 'status.txt');
     // what Debian's openvpn-server@ unit gives (--status-version 2) without status-version 3 in the config
-    await writeFile(file, 'TITLE,OpenVPN 2.6.14\nTIME,2026-11-28 19:11:50,1795893110\nHEADER,CLIENT_LIST,Common Name,Real Address\nCLIENT_LIST,alice,127.0.0.1:1\nEND\n');
+    await writeFile(
+      file,
+      'TITLE,OpenVPN 2.6.14\nTIME,2026-11-28 19:11:50,1795893110\nHEADER,CLIENT_LIST,Common Name,Real Address\nCLIENT_LIST,alice,127.0.0.1:1\nEND\n',
+    );
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) });
     const sessions = new SessionTable();
     await rebuildFromStatusFile(file, 'vpn1', { sessions } as unknown as Dispatcher, createLogger('info', sink));
     assert.deepEqual(sessions.list(), []);
-    assert.ok(lines.some((l) => l.includes('OpenVPN status file is not status-version 3') && l.includes('"level":50')), lines.join(''));
+    assert.ok(
+      lines.some((l) => l.includes('OpenVPN status file is not status-version 3') && l.includes('"level":50')),
+      lines.join(''),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -85,7 +91,13 @@ test('a status file caught half rewritten is read again until its END line: no l
     await new Promise((resolve) => setTimeout(resolve, 120));
     await writeFile(file, `${STATUS}\n`);
     await done;
-    assert.deepEqual(sessions.list().map((s) => s.commonName).sort(), ['alice', 'x$(reboot);"']);
+    assert.deepEqual(
+      sessions
+        .list()
+        .map((s) => s.commonName)
+        .sort(),
+      ['alice', 'x$(reboot);"'],
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

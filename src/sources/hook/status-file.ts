@@ -52,12 +52,17 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
   } catch (err) {
     // missing: OpenVPN has not run yet, so nobody is connected; anything else loses live clients
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    const fix = missing ? undefined : `make ${file} readable by the daemon's user or group (flexscript init's tmpfiles.d drop-in: root's, mode 0640, OpenVPN's group)`;
+    const fix = missing
+      ? undefined
+      : `make ${file} readable by the daemon's user or group (flexscript init's tmpfiles.d drop-in: root's, mode 0640, OpenVPN's group)`;
     log[missing ? 'warn' : 'error']({ file, err: errorMessage(err), fix }, 'cannot read OpenVPN status file; live sessions start empty');
     return 0;
   }
   if (text.trim() !== '' && !/^HEADER\tCLIENT_LIST\t/m.test(text)) {
-    log.error({ file, fix: 'status-version 3 in OpenVPN\'s config, after any --status-version on its command line' }, 'OpenVPN status file is not status-version 3; live sessions start empty');
+    log.error(
+      { file, fix: "status-version 3 in OpenVPN's config, after any --status-version on its command line" },
+      'OpenVPN status file is not status-version 3; live sessions start empty',
+    );
   }
   const status = parseStatus3(text.split('\n'));
   let added = 0;
@@ -65,7 +70,15 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
     // a client still waiting for its answer has no address yet and is no session
     if (!c.virtualAddress && !c.virtualIPv6Address) continue;
     const [realAddress, realPort] = splitAddress(c.realAddress);
-    const info = { instance, commonName: c.commonName, username: c.username, realAddress, realPort, vpnAddress: c.virtualAddress || undefined, vpnAddress6: c.virtualIPv6Address || undefined };
+    const info = {
+      instance,
+      commonName: c.commonName,
+      username: c.username,
+      realAddress,
+      realPort,
+      vpnAddress: c.virtualAddress || undefined,
+      vpnAddress6: c.virtualIPv6Address || undefined,
+    };
     const key = hookSessionKey({ name: 'client-connect', ...info } as never);
     if (dispatcher.sessions.get(key)) continue;
     dispatcher.sessions.add(dispatcher.sessions.create(key, info, c.connectedSince * 1000));

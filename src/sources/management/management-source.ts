@@ -50,10 +50,21 @@ export class ManagementSource {
   readonly #pending = new Set<Promise<void>>();
   readonly #burst = new ConnectBurst();
 
-  private constructor(private readonly options: ManagementSourceOptions, password: string | undefined) {
+  private constructor(
+    private readonly options: ManagementSourceOptions,
+    password: string | undefined,
+  ) {
     const { config, log } = options;
     this.instance = config.name;
-    this.client = new ManagementClient({ name: config.name, path: config.socket, host: config.host, port: config.port, password, log, commandTimeoutMs: options.commandTimeoutMs });
+    this.client = new ManagementClient({
+      name: config.name,
+      path: config.socket,
+      host: config.host,
+      port: config.port,
+      password,
+      log,
+      commandTimeoutMs: options.commandTimeoutMs,
+    });
     this.client.on('message', (m: ManagementMessage) => this.#onMessage(m));
     this.client.on('attach', () => {
       void this.#rebuild();
@@ -117,7 +128,8 @@ export class ManagementSource {
     const sessionKey: SessionKeyOf = () => key;
     const { kid, ...rawExtra } = extra;
     // a plugin that needs time: OpenVPN keeps the client waiting instead of timing it out
-    const run = kid === undefined ? {} : { onPending: (p: PendingAuth) => this.client.clientPendingAuth(Number(cid), kid, p.extra, p.timeout).then(() => undefined) };
+    const run =
+      kid === undefined ? {} : { onPending: (p: PendingAuth) => this.client.clientPendingAuth(Number(cid), kid, p.extra, p.timeout).then(() => undefined) };
     return this.options.dispatcher.handle({ raw: { name, instance: this.instance, source: 'management', env, ...rawExtra }, sessionKey, run });
   }
 
@@ -148,13 +160,15 @@ export class ManagementSource {
         // the client now instead of at its next timer; the key is authenticated by then. A
         // reauth of a connected client has no push to wait for.
         const fastPush = this.options.fastPush ?? 'auto';
-        const wake = !m.reauth && (fastPush === true || (fastPush === 'auto' && burst))
-          ? this.client.clientPendingAuth(m.cid, m.kid, '', FAST_PUSH_TIMEOUT).catch((err: unknown) => this.options.log.debug({ cid: m.cid, err: errorMessage(err) }, 'fast-push nudge not taken'))
-          : undefined;
+        const wake =
+          !m.reauth && (fastPush === true || (fastPush === 'auto' && burst))
+            ? this.client
+                .clientPendingAuth(m.cid, m.kid, '', FAST_PUSH_TIMEOUT)
+                .catch((err: unknown) => this.options.log.debug({ cid: m.cid, err: errorMessage(err) }, 'fast-push nudge not taken'))
+            : undefined;
         await auth;
         await wake;
-      }
-      else await this.client.clientDeny(m.cid, m.kid, decision.reason ?? 'denied', decision.clientReason);
+      } else await this.client.clientDeny(m.cid, m.kid, decision.reason ?? 'denied', decision.clientReason);
     } catch (err) {
       // the client left, or OpenVPN restarted: nothing is waiting for this answer any more
       this.options.log.warn({ cid: m.cid, err: errorMessage(err) }, 'OpenVPN did not take the answer');
@@ -177,7 +191,8 @@ export class ManagementSource {
     } catch (err) {
       // OpenVPN answers so before it serves (on management-hold, or starting): it has no clients
       // yet, and the rebuild runs again when it is released
-      if (this.client.held || /not supported by the current daemon mode/.test(errorMessage(err))) log.debug('OpenVPN is not serving yet: sessions are rebuilt once it is released');
+      if (this.client.held || /not supported by the current daemon mode/.test(errorMessage(err)))
+        log.debug('OpenVPN is not serving yet: sessions are rebuilt once it is released');
       else log.error({ err: errorMessage(err) }, 'could not read status to rebuild sessions');
       return;
     }
@@ -194,7 +209,15 @@ export class ManagementSource {
       dispatcher.sessions.add(
         dispatcher.sessions.create(
           key,
-          { instance: this.instance, commonName: c.commonName, username: c.username, realAddress, realPort, vpnAddress: c.virtualAddress || undefined, vpnAddress6: c.virtualIPv6Address || undefined },
+          {
+            instance: this.instance,
+            commonName: c.commonName,
+            username: c.username,
+            realAddress,
+            realPort,
+            vpnAddress: c.virtualAddress || undefined,
+            vpnAddress6: c.virtualIPv6Address || undefined,
+          },
           c.connectedSince * 1000,
         ),
       );
