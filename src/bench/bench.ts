@@ -28,7 +28,8 @@ export interface BenchOptions {
   readonly clients: number;
   readonly json?: string;
   readonly modes?: readonly BenchMode[];
-  readonly out?: (line: string) => void;
+  /** Where progress lines go (the CLI passes the terminal). */
+  readonly out: (line: string) => void;
   /** Give up on a mode after this many seconds. */
   readonly timeoutS?: number;
   /** Rounds to run (default 1: each mode once, against the one floor run). */
@@ -326,7 +327,7 @@ export function formatTable(result: BenchResult): string {
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
-  const out = o.out ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const { out } = o;
   const repeat = o.repeat ?? 1;
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`repeat must be a whole number of rounds, at least 1 (got ${repeat})`);
   const modes = o.modes ?? BENCH_MODES;

@@ -156,7 +156,14 @@ program
     };
     process.once('uncaughtException', crash);
     process.once('unhandledRejection', crash);
-    const result = await runBench({ clients: o.clients, json: o.json, modes, repeat: o.repeat, timeoutS: o.timeout });
+    const result = await runBench({
+      clients: o.clients,
+      json: o.json,
+      modes,
+      repeat: o.repeat,
+      timeoutS: o.timeout,
+      out: (line) => process.stderr.write(`${line}\n`),
+    });
     process.stdout.write(`\n${o.clients} clients; flexscript pipeline: ${result.pipeline}\n${formatTable(result)}\n`);
     process.exit(result.runs.some((r) => r.error) ? 1 : 0);
   });
