@@ -1,22 +1,52 @@
 /**
  * @module errors
- * Every error the product raises has a stable `code`, defined here, so an operator can search
- * logs and docs for it.
+ * The registry of error codes: every code the product raises or prints is declared once, with
+ * what it means, here or (for codes raised in src/root, which imports nothing outside itself) in
+ * src/root/error-codes.ts, merged below. docs/errors.md says what an operator does about each;
+ * a test keeps the two in step. An operator can search logs and docs for any code.
  */
+import { codesOf, type ErrorCodeInfo, ROOT_ERROR_CODES, ROOT_SETUP_CODES } from './root/error-codes.ts';
+import { type ConfigProblem, formatProblem } from './util/source-location.ts';
 
-export const ErrorCode = {
-  CONFIG_INVALID: 'FXS_CONFIG_INVALID',
-  EVENT_INVALID: 'FXS_EVENT_INVALID',
-  PLUGIN_LOAD: 'FXS_PLUGIN_LOAD',
-  PLUGIN_FAILED: 'FXS_PLUGIN_FAILED',
-  PLUGIN_TIMEOUT: 'FXS_PLUGIN_TIMEOUT',
-  CONFIG_LINE_INVALID: 'FXS_CONFIG_LINE_INVALID',
-  SPOOL_INVALID: 'FXS_SPOOL_INVALID',
-  STATE: 'FXS_STATE',
-  /** dist/ is missing (`npm run build`); raised by bin/flexscript.js and bin/flexscript-root.js. */
-  NOT_BUILT: 'FXS_NOT_BUILT',
-} as const;
+export type { ErrorCodeInfo } from './root/error-codes.ts';
+export { type ConfigProblem, formatProblem } from './util/source-location.ts';
+
+/** Codes raised by the daemon, the CLI, the launchers in bin/ and the hook client (hook/flexscript-hook). */
+const DAEMON_ERROR_CODES = {
+  EVENT_INVALID: { code: 'FXS_EVENT_INVALID', meaning: "an OpenVPN event's environment or arguments are missing or malformed" },
+  PLUGIN_LOAD: { code: 'FXS_PLUGIN_LOAD', meaning: 'a plugin could not be loaded, or its options are invalid' },
+  PLUGIN_FAILED: { code: 'FXS_PLUGIN_FAILED', meaning: 'a plugin handler threw; the client it served is denied' },
+  PLUGIN_TIMEOUT: { code: 'FXS_PLUGIN_TIMEOUT', meaning: 'a plugin handler did not finish within its time limit; the client it served is denied' },
+  CONFIG_LINE_INVALID: {
+    code: 'FXS_CONFIG_LINE_INVALID',
+    meaning: 'a config line a plugin returned for OpenVPN would break the file or inject a directive',
+  },
+  SPOOL_INVALID: { code: 'FXS_SPOOL_INVALID', meaning: 'a spool file handed over by the hook client is malformed or refused' },
+  STATE: { code: 'FXS_STATE', meaning: 'state on disk is not as the daemon needs it (runtime directory, store file, a group)' },
+  MANAGEMENT_COMMAND: {
+    code: 'FXS_MANAGEMENT_COMMAND',
+    meaning: "a command for OpenVPN's management interface cannot be encoded within OpenVPN's limits",
+  },
+  MANAGEMENT_REPLY: { code: 'FXS_MANAGEMENT_REPLY', meaning: "OpenVPN's management interface answered a command with an error" },
+  NOT_BUILT: { code: 'FXS_NOT_BUILT', meaning: 'dist/ is missing: bin/flexscript.js and bin/flexscript-root.js run only the built JavaScript', exit: 78 },
+  HOOK_UNREACHABLE: {
+    code: 'FXS_HOOK_UNREACHABLE',
+    meaning: 'the hook client could not hand an event to the daemon, and answered OpenVPN as on-unreachable says',
+  },
+  HOOK_QUEUED: { code: 'FXS_HOOK_QUEUED', meaning: 'a notify event was spooled while no daemon listened; the daemon reads it when it starts' },
+  HOOK_USAGE: { code: 'FXS_HOOK_USAGE', meaning: 'the hook client was started with fewer than its four arguments', exit: 1 },
+} as const satisfies Readonly<Record<string, ErrorCodeInfo>>;
+
+/** The codes of FlexscriptError, by name (the root pipe's codes are RootErrorCode in src/root/protocol.ts). */
+export const ErrorCode = { ...codesOf(ROOT_SETUP_CODES), ...codesOf(DAEMON_ERROR_CODES) };
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Every code the product raises or prints, once each, with its meaning. */
+export const ERROR_CODES: readonly ErrorCodeInfo[] = [
+  ...Object.values(ROOT_SETUP_CODES),
+  ...Object.values(DAEMON_ERROR_CODES),
+  ...Object.values(ROOT_ERROR_CODES),
+];
 
 export class FlexscriptError extends Error {
   readonly code: ErrorCode;
@@ -25,18 +55,6 @@ export class FlexscriptError extends Error {
     this.name = new.target.name;
     this.code = code;
   }
-}
-
-/** One problem in a configuration file, printed as `FILE:LINE: field: problem`. */
-export interface ConfigProblem {
-  readonly file: string;
-  readonly line: number;
-  readonly field: string;
-  readonly problem: string;
-}
-
-export function formatProblem(p: ConfigProblem): string {
-  return `${p.file}:${p.line}: ${p.field || '(top level)'}: ${p.problem}`;
 }
 
 /** A configuration file (or a plugin's options in it) is invalid; carries every problem found. */

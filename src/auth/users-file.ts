@@ -12,6 +12,7 @@
  * changes, keeping the last good contents when a new version is bad.
  */
 import { promises as fs, statSync, type Stats } from 'node:fs';
+import { formatProblem } from '../util/source-location.ts';
 
 export type HashKind = 'argon2id' | 'bcrypt';
 
@@ -29,7 +30,7 @@ export class UsersFileError extends Error {
   readonly file: string;
   readonly line: number;
   constructor(file: string, line: number, problem: string) {
-    super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
+    super(formatProblem({ file, line, problem }));
     this.name = 'UsersFileError';
     this.file = file;
     this.line = line;

@@ -15,6 +15,7 @@ import { sandboxOf, type Sandbox } from '../systemd/sandbox.ts';
 import { resolveUnit, unitNameParts, type Assignment } from '../systemd/unit-file.ts';
 import { findUnit, unitName } from '../systemd/unit-locate.ts';
 import type { Findings } from './check.ts';
+import { formatProblem } from '../util/source-location.ts';
 
 /** What `flexscript init` writes into OpenVPN's unit's drop-in for hook mode. */
 export const HOOK_NPROC = 512;
@@ -47,7 +48,8 @@ export function dropInPath(unit: string): string {
   return `/etc/systemd/system/${instance !== undefined ? `${prefix}@.${type}` : unit}.d/flexscript.conf`;
 }
 
-const at = (a: Assignment | undefined, unitFile: string, field: string, problem: string) => `${a?.file ?? unitFile}:${a?.line ?? 1}: ${field}: ${problem}`;
+const at = (a: Assignment | undefined, unitFile: string, field: string, problem: string) =>
+  formatProblem({ file: a?.file ?? unitFile, line: a?.line ?? 1, field, problem });
 
 /** A path the service needs to write, and what for. */
 interface Need {

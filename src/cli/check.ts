@@ -11,6 +11,8 @@
 import { accessSync, constants, lstatSync, readFileSync, type Stats } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { ConfigError, errorMessage, formatProblem, type ConfigProblem } from '../errors.ts';
+import { sourceLocation } from '../util/source-location.ts';
+import { groupIdOf, userIdOf, userNameOf } from '../util/system-accounts.ts';
 import type { Config } from '../config/config-schema.ts';
 import { loadConfig, type FieldPath, type LoadedConfig } from '../config/load-config.ts';
 import { EVENT_NAMES, type EventName } from '../events/event-map.ts';
@@ -43,29 +45,8 @@ export interface Findings {
   readonly warnings: string[];
 }
 
-function userId(name: string): number | undefined {
-  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-    const [user, , uid] = line.split(':');
-    if (user === name && uid) return Number(uid);
-  }
-  return /^\d+$/.test(name) ? Number(name) : undefined;
-}
-
-function groupIdOf(name: string): number | undefined {
-  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
-    const [group, , gid] = line.split(':');
-    if (group === name && gid) return Number(gid);
-  }
-  return /^\d+$/.test(name) ? Number(name) : undefined;
-}
-
-function userName(uid: number): string {
-  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-    const [user, , id] = line.split(':');
-    if (id === String(uid) && user) return user;
-  }
-  return String(uid);
-}
+/** A uid by its user's name, for messages; the number when no user has it. */
+const userName = (uid: number) => userNameOf(uid) ?? String(uid);
 
 function stat(path: string): Stats | undefined {
   try {
@@ -82,13 +63,13 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   const directives = parseOpenVpnConfig(text);
   const all = (name: string) => directives.filter((d) => d.name === name);
   const one = (name: string) => all(name).at(-1);
-  const at = (d: OpenVpnDirective | undefined, field: string, problem: string) => `${file}:${d?.line ?? 1}: ${field}: ${problem}`;
+  const at = (d: OpenVpnDirective | undefined, field: string, problem: string) => formatProblem({ file, line: d?.line ?? 1, field, problem });
   const printed = (mode: string) => `the lines \`flexscript openvpn-config --config CONFIG --mode ${mode}\` prints`;
 
   const user = one('user');
   const group = one('group');
   if (!user) f.problems.push(at(undefined, 'user', 'missing: OpenVPN keeps running as root after start-up; add `user nobody` (and `group nogroup`)'));
-  else if (userId(user.args[0] ?? '') === undefined)
+  else if (userIdOf(user.args[0] ?? '') === undefined)
     f.problems.push(at(user, 'user', `user ${user.args[0]} does not exist; create it or name an existing one`));
   if (user && !group)
     f.problems.push(at(user, 'group', "missing: OpenVPN keeps root's group; add `group nogroup` (the group that shares the runtime directory and sockets)"));
@@ -184,7 +165,7 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   }
   // hook mode: the daemon runs as OpenVPN's user, which owns the runtime directory
   const dir = stat(hook.dir);
-  if (user && dir && userId(user.args[0] ?? '') !== dir.uid) {
+  if (user && dir && userIdOf(user.args[0] ?? '') !== dir.uid) {
     f.problems.push(
       at(
         user,
@@ -359,7 +340,7 @@ export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[
     );
     return;
   }
-  const uid = daemonUser === undefined ? undefined : userId(daemonUser);
+  const uid = daemonUser === undefined ? undefined : userIdOf(daemonUser);
   const gid = hook.group === undefined ? undefined : groupIdOf(hook.group);
   const readable = (uid !== undefined && st.uid === uid && st.mode & 0o400) || (gid !== undefined && st.gid === gid && st.mode & 0o040) || st.mode & 0o004;
   if (uid !== undefined && !readable) {
@@ -502,7 +483,7 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
   } catch (err) {
     const fix = (problem: string) =>
       problem.startsWith('cannot read') ? `${problem}; write it (flexscript init writes a starting one) and install it owned by root, mode 0644` : problem;
-    if (err instanceof RootConfigError) f.problems.push(...err.problems.map((p) => `${p.file}:${p.line}: ${p.field || '(top level)'}: ${fix(p.problem)}`));
+    if (err instanceof RootConfigError) f.problems.push(...err.problems.map((p) => formatProblem({ ...p, problem: fix(p.problem) })));
     else f.problems.push(`${file}: ${errorMessage(err)}; write it (flexscript init writes a starting one) and install it owned by root, mode 0644`);
   }
   const command = sudoCommand(loaded.config);
@@ -535,7 +516,7 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
   const expected = command.join(' ');
   const rules = sudoersRules(readFileSync(sudoers, 'utf8'));
   for (const r of rules) {
-    const where = `${sudoers}:${r.line}`;
+    const where = sourceLocation(sudoers, r.line);
     if (!r.user) {
       f.problems.push(`${where}: only the rule that starts the root stage belongs here; remove: ${r.command.join(' ')}`);
       continue;
@@ -546,7 +527,7 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
     if (r.runAs !== 'root') f.problems.push(`${where}: runs as (${r.runAs}); write (root)`);
     if (daemonUser !== undefined && r.user !== daemonUser)
       f.problems.push(`${where}: allows ${r.user}, but the daemon runs as ${daemonUser}; write the rule for ${daemonUser}`);
-    else if (userId(r.user) === undefined) f.problems.push(`${where}: user ${r.user} does not exist; write the rule for the daemon's user`);
+    else if (userIdOf(r.user) === undefined) f.problems.push(`${where}: user ${r.user} does not exist; write the rule for the daemon's user`);
   }
   if (rules.length === 0)
     f.problems.push(`${sudoers}: no rule: the daemon cannot start the root stage; add: ${daemonUser ?? 'DAEMON-USER'} ALL=(root) NOPASSWD: ${expected}`);

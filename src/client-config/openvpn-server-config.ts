@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parseOpenVpnConfig } from '../openvpn-config/directives.ts';
 import { parseAddress, parseNetwork } from '../root/ip-address.ts';
+import { sourceLocation } from '../util/source-location.ts';
 import { defaultPool, netmaskPrefix, poolProblem, type Topology, type VpnNetwork } from './vpn-network.ts';
 
 /** The VPN network of an OpenVPN server config text; throws an Error naming the line. */
@@ -17,7 +18,7 @@ export function parseServerConfig(text: string, file: string): VpnNetwork {
   let topology: Topology = 'net30';
   let server6: string | undefined;
   for (const { name, args, line } of parseOpenVpnConfig(text)) {
-    const at = `${file}:${line}`;
+    const at = sourceLocation(file, line);
     switch (name) {
       case 'server':
         if (args.length < 2) throw new Error(`${at}: server needs a network and a netmask`);
@@ -38,9 +39,10 @@ export function parseServerConfig(text: string, file: string): VpnNetwork {
   }
   if (!server) throw new Error(`${file}: no server directive (a server with an IPv4 pool is needed for static addresses)`);
   const prefix = netmaskPrefix(server.netmask);
-  if (prefix === undefined) throw new Error(`${file}:${server.line}: ${server.netmask} is not a netmask`);
+  if (prefix === undefined) throw new Error(`${sourceLocation(file, server.line)}: ${server.netmask} is not a netmask`);
   const network = parseNetwork(`${server.network}/${prefix}`);
-  if (pool && !server.nopool) throw new Error(`${file}:${pool.line}: OpenVPN refuses ifconfig-pool together with server unless server has nopool`);
+  if (pool && !server.nopool)
+    throw new Error(`${sourceLocation(file, pool.line)}: OpenVPN refuses ifconfig-pool together with server unless server has nopool`);
   const vpn: VpnNetwork = {
     network,
     topology,

@@ -5,7 +5,7 @@
  * invalid) and shuts down in the reverse order of start-up on SIGTERM.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, errorMessage } from '../errors.ts';
+import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig, type LoadedConfig } from '../config/load-config.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { closePlugins, loadPlugins, type LoadedPlugin } from '../plugins/load-plugins.ts';
@@ -147,7 +147,7 @@ export class Daemon {
       next = await loadConfig(this.loaded.file);
       plugins = await loadPlugins(next, log, this.services);
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}: ${p.field}: ${p.problem}`) : [errorMessage(err)];
+      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [errorMessage(err)];
       log.error({ problems }, 'reload refused; keeping the running config and plugins');
       return false;
     }

@@ -9,6 +9,7 @@
  * decoder.expect('multi');              // before writing `status 3`
  * for (const m of decoder.push(chunk)) if (m.type === 'client-connect') ...
  */
+import { LineSplitter } from '../util/line-splitter.ts';
 
 /** Reply shape of a command: one `SUCCESS:`/`ERROR:` line, or lines ending in `END`. */
 export type ReplyShape = 'single' | 'multi';
@@ -36,6 +37,7 @@ export type ManagementMessage =
   | { type: 'unknown'; line: string };
 
 const PROMPT = 'ENTER PASSWORD:';
+const PROMPT_BYTES = Buffer.from(PROMPT);
 const CLIENT_BLOCK = /^>CLIENT:(CONNECT|REAUTH|ESTABLISHED|DISCONNECT|CR_RESPONSE),(\d+)(?:,(\d+))?(?:,(.*))?$/;
 
 function splitOnce(s: string, sep: string): [string, string] {
@@ -51,7 +53,8 @@ function splitOnce(s: string, sep: string): [string, string] {
  * write order, the shape of each command's reply (`expect`).
  */
 export class ManagementDecoder {
-  #bytes: Buffer = Buffer.alloc(0);
+  // no limit: the peer is OpenVPN itself, whose own buffers bound its lines
+  #splitter = new LineSplitter(Number.POSITIVE_INFINITY);
   #expect: ReplyShape[] = [];
   #multi: string[] | undefined;
   #block: { head: RegExpExecArray; env: Record<string, string> } | undefined;
@@ -65,7 +68,7 @@ export class ManagementDecoder {
 
   /** Forgets pending replies and partial input (after a reconnect). */
   reset(): void {
-    this.#bytes = Buffer.alloc(0);
+    this.#splitter = new LineSplitter(Number.POSITIVE_INFINITY);
     this.#expect = [];
     this.#multi = undefined;
     this.#block = undefined;
@@ -73,19 +76,10 @@ export class ManagementDecoder {
   }
 
   push(chunk: Buffer | string): ManagementMessage[] {
-    this.#bytes = Buffer.concat([this.#bytes, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
     const out: ManagementMessage[] = [];
-    let nl: number;
-    while ((nl = this.#bytes.indexOf(0x0a)) >= 0) {
-      const line = this.#bytes.subarray(0, nl).toString('utf8').replace(/\r$/, '');
-      this.#bytes = this.#bytes.subarray(nl + 1);
-      out.push(...this.#line(line));
-    }
+    this.#splitter.split(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, { line: (line) => out.push(...this.#line(line)) });
     // the password prompt is the one thing OpenVPN sends without a newline
-    if (this.#prompting && !this.#multi && this.#bytes.toString('utf8').startsWith(PROMPT)) {
-      this.#bytes = this.#bytes.subarray(PROMPT.length);
-      out.push({ type: 'password-prompt' });
-    }
+    if (this.#prompting && !this.#multi && this.#splitter.takePrefix(PROMPT_BYTES)) out.push({ type: 'password-prompt' });
     return out;
   }
 

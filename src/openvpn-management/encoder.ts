@@ -18,7 +18,7 @@
  */
 
 export class CommandError extends Error {
-  readonly code = 'FXS_MANAGEMENT_COMMAND';
+  readonly code = ErrorCode.MANAGEMENT_COMMAND;
   constructor(message: string) {
     super(message);
     this.name = 'CommandError';
@@ -30,6 +30,7 @@ export const MAX_ARG_BYTES = 255;
 /** OpenVPN's command buffer is 1024 bytes, LF included; stay clear of it. */
 export const MAX_LINE_BYTES = 1023;
 
+import { ErrorCode } from '../errors.ts';
 import type { ReplyShape } from './codec.ts';
 
 export type { ReplyShape };

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
+import { ErrorCode } from '../errors.ts';
 import { ManagementDecoder, type ManagementMessage } from './codec.ts';
 import { clientAuth, clientDeny, clientKill, clientPendingAuth, parseStatus3, password, simpleCommand, type Status } from './commands.ts';
 import type { EncodedCommand } from './encoder.ts';
@@ -32,7 +33,7 @@ export interface ManagementClientOptions {
 }
 
 export class ManagementCommandError extends Error {
-  readonly code = 'FXS_MANAGEMENT_REPLY';
+  readonly code = ErrorCode.MANAGEMENT_REPLY;
   constructor(
     readonly command: string,
     message: string,

@@ -5,8 +5,8 @@
  *
  * The set of actions is closed. Every argument is a plain typed value (an address, a network, a
  * name from the root config); firewall rules themselves come only from the root config, never
- * from a request. This module is shared by both sides and imports nothing, so the root stage
- * loads no code from outside `src/root/`.
+ * from a request. This module is shared by both sides and imports nothing outside `src/root/`, so
+ * the root stage loads no code from elsewhere.
  *
  * @example
  * → {"id":1,"action":"set-add","group":"staff","address":"10.8.0.2"}
@@ -14,40 +14,13 @@
  * → {"id":2,"action":"route-add","network":"0.0.0.0/0","dev":"tun0"}
  * ← {"id":2,"ok":false,"error":{"code":"FXS_ROOT_ROUTE_REFUSED","message":"..."}}
  */
+import { codesOf, ROOT_ERROR_CODES } from './error-codes.ts';
 
 export const ROOT_ACTIONS = ['ensure', 'set-add', 'set-remove', 'route-add', 'route-remove', 'conntrack-flush', 'list', 'reconcile'] as const;
 export type RootAction = (typeof ROOT_ACTIONS)[number];
 
-/** Stable error codes; the first group is sent by the root stage, the last by the client. */
-export const RootErrorCode = {
-  BAD_JSON: 'FXS_ROOT_BAD_JSON',
-  BAD_REQUEST: 'FXS_ROOT_BAD_REQUEST',
-  UNKNOWN_ACTION: 'FXS_ROOT_UNKNOWN_ACTION',
-  TOO_LONG: 'FXS_ROOT_TOO_LONG',
-  BAD_ADDRESS: 'FXS_ROOT_BAD_ADDRESS',
-  /** A well-formed address that is not a VPN client's (outside vpn-networks, or this host's own). */
-  ADDRESS_REFUSED: 'FXS_ROOT_ADDRESS_REFUSED',
-  BAD_NETWORK: 'FXS_ROOT_BAD_NETWORK',
-  UNKNOWN_GROUP: 'FXS_ROOT_UNKNOWN_GROUP',
-  UNKNOWN_DEVICE: 'FXS_ROOT_UNKNOWN_DEVICE',
-  UNKNOWN_TABLE: 'FXS_ROOT_UNKNOWN_TABLE',
-  ROUTE_REFUSED: 'FXS_ROOT_ROUTE_REFUSED',
-  ROUTE_CONFLICT: 'FXS_ROOT_ROUTE_CONFLICT',
-  NFT_FAILED: 'FXS_ROOT_NFT_FAILED',
-  IP_FAILED: 'FXS_ROOT_IP_FAILED',
-  CONNTRACK_FAILED: 'FXS_ROOT_CONNTRACK_FAILED',
-  TOOL_MISSING: 'FXS_ROOT_TOOL_MISSING',
-  /** Too much work in flight; the request was not started. */
-  BUSY: 'FXS_ROOT_BUSY',
-  INTERNAL: 'FXS_ROOT_INTERNAL',
-  /** The root stage refuses to start: a file it trusts could be changed by someone but root. */
-  UNTRUSTED_PATH: 'FXS_ROOT_UNTRUSTED_PATH',
-  // client side
-  UNAVAILABLE: 'FXS_ROOT_UNAVAILABLE',
-  TIMEOUT: 'FXS_ROOT_TIMEOUT',
-  CLOSED: 'FXS_ROOT_CLOSED',
-  PROTOCOL: 'FXS_ROOT_PROTOCOL',
-} as const;
+/** Stable error codes of the root pipe, declared with their meanings in error-codes.ts. */
+export const RootErrorCode = codesOf(ROOT_ERROR_CODES);
 export type RootErrorCode = (typeof RootErrorCode)[keyof typeof RootErrorCode];
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(RootErrorCode));

@@ -18,9 +18,11 @@
  *   allowed: [10.9.0.0/16]
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import { ROOT_SETUP_CODES } from './error-codes.ts';
 import { contains, parseNetwork, type Network } from './ip-address.ts';
+import { type ConfigProblem, formatProblem } from './source-location.ts';
+import { formatField, lineOf, parseYaml } from './yaml-location.ts';
 
 export type Protocol = 'tcp' | 'udp' | 'icmp' | 'any';
 /** One port, or an inclusive range. */
@@ -61,19 +63,14 @@ export interface RootConfig {
   };
 }
 
-export interface RootConfigProblem {
-  readonly file: string;
-  readonly line: number;
-  readonly field: string;
-  readonly problem: string;
-}
+export type RootConfigProblem = ConfigProblem;
 
 /** The root config is missing or invalid; carries every problem found. */
 export class RootConfigError extends Error {
-  readonly code = 'FXS_CONFIG_INVALID';
+  readonly code = ROOT_SETUP_CODES.CONFIG_INVALID.code;
   readonly problems: readonly RootConfigProblem[];
   constructor(problems: readonly RootConfigProblem[], options?: { cause?: unknown }) {
-    super(problems.map((p) => `${p.file}:${p.line}: ${p.field || '(top level)'}: ${p.problem}`).join('\n'), options);
+    super(problems.map(formatProblem).join('\n'), options);
     this.name = 'RootConfigError';
     this.problems = problems;
   }
@@ -164,34 +161,6 @@ const schema = z
   })
   .strict();
 
-type FieldPath = readonly PropertyKey[];
-
-function formatField(path: FieldPath): string {
-  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
-}
-
-/** Line (1-based) of the deepest node along `path`; an unknown key is reported at the key. */
-function lineOf(doc: Document, counter: LineCounter, path: FieldPath, key?: string): number {
-  let node: unknown = doc.contents;
-  let offset = isNode(node) ? (node.range?.[0] ?? 0) : 0;
-  for (const step of key === undefined ? path : [...path, key]) {
-    if (!isNode(node) || !('items' in node)) break;
-    let next: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === step);
-      if (!pair) break;
-      if (step === key && isNode(pair.key)) offset = pair.key.range?.[0] ?? offset;
-      next = pair.value;
-    } else if (typeof step === 'number') {
-      next = (node as { items: unknown[] }).items[step];
-    }
-    if (!isNode(next)) break;
-    node = next;
-    offset = next.range?.[0] ?? offset;
-  }
-  return counter.linePos(offset).line;
-}
-
 /** A config written before vpn-networks existed: reported next to vpn-interfaces, where it belongs. */
 function missingVpnNetworks(issue: { readonly path: readonly PropertyKey[]; readonly message: string }): boolean {
   return issue.path.length === 1 && issue.path[0] === 'vpn-networks' && issue.message === MISSING_VPN_NETWORKS;
@@ -199,11 +168,9 @@ function missingVpnNetworks(issue: { readonly path: readonly PropertyKey[]; read
 
 /** Parses and validates the root config's text; `file` names it in messages. */
 export function parseRootConfig(text: string, file: string): RootConfig {
-  const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new RootConfigError(doc.errors.map((e) => ({ file, line: counter.linePos(e.pos[0]).line, field: '', problem: `YAML: ${e.message.split('\n')[0]}` })));
-  }
+  const yaml = parseYaml(text, file);
+  if (yaml.problems) throw new RootConfigError(yaml.problems);
+  const { doc, counter } = yaml;
   const result = schema.safeParse(doc.toJS() ?? {});
   if (!result.success) {
     throw new RootConfigError(

@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT_SETUP_CODES } from './error-codes.ts';
 
 /** The root stage's executable (`#!/usr/bin/env node`; sudo's secure_path finds node). */
 export const ROOT_SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'flexscript-root.js');
@@ -31,7 +32,7 @@ export interface SudoersOptions {
 }
 
 export class SudoersError extends Error {
-  readonly code = 'FXS_SUDOERS_INVALID';
+  readonly code = ROOT_SETUP_CODES.SUDOERS_INVALID.code;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SudoersError';

@@ -14,7 +14,10 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Same value as RootErrorCode.UNTRUSTED_PATH in protocol.ts (checked by a test). */
+/**
+ * Declared in error-codes.ts (RootErrorCode.UNTRUSTED_PATH); repeated here because this file may
+ * import only node's own modules (the two are checked to agree by tests).
+ */
 export const UNTRUSTED_PATH = 'FXS_ROOT_UNTRUSTED_PATH';
 
 export interface TrustProblem {

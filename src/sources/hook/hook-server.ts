@@ -19,6 +19,7 @@ import { closeSync, constants, fstatSync, ftruncateSync, promises as fs, lstatSy
 import { Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { errorMessage } from '../../errors.ts';
+import { LineSplitter } from '../../util/line-splitter.ts';
 import { isEventName } from '../../events/event-map.ts';
 import type { HookConfig } from '../../config/config-schema.ts';
 import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
@@ -37,6 +38,8 @@ const STALE_PARTIAL_MS = 60_000;
 const END_MARK = Buffer.from('#end\n');
 /** How long deferred and notified events are gathered (see the module comment). */
 export const RING_BATCH_MS = 50;
+/** The longest line read from the ring; a spool file's name is far shorter. */
+const RING_LINE_BYTES = 4096;
 
 export interface HookServerOptions {
   readonly config: HookConfig;
@@ -117,19 +120,16 @@ export class HookServer {
     }
     const ring = new Socket({ fd, readable: true, writable: false });
     this.#ring = ring;
-    let buffered = '';
-    ring.setEncoding('utf8');
-    ring.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const name = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (this.#isWaiting(name)) this.#track(this.#process(name));
-        else this.#batch.push(name);
-      }
+    // names are short: a longer line is garbage on the ring, dropped up to its newline
+    const names = new LineSplitter(RING_LINE_BYTES, { afterTooLong: 'skip' });
+    ring.on('data', (chunk: Buffer) => {
+      names.split(chunk, {
+        line: (name) => {
+          if (this.#isWaiting(name)) this.#track(this.#process(name));
+          else this.#batch.push(name);
+        },
+      });
       if (this.#batch.length > 0 && !this.#batchTimer) this.#batchTimer = setTimeout(() => this.#flushBatch(), RING_BATCH_MS);
-      if (buffered.length > 4096) buffered = ''; // garbage on the ring; names are short
     });
     ring.on('error', (err) => log.error({ err: errorMessage(err) }, 'ring pipe error'));
     writePidFile(this.paths, config.mode);

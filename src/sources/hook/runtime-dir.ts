@@ -19,7 +19,6 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readSync,
   renameSync,
   rmSync,
@@ -29,6 +28,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { FlexscriptError, ErrorCode } from '../../errors.ts';
+import { groupIdOf } from '../../util/system-accounts.ts';
 
 export interface RuntimePaths {
   readonly dir: string;
@@ -44,12 +44,9 @@ export function runtimePaths(dir: string): RuntimePaths {
 
 /** Looks a group up in /etc/group (Node has no getgrnam). */
 export function groupId(name: string): number {
-  if (/^\d+$/.test(name)) return Number(name);
-  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
-    const [group, , gid] = line.split(':');
-    if (group === name && gid) return Number(gid);
-  }
-  throw new FlexscriptError(ErrorCode.STATE, `group ${name} does not exist`);
+  const gid = groupIdOf(name);
+  if (gid === undefined) throw new FlexscriptError(ErrorCode.STATE, `group ${name} does not exist`);
+  return gid;
 }
 
 function isAlive(pid: number): boolean {
