@@ -10,6 +10,7 @@
  * and a FIFO planted as the pid file must not stall its start.
  */
 import { execFileSync } from 'node:child_process';
+import { groupId } from '../../util/group-id.ts';
 import {
   closeSync,
   constants,
@@ -40,16 +41,6 @@ export interface RuntimePaths {
 
 export function runtimePaths(dir: string): RuntimePaths {
   return { dir, spool: join(dir, 'spool'), reply: join(dir, 'reply'), ring: join(dir, 'ring'), pidFile: join(dir, 'daemon.pid') };
-}
-
-/** Looks a group up in /etc/group (Node has no getgrnam). */
-export function groupId(name: string): number {
-  if (/^\d+$/.test(name)) return Number(name);
-  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
-    const [group, , gid] = line.split(':');
-    if (group === name && gid) return Number(gid);
-  }
-  throw new FlexscriptError(ErrorCode.STATE, `group ${name} does not exist`);
 }
 
 function isAlive(pid: number): boolean {
