@@ -15,7 +15,6 @@ export type {
   Handler,
   KernelState,
   LiveSession,
-  Outcome,
   RootActions,
   RouteSpec,
   Services,
@@ -27,7 +26,7 @@ export type {
 } from './plugins/plugin-api.ts';
 export type * from './events/event-map.ts';
 export { EVENT_NAMES } from './events/event-map.ts';
-export type { Decision } from './pipeline/pipeline.ts';
+export type { Decision } from './core/decision.ts';
 export type { Logger } from './logger.ts';
 export type { Store } from './store/store.ts';
 export * from './errors.ts';

@@ -14,6 +14,7 @@ import { ManagementDecoder } from '../openvpn-management/codec.ts';
 import { offlineServices } from '../daemon/services.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { loadPlugins } from '../plugins/load-plugins.ts';
+import { managementKey } from '../core/client.ts';
 import { SessionTable } from '../sessions/session-table.ts';
 
 export interface MicroResult {
@@ -72,7 +73,7 @@ export async function runMicro(seconds = 2): Promise<MicroResult> {
   while (performance.now() < end) {
     for (let i = 0; i < 1000; i++) {
       const event = parseEvent({ name: 'client-connect', instance: 'micro', source: 'management', env }) as ClientConnectEvent;
-      await pipeline.run(event, sessions.create(`k${i}`, { instance: 'micro', commonName: event.commonName }));
+      await pipeline.run(event, sessions.create(managementKey('micro', i), { instance: 'micro', commonName: event.commonName }));
       ran++;
     }
   }

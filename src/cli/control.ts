@@ -10,7 +10,7 @@ import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { parseStatus3, type StatusClient } from '../openvpn-management/commands.ts';
 import type { ControlResponse, ControlSession } from '../daemon/control-socket.ts';
-import { splitAddress } from '../sources/management/management-source.ts';
+import { listedClient } from '../core/listed-client.ts';
 
 /**
  * Writes one request line to a unix socket and reads until `complete` makes sense of what came
@@ -100,17 +100,17 @@ async function guarded(fn: () => Promise<number>): Promise<number> {
 }
 
 /** A pass-through `status 3` row in the shape the control socket answers, so both read alike. */
-function fromStatus(instance: string, c: StatusClient): ControlSession {
-  const [realAddress, realPort] = splitAddress(c.realAddress);
+function fromStatus(instance: string, row: StatusClient): ControlSession {
+  const c = listedClient(instance, row, 'management');
   return {
     instance,
     commonName: c.commonName,
     username: c.username,
-    vpnAddress: c.virtualAddress || undefined,
-    vpnAddress6: c.virtualIPv6Address || undefined,
-    realAddress,
-    realPort,
-    since: new Date(c.connectedSince * 1000).toISOString(),
+    vpnAddress: c.vpnAddress,
+    vpnAddress6: c.vpnAddress6,
+    realAddress: c.realAddress,
+    realPort: c.realPort,
+    since: new Date(c.connectedAt).toISOString(),
     bytesReceived: c.bytesReceived,
     bytesSent: c.bytesSent,
   };

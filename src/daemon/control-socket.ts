@@ -9,25 +9,15 @@
  * → {"command":"status"}
  * ← {"ok":true,"sessions":[{"instance":"office","commonName":"alice","vpnAddress":"10.8.0.6",...}]}
  */
-import { readFile } from 'node:fs/promises';
+import { keyString, type Client, type ClientInfo } from '../core/client.ts';
+import type { SourceAdapter } from '../core/source.ts';
 import { errorMessage } from '../errors.ts';
 import type { ControlConfig } from '../config/config-schema.ts';
 import type { Logger } from '../logger.ts';
-import { parseStatus3 } from '../openvpn-management/commands.ts';
-import type { Session } from '../sessions/session-table.ts';
-import { LineServer } from './line-server.ts';
-import { hookConnectionKey } from '../sources/hook/hook-server.ts';
-import { managementSessionKey, splitAddress, type ManagementSource } from '../sources/management/management-source.ts';
+import { LineServer } from '../util/line-server.ts';
 
 /** One live client as `status` reports it. */
-export interface ControlSession {
-  readonly instance: string;
-  readonly commonName: string;
-  readonly username?: string;
-  readonly vpnAddress?: string;
-  readonly vpnAddress6?: string;
-  readonly realAddress?: string;
-  readonly realPort?: number;
+export interface ControlSession extends ClientInfo {
   /** ISO time of the connect. */
   readonly since: string;
   /** From OpenVPN's status (management `status 3`, or hook mode's status file); absent when unknown. */
@@ -49,12 +39,9 @@ export type ControlResponse =
   | { readonly ok: false; readonly error: string };
 
 export interface ControlSources {
-  readonly sessions: () => readonly Session[];
-  /** Management instances: their `status 3` gives byte counts. */
-  readonly management: ReadonlyMap<string, ManagementSource>;
-  /** Hook mode: OpenVPN's status file (status-version 3), for byte counts. */
-  readonly statusFile?: string;
-  readonly hookInstance?: string;
+  readonly sessions: () => readonly Client[];
+  /** The event sources: their lists of live clients (management `status 3`, hook mode's status file) give byte counts. */
+  readonly sources: () => readonly SourceAdapter[];
   /** The root stage, when the config has one. */
   readonly root?: () => ControlRootStatus;
 }
@@ -64,28 +51,15 @@ const MAX_LINE = 4096;
 
 type Bytes = { readonly received: number; readonly sent: number };
 
-/** Byte counts by session key, from whatever OpenVPN offers; a source that fails is skipped. */
+/** Byte counts by connection (keyString), from whatever OpenVPN offers; a source that fails is skipped. */
 async function bytesByKey(sources: ControlSources, log: Logger): Promise<Map<string, Bytes>> {
   const bytes = new Map<string, Bytes>();
-  for (const [instance, source] of sources.management) {
-    if (!source.client.attached) continue;
+  for (const source of sources.sources()) {
+    if (!source.liveClients) continue;
     try {
-      for (const c of (await source.client.status()).clients) {
-        bytes.set(managementSessionKey(instance, c.clientId), { received: c.bytesReceived, sent: c.bytesSent });
-      }
+      for (const c of await source.liveClients()) bytes.set(keyString(c.key), { received: c.bytesReceived, sent: c.bytesSent });
     } catch (err) {
-      log.debug({ instance, err: errorMessage(err) }, 'no byte counts from status');
-    }
-  }
-  if (sources.statusFile && sources.hookInstance) {
-    try {
-      for (const c of parseStatus3((await readFile(sources.statusFile, 'utf8')).split('\n')).clients) {
-        const [realAddress, realPort] = splitAddress(c.realAddress);
-        const key = hookConnectionKey({ instance: sources.hookInstance, commonName: c.commonName, realAddress, realPort });
-        bytes.set(key, { received: c.bytesReceived, sent: c.bytesSent });
-      }
-    } catch (err) {
-      log.debug({ file: sources.statusFile, err: errorMessage(err) }, 'no byte counts from the status file');
+      log.debug({ err: errorMessage(err) }, 'no byte counts from a source');
     }
   }
   return bytes;
@@ -95,7 +69,7 @@ export async function statusOf(sources: ControlSources, log: Logger): Promise<Co
   const live = sources.sessions();
   const bytes = live.length > 0 ? await bytesByKey(sources, log) : new Map<string, Bytes>();
   return live.map((s) => {
-    const b = bytes.get(s.key);
+    const b = bytes.get(keyString(s.key));
     return {
       instance: s.instance,
       commonName: s.commonName,

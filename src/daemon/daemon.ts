@@ -12,6 +12,8 @@ import { closePlugins, loadPlugins, type LoadedPlugin } from '../plugins/load-pl
 import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.ts';
 import { HookServer } from '../sources/hook/hook-server.ts';
 import type { ManagementSource } from '../sources/management/management-source.ts';
+import type { ConnectionKey } from '../core/client.ts';
+import type { SourceAdapter } from '../core/source.ts';
 import { Dispatcher, type DispatchRecord } from './dispatcher.ts';
 import { DaemonServices } from './services.ts';
 
@@ -33,7 +35,8 @@ export class Daemon {
     private plugins: LoadedPlugin[],
     readonly log: Logger,
     readonly dispatcher: Dispatcher,
-    private readonly sources: { close(): Promise<void> }[],
+    /** What start-up opened, closed in reverse order: event sources, then the sockets that serve tools. */
+    private readonly opened: { close(): Promise<void> }[],
     private readonly options: DaemonOptions,
     readonly services: DaemonServices,
   ) {}
@@ -59,8 +62,9 @@ export class Daemon {
     }
     const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'] };
     const dispatcher = new Dispatcher(new Pipeline(plugins, log, options.pipeline), log, loaded.config.pipeline.concurrency, options.onDecision, identity);
-    const sources: { close(): Promise<void> }[] = [];
-    const daemon = new Daemon(loaded, plugins, log, dispatcher, sources, options, services);
+    const opened: { close(): Promise<void> }[] = [];
+    const sources: SourceAdapter[] = [];
+    const daemon = new Daemon(loaded, plugins, log, dispatcher, opened, options, services);
     // registered before the root stage starts: its first reconcile waits for them
     const hookRebuilt = loaded.config.hook?.['status-file'] ? services.rebuildGate('hook') : undefined;
     const managementRebuilt = new Map((loaded.config.management?.instances ?? []).map((i) => [i.name, services.rebuildGate(`management/${i.name}`)]));
@@ -75,11 +79,12 @@ export class Daemon {
         const server = new HookServer({
           config: hook,
           instance: loaded.config.instance,
-          dispatcher,
+          sink: dispatcher,
           log: log.child({ source: 'hook' }),
           onRebuilt: hookRebuilt && ((asOf) => (hookRebuilt(), void services.rebuilt(loaded.config.instance, asOf))),
         });
         await server.start();
+        opened.push(server);
         sources.push(server);
       }
       const { management } = loaded.config;
@@ -89,12 +94,13 @@ export class Daemon {
         const rebuilt = managementRebuilt.get(instance.name)!;
         const source = await ManagementSource!.start({
           config: instance,
-          dispatcher,
+          sink: dispatcher,
           log: log.child({ source: 'management', instance: instance.name }),
           commandTimeoutMs: management!['command-timeout'],
           fastPush: management!['fast-push'],
           onRebuilt: () => (rebuilt(), void services.rebuilt(instance.name)),
         });
+        opened.push(source);
         sources.push(source);
         daemon.management.set(instance.name, source);
       }
@@ -103,27 +109,25 @@ export class Daemon {
         const { PassThroughServer } = await import('../sources/management/pass-through.ts');
         const server = new PassThroughServer(passThrough, daemon.management, dispatcher, log.child({ source: 'pass-through' }));
         await server.start();
-        sources.push(server);
+        opened.push(server);
       }
       if (loaded.config.control) {
         const { ControlServer } = await import('./control-socket.ts');
         const rootClient = services.root;
         const control = {
           sessions: () => dispatcher.sessions.list(),
-          management: daemon.management,
-          statusFile: hook?.['status-file'],
-          hookInstance: hook && loaded.config.instance,
+          sources: () => sources,
           root: rootClient && (() => rootClient.stats),
         };
         const server = new ControlServer(loaded.config.control, control, log.child({ source: 'control' }));
         await server.start();
-        sources.push(server);
+        opened.push(server);
       }
       if (metrics) {
         const { serveMetrics } = await import('../metrics/metrics-server.ts');
         const instances = [...(hook ? [loaded.config.instance] : []), ...daemon.management.keys()];
         const targets = { dispatcher, root: services.root, management: daemon.management, instances };
-        sources.push(await serveMetrics(loaded.config.metrics!, metrics, targets, log.child({ source: 'metrics' })));
+        opened.push(await serveMetrics(loaded.config.metrics!, metrics, targets, log.child({ source: 'metrics' })));
       }
     } catch (err) {
       await daemon.close();
@@ -177,20 +181,20 @@ export class Daemon {
     return true;
   }
 
-  /** Disconnects a live client through its instance's management interface. */
-  async kill(session: { readonly instance: string; readonly key?: string }, reason: string): Promise<void> {
-    const source = this.management.get(session.instance);
-    const cid = session.key?.startsWith('mgmt/') ? Number(session.key.slice(session.key.lastIndexOf('/') + 1)) : NaN;
-    if (!source || !Number.isInteger(cid))
+  /** Disconnects a live client through the source serving it (management mode only). */
+  async kill(session: { readonly instance: string; readonly key?: ConnectionKey }, reason: string): Promise<void> {
+    const { key } = session;
+    const source = key?.via === 'management' ? this.management.get(key.instance) : undefined;
+    if (!source || key?.via !== 'management')
       throw new Error(`cannot disconnect a client of ${session.instance}: it is not served through the management interface`);
-    this.log.info({ instance: session.instance, cid, reason }, 'disconnecting client');
-    await source.kill(cid, reason);
+    this.log.info({ instance: session.instance, cid: key.cid, reason }, 'disconnecting client');
+    await source.kill(key, reason);
   }
 
   /** Stops the sources (answering what is in flight), then closes the plugins. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      for (const s of [...this.sources].reverse()) {
+      for (const s of [...this.opened].reverse()) {
         try {
           await s.close();
         } catch (err) {

@@ -1,16 +1,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
+import type { ConnectionKey, ListedClient } from '../core/client.ts';
+import type { ClientConnectEvent, ClientDisconnectEvent, LearnAddressEvent } from '../events/event-map.ts';
 import type { RawEvent } from '../events/parse-event.ts';
 import { createLogger } from '../logger.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
 import type { LiveSession, PluginInstance } from '../plugins/plugin-api.ts';
-import { Dispatcher, pushedAddresses } from './dispatcher.ts';
+import { Dispatcher } from './dispatcher.ts';
 
 const log = createLogger('silent');
 const plugin = (name: string, instance: PluginInstance): LoadedPlugin => ({ name, path: `/${name}.ts`, timeoutMs: 1000, instance });
-const sessionKey = (e: ClientConnectEvent | ClientDisconnectEvent) => `${e.instance}/${e.realAddress}:${e.realPort}`;
+/** Connections named by instance, real address and port only (the common name may change between events). */
+const key = (instance: string, realAddress: string | undefined, realPort: number | undefined): ConnectionKey => ({
+  via: 'hook',
+  instance,
+  realAddress,
+  realPort,
+  commonName: '',
+});
+const keyOf = (e: ClientConnectEvent | ClientDisconnectEvent) => key(e.instance, e.realAddress, e.realPort);
 
 const connect = (commonName: string, port: number, extra: Partial<RawEvent> = {}): RawEvent => ({
   name: 'client-connect',
@@ -31,21 +40,6 @@ const learn = (address: string, commonName = ''): RawEvent => ({
   source: 'hook',
   env: {},
   args: ['add', address, commonName],
-});
-
-test('the addresses of an answer: the last ifconfig-push and ifconfig-ipv6-push win, IPv6 canonical, anything else ignored', () => {
-  assert.deepEqual(pushedAddresses(['push "route 10.1.0.0 255.255.0.0"', 'iroute 10.9.0.0 255.255.0.0']), {});
-  assert.deepEqual(
-    pushedAddresses(['ifconfig-push 10.8.0.10 255.255.255.0', ' ifconfig-push  10.8.0.11 255.255.255.0 ', 'ifconfig-ipv6-push FD00:0:0::0A/64 fd00::1']),
-    {
-      vpnAddress: '10.8.0.11',
-      vpnAddress6: 'fd00::a',
-    },
-  );
-  assert.deepEqual(
-    pushedAddresses(['ifconfig-push not-an-address 255.255.255.0', 'ifconfig-ipv6-push 10.8.0.1/64', 'push "ifconfig-push 10.8.0.12 255.255.255.0"']),
-    {},
-  );
 });
 
 test('a client given a static address in the answer is recorded and found by that address, not its pool address', async () => {
@@ -71,8 +65,8 @@ test('a client given a static address in the answer is recorded and found by tha
   const records: { session?: LiveSession }[] = [];
   const d = new Dispatcher(pipeline, log, 4, (r) => records.push(r));
 
-  assert.equal((await d.handle({ raw: connect('alice', 1), sessionKey })).verdict, 'accept');
-  assert.equal((await d.handle({ raw: connect('bob', 2), sessionKey })).verdict, 'accept');
+  assert.equal((await d.handle({ raw: connect('alice', 1), keyOf })).verdict, 'accept');
+  assert.equal((await d.handle({ raw: connect('bob', 2), keyOf })).verdict, 'accept');
   assert.equal(decided[0]?.vpnAddress, '10.8.0.10');
   assert.equal(decided[0]?.vpnAddress6, 'fd00::10');
   assert.equal(decided[1]?.vpnAddress, '10.8.0.102', 'no ifconfig-push: the pool address');
@@ -83,9 +77,9 @@ test('a client given a static address in the answer is recorded and found by tha
   assert.equal(d.sessions.byAddress('i', '10.8.0.101'), undefined, 'the pool address is not hers');
 
   // OpenVPN learns the static address: the plugins get the session that holds it
-  await d.handle({ raw: learn('10.8.0.10', 'alice'), sessionKey });
-  await d.handle({ raw: learn('fd00::10/128', 'alice'), sessionKey });
-  await d.handle({ raw: learn('10.8.0.101', 'alice'), sessionKey });
+  await d.handle({ raw: learn('10.8.0.10', 'alice'), keyOf });
+  await d.handle({ raw: learn('fd00::10/128', 'alice'), keyOf });
+  await d.handle({ raw: learn('10.8.0.101', 'alice'), keyOf });
   assert.deepEqual(learned, [{ known: true }, { known: true }, { known: false }]);
   assert.equal(records.at(-3)?.session, alice);
   assert.equal(records.at(-1)?.session, undefined);
@@ -95,12 +89,12 @@ test('a reauth keeps the live session and its address; a disconnect takes the se
   let push = 'ifconfig-push 10.8.0.10 255.255.255.0';
   const pipeline = new Pipeline([plugin('static', { 'client-connect': (_e, ctx) => ctx.config(push) })], log);
   const d = new Dispatcher(pipeline, log, 4);
-  await d.handle({ raw: connect('alice', 1), sessionKey });
+  await d.handle({ raw: connect('alice', 1), keyOf });
   const first = d.sessions.byAddress('i', '10.8.0.10');
   assert.ok(first);
   // OpenVPN does not move a connected client: the session keeps the address it has
   push = 'ifconfig-push 10.8.0.20 255.255.255.0';
-  await d.handle({ raw: connect('alice', 1, { reauth: true }), sessionKey });
+  await d.handle({ raw: connect('alice', 1, { reauth: true }), keyOf });
   assert.equal(d.sessions.byAddress('i', '10.8.0.10'), first);
   assert.equal(d.sessions.byAddress('i', '10.8.0.20'), undefined);
   assert.equal(d.sessions.size, 1);
@@ -112,7 +106,7 @@ test('a reauth keeps the live session and its address; a disconnect takes the se
       source: 'hook',
       env: { common_name: 'alice', trusted_ip: '198.51.100.7', trusted_port: '1', ifconfig_pool_remote_ip: '10.8.0.10' },
     },
-    sessionKey,
+    keyOf,
   });
   assert.equal(d.sessions.byAddress('i', '10.8.0.10'), undefined);
   assert.equal(d.sessions.size, 0);
@@ -131,7 +125,7 @@ test('a connect refused after the answer was built registers no session under th
     log,
   );
   const d = new Dispatcher(pipeline, log, 4);
-  assert.equal((await d.handle({ raw: connect('alice', 1), sessionKey })).verdict, 'deny');
+  assert.equal((await d.handle({ raw: connect('alice', 1), keyOf })).verdict, 'deny');
   assert.equal(d.sessions.byAddress('i', '10.8.0.10'), undefined);
   assert.equal(d.sessions.size, 0);
 });
@@ -172,48 +166,48 @@ function identityLab(o: { verifier?: boolean; openvpn?: boolean } = {}) {
 test('a username the client sent is identity only after a plugin that verifies usernames accepted it for that very client', async () => {
   const { d, last } = identityLab();
   // no user-pass-verify at all: the claim stays in env
-  await d.handle({ raw: claiming('guest-17', 'carol', 1), sessionKey });
+  await d.handle({ raw: claiming('guest-17', 'carol', 1), keyOf });
   assert.deepEqual(last(), { username: undefined, claimed: 'carol', session: undefined });
   // verified for this address and port: identity
-  assert.equal((await d.handle({ raw: auth('laptop', 'alice', 2), sessionKey })).verdict, 'accept');
-  await d.handle({ raw: claiming('laptop', 'alice', 2), sessionKey });
+  assert.equal((await d.handle({ raw: auth('laptop', 'alice', 2), keyOf })).verdict, 'accept');
+  await d.handle({ raw: claiming('laptop', 'alice', 2), keyOf });
   assert.deepEqual(last(), { username: 'alice', claimed: 'alice', session: 'alice' });
-  assert.equal(d.sessions.get('i/198.51.100.7:2')?.username, 'alice');
+  assert.equal(d.sessions.get(key('i', '198.51.100.7', 2))?.username, 'alice');
   // alice verified on port 3; a client on port 4 claiming alice, and port 3 claiming carol, are not her
-  await d.handle({ raw: auth('laptop', 'alice', 3), sessionKey });
-  await d.handle({ raw: claiming('guest-17', 'alice', 4), sessionKey });
+  await d.handle({ raw: auth('laptop', 'alice', 3), keyOf });
+  await d.handle({ raw: claiming('guest-17', 'alice', 4), keyOf });
   assert.equal(last()?.username, undefined);
-  await d.handle({ raw: claiming('laptop', 'carol', 3), sessionKey });
+  await d.handle({ raw: claiming('laptop', 'carol', 3), keyOf });
   assert.equal(last()?.username, undefined);
   // taken once: the next connect from port 3 is not verified by the earlier auth
-  await d.handle({ raw: claiming('laptop', 'alice', 3), sessionKey });
+  await d.handle({ raw: claiming('laptop', 'alice', 3), keyOf });
   assert.equal(last()?.username, undefined);
   // refused at user-pass-verify: nothing verified
-  assert.equal((await d.handle({ raw: auth('guest-17', 'mallory', 5), sessionKey })).verdict, 'deny');
-  await d.handle({ raw: claiming('guest-17', 'mallory', 5), sessionKey });
+  assert.equal((await d.handle({ raw: auth('guest-17', 'mallory', 5), keyOf })).verdict, 'deny');
+  await d.handle({ raw: claiming('guest-17', 'mallory', 5), keyOf });
   assert.equal(last()?.username, undefined);
   // a deny after an accept on the same address and port forgets the accept
-  await d.handle({ raw: auth('x', 'alice', 6), sessionKey });
-  await d.handle({ raw: auth('x', 'mallory', 6), sessionKey });
-  await d.handle({ raw: claiming('x', 'alice', 6), sessionKey });
+  await d.handle({ raw: auth('x', 'alice', 6), keyOf });
+  await d.handle({ raw: auth('x', 'mallory', 6), keyOf });
+  await d.handle({ raw: claiming('x', 'alice', 6), keyOf });
   assert.equal(last()?.username, undefined);
 });
 
 test('a plugin that only watches user-pass-verify verifies nothing; OpenVPN does where the config says so', async () => {
   const watched = identityLab({ verifier: false });
-  assert.equal((await watched.d.handle({ raw: auth('guest-17', 'carol', 1), sessionKey })).verdict, 'accept');
-  await watched.d.handle({ raw: claiming('guest-17', 'carol', 1), sessionKey });
+  assert.equal((await watched.d.handle({ raw: auth('guest-17', 'carol', 1), keyOf })).verdict, 'accept');
+  await watched.d.handle({ raw: claiming('guest-17', 'carol', 1), keyOf });
   assert.deepEqual(watched.last(), { username: undefined, claimed: 'carol', session: undefined });
   assert.equal(watched.d.sessions.restoredUsernamesVerified, false, 'usernames of rebuilt sessions are not trusted either');
 
   const openvpn = identityLab({ verifier: false, openvpn: true });
-  await openvpn.d.handle({ raw: claiming('laptop', 'carol', 1), sessionKey });
+  await openvpn.d.handle({ raw: claiming('laptop', 'carol', 1), keyOf });
   assert.deepEqual(openvpn.last(), { username: 'carol', claimed: 'carol', session: 'carol' });
   assert.equal(openvpn.d.sessions.restoredUsernamesVerified, true);
   // a reload can change it
   openvpn.d.identity = {};
   assert.equal(openvpn.d.sessions.restoredUsernamesVerified, false);
-  await openvpn.d.handle({ raw: claiming('laptop', 'carol', 2), sessionKey });
+  await openvpn.d.handle({ raw: claiming('laptop', 'carol', 2), keyOf });
   assert.equal(openvpn.last()?.username, undefined);
 });
 
@@ -226,7 +220,7 @@ test('usernames of sessions the daemon did not see begin: kept only where every 
       log,
     );
   // rebuilt from OpenVPN's list of clients
-  const rebuilt = unverified.d.sessions.create('k', { instance: 'i', commonName: 'guest-17', username: 'alice' });
+  const rebuilt = unverified.d.sessions.create(key('i', undefined, undefined), { instance: 'i', commonName: 'guest-17', username: 'alice' });
   assert.equal(rebuilt.username, undefined);
   // a disconnect of a client the daemon never saw connect
   const gone: RawEvent = {
@@ -236,10 +230,98 @@ test('usernames of sessions the daemon did not see begin: kept only where every 
     env: { common_name: 'guest-17', username: 'alice', trusted_ip: '198.51.100.7', trusted_port: '9' },
   };
   await unverified.d.swap(pipeline(false));
-  await unverified.d.handle({ raw: gone, sessionKey });
+  await unverified.d.handle({ raw: gone, keyOf });
   await unverified.d.swap(pipeline(true));
   assert.equal(unverified.d.sessions.restoredUsernamesVerified, true, 'a verifying plugin now guards every connect');
-  assert.equal(unverified.d.sessions.create('k', { instance: 'i', commonName: 'laptop', username: 'alice' }).username, 'alice');
-  await unverified.d.handle({ raw: gone, sessionKey });
+  assert.equal(unverified.d.sessions.create(key('i', undefined, undefined), { instance: 'i', commonName: 'laptop', username: 'alice' }).username, 'alice');
+  await unverified.d.handle({ raw: gone, keyOf });
   assert.deepEqual(left, [undefined, 'alice']);
+});
+
+/** A client as OpenVPN lists it (status 3), served through the management interface. */
+const listed = (cid: number, commonName: string, vpnAddress?: string, username?: string): ListedClient => ({
+  instance: 'i',
+  key: { via: 'management', instance: 'i', cid },
+  commonName,
+  username,
+  realAddress: '198.51.100.7',
+  realPort: 40000 + cid,
+  vpnAddress,
+  vpnAddress6: vpnAddress && `fd00::${cid}`,
+  connectedAt: 1795893109_000,
+  bytesReceived: 0,
+  bytesSent: 0,
+});
+
+test('rebuild: listed clients with an address become sessions, once; usernames follow the identity rules', async () => {
+  const seen: string[] = [];
+  const pipeline = new Pipeline([plugin('p', { 'client-disconnect': (e) => void seen.push(e.commonName) })], log);
+  const d = new Dispatcher(pipeline, log, 4);
+  const first = await d.rebuild('i', [listed(1, 'alice', '10.8.0.2', 'alice-user'), listed(2, 'waiting')]);
+  assert.deepEqual(first, { rebuilt: 1, closedAsMissed: 0 });
+  const alice = d.client({ via: 'management', instance: 'i', cid: 1 });
+  assert.equal(alice?.commonName, 'alice');
+  assert.equal(alice?.username, undefined, 'no plugin verifies usernames: the listed one is a claim');
+  assert.equal(alice?.connectedAt, 1795893109_000);
+  assert.deepEqual(alice?.groups, []);
+  assert.equal(d.sessions.byAddress('i', 'fd00::1'), alice);
+  assert.deepEqual(await d.rebuild('i', [listed(1, 'alice', '10.8.0.2')]), { rebuilt: 0, closedAsMissed: 0 }, 'a live session is kept as it is');
+  assert.equal(d.client({ via: 'management', instance: 'i', cid: 1 }), alice);
+  assert.deepEqual(seen, [], 'without closeMissed nobody is closed');
+});
+
+test('rebuild with closeMissed: live sessions of that kind of key the list lacks get a missed disconnect carrying their addresses', async () => {
+  const left: ClientDisconnectEvent[] = [];
+  const pipeline = new Pipeline([plugin('p', { 'client-disconnect': (e) => void left.push(e) })], log);
+  const d = new Dispatcher(pipeline, log, 4);
+  await d.rebuild('i', [listed(1, 'alice', '10.8.0.2'), listed(2, 'bob', '10.8.0.3')]);
+  // a hook-mode session of the same instance name is no concern of the management list
+  await d.handle({ raw: connect('carol', 5), keyOf });
+  assert.equal(d.sessions.size, 3);
+  const result = await d.rebuild('i', [listed(2, 'bob', '10.8.0.3'), listed(3, 'dave')], { closeMissed: 'management' });
+  assert.deepEqual(result, { rebuilt: 0, closedAsMissed: 1 });
+  assert.equal(left.length, 1);
+  const [gone] = left;
+  assert.equal(gone?.commonName, 'alice');
+  assert.equal(gone?.missed, true);
+  assert.equal(gone?.source, 'management');
+  assert.equal(gone?.vpnAddress, '10.8.0.2');
+  assert.equal(gone?.vpnAddress6, 'fd00::1');
+  assert.equal(gone?.realPort, 40001);
+  assert.equal(d.client({ via: 'management', instance: 'i', cid: 1 }), undefined);
+  assert.equal(d.sessions.size, 2);
+});
+
+test('an address OpenVPN assigns after the connect: the session learns it, and plugins hear a typed learn-address add', async () => {
+  const learned: { event: LearnAddressEvent; known: boolean }[] = [];
+  const pipeline = new Pipeline([plugin('p', { 'learn-address': (event, ctx) => void learned.push({ event, known: ctx.session !== undefined }) })], log);
+  const d = new Dispatcher(pipeline, log, 4);
+  await d.rebuild('i', [listed(1, 'alice', '10.8.0.2')]);
+  const alice = { via: 'management', instance: 'i', cid: 1 } as const;
+  assert.equal((await d.addressAssigned(alice, '10.8.0.9')).verdict, 'accept');
+  assert.equal(d.client(alice)?.vpnAddress, '10.8.0.9');
+  assert.equal(d.sessions.byAddress('i', '10.8.0.9')?.commonName, 'alice');
+  assert.equal(d.sessions.byAddress('i', '10.8.0.2'), undefined);
+  assert.deepEqual(
+    learned.map(({ event: e, known }) => [e.operation, e.address, e.commonName, e.source, e.args, known]),
+    [['add', '10.8.0.9', 'alice', 'management', ['add', '10.8.0.9', 'alice'], true]],
+  );
+  // a client the daemon does not know, and an address that is no address
+  assert.equal((await d.addressAssigned({ via: 'management', instance: 'i', cid: 9 }, '10.8.0.50')).verdict, 'accept');
+  assert.equal(learned.at(-1)?.event.commonName, undefined);
+  assert.equal((await d.addressAssigned(alice, '10.8.0.9;reboot')).verdict, 'deny');
+  assert.equal(learned.length, 2);
+});
+
+test('learnAtConnect: an accepted client’s addresses become learn-address adds; nothing once it has left', async () => {
+  const learned: string[] = [];
+  const pipeline = new Pipeline([plugin('p', { 'learn-address': (e, ctx) => void learned.push(`${e.address} ${ctx.session?.commonName}`) })], log);
+  const d = new Dispatcher(pipeline, log, 4);
+  let k: ConnectionKey | undefined;
+  await d.handle({ raw: connect('alice', 1), keyOf: (e) => (k = keyOf(e)) });
+  await d.learnAtConnect(k!);
+  assert.deepEqual(learned, ['10.8.0.101 alice', 'fd00::101 alice']);
+  await d.handle({ raw: { ...connect('alice', 1), name: 'client-disconnect' }, keyOf });
+  await d.learnAtConnect(k!);
+  assert.equal(learned.length, 2);
 });

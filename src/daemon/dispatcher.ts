@@ -4,23 +4,18 @@
  * it, bound how many run at once, tie it to its client session, run the pipeline, log the
  * decision. Sources only translate their wire format to and from this.
  */
-import { isIPv4, isIPv6, SocketAddress } from 'node:net';
+import { isIP } from 'node:net';
+import { keyString, type Client, type ClientInfo, type ConnectionKey, type ListedClient } from '../core/client.ts';
+import type { Decision, RunOptions } from '../core/decision.ts';
+import type { EventSink, KeyOf, RawInput, RebuildOptions, RebuildResult } from '../core/source.ts';
 import { errorMessage } from '../errors.ts';
-import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
-import { parseEvent, type RawEvent } from '../events/parse-event.ts';
+import { learnAddressAdd, missedDisconnect } from '../events/daemon-events.ts';
+import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent, EventName, EventSource } from '../events/event-map.ts';
+import { parseEvent } from '../events/parse-event.ts';
 import type { Logger } from '../logger.ts';
-import type { Decision, Pipeline, RunOptions } from '../pipeline/pipeline.ts';
-import { SessionTable, type Session, type SessionInfo } from '../sessions/session-table.ts';
+import type { Pipeline } from '../pipeline/pipeline.ts';
+import { SessionTable, type Session } from '../sessions/session-table.ts';
 import { Semaphore } from './semaphore.ts';
-
-/** Names the client session an event belongs to, unique while the client is connected. */
-export type SessionKeyOf = (event: ClientConnectEvent | ClientDisconnectEvent) => string;
-
-export interface DispatchInput {
-  readonly raw: RawEvent;
-  readonly sessionKey: SessionKeyOf;
-  readonly run?: RunOptions;
-}
 
 /** A pipeline and the number of events still running through it (for a clean swap on reload). */
 class Generation {
@@ -82,7 +77,7 @@ function details(e: AnyEvent): Record<string, unknown> {
   }
 }
 
-function sessionInfo(e: ClientConnectEvent | ClientDisconnectEvent): SessionInfo {
+function clientInfo(e: ClientConnectEvent | ClientDisconnectEvent): ClientInfo {
   return {
     instance: e.instance,
     commonName: e.commonName,
@@ -94,25 +89,8 @@ function sessionInfo(e: ClientConnectEvent | ClientDisconnectEvent): SessionInfo
   };
 }
 
-/**
- * The addresses an accepted client-connect answer gives the client: `ifconfig-push ADDR ...` and
- * `ifconfig-ipv6-push ADDR/BITS ...`. OpenVPN uses these instead of the pool addresses in the
- * connect's env, and the last line of each kind wins, as when OpenVPN reads a client config file.
- */
-export function pushedAddresses(config: readonly string[]): { vpnAddress?: string; vpnAddress6?: string } {
-  const found: { vpnAddress?: string; vpnAddress6?: string } = {};
-  for (const line of config) {
-    if (!line.includes('ifconfig')) continue;
-    const [directive, value = ''] = line.trim().split(/\s+/);
-    if (directive === 'ifconfig-push' && isIPv4(value)) found.vpnAddress = value;
-    if (directive === 'ifconfig-ipv6-push') {
-      const address = value.replace(/\/\d+$/, '');
-      // canonical, as OpenVPN writes it in learn-address and >CLIENT:ADDRESS
-      if (isIPv6(address)) found.vpnAddress6 = new SocketAddress({ address, family: 'ipv6' }).address;
-    }
-  }
-  return found;
-}
+/** Events keyed by a connection come from the source that names connections so. */
+const sourceOf = (key: ConnectionKey): EventSource => key.via;
 
 /** How many denied connects are remembered, to recognise their disconnects. */
 const DENIED_MEMORY = 10_000;
@@ -140,11 +118,12 @@ function authLink(e: { readonly instance: string; readonly realAddress?: string;
   return e.realAddress === undefined || e.realPort === undefined ? undefined : `${e.instance}\0${e.realAddress}\0${e.realPort}`;
 }
 
-export class Dispatcher {
+export class Dispatcher implements EventSink {
+  /** The live sessions. Only the dispatcher changes them; sources read them through EventSink. */
   readonly sessions = new SessionTable();
   /**
    * OpenVPN runs client-disconnect even for a client whose deferred connect was denied; such a
-   * client never had a session, and plugins must not see it leave.
+   * client never had a session, and plugins must not see it leave. Connection keys, as strings.
    */
   readonly #denied = new Set<string>();
   /** Auth link (see authLink) → the username a verifying plugin accepted, and when. */
@@ -198,8 +177,20 @@ export class Dispatcher {
     return old.pipeline;
   }
 
-  /** Handles one event. Never throws: a malformed event or a failure is a deny decision. */
-  async handle({ raw, sessionKey, run = {} }: DispatchInput): Promise<Decision> {
+  handles(name: EventName): boolean {
+    return this.pipeline.handles(name);
+  }
+
+  client(key: ConnectionKey): Client | undefined {
+    return this.sessions.get(key);
+  }
+
+  clients(): readonly Client[] {
+    return this.sessions.list();
+  }
+
+  /** Handles one event as OpenVPN gave it. Never throws: a malformed event or a failure is a deny decision. */
+  async handle({ raw, keyOf, run = {} }: RawInput): Promise<Decision> {
     let event: AnyEvent;
     try {
       event = parseEvent(raw);
@@ -207,12 +198,16 @@ export class Dispatcher {
       this.log.error({ event: raw.name, instance: raw.instance, err: errorMessage(err) }, 'malformed event refused');
       return { verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] };
     }
-    const started = performance.now();
+    return this.#dispatch(event, keyOf, run, performance.now());
+  }
+
+  /** Runs a typed event. Never throws. */
+  async #dispatch(event: AnyEvent, keyOf: KeyOf | undefined, run: RunOptions, started: number): Promise<Decision> {
     const release = await this.#slots.acquire();
     const gen = this.#current;
     gen.enter();
     try {
-      return await this.#run(gen, event, sessionKey, started, run);
+      return await this.#run(gen, event, keyOf, started, run);
     } catch (err) {
       // the pipeline itself never throws; this guards the daemon against its own bugs
       this.log.error({ event: event.name, err: errorMessage(err) }, 'event failed');
@@ -223,27 +218,69 @@ export class Dispatcher {
     }
   }
 
+  /** A learn-address add the daemon makes itself; a malformed address is refused as handle() refuses it. */
+  #learnAdd(instance: string, source: EventSource, address: string, commonName: string | undefined): Promise<Decision> {
+    let event: AnyEvent;
+    try {
+      event = learnAddressAdd(instance, source, address, commonName);
+    } catch (err) {
+      this.log.error({ event: 'learn-address', instance, err: errorMessage(err) }, 'malformed event refused');
+      return Promise.resolve({ verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] });
+    }
+    return this.#dispatch(event, undefined, {}, performance.now());
+  }
+
+  /**
+   * OpenVPN assigned a live client an address after its connect was answered (management
+   * >CLIENT:ADDRESS): the session learns it, then plugins hear a learn-address add.
+   */
+  async addressAssigned(key: ConnectionKey, address: string): Promise<Decision> {
+    const session = this.sessions.get(key);
+    if (session && isIP(address) !== 0) this.sessions.setAddress(session, address);
+    return this.#learnAdd(key.instance, sourceOf(key), address, session?.commonName);
+  }
+
   /**
    * Reports an accepted client's VPN addresses as learn-address adds, as management mode does
    * with >CLIENT:ADDRESS: hook mode with `learn-address: connect` runs no learn-address hook.
-   * `raw` is the client-connect that was accepted; its session is gone if the client left.
+   * Nothing when the client has left already.
    */
-  async learnAtConnect(raw: RawEvent, sessionKey: SessionKeyOf): Promise<void> {
-    let event: AnyEvent;
-    try {
-      event = parseEvent(raw);
-    } catch {
-      return; // handle() refused and logged it already
+  async learnAtConnect(key: ConnectionKey): Promise<void> {
+    const session = this.sessions.get(key);
+    if (!session) return;
+    for (const address of [session.vpnAddress, session.vpnAddress6]) {
+      if (address) await this.#learnAdd(key.instance, sourceOf(key), address, session.commonName);
     }
-    if (event.name !== 'client-connect') return;
-    const session = this.sessions.get(sessionKey(event));
-    for (const address of [session?.vpnAddress, session?.vpnAddress6]) {
-      if (!address) continue;
-      await this.handle({
-        raw: { name: 'learn-address', instance: raw.instance, source: raw.source, env: {}, args: ['add', address, session!.commonName] },
-        sessionKey,
-      });
+  }
+
+  /**
+   * OpenVPN's list of an instance's connected clients, taken anew: every listed client with an
+   * address that is no live session yet becomes one (a client still waiting for its answer has
+   * no address and is no session); with `closeMissed`, live sessions keyed like the list's that
+   * it lacks have left while nobody watched, and their disconnect runs now.
+   */
+  async rebuild(instance: string, clients: readonly ListedClient[], options: RebuildOptions = {}): Promise<RebuildResult> {
+    let rebuilt = 0;
+    for (const c of clients) {
+      if (!c.vpnAddress && !c.vpnAddress6) continue;
+      if (this.sessions.get(c.key)) continue;
+      const { key, connectedAt, bytesReceived: _in, bytesSent: _out, ...info } = c;
+      // the list holds whatever username each client sent: the table's policy decides (restoredUsernamesVerified)
+      this.sessions.add(this.sessions.create(key, info, connectedAt));
+      rebuilt++;
     }
+    let closedAsMissed = 0;
+    if (options.closeMissed) {
+      // listed, so not gone: also a client whose accept OpenVPN has not applied yet
+      const listed = new Set(clients.map((c) => keyString(c.key)));
+      const missed = this.sessions.list().filter((s) => s.instance === instance && s.key.via === options.closeMissed && !listed.has(keyString(s.key)));
+      for (const s of missed) {
+        const key = s.key;
+        await this.#dispatch(missedDisconnect(s, sourceOf(key)), () => key, {}, performance.now());
+        closedAsMissed++;
+      }
+    }
+    return { rebuilt, closedAsMissed };
   }
 
   /**
@@ -272,7 +309,7 @@ export class Dispatcher {
     if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
   }
 
-  async #run(gen: Generation, event: AnyEvent, sessionKey: SessionKeyOf, started: number, run: RunOptions): Promise<Decision> {
+  async #run(gen: Generation, event: AnyEvent, keyOf: KeyOf | undefined, started: number, run: RunOptions): Promise<Decision> {
     const { pipeline } = gen;
     let session: Session | undefined;
     let decision: Decision;
@@ -280,16 +317,16 @@ export class Dispatcher {
       case 'client-connect': {
         // a username is identity only once verified; the claim stays in env
         if (this.#usernameVerified(event)) event = { ...event, username: event.env.username };
-        const key = sessionKey(event);
+        const key = this.#keyOf(keyOf, event);
         const live = this.sessions.get(key);
-        session = event.reauth && live ? live : this.sessions.create(key, sessionInfo(event), (event.time ?? Date.now() / 1000) * 1000, true);
+        session = event.reauth && live ? live : this.sessions.create(key, clientInfo(event), (event.time ?? Date.now() / 1000) * 1000, true);
         decision = await pipeline.run(event, session, run);
         // a live client keeps its address on reauth; a new one gets the answer's, before its
         // record is made and learn-address looks it up by that address
         if (decision.verdict === 'accept' && session !== live) {
-          const pushed = pushedAddresses(decision.config);
-          if (pushed.vpnAddress) this.sessions.setAddress(session, pushed.vpnAddress);
-          if (pushed.vpnAddress6) this.sessions.setAddress(session, pushed.vpnAddress6);
+          const given = decision.addresses;
+          if (given?.vpnAddress) this.sessions.setAddress(session, given.vpnAddress);
+          if (given?.vpnAddress6) this.sessions.setAddress(session, given.vpnAddress6);
         }
         if (pipeline.settles) decision = await pipeline.settle(event, decision, session);
         if (decision.verdict === 'accept') this.sessions.add(session);
@@ -297,8 +334,8 @@ export class Dispatcher {
         break;
       }
       case 'client-disconnect': {
-        const key = sessionKey(event);
-        if (!this.sessions.get(key) && this.#denied.delete(key)) {
+        const key = this.#keyOf(keyOf, event);
+        if (!this.sessions.get(key) && this.#denied.delete(keyString(key))) {
           this.log.info({ event: event.name, instance: event.instance, commonName: event.commonName }, 'denied client left');
           return { verdict: 'accept', config: [] };
         }
@@ -309,7 +346,7 @@ export class Dispatcher {
         const known = this.sessions.get(key);
         const username = known ? known.username : this.sessions.restoredUsernamesVerified ? event.env.username || undefined : undefined;
         if (username !== event.username) event = { ...event, username };
-        session = known ?? this.sessions.create(key, sessionInfo(event), Date.now() - event.duration * 1000, true);
+        session = known ?? this.sessions.create(key, clientInfo(event), Date.now() - event.duration * 1000, true);
         decision = await pipeline.run(event, session);
         this.sessions.remove(key);
         break;
@@ -340,8 +377,14 @@ export class Dispatcher {
     return decision;
   }
 
-  #rememberDenied(key: string): void {
-    this.#denied.add(key);
+  /** The connection a client event belongs to, as its source names it. */
+  #keyOf(keyOf: KeyOf | undefined, event: ClientConnectEvent | ClientDisconnectEvent): ConnectionKey {
+    if (!keyOf) throw new Error(`${event.name} without a connection key`);
+    return keyOf(event);
+  }
+
+  #rememberDenied(key: ConnectionKey): void {
+    this.#denied.add(keyString(key));
     // a Set iterates in insertion order: drop the oldest
     if (this.#denied.size > DENIED_MEMORY) this.#denied.delete(this.#denied.values().next().value!);
   }

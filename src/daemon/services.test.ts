@@ -14,8 +14,8 @@ const plugin = (name: string, instance: PluginInstance): LoadedPlugin => ({ name
 test('the desired kernel state merges every plugin wish for the live sessions; a failing plugin is skipped', async () => {
   const services = await DaemonServices.open(configSchema.parse({}), log);
   const table = new SessionTable();
-  table.add(table.create('k1', { instance: 'i', commonName: 'alice', vpnAddress: '10.8.0.2' }));
-  table.add(table.create('k2', { instance: 'i', commonName: 'bob', vpnAddress: '10.8.0.3', vpnAddress6: 'fd00::3' }));
+  table.add(table.create({ via: 'management', instance: 'i', cid: 1 }, { instance: 'i', commonName: 'alice', vpnAddress: '10.8.0.2' }));
+  table.add(table.create({ via: 'management', instance: 'i', cid: 2 }, { instance: 'i', commonName: 'bob', vpnAddress: '10.8.0.3', vpnAddress6: 'fd00::3' }));
   const plugins = [
     plugin('fw', { kernelState: (s) => ({ sets: { staff: s.flatMap((x) => [x.vpnAddress!, ...(x.vpnAddress6 ? [x.vpnAddress6] : [])]) } }) }),
     plugin('more', { kernelState: () => ({ sets: { staff: ['10.8.0.2'], ops: ['10.8.0.3'] }, routes: [{ network: '10.9.1.0/24', dev: 'tun0' }] }) }),

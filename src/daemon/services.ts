@@ -7,6 +7,7 @@
  */
 import { errorMessage } from '../errors.ts';
 import type { Config } from '../config/config-schema.ts';
+import type { ConnectionKey } from '../core/client.ts';
 import type { Logger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
 import type { LiveSession, RootActions, Services } from '../plugins/plugin-api.ts';
@@ -18,7 +19,7 @@ import type { Store } from '../store/store.ts';
 const REBUILD_WAIT_MS = 15_000;
 
 /** Disconnects a client of one instance, by the session's key. */
-export type Killer = (session: LiveSession & { readonly key?: string }, reason: string) => Promise<void>;
+export type Killer = (session: LiveSession & { readonly key?: ConnectionKey }, reason: string) => Promise<void>;
 
 export class DaemonServices implements Services {
   root: RootClient | undefined;

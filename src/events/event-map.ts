@@ -3,6 +3,7 @@
  * The one typed map of OpenVPN events. Hook names, payloads, which events carry a decision and
  * which can be deferred are all derived from here; an unknown name fails where it is used.
  */
+import type { ClientIdentity, VpnAddresses } from '../core/client.ts';
 
 /** OpenVPN's hook names, spelled as its `script_type` (user-pass-verify, not auth-user-pass-verify). */
 export const EVENT_NAMES = [
@@ -45,21 +46,16 @@ interface EventBase<N extends EventName> {
 }
 
 /**
- * Who a client is and where it comes from. Every string here may be hostile. The common name is
- * what the certificate says. A username is identity only once verified: on client-connect and
- * client-disconnect `username` is set only when a user-pass-verify plugin that verifies
- * usernames accepted it for this very client (or OpenVPN itself did, where the config says so:
+ * Who a client is and where it comes from (the client model's identity fields, see
+ * core/client.ts). Every string here may be hostile. The common name is what the certificate
+ * says. A username is identity only once verified: on client-connect and client-disconnect
+ * `username` is set only when a user-pass-verify plugin that verifies usernames accepted it for
+ * this very client (or OpenVPN itself did, where the config says so:
  * `identity: usernames-verified-by-openvpn`). What a client merely sent stays in
- * `env.username`, as data. Common names and usernames are separate namespaces.
+ * `env.username`, as data. Common names and usernames are separate namespaces. `realAddress` is
+ * trusted_ip, trusted_ip6 or untrusted_ip.
  */
-export interface ClientIdentity {
-  readonly commonName: string;
-  /** A verified username (see above); never the client's unchecked claim. */
-  readonly username?: string;
-  /** The client's real (outside) address: trusted_ip, trusted_ip6 or untrusted_ip. */
-  readonly realAddress?: string;
-  readonly realPort?: number;
-}
+export type { ClientIdentity };
 
 /** Arguments of up, down and route-pre-down: `dev tun_mtu 0 ifconfig_local remote|netmask init|restart`. */
 export interface TunnelDevice {
@@ -100,9 +96,7 @@ export interface UserPassVerifyEvent extends EventBase<'user-pass-verify'>, Clie
   readonly password: string;
 }
 
-export interface ClientConnectEvent extends EventBase<'client-connect'>, ClientIdentity {
-  readonly vpnAddress?: string;
-  readonly vpnAddress6?: string;
+export interface ClientConnectEvent extends EventBase<'client-connect'>, ClientIdentity, VpnAddresses {
   readonly vpnNetmask?: string;
   /** Unix seconds when OpenVPN saw the connect. */
   readonly time?: number;
@@ -112,9 +106,7 @@ export interface ClientConnectEvent extends EventBase<'client-connect'>, ClientI
   readonly reauth: boolean;
 }
 
-export interface ClientDisconnectEvent extends EventBase<'client-disconnect'>, ClientIdentity {
-  readonly vpnAddress?: string;
-  readonly vpnAddress6?: string;
+export interface ClientDisconnectEvent extends EventBase<'client-disconnect'>, ClientIdentity, VpnAddresses {
   readonly bytesReceived: number;
   readonly bytesSent: number;
   /** Seconds the client was connected. */

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../errors.ts';
 import type { MetricsConfig } from '../config/config-schema.ts';
 import type { Logger } from '../logger.ts';
-import { groupId } from '../sources/hook/runtime-dir.ts';
+import { groupId } from '../util/group-id.ts';
 import type { DaemonMetrics } from './daemon-metrics.ts';
 
 export class MetricsServer {

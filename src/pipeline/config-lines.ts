@@ -8,6 +8,8 @@
  * (U+0080–U+009F). OpenVPN keeps C1 characters, but no directive needs one, and some terminals
  * and log viewers act on them (U+009B starts an escape sequence): refusing costs nothing.
  */
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
+import type { VpnAddresses } from '../core/client.ts';
 import { ConfigLineError } from '../errors.ts';
 
 /** OpenVPN reads option lines into a 256-byte buffer (OPTION_LINE_SIZE). */
@@ -41,4 +43,20 @@ export function checkConfigLine(line: unknown): string {
 export function pushLine(option: string): string {
   if (typeof option !== 'string') throw new ConfigLineError(`push option must be a string, got ${typeof option}`);
   return checkConfigLine(`push "${option.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`);
+}
+
+/**
+ * The address a config line gives the client: `ifconfig-push ADDR ...` or
+ * `ifconfig-ipv6-push ADDR/BITS ...` (IPv6 canonical, as OpenVPN writes it in learn-address and
+ * >CLIENT:ADDRESS); undefined for any other line or a value that is no address of that family.
+ */
+export function lineAddress(line: string): VpnAddresses | undefined {
+  if (!line.includes('ifconfig')) return undefined;
+  const [directive, value = ''] = line.trim().split(/\s+/);
+  if (directive === 'ifconfig-push' && isIPv4(value)) return { vpnAddress: value };
+  if (directive === 'ifconfig-ipv6-push') {
+    const address = value.replace(/\/\d+$/, '');
+    if (isIPv6(address)) return { vpnAddress6: new SocketAddress({ address, family: 'ipv6' }).address };
+  }
+  return undefined;
 }

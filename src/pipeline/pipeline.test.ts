@@ -92,7 +92,7 @@ test('a plugin that throws or hangs denies that client only; notifications carry
   );
 
   const sessions = new SessionTable();
-  const s = sessions.create('k', { instance: 'i', commonName: 'z' });
+  const s = sessions.create({ via: 'management', instance: 'i', cid: 0 }, { instance: 'i', commonName: 'z' });
   const disconnect = parseEvent({
     name: 'client-disconnect',
     instance: 'i',
@@ -131,7 +131,7 @@ test('per-plugin state lives in the session', async () => {
     ],
     log,
   );
-  const s = new SessionTable().create('k', { instance: 'i', commonName: 'alice' });
+  const s = new SessionTable().create({ via: 'management', instance: 'i', cid: 0 }, { instance: 'i', commonName: 'alice' });
   assert.equal((await p.run(connect(), s)).verdict, 'accept');
   assert.equal(s.pluginState.get('a')?.get('n'), 1);
 });
@@ -206,4 +206,46 @@ test('decided: a hanging decided is cut off by the time limit and denies', async
   const d = await p.settle(connect(), await p.run(connect()), undefined);
   assert.equal(d.verdict, 'deny');
   assert.equal(d.decidedBy, 'slow');
+});
+
+test('the addresses an answer gives are read as each line enters: the last ifconfig-push and ifconfig-ipv6-push win, IPv6 canonical, anything else ignored', async () => {
+  const { log } = capture();
+  const answer = (...lines: string[]) =>
+    new Pipeline([plugin('a', { 'client-connect': (_e, ctx) => lines.forEach((l) => ctx.config(l)) })], log).run(connect());
+  assert.equal((await answer('push "route 10.1.0.0 255.255.0.0"', 'iroute 10.9.0.0 255.255.0.0')).addresses, undefined);
+  assert.deepEqual(
+    (await answer('ifconfig-push 10.8.0.10 255.255.255.0', ' ifconfig-push  10.8.0.11 255.255.255.0 ', 'ifconfig-ipv6-push FD00:0:0::0A/64 fd00::1')).addresses,
+    { vpnAddress: '10.8.0.11', vpnAddress6: 'fd00::a' },
+  );
+  assert.equal(
+    (await answer('ifconfig-push not-an-address 255.255.255.0', 'ifconfig-ipv6-push 10.8.0.1/64', 'push "ifconfig-push 10.8.0.12 255.255.255.0"')).addresses,
+    undefined,
+  );
+});
+
+test('across plugins the later address wins, and a plugin that denies gives none', async () => {
+  const { log } = capture();
+  const p = new Pipeline(
+    [
+      plugin('a', { 'client-connect': (_e, ctx) => ctx.config('ifconfig-push 10.8.0.10 255.255.255.0') }),
+      plugin('b', { 'client-connect': (_e, ctx) => ctx.config('ifconfig-ipv6-push fd00::10/64') }),
+      plugin('c', { 'client-connect': (_e, ctx) => ctx.config('ifconfig-push 10.8.0.20 255.255.255.0') }),
+    ],
+    log,
+  );
+  assert.deepEqual((await p.run(connect())).addresses, { vpnAddress: '10.8.0.20', vpnAddress6: 'fd00::10' });
+  const denied = new Pipeline(
+    [
+      plugin('a', {
+        'client-connect': (_e, ctx) => {
+          ctx.config('ifconfig-push 10.8.0.10 255.255.255.0');
+          ctx.deny('no');
+        },
+      }),
+    ],
+    log,
+  );
+  const d = await denied.run(connect());
+  assert.equal(d.verdict, 'deny');
+  assert.equal(d.addresses, undefined);
 });

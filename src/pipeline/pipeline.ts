@@ -9,34 +9,20 @@ import { ErrorCode, PluginFailure, errorMessage } from '../errors.ts';
 import { isDecisionEvent, type AnyEvent, type EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
-import type { ClientState, ConnectContext, SettledEvent, Handler, LiveSession, PendingAuth } from '../plugins/plugin-api.ts';
+import type { VpnAddresses } from '../core/client.ts';
+import type { Decision, RunOptions } from '../core/decision.ts';
+import type { ConnectContext, SettledEvent, Handler, LiveSession } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
-import { stateOf, type Session } from '../sessions/session-table.ts';
-import { checkConfigLine, pushLine } from './config-lines.ts';
+import { stateOf, type ClientState, type Session } from '../sessions/session-table.ts';
+import { checkConfigLine, lineAddress, pushLine } from './config-lines.ts';
 
-export interface Decision {
-  readonly verdict: 'accept' | 'deny';
-  /** For the log: why the client was denied. */
-  readonly reason?: string;
-  /** For the client, where OpenVPN can pass it on. */
-  readonly clientReason?: string;
-  /** The plugin that denied (or failed). */
-  readonly decidedBy?: string;
-  /** Config lines for the client, in plugin order (client-connect only). */
-  readonly config: readonly string[];
-}
+export type { Decision, RunOptions };
 
 export interface PluginCallRecord {
   readonly plugin: string;
   readonly event: EventName;
   readonly ms: number;
   readonly outcome: 'ok' | 'deny' | 'error' | 'timeout';
-}
-
-/** Per-run hooks a source provides. */
-export interface RunOptions {
-  /** Tells OpenVPN a plugin needs time (management: client-pending-auth). */
-  readonly onPending?: (auth: PendingAuth) => void | Promise<void>;
 }
 
 export interface PipelineOptions {
@@ -66,11 +52,14 @@ export class Pipeline {
   async run(event: AnyEvent, session?: Session, runOptions: RunOptions = {}): Promise<Decision> {
     const decision = isDecisionEvent(event.name);
     const config: string[] = [];
+    let addresses: VpnAddresses | undefined;
     for (const plugin of this.plugins) {
       const handler = plugin.instance[event.name] as Handler<EventName> | undefined;
       if (typeof handler !== 'function') continue;
       const plog = this.#logs.get(plugin)!;
       const lines: string[] = [];
+      // the addresses this plugin's lines give, read as each line enters (the last of a kind wins)
+      let given: VpnAddresses | undefined;
       let denial: { reason: string; clientReason?: string } | undefined;
       let open = true;
       const state: ClientState | undefined = session ? stateOf(session, plugin.name) : undefined;
@@ -91,7 +80,10 @@ export class Pipeline {
             config: (line) => {
               if (!open) return plog.warn({ event: event.name }, 'config() after the handler finished is ignored');
               if (event.name !== 'client-connect') throw new Error(`config lines are only accepted on client-connect`);
-              lines.push(checkConfigLine(line));
+              const checked = checkConfigLine(line);
+              lines.push(checked);
+              const address = lineAddress(checked);
+              if (address) given = { ...given, ...address };
             },
             pending: (auth) => {
               if (!open) return plog.warn({ event: event.name }, 'pending() after the handler finished is ignored');
@@ -134,8 +126,10 @@ export class Pipeline {
         return { verdict: 'deny', reason: denial.reason, clientReason: denial.clientReason, decidedBy: plugin.name, config: [] };
       }
       config.push(...lines);
+      if (given) addresses = { ...addresses, ...given };
     }
-    return config.length === 0 ? ACCEPT : { verdict: 'accept', config };
+    if (config.length === 0) return ACCEPT;
+    return addresses ? { verdict: 'accept', config, addresses } : { verdict: 'accept', config };
   }
 
   /**

@@ -19,13 +19,12 @@ import type { z } from 'zod';
 import type { EventMap, EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import type { RouteSpec } from '../root/protocol.ts';
-import type { SessionInfo } from '../sessions/session-table.ts';
+import type { Client, ClientIdentity } from '../core/client.ts';
+import type { Decision, PendingAuth } from '../core/decision.ts';
+import type { ClientState } from '../sessions/session-table.ts';
 import type { Store } from '../store/store.ts';
 
-export type { RouteSpec };
-
-/** Per-client state of one plugin: lives from client-connect until client-disconnect. */
-export type ClientState = Map<string, unknown>;
+export type { Client, ClientIdentity, ClientState, Decision, PendingAuth, RouteSpec };
 
 export interface BaseContext {
   /** The plugin's child logger (carries the plugin's name). */
@@ -49,14 +48,6 @@ export interface DecisionContext extends BaseContext {
    * `reason` goes to the log; `clientReason`, where OpenVPN supports it, is sent to the client.
    */
   deny(reason: string, clientReason?: string): void;
-}
-
-/** What a plugin announces when it needs time (a second factor, an approval on a phone). */
-export interface PendingAuth {
-  /** Sent to the client, e.g. `CR_TEXT:E:Approve the login on your phone` or `OPEN_URL:https://...`. */
-  readonly extra: string;
-  /** Seconds OpenVPN and the client wait; also this handler's new time limit. */
-  readonly timeout: number;
 }
 
 export interface AuthContext extends DecisionContext {
@@ -112,7 +103,7 @@ export interface PluginInstance extends PluginHandlers {
    * the one that denied). Record or apply an accepted client here: if it throws on an accept, the
    * client is denied, and plugins whose `decided` already ran get a second call with that deny.
    */
-  decided?(event: SettledEvent, outcome: Outcome, session: LiveSession | undefined): unknown;
+  decided?(event: SettledEvent, outcome: Decision, session: LiveSession | undefined): unknown;
   /** The kernel state this plugin wants for the live sessions (asked when reconciling). */
   kernelState?(sessions: readonly LiveSession[]): KernelState;
   /**
@@ -123,11 +114,9 @@ export interface PluginInstance extends PluginHandlers {
   sessionsRebuilt?(instance: string, live: readonly LiveSession[], asOf: number): unknown;
 }
 
-/** A live client session as plugins see it (all instances this daemon serves). */
-export interface LiveSession extends SessionInfo {
+/** A live client session as plugins see it (all instances this daemon serves): the client and its session id. */
+export interface LiveSession extends Omit<Client, 'key'> {
   readonly id: string;
-  /** ms since the epoch. */
-  readonly connectedAt: number;
 }
 
 /**
@@ -168,17 +157,6 @@ export interface KernelState {
   /** Root-config group name → VPN addresses in that group's set. */
   readonly sets?: Readonly<Record<string, readonly string[]>>;
   readonly routes?: readonly RouteSpec[];
-}
-
-/** The final answer for a decision event, as `decided` sees it. */
-export interface Outcome {
-  readonly verdict: 'accept' | 'deny';
-  readonly reason?: string;
-  readonly clientReason?: string;
-  /** The plugin that denied. */
-  readonly decidedBy?: string;
-  /** Config lines for the client (client-connect). */
-  readonly config: readonly string[];
 }
 
 /** Events whose final answer plugins hear in `decided`. */

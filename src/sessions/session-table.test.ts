@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ConnectionKey } from '../core/client.ts';
 import { SessionTable, type Session } from './session-table.ts';
+
+const k = (name: string): ConnectionKey => ({ via: 'hook', instance: 'i', commonName: name });
 
 const info = (commonName: string, vpnAddress?: string, vpnAddress6?: string, instance = 'i') => ({ instance, commonName, vpnAddress, vpnAddress6 });
 
 test('byAddress finds a session by its IPv4 or IPv6 address within its instance, with or without a prefix', () => {
   const t = new SessionTable();
-  const a = t.create('a', info('alice', '10.8.0.2', 'fd00::2'));
-  const b = t.create('b', info('bob', '10.8.0.2', undefined, 'other'));
+  const a = t.create(k('a'), info('alice', '10.8.0.2', 'fd00::2'));
+  const b = t.create(k('b'), info('bob', '10.8.0.2', undefined, 'other'));
   t.add(a);
   t.add(b);
   assert.equal(t.byAddress('i', '10.8.0.2'), a);
@@ -19,7 +22,7 @@ test('byAddress finds a session by its IPv4 or IPv6 address within its instance,
 
 test('an address set on a registered session moves it in the index; an unregistered one is indexed when added', () => {
   const t = new SessionTable();
-  const a = t.create('a', info('alice', '10.8.0.100'));
+  const a = t.create(k('a'), info('alice', '10.8.0.100'));
   t.setAddress(a, '10.8.0.10');
   assert.equal(t.byAddress('i', '10.8.0.10'), undefined, 'not registered yet');
   t.add(a);
@@ -35,9 +38,9 @@ test('an address set on a registered session moves it in the index; an unregiste
 
 test('removing or replacing a session takes its addresses out of the index', () => {
   const t = new SessionTable();
-  const a = t.create('k', info('alice', '10.8.0.2', 'fd00::2'));
+  const a = t.create(k('k'), info('alice', '10.8.0.2', 'fd00::2'));
   t.add(a);
-  const again = t.create('k', info('alice', '10.8.0.3'));
+  const again = t.create(k('k'), info('alice', '10.8.0.3'));
   t.add(again);
   assert.equal(t.byAddress('i', '10.8.0.2'), undefined);
   assert.equal(t.byAddress('i', 'fd00::2'), undefined);
@@ -46,19 +49,19 @@ test('removing or replacing a session takes its addresses out of the index', () 
   t.setAddress(a, '10.8.0.3');
   assert.equal(t.byAddress('i', '10.8.0.3'), again);
   t.add(again);
-  assert.equal(t.remove('k'), again);
+  assert.equal(t.remove(k('k')), again);
   assert.equal(t.byAddress('i', '10.8.0.3'), undefined);
-  assert.equal(t.remove('k'), undefined);
+  assert.equal(t.remove(k('k')), undefined);
 });
 
 test('two sessions holding one address (a missed disconnect): the latest to take it is found, then the other', () => {
   const t = new SessionTable();
-  const stale = t.create('old', info('alice', '10.8.0.2'));
-  const fresh = t.create('new', info('bob', '10.8.0.2'));
+  const stale = t.create(k('old'), info('alice', '10.8.0.2'));
+  const fresh = t.create(k('new'), info('bob', '10.8.0.2'));
   t.add(stale);
   t.add(fresh);
   assert.equal(t.byAddress('i', '10.8.0.2'), fresh);
-  t.remove('new');
+  t.remove(k('new'));
   assert.equal(t.byAddress('i', '10.8.0.2'), stale);
 });
 
@@ -72,11 +75,11 @@ test('after any sequence of adds, address changes and removes, the index agrees 
   for (let step = 0; step < 3000; step++) {
     const op = rand(5);
     const key = `k${rand(8)}`;
-    if (op === 0) t.add(t.create(key, info(key, address(), address6(), `i${rand(2)}`)));
-    else if (op === 1) t.remove(key);
+    if (op === 0) t.add(t.create(k(key), info(key, address(), address6(), `i${rand(2)}`)));
+    else if (op === 1) t.remove(k(key));
     else if (op === 2 && made.length > 0) t.setAddress(made[rand(made.length)]!, `10.8.0.${rand(6)}`);
     else if (op === 3 && made.length > 0) t.setAddress(made[rand(made.length)]!, `fd00::${rand(6)}`);
-    else made.push(t.create(key, info(key, address(), address6(), `i${rand(2)}`)));
+    else made.push(t.create(k(key), info(key, address(), address6(), `i${rand(2)}`)));
     if (op === 4 && rand(2) === 0) t.add(made[made.length - 1]!);
     for (const instance of ['i0', 'i1']) {
       for (let n = 0; n < 6; n++) {
@@ -94,11 +97,11 @@ test('after any sequence of adds, address changes and removes, the index agrees 
 test('a session keeps a username only when it was verified; rebuilt sessions follow the table policy', () => {
   const t = new SessionTable();
   const who = { instance: 'i', commonName: 'guest-17', username: 'carol' };
-  assert.equal(t.create('a', who, 0, false).username, undefined);
-  assert.equal(t.create('b', who, 0, true).username, 'carol');
+  assert.equal(t.create(k('a'), who, 0, false).username, undefined);
+  assert.equal(t.create(k('b'), who, 0, true).username, 'carol');
   t.restoredUsernamesVerified = false;
-  assert.equal(t.create('c', who).username, undefined, 'a caller that cannot tell gets the policy');
-  assert.equal(t.create('c', who).commonName, 'guest-17');
+  assert.equal(t.create(k('c'), who).username, undefined, 'a caller that cannot tell gets the policy');
+  assert.equal(t.create(k('c'), who).commonName, 'guest-17');
   t.restoredUsernamesVerified = true;
-  assert.equal(t.create('d', who).username, 'carol');
+  assert.equal(t.create(k('d'), who).username, 'carol');
 });

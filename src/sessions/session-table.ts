@@ -1,42 +1,29 @@
 /**
  * @module session-table
  * Live client sessions, from an accepted connect to its disconnect. Each session holds every
- * plugin's per-client state. Sources name sessions by a key that is unique while the client
- * is connected (hook mode: instance + real address and port; management mode: instance + CID).
+ * plugin's per-client state. Sessions are found by their ConnectionKey (core/client.ts), a value
+ * unique while the client is connected (hook mode: instance + real address and port; management
+ * mode: instance + CID); only the dispatcher adds and removes them.
  * learn-address names a client only by its VPN address and runs for every client in a reconnect
  * storm, so the table also indexes sessions by instance and VPN address.
  */
 import { randomUUID } from 'node:crypto';
-import type { ClientState } from '../plugins/plugin-api.ts';
+import { keyString, type Client, type ClientInfo, type ConnectionKey } from '../core/client.ts';
 
-/** Who a client is, where from, and its VPN addresses (shared by live sessions and their records). */
-export interface SessionInfo {
-  readonly instance: string;
-  readonly commonName: string;
-  /** A verified username only (see ClientIdentity); never what a client merely claimed. */
-  readonly username?: string;
-  readonly realAddress?: string;
-  readonly realPort?: number;
-  readonly vpnAddress?: string;
-  readonly vpnAddress6?: string;
-}
+/** Per-client state of one plugin: lives from client-connect until client-disconnect. */
+export type ClientState = Map<string, unknown>;
 
-export interface Session extends SessionInfo {
-  // vpnAddress / vpnAddress6: learned after the connect in management mode (>CLIENT:ADDRESS) or
-  // taken from the accepted answer's ifconfig-push, through SessionTable.setAddress only, which
-  // keeps the address index true
+/**
+ * A live client session: the client, and every plugin's state for it. vpnAddress / vpnAddress6
+ * are learned after the connect in management mode (>CLIENT:ADDRESS) or taken from the accepted
+ * answer's ifconfig-push, through SessionTable.setAddress only, which keeps the address index true.
+ */
+export interface Session extends Client {
+  /** The daemon's session id (a UUID), also the id of its record in the store. */
   readonly id: string;
-  readonly key: string;
-  readonly connectedAt: number;
   /** Plugin name → that plugin's state for this client. */
   readonly pluginState: Map<string, ClientState>;
 }
-
-/**
- * After a restart, sources read the live clients a second time this much later: a client whose
- * connect was answered just before the restart may be applied by OpenVPN only after the first look.
- */
-export const REBUILD_AGAIN_MS = 8000;
 
 export function stateOf(session: Session, plugin: string): ClientState {
   let state = session.pluginState.get(plugin);
@@ -47,6 +34,7 @@ export function stateOf(session: Session, plugin: string): ClientState {
 type Family = 'vpnAddress' | 'vpnAddress6';
 
 export class SessionTable {
+  /** keyString(key) → session. */
   readonly #byKey = new Map<string, Session>();
   /**
    * instance → VPN address → the registered sessions holding it, the latest to take it last.
@@ -69,7 +57,7 @@ export class SessionTable {
    * cannot tell (rebuilding sessions) leaves it out and `restoredUsernamesVerified` decides. An
    * unverified username is dropped: a session's username is identity.
    */
-  create(key: string, info: SessionInfo, connectedAt = Date.now(), usernameVerified = this.restoredUsernamesVerified): Session {
+  create(key: ConnectionKey, info: ClientInfo, connectedAt = Date.now(), usernameVerified = this.restoredUsernamesVerified): Session {
     return {
       ...info,
       username: usernameVerified ? info.username : undefined,
@@ -78,6 +66,7 @@ export class SessionTable {
       id: randomUUID(),
       key,
       connectedAt,
+      groups: [],
       pluginState: new Map(),
     };
   }
@@ -90,7 +79,7 @@ export class SessionTable {
     const family: Family = address.includes(':') ? 'vpnAddress6' : 'vpnAddress';
     const from = session[family];
     if (from === address) return;
-    const registered = this.#byKey.get(session.key) === session;
+    const registered = this.#byKey.get(keyString(session.key)) === session;
     if (registered && from !== undefined) this.#unindex(session, from);
     (session as { -readonly [F in Family]?: string })[family] = address;
     if (registered) this.#index(session, address);
@@ -98,15 +87,16 @@ export class SessionTable {
 
   /** Registers a session; one with the same key is replaced. */
   add(session: Session): void {
-    const before = this.#byKey.get(session.key);
+    const k = keyString(session.key);
+    const before = this.#byKey.get(k);
     if (before === session) return;
     if (before) this.#unindexAll(before);
-    this.#byKey.set(session.key, session);
+    this.#byKey.set(k, session);
     this.#indexAll(session);
   }
 
-  get(key: string): Session | undefined {
-    return this.#byKey.get(key);
+  get(key: ConnectionKey): Session | undefined {
+    return this.#byKey.get(keyString(key));
   }
 
   /** The live session holding a VPN address (learn-address names clients by address). */
@@ -115,10 +105,11 @@ export class SessionTable {
     return holders?.[holders.length - 1];
   }
 
-  remove(key: string): Session | undefined {
-    const s = this.#byKey.get(key);
+  remove(key: ConnectionKey): Session | undefined {
+    const k = keyString(key);
+    const s = this.#byKey.get(k);
     if (!s) return undefined;
-    this.#byKey.delete(key);
+    this.#byKey.delete(k);
     this.#unindexAll(s);
     return s;
   }

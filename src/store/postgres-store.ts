@@ -12,7 +12,7 @@ import {
   SUPERSEDE_SET,
   limitKeyOf,
   limitKeyWhere,
-  type ConnectionKey,
+  type ClientConnection,
   type DenialRecord,
   type KillRequest,
   type SessionEnd,
@@ -145,7 +145,7 @@ export class PostgresStore implements Store {
     return r.rows.map(killRequestFromRow);
   }
 
-  async closeSession(id: string | undefined, c: ConnectionKey | undefined, end: SessionEnd): Promise<boolean> {
+  async closeSession(id: string | undefined, c: ClientConnection | undefined, end: SessionEnd): Promise<boolean> {
     // a session marked killed keeps that as how it ended
     const set = `ended_at = $1, duration = $2, bytes_in = $3, bytes_out = $4, end_reason = COALESCE(end_reason, $5),
        vpn_address = COALESCE($6, vpn_address), vpn_address6 = COALESCE($7, vpn_address6)`;

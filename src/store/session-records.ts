@@ -3,14 +3,17 @@
  * Keeping session records in step with OpenVPN, shared by the plugins that record sessions
  * (accounting, session-limit): each call is idempotent, so both plugins may make it.
  */
+import type { Client, ClientInfo } from '../core/client.ts';
 import type { EventMap } from '../events/event-map.ts';
-import type { LiveSession } from '../plugins/plugin-api.ts';
 import type { SessionStart, Store } from './store.ts';
+
+/** A live session as records need it: the client, its session id and since when. */
+export type RecordedSession = ClientInfo & Pick<Client, 'connectedAt'> & { readonly id: string };
 
 /** How long before a list of live clients a connect may have begun and still be missing from it. */
 const UNLISTED_MARGIN_MS = 5000;
 
-export function sessionStart(s: LiveSession): SessionStart {
+export function sessionStart(s: RecordedSession): SessionStart {
   return {
     id: s.id,
     instance: s.instance,
@@ -42,7 +45,7 @@ export function closeAtDisconnect(store: Store, event: EventMap['client-disconne
 }
 
 /** Closes as `missed` the instance's open records whose client is not in `live` any more; returns how many. */
-export async function closeMissed(store: Store, instance: string, live: readonly LiveSession[], asOf: number): Promise<number> {
+export async function closeMissed(store: Store, instance: string, live: readonly RecordedSession[], asOf: number): Promise<number> {
   const alive = new Set(live.map((s) => `${s.commonName}\0${s.realAddress}\0${s.realPort}`));
   let closed = 0;
   for (const r of await store.openSessions(instance)) {

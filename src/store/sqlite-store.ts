@@ -13,7 +13,7 @@ import {
   SUPERSEDE_SET,
   limitKeyOf,
   limitKeyWhere,
-  type ConnectionKey,
+  type ClientConnection,
   type DenialRecord,
   type KillRequest,
   type SessionEnd,
@@ -182,7 +182,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  closeSession(id: string | undefined, c: ConnectionKey | undefined, end: SessionEnd): Promise<boolean> {
+  closeSession(id: string | undefined, c: ClientConnection | undefined, end: SessionEnd): Promise<boolean> {
     const params = {
       vpnAddress: null,
       vpnAddress6: null,

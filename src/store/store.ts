@@ -5,7 +5,9 @@
  * synchronous=FULL; PostgreSQL: committed), so the daemon answers OpenVPN after the record is
  * safe: a crash loses no acknowledged session.
  */
-import type { SessionInfo } from '../sessions/session-table.ts';
+import type { ClientConnection, ClientIdentity, ClientInfo, VpnAddresses } from '../core/client.ts';
+
+export type { ClientConnection };
 
 /**
  * How a session ended: the client or OpenVPN ended it (`disconnect`), it ended while no daemon
@@ -13,22 +15,21 @@ import type { SessionInfo } from '../sessions/session-table.ts';
  */
 export type EndReason = 'disconnect' | 'missed' | 'killed';
 
-export interface SessionStart extends SessionInfo {
+/** A session's record as it starts: the client (without the daemon's key), its session id and start. */
+export interface SessionStart extends ClientInfo {
   /** The daemon's session id (a UUID). */
   readonly id: string;
   /** ms since the epoch. */
   readonly startedAt: number;
 }
 
-export interface SessionEnd {
+export interface SessionEnd extends VpnAddresses {
   readonly endedAt: number;
   /** Seconds, as OpenVPN reports it. */
   readonly duration: number;
   /** Bytes from the client (OpenVPN's bytes_received) and to it (bytes_sent). */
   readonly bytesIn: number;
   readonly bytesOut: number;
-  readonly vpnAddress?: string;
-  readonly vpnAddress6?: string;
   readonly reason: EndReason;
 }
 
@@ -40,25 +41,13 @@ export interface SessionRecord extends SessionStart {
   readonly endReason?: EndReason;
 }
 
-export interface DenialRecord {
+/** A refused client: as much of its identity as the refused event carried. */
+export interface DenialRecord extends Partial<ClientIdentity>, Pick<ClientInfo, 'instance'> {
   readonly at: number;
-  readonly instance: string;
   /** The event that was refused: tls-verify, user-pass-verify or client-connect. */
   readonly event: string;
-  readonly commonName?: string;
-  readonly username?: string;
-  readonly realAddress?: string;
-  readonly realPort?: number;
   readonly reason: string;
   readonly plugin?: string;
-}
-
-/** Which client connection a session is, when the daemon's session id is not known (after a restart). */
-export interface ConnectionKey {
-  readonly instance: string;
-  readonly commonName: string;
-  readonly realAddress?: string;
-  readonly realPort?: number;
 }
 
 export interface SessionQuery {
@@ -85,7 +74,7 @@ export interface SessionLimit {
  * A request to the daemon serving `instance` to disconnect the client of a session record; the
  * connection identifies the client when that daemon restarted since the record was made.
  */
-export interface KillRequest extends ConnectionKey {
+export interface KillRequest extends ClientConnection {
   readonly sessionId: string;
   readonly reason: string;
   readonly requestedAt: number;
@@ -102,7 +91,7 @@ export const SUPERSEDE_SET = `ended_at = GREATEST(started_at, $start), duration 
        end_reason = COALESCE(end_reason, 'missed')`;
 
 /** Whom a session counts against in limits, for messages: its username, else its common name. */
-export const userOf = (s: { readonly username?: string; readonly commonName: string }): string => s.username ?? s.commonName;
+export const userOf = (s: Pick<ClientIdentity, 'username' | 'commonName'>): string => s.username ?? s.commonName;
 
 /**
  * The key a session counts against in limits. Usernames and common names are separate
@@ -114,7 +103,7 @@ export interface LimitKey {
   readonly name: string;
 }
 
-export const limitKeyOf = (s: { readonly username?: string; readonly commonName: string }): LimitKey =>
+export const limitKeyOf = (s: Pick<ClientIdentity, 'username' | 'commonName'>): LimitKey =>
   s.username !== undefined ? { kind: 'username', name: s.username } : { kind: 'common-name', name: s.commonName };
 
 /** The open sessions of a limit key, for both backends (`$key`, `$id`: placeholders to fill). */
@@ -140,9 +129,9 @@ export interface Store {
   /** Takes (and removes) the requests for these instances that are newer than `since` (ms); older ones are dropped. */
   takeKillRequests(instances: readonly string[], since: number): Promise<KillRequest[]>;
   /** Closes the open session with this id, or else (when given) the newest open one of this connection; false if none. */
-  closeSession(id: string | undefined, connection: ConnectionKey | undefined, end: SessionEnd): Promise<boolean>;
+  closeSession(id: string | undefined, connection: ClientConnection | undefined, end: SessionEnd): Promise<boolean>;
   /** Sets a live session's VPN addresses (management mode learns them after the connect). */
-  setAddresses(id: string, addresses: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void>;
+  setAddresses(id: string, addresses: VpnAddresses): Promise<void>;
   recordDenial(denial: DenialRecord): Promise<void>;
   /** Sessions still open for an instance (to close those that ended while the daemon was away). */
   openSessions(instance: string): Promise<SessionRecord[]>;

@@ -67,7 +67,7 @@ test('a session rebuilt from a recorded status 3 keeps its IPv6 address, and its
   let rebuilds = 0;
   const source = await ManagementSource.start({
     config: { name: 'v6', socket: path },
-    dispatcher,
+    sink: dispatcher,
     log,
     commandTimeoutMs: 5000,
     onRebuilt: () => void rebuilds++,

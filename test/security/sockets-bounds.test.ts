@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { MAX_CONNECTIONS } from '../../src/daemon/line-server.ts';
+import { MAX_CONNECTIONS } from '../../src/util/line-server.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { connect, connectionsTo, readAll, socketDaemon } from './socket-daemon.ts';
 

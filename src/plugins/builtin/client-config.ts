@@ -21,12 +21,9 @@
  */
 import { compileGlob, MAX_GLOB_NAME } from '../glob.ts';
 import { optionsSchema, type ClientConfigOptions } from '../../client-config/options.ts';
-import type { PluginDefinition } from '../plugin-api.ts';
+import type { ClientIdentity, PluginDefinition } from '../plugin-api.ts';
 
-interface Who {
-  readonly commonName: string;
-  readonly username?: string;
-}
+type Who = Pick<ClientIdentity, 'commonName' | 'username'>;
 
 /**
  * A client's config lines, or undefined when it has no entry at all. The username is the

@@ -68,6 +68,7 @@ const session = (commonName: string, vpnAddress: string, username?: string): Liv
   commonName,
   username,
   vpnAddress,
+  groups: [],
   connectedAt: 0,
 });
 

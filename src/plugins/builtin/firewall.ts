@@ -21,7 +21,7 @@
  */
 import type { z as Z } from 'zod';
 import { loadRootConfig } from '../../root/root-config.ts';
-import type { KernelState, LiveSession, PluginDefinition, RootActions } from '../plugin-api.ts';
+import type { ClientIdentity, KernelState, LiveSession, PluginDefinition, RootActions } from '../plugin-api.ts';
 import { compileGlob, MAX_GLOB_NAME } from '../glob.ts';
 
 const groupName = /^[a-z][a-z0-9_]{0,23}$/;
@@ -52,10 +52,7 @@ function optionsSchema(z: typeof Z) {
 
 export type FirewallOptions = Z.output<ReturnType<typeof optionsSchema>>;
 
-interface Who {
-  readonly commonName?: string;
-  readonly username?: string;
-}
+type Who = Partial<Pick<ClientIdentity, 'commonName' | 'username'>>;
 
 /**
  * Which groups a client belongs to: every group that names it, else the default group. The

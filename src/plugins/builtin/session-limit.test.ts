@@ -44,6 +44,7 @@ async function daemon(t: TestContext, file: string, instance: string, options: R
       realAddress: '198.51.100.7',
       realPort: port++,
       connectedAt: Date.now(),
+      groups: [],
     };
     const event = {
       name: 'client-connect',

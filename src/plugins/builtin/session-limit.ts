@@ -24,7 +24,7 @@
  */
 import { errorMessage } from '../../errors.ts';
 import { closeAtDisconnect, closeMissed, sessionStart } from '../../store/session-records.ts';
-import { limitKeyOf, userOf, type ConnectionKey, type SessionRecord } from '../../store/store.ts';
+import { limitKeyOf, userOf, type ClientConnection, type SessionRecord } from '../../store/store.ts';
 import type { LiveSession, PluginDefinition } from '../plugin-api.ts';
 
 export interface SessionLimitOptions {
@@ -38,7 +38,7 @@ const KILL_REQUEST_TTL_MS = 60_000;
 /** What the disconnected client is told; HALT makes it stop instead of reconnecting (and pushing the newer one out). */
 const KILL_MESSAGE = 'HALT,a newer session of this user replaced this one';
 
-const sameConnection = (a: ConnectionKey, b: ConnectionKey) =>
+const sameConnection = (a: ClientConnection, b: ClientConnection) =>
   a.instance === b.instance && a.commonName === b.commonName && a.realAddress === b.realAddress && a.realPort === b.realPort;
 
 const sessionLimit: PluginDefinition<SessionLimitOptions> = {
@@ -57,7 +57,7 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
     if (!store) throw new Error('the session-limit plugin counts sessions in the store: add a store: section (sqlite: FILE or postgres: ...) to the config');
 
     /** This daemon's live session for a record: the same id, or after a restart the same connection. */
-    const liveFor = (r: ConnectionKey & { readonly id?: string }): LiveSession | undefined => {
+    const liveFor = (r: ClientConnection & { readonly id?: string }): LiveSession | undefined => {
       const live = services.sessions.list();
       return live.find((s) => s.id === r.id) ?? live.find((s) => sameConnection(s, r));
     };

@@ -2,7 +2,7 @@
  * @module hook-server
  * The daemon's side of hook mode. The hook client writes an event into DIR/spool and rings
  * DIR/ring with the file's name; this reads the file, removes it, runs the event through the
- * dispatcher and answers the way the hook asked: deferred client-connect and user-pass-verify
+ * daemon (its event sink) and answers the way the hook asked: deferred client-connect and user-pass-verify
  * through OpenVPN's own files, waiting hooks through their reply FIFO, notifications not at all.
  * Files left by hooks while the daemon was down are processed at start, so nothing is lost.
  *
@@ -20,14 +20,15 @@ import { Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { errorMessage } from '../../errors.ts';
 import { LineSplitter } from '../../util/line-splitter.ts';
+import { hookKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
+import type { Decision } from '../../core/decision.ts';
+import { REBUILD_AGAIN_MS, type EventSink, type KeyOf, type SourceAdapter } from '../../core/source.ts';
 import { isEventName } from '../../events/event-map.ts';
 import type { HookConfig } from '../../config/config-schema.ts';
-import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
-import type { Decision } from '../../pipeline/pipeline.ts';
 import { parseSpoolFile, type SpoolEvent } from './spool-file.ts';
 import { readSpoolBytes, SpoolEntryRefused } from './spool-read.ts';
-import { REBUILD_AGAIN_MS } from '../../sessions/session-table.ts';
+import { rebuildFromStatusFile, statusFileList } from './status-file.ts';
 import { livePid, prepareRuntimeDir, removePidFile, runtimePaths, writePidFile, type RuntimePaths } from './runtime-dir.ts';
 
 /** Spool names the hook makes: its pid, or pid.n after a collision. Anything else is ignored. */
@@ -44,20 +45,15 @@ const RING_LINE_BYTES = 4096;
 export interface HookServerOptions {
   readonly config: HookConfig;
   readonly instance: string;
-  readonly dispatcher: Dispatcher;
+  /** Where events go. */
+  readonly sink: EventSink;
   readonly log: Logger;
   /** Called once the live sessions are known after start, with the time the list was taken. */
   readonly onRebuilt?: (asOf: number) => void;
 }
 
-/** Hook mode names a session by the client's real address and port. */
-export const hookConnectionKey = (c: {
-  readonly instance: string;
-  readonly realAddress?: string;
-  readonly realPort?: number;
-  readonly commonName: string;
-}): string => `hook/${c.instance}/${c.realAddress ?? '?'}/${c.realPort ?? '?'}/${c.commonName}`;
-export const hookSessionKey: SessionKeyOf = hookConnectionKey;
+/** Hook mode names a connection by the client's real address and port (and common name). */
+const keyOf: KeyOf = (e) => hookKey(e);
 
 /**
  * Writes into a file OpenVPN created; never creates one (OpenVPN may have given up on it).
@@ -90,7 +86,7 @@ function discard(path: string): void {
   }
 }
 
-export class HookServer {
+export class HookServer implements SourceAdapter {
   readonly paths: RuntimePaths;
   /** Spool files must belong to this user: OpenVPN's, which the daemon shares in hook mode. */
   readonly #uid = process.getuid!();
@@ -135,9 +131,8 @@ export class HookServer {
     writePidFile(this.paths, config.mode);
     const statusFile = config['status-file'];
     let asOf = Date.now();
-    const { rebuildFromStatusFile } = await import('./status-file.ts');
     // a snapshot OpenVPN wrote after this start: one taken before may miss a client's address
-    if (statusFile) asOf = await rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log, Date.now());
+    if (statusFile) asOf = await rebuildFromStatusFile(statusFile, this.options.instance, this.options.sink, log, Date.now());
     // Disconnects spooled while the daemon was down say who left: apply them before anyone
     // judges which sessions were missed. New events are served meanwhile.
     void this.#processLeftovers().then(() => {
@@ -146,7 +141,7 @@ export class HookServer {
     if (statusFile) {
       // a client answered just before the restart may be missing from that snapshot: look again
       this.#again = setTimeout(() => {
-        void rebuildFromStatusFile(statusFile, this.options.instance, this.options.dispatcher, log).then((t) => {
+        void rebuildFromStatusFile(statusFile, this.options.instance, this.options.sink, log).then((t) => {
           if (!this.#closed) this.options.onRebuilt?.(t);
         });
       }, REBUILD_AGAIN_MS).unref();
@@ -163,6 +158,12 @@ export class HookServer {
     this.#ring?.destroy();
     this.#flushBatch();
     await Promise.allSettled([...this.#pending]);
+  }
+
+  /** The clients OpenVPN's status file lists now (with byte counts); none without a status file. */
+  async liveClients(): Promise<readonly ListedClient[]> {
+    const file = this.options.config['status-file'];
+    return file ? statusFileList(await fs.readFile(file, 'utf8'), this.options.instance).clients : [];
   }
 
   /** A waiting hook made its reply FIFO before ringing. */
@@ -225,11 +226,12 @@ export class HookServer {
       return;
     }
     const raw = { name: scriptType, instance: this.options.instance, source: 'hook' as const, env: spool.env, args: spool.args };
-    const decision = await this.options.dispatcher.handle({ raw, sessionKey: hookSessionKey });
+    let key: ConnectionKey | undefined;
+    const decision = await this.options.sink.handle({ raw, keyOf: (e) => (key = keyOf(e)) });
     await this.#answer(spool, name, decision);
     // answered first: OpenVPN waits for the answer, not for the firewall
-    if (scriptType === 'client-connect' && decision.verdict === 'accept' && this.options.config['learn-address'] === 'connect') {
-      await this.options.dispatcher.learnAtConnect(raw, hookSessionKey);
+    if (scriptType === 'client-connect' && decision.verdict === 'accept' && key && this.options.config['learn-address'] === 'connect') {
+      await this.options.sink.learnAtConnect(key);
     }
   }
 

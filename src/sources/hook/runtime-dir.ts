@@ -10,6 +10,7 @@
  * and a FIFO planted as the pid file must not stall its start.
  */
 import { execFileSync } from 'node:child_process';
+import { groupId } from '../../util/group-id.ts';
 import {
   closeSync,
   constants,
@@ -28,7 +29,6 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { FlexscriptError, ErrorCode } from '../../errors.ts';
-import { groupIdOf } from '../../util/system-accounts.ts';
 
 export interface RuntimePaths {
   readonly dir: string;
@@ -40,13 +40,6 @@ export interface RuntimePaths {
 
 export function runtimePaths(dir: string): RuntimePaths {
   return { dir, spool: join(dir, 'spool'), reply: join(dir, 'reply'), ring: join(dir, 'ring'), pidFile: join(dir, 'daemon.pid') };
-}
-
-/** Looks a group up in /etc/group (Node has no getgrnam). */
-export function groupId(name: string): number {
-  const gid = groupIdOf(name);
-  if (gid === undefined) throw new FlexscriptError(ErrorCode.STATE, `group ${name} does not exist`);
-  return gid;
 }
 
 function isAlive(pid: number): boolean {

@@ -8,10 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import type { Dispatcher } from '../../daemon/dispatcher.ts';
-import { createLogger } from '../../logger.ts';
-import { SessionTable } from '../../sessions/session-table.ts';
+import { Dispatcher } from '../../daemon/dispatcher.ts';
+import { createLogger, type Logger } from '../../logger.ts';
+import { Pipeline } from '../../pipeline/pipeline.ts';
 import { rebuildFromStatusFile } from './status-file.ts';
+
+/** The daemon's own sink; usernames listed by OpenVPN count as verified, as when OpenVPN checks them. */
+const sinkFor = (log: Logger) => new Dispatcher(new Pipeline([], log), log, 4, undefined, { usernamesVerifiedByOpenvpn: true });
 
 const STATUS = [
   'TITLE\tOpenVPN 2.6.14 x86_64-pc-linux-gnu [SSL (OpenSSL)]',
@@ -31,9 +34,9 @@ async function rebuild(text: string | undefined) {
   try {
     const file = join(dir, 'status.txt');
     if (text !== undefined) await writeFile(file, text);
-    const sessions = new SessionTable();
-    const asOf = await rebuildFromStatusFile(file, 'vpn1', { sessions } as unknown as Dispatcher, createLogger('silent'));
-    return { asOf, sessions: sessions.list() };
+    const sink = sinkFor(createLogger('silent'));
+    const asOf = await rebuildFromStatusFile(file, 'vpn1', sink, createLogger('silent'));
+    return { asOf, sessions: sink.sessions.list() };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -49,7 +52,14 @@ test('clients with an address become live sessions, as of the file time', async 
       ['x$(reboot);"', 'bob', '127.0.0.1', 40466, '10.77.75.3', undefined, 1795893109_000],
     ],
   );
-  assert.ok(sessions.every((s) => s.instance === 'vpn1' && s.key.startsWith('hook/vpn1/')));
+  assert.deepEqual(
+    sessions.map((s) => s.key),
+    [
+      { via: 'hook', instance: 'vpn1', realAddress: '127.0.0.1', realPort: 45572, commonName: 'alice' },
+      { via: 'hook', instance: 'vpn1', realAddress: '127.0.0.1', realPort: 40466, commonName: 'x$(reboot);"' },
+    ],
+  );
+  assert.ok(sessions.every((s) => s.instance === 'vpn1'));
 });
 
 test('a missing or empty status file rebuilds nothing', async () => {
@@ -68,9 +78,9 @@ test('a status file OpenVPN writes in another version rebuilds nothing, and says
     );
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) });
-    const sessions = new SessionTable();
-    await rebuildFromStatusFile(file, 'vpn1', { sessions } as unknown as Dispatcher, createLogger('info', sink));
-    assert.deepEqual(sessions.list(), []);
+    const daemon = sinkFor(createLogger('silent'));
+    await rebuildFromStatusFile(file, 'vpn1', daemon, createLogger('info', sink));
+    assert.deepEqual(daemon.sessions.list(), []);
     assert.ok(
       lines.some((l) => l.includes('OpenVPN status file is not status-version 3') && l.includes('"level":50')),
       lines.join(''),
@@ -86,13 +96,13 @@ test('a status file caught half rewritten is read again until its END line: no l
     const file = join(dir, 'status.txt');
     // OpenVPN truncates and rewrites: the reader first sees the file cut before bob's row
     await writeFile(file, STATUS.slice(0, STATUS.indexOf('CLIENT_LIST\tx$(reboot)')));
-    const sessions = new SessionTable();
-    const done = rebuildFromStatusFile(file, 'vpn1', { sessions } as unknown as Dispatcher, createLogger('silent'));
+    const sink = sinkFor(createLogger('silent'));
+    const done = rebuildFromStatusFile(file, 'vpn1', sink, createLogger('silent'));
     await new Promise((resolve) => setTimeout(resolve, 120));
     await writeFile(file, `${STATUS}\n`);
     await done;
     assert.deepEqual(
-      sessions
+      sink.sessions
         .list()
         .map((s) => s.commonName)
         .sort(),

@@ -7,11 +7,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../../errors.ts';
-import type { Dispatcher } from '../../daemon/dispatcher.ts';
+import type { ListedClient } from '../../core/client.ts';
+import { listedClient } from '../../core/listed-client.ts';
+import type { EventSink } from '../../core/source.ts';
 import type { Logger } from '../../logger.ts';
 import { parseStatus3 } from '../../openvpn-management/commands.ts';
-import { splitAddress } from '../management/management-source.ts';
-import { hookSessionKey } from './hook-server.ts';
 
 /** How often, and how long apart, the status file is read again while it is incomplete or old. */
 const READ_TRIES = 100;
@@ -41,11 +41,23 @@ async function readWhole(file: string, log: Logger, writtenAfterMs?: number): Pr
   return text;
 }
 
+/** The clients a status file lists, and when the list was taken (ms; 0 when unknown). */
+export interface StatusFileList {
+  readonly clients: readonly ListedClient[];
+  readonly asOf: number;
+}
+
+/** Parses a status file's text (status-version 3) into the clients of `instance`. */
+export function statusFileList(text: string, instance: string): StatusFileList {
+  const status = parseStatus3(text.split('\n'));
+  return { clients: status.clients.map((c) => listedClient(instance, c, 'hook')), asOf: status.time ? status.time * 1000 : 0 };
+}
+
 /**
- * Adds the clients listed in the status file as live sessions; returns when the list was
- * taken (ms): clients that connected after that are not in it.
+ * Reads the clients listed in the status file (see readWhole for `writtenAfterMs`); undefined
+ * when the file cannot be read or is not status-version 3, which is logged.
  */
-export async function rebuildFromStatusFile(file: string, instance: string, dispatcher: Dispatcher, log: Logger, writtenAfterMs?: number): Promise<number> {
+export async function readStatusFile(file: string, instance: string, log: Logger, writtenAfterMs?: number): Promise<StatusFileList | undefined> {
   let text: string;
   try {
     text = await readWhole(file, log, writtenAfterMs);
@@ -56,7 +68,7 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
       ? undefined
       : `make ${file} readable by the daemon's user or group (flexscript init's tmpfiles.d drop-in: root's, mode 0640, OpenVPN's group)`;
     log[missing ? 'warn' : 'error']({ file, err: errorMessage(err), fix }, 'cannot read OpenVPN status file; live sessions start empty');
-    return 0;
+    return undefined;
   }
   if (text.trim() !== '' && !/^HEADER\tCLIENT_LIST\t/m.test(text)) {
     log.error(
@@ -64,26 +76,25 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
       'OpenVPN status file is not status-version 3; live sessions start empty',
     );
   }
-  const status = parseStatus3(text.split('\n'));
-  let added = 0;
-  for (const c of status.clients) {
-    // a client still waiting for its answer has no address yet and is no session
-    if (!c.virtualAddress && !c.virtualIPv6Address) continue;
-    const [realAddress, realPort] = splitAddress(c.realAddress);
-    const info = {
-      instance,
-      commonName: c.commonName,
-      username: c.username,
-      realAddress,
-      realPort,
-      vpnAddress: c.virtualAddress || undefined,
-      vpnAddress6: c.virtualIPv6Address || undefined,
-    };
-    const key = hookSessionKey({ name: 'client-connect', ...info } as never);
-    if (dispatcher.sessions.get(key)) continue;
-    dispatcher.sessions.add(dispatcher.sessions.create(key, info, c.connectedSince * 1000));
-    added++;
-  }
-  log.info({ file, rebuilt: added }, 'sessions rebuilt from the status file');
-  return status.time ? status.time * 1000 : 0;
+  return statusFileList(text, instance);
+}
+
+/**
+ * Hands the clients listed in the status file to the sink as the instance's live clients;
+ * returns when the list was taken (ms): clients that connected after that are not in it.
+ */
+export async function rebuildFromStatusFile(
+  file: string,
+  instance: string,
+  sink: Pick<EventSink, 'rebuild'>,
+  log: Logger,
+  writtenAfterMs?: number,
+): Promise<number> {
+  const list = await readStatusFile(file, instance, log, writtenAfterMs);
+  if (!list) return 0;
+  // hook mode's file is rewritten only every few seconds: a client missing from it may just have
+  // connected, so nobody is closed as missed here (spooled disconnects say who left)
+  const { rebuilt } = await sink.rebuild(instance, list.clients);
+  log.info({ file, rebuilt }, 'sessions rebuilt from the status file');
+  return list.asOf;
 }

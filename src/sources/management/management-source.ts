@@ -7,17 +7,15 @@
  * becomes client-disconnect. On every attach the live sessions are rebuilt from `status 3`.
  */
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { errorMessage } from '../../errors.ts';
+import { managementKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
+import type { Decision, PendingAuth } from '../../core/decision.ts';
+import { listedClient } from '../../core/listed-client.ts';
+import { REBUILD_AGAIN_MS, type EventSink, type SourceAdapter } from '../../core/source.ts';
 import type { ManagementInstanceConfig } from '../../config/config-schema.ts';
-import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
-import type { Decision } from '../../pipeline/pipeline.ts';
-import type { PendingAuth } from '../../plugins/plugin-api.ts';
 import { ManagementClient } from '../../openvpn-management/management-client.ts';
 import type { ManagementMessage } from '../../openvpn-management/codec.ts';
-import type { StatusClient } from '../../openvpn-management/commands.ts';
-import { REBUILD_AGAIN_MS } from '../../sessions/session-table.ts';
 import { ConnectBurst } from './connect-burst.ts';
 
 /** `auto`: in a burst of connects (see connect-burst.ts); true: always; false: never. */
@@ -25,7 +23,8 @@ export type FastPush = boolean | 'auto';
 
 export interface ManagementSourceOptions {
   readonly config: ManagementInstanceConfig;
-  readonly dispatcher: Dispatcher;
+  /** Where events go. */
+  readonly sink: EventSink;
   readonly log: Logger;
   readonly commandTimeoutMs: number;
   /** When to follow a client-auth with an empty client-pending-auth (see `management.fast-push`). */
@@ -39,10 +38,7 @@ type ConnectMessage = Extract<ManagementMessage, { type: 'client-connect' }>;
 /** The AUTH_PENDING timeout a fast-push nudge tells the client: OpenVPN's default hand-window. */
 const FAST_PUSH_TIMEOUT = 60;
 
-/** Management mode names a session by instance and OpenVPN's client id. */
-export const managementSessionKey = (instance: string, cid: number | string): string => `mgmt/${instance}/${cid}`;
-
-export class ManagementSource {
+export class ManagementSource implements SourceAdapter {
   readonly client: ManagementClient;
   readonly instance: string;
   #closed = false;
@@ -76,13 +72,24 @@ export class ManagementSource {
     this.client.on('release', () => void this.#rebuild());
   }
 
-  static async start(options: ManagementSourceOptions): Promise<ManagementSource> {
+  /** A source for one instance, its password read, not yet connected. */
+  static async open(options: ManagementSourceOptions): Promise<ManagementSource> {
     const file = options.config['password-file'];
     // OpenVPN reads the first line of its password file; so do we.
     const password = file ? (await readFile(file, 'utf8')).split('\n')[0] : undefined;
-    const source = new ManagementSource(options, password);
-    source.client.connect();
+    return new ManagementSource(options, password);
+  }
+
+  /** Opens and starts a source. */
+  static async start(options: ManagementSourceOptions): Promise<ManagementSource> {
+    const source = await ManagementSource.open(options);
+    await source.start();
     return source;
+  }
+
+  /** Connects to the management interface; it keeps reconnecting until closed. */
+  async start(): Promise<void> {
+    this.client.connect();
   }
 
   /** Answers the connects in progress, then detaches. */
@@ -107,7 +114,7 @@ export class ManagementSource {
       case 'client-disconnect':
         // A client refused or dropped before it was accepted leaves with an empty env; it
         // never had a session and plugins never saw it connect.
-        if (!this.options.dispatcher.sessions.get(managementSessionKey(this.instance, m.cid)) && !m.env.common_name) {
+        if (!this.options.sink.client(managementKey(this.instance, m.cid)) && !m.env.common_name) {
           this.options.log.info({ cid: m.cid }, 'client left before it was accepted');
           break;
         }
@@ -119,23 +126,28 @@ export class ManagementSource {
   }
 
   #dispatch(
-    name: 'client-connect' | 'client-disconnect' | 'user-pass-verify' | 'learn-address',
-    cid: number | string,
+    name: 'client-connect' | 'client-disconnect' | 'user-pass-verify',
+    cid: number,
     env: Record<string, string>,
-    extra: { args?: string[]; reauth?: boolean; missed?: boolean; kid?: number } = {},
+    extra: { reauth?: boolean; kid?: number } = {},
   ): Promise<Decision> {
-    const key = managementSessionKey(this.instance, cid);
-    const sessionKey: SessionKeyOf = () => key;
+    const key = managementKey(this.instance, cid);
     const { kid, ...rawExtra } = extra;
     // a plugin that needs time: OpenVPN keeps the client waiting instead of timing it out
-    const run =
-      kid === undefined ? {} : { onPending: (p: PendingAuth) => this.client.clientPendingAuth(Number(cid), kid, p.extra, p.timeout).then(() => undefined) };
-    return this.options.dispatcher.handle({ raw: { name, instance: this.instance, source: 'management', env, ...rawExtra }, sessionKey, run });
+    const run = kid === undefined ? {} : { onPending: (p: PendingAuth) => this.client.clientPendingAuth(cid, kid, p.extra, p.timeout).then(() => undefined) };
+    return this.options.sink.handle({ raw: { name, instance: this.instance, source: 'management', env, ...rawExtra }, keyOf: () => key, run });
   }
 
-  /** Disconnects a live client by its OpenVPN client id. */
-  async kill(cid: number, message?: string): Promise<void> {
-    await this.client.clientKill(cid, message);
+  /** Disconnects a live client of this instance; false when the key names no client of it. */
+  async kill(key: ConnectionKey, message?: string): Promise<boolean> {
+    if (key.via !== 'management' || key.instance !== this.instance) return false;
+    await this.client.clientKill(key.cid, message);
+    return true;
+  }
+
+  /** The clients OpenVPN lists as connected now (`status 3`), with byte counts. */
+  async liveClients(): Promise<readonly ListedClient[]> {
+    return (await this.client.status()).clients.map((c) => listedClient(this.instance, c, 'management'));
   }
 
   /** Every CONNECT/REAUTH gets exactly one answer, whatever happens inside. */
@@ -145,7 +157,7 @@ export class ManagementSource {
     let decision: Decision;
     try {
       decision = { verdict: 'accept', config: [] };
-      if (this.options.dispatcher.pipeline.handles('user-pass-verify')) decision = await this.#dispatch('user-pass-verify', m.cid, env, { kid: m.kid });
+      if (this.options.sink.handles('user-pass-verify')) decision = await this.#dispatch('user-pass-verify', m.cid, env, { kid: m.kid });
       // only user-pass-verify sees the password; client-connect plugins get the env without it
       const { password: _password, ...withoutPassword } = env;
       if (decision.verdict === 'accept') decision = await this.#dispatch('client-connect', m.cid, withoutPassword, { reauth: m.reauth, kid: m.kid });
@@ -176,18 +188,16 @@ export class ManagementSource {
   }
 
   async #address(cid: number, address: string): Promise<void> {
-    const session = this.options.dispatcher.sessions.get(managementSessionKey(this.instance, cid));
     // OpenVPN assigns the address after the connect was answered; this is where it is learned
-    if (session && isIP(address) !== 0) this.options.dispatcher.sessions.setAddress(session, address);
-    await this.#dispatch('learn-address', cid, {}, { args: ['add', address, session?.commonName ?? ''] });
+    await this.options.sink.addressAssigned(managementKey(this.instance, cid), address);
   }
 
   /** Rebuilds live sessions from `status 3`; sessions whose disconnect was missed are closed. */
   async #rebuild(): Promise<void> {
-    const { dispatcher, log } = this.options;
-    let clients: StatusClient[];
+    const { sink, log } = this.options;
+    let clients: readonly ListedClient[];
     try {
-      clients = (await this.client.status()).clients;
+      clients = await this.liveClients();
     } catch (err) {
       // OpenVPN answers so before it serves (on management-hold, or starting): it has no clients
       // yet, and the rebuild runs again when it is released
@@ -196,62 +206,8 @@ export class ManagementSource {
       else log.error({ err: errorMessage(err) }, 'could not read status to rebuild sessions');
       return;
     }
-    const live = new Set<string>();
-    let added = 0;
-    for (const c of clients) {
-      const key = managementSessionKey(this.instance, c.clientId);
-      // listed, so not gone: also a client whose accept OpenVPN has not applied yet
-      live.add(key);
-      // a client still waiting for its answer has no address yet and is no session
-      if (!c.virtualAddress && !c.virtualIPv6Address) continue;
-      if (dispatcher.sessions.get(key)) continue;
-      const [realAddress, realPort] = splitAddress(c.realAddress);
-      dispatcher.sessions.add(
-        dispatcher.sessions.create(
-          key,
-          {
-            instance: this.instance,
-            commonName: c.commonName,
-            username: c.username,
-            realAddress,
-            realPort,
-            vpnAddress: c.virtualAddress || undefined,
-            vpnAddress6: c.virtualIPv6Address || undefined,
-          },
-          c.connectedSince * 1000,
-        ),
-      );
-      added++;
-    }
-    const missed = dispatcher.sessions.list().filter((s) => s.instance === this.instance && s.key.startsWith('mgmt/') && !live.has(s.key));
-    for (const s of missed) {
-      const cid = s.key.slice(s.key.lastIndexOf('/') + 1);
-      await this.#dispatch(
-        'client-disconnect',
-        cid,
-        {
-          common_name: s.commonName,
-          ...(s.username ? { username: s.username } : {}),
-          ...(s.realAddress ? { trusted_ip: s.realAddress } : {}),
-          ...(s.realPort ? { trusted_port: String(s.realPort) } : {}),
-          ...(s.vpnAddress ? { ifconfig_pool_remote_ip: s.vpnAddress } : {}),
-          ...(s.vpnAddress6 ? { ifconfig_pool_remote_ip6: s.vpnAddress6 } : {}),
-          time_duration: String(Math.max(0, Math.round((Date.now() - s.connectedAt) / 1000))),
-        },
-        { missed: true },
-      );
-    }
-    log.info({ live: clients.length, rebuilt: added, closedAsMissed: missed.length }, 'sessions rebuilt from status');
+    const { rebuilt, closedAsMissed } = await sink.rebuild(this.instance, clients, { closeMissed: 'management' });
+    log.info({ live: clients.length, rebuilt, closedAsMissed }, 'sessions rebuilt from status');
     this.options.onRebuilt?.();
   }
-}
-
-/** `198.51.100.7:51234`, `[2001:db8::1]:1194` or `udp4:1.2.3.4:5` → address and port. */
-export function splitAddress(text: string): [string | undefined, number | undefined] {
-  const t = text.replace(/^(udp|tcp)[46]?(-server)?:/, '');
-  const m = /^\[?([0-9A-Fa-f:.]+?)\]?(?::(\d+))?$/.exec(t);
-  if (!m) return [undefined, undefined];
-  // a bare IPv6 address has colons but no port
-  if (m[1]!.includes(':') && !t.startsWith('[') && m[2] !== undefined && t.split(':').length > 2) return [t, undefined];
-  return [m[1], m[2] === undefined ? undefined : Number(m[2])];
 }

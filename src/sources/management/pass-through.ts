@@ -8,12 +8,12 @@
  * (`SUCCESS: ...`, `ERROR: ...`, or lines ending in `END`).
  */
 import { errorMessage } from '../../errors.ts';
+import type { EventSink } from '../../core/source.ts';
 import type { ManagementConfig } from '../../config/config-schema.ts';
-import type { Dispatcher } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
-import { LineServer } from '../../daemon/line-server.ts';
+import { LineServer } from '../../util/line-server.ts';
 import { simpleCommand, type EncodedCommand } from '../../openvpn-management/commands.ts';
-import { managementSessionKey, type ManagementSource } from './management-source.ts';
+import type { ManagementSource } from './management-source.ts';
 
 type PassThroughConfig = NonNullable<ManagementConfig['pass-through']>;
 
@@ -40,7 +40,7 @@ export class PassThroughServer {
   constructor(
     private readonly config: PassThroughConfig,
     private readonly sources: ReadonlyMap<string, ManagementSource>,
-    private readonly dispatcher: Dispatcher,
+    private readonly live: Pick<EventSink, 'clients'>,
     private readonly log: Logger,
   ) {
     // the line as sent, only its ending removed: `kill NAME` matches NAME exactly ("alice " is
@@ -87,10 +87,10 @@ export class PassThroughServer {
 
   /** Client ids of the live sessions with this common name. */
   #cidsOf(instance: string, commonName: string): number[] {
-    const prefix = managementSessionKey(instance, '');
-    return this.dispatcher.sessions
-      .list()
-      .filter((s) => s.key.startsWith(prefix) && s.commonName === commonName)
-      .map((s) => Number(s.key.slice(prefix.length)));
+    const cids: number[] = [];
+    for (const { key, commonName: name } of this.live.clients()) {
+      if (key.via === 'management' && key.instance === instance && name === commonName) cids.push(key.cid);
+    }
+    return cids;
   }
 }

@@ -13,8 +13,8 @@ import { chmod, chown, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { groupId } from '../sources/hook/runtime-dir.ts';
-import { LineSplitter } from '../util/line-splitter.ts';
+import { groupId } from './group-id.ts';
+import { LineSplitter } from './line-splitter.ts';
 
 export interface LineSocketConfig {
   readonly socket: string;

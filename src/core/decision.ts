@@ -1,0 +1,38 @@
+/**
+ * @module decision
+ * The answer to an event, as the pipeline makes it, plugins hear it in `decided`, and sources
+ * send it to OpenVPN.
+ */
+import type { VpnAddresses } from './client.ts';
+
+export interface Decision {
+  readonly verdict: 'accept' | 'deny';
+  /** For the log: why the client was denied. */
+  readonly reason?: string;
+  /** For the client, where OpenVPN can pass it on. */
+  readonly clientReason?: string;
+  /** The plugin that denied (or failed). */
+  readonly decidedBy?: string;
+  /** Config lines for the client, in plugin order (client-connect only). */
+  readonly config: readonly string[];
+  /**
+   * The addresses `config` gives the client (`ifconfig-push`, `ifconfig-ipv6-push`; the last of
+   * each kind wins, as when OpenVPN reads a client config file): OpenVPN uses them instead of the
+   * pool addresses in the connect's env. Read from each line as it enters the answer.
+   */
+  readonly addresses?: VpnAddresses;
+}
+
+/** What a plugin announces when it needs time (a second factor, an approval on a phone). */
+export interface PendingAuth {
+  /** Sent to the client, e.g. `CR_TEXT:E:Approve the login on your phone` or `OPEN_URL:https://...`. */
+  readonly extra: string;
+  /** Seconds OpenVPN and the client wait; also this handler's new time limit. */
+  readonly timeout: number;
+}
+
+/** Per-run hooks a source provides. */
+export interface RunOptions {
+  /** Tells OpenVPN a plugin needs time (management: client-pending-auth). */
+  readonly onPending?: (auth: PendingAuth) => void | Promise<void>;
+}
