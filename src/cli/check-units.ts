@@ -14,7 +14,7 @@ import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { sandboxOf, type Sandbox } from '../systemd/sandbox.ts';
 import { resolveUnit, unitNameParts, type Assignment } from '../systemd/unit-file.ts';
 import { findUnit, unitName } from '../systemd/unit-locate.ts';
-import type { Findings } from './check.ts';
+import type { Findings } from './findings.ts';
 import { formatProblem } from '../util/source-location.ts';
 
 /** What `flexscript init` writes into OpenVPN's unit's drop-in for hook mode. */

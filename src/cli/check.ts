@@ -27,6 +27,7 @@ import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
 import { parseOpenVpnConfig, type OpenVpnDirective } from '../openvpn-config/directives.ts';
 import { checkUnits, type UnitCheckOptions } from './check-units.ts';
+import type { Findings } from './findings.ts';
 
 export interface CheckOptions extends UnitCheckOptions {
   /** OpenVPN's server config, checked against the mode(s) the config uses. */
@@ -39,11 +40,6 @@ export interface CheckOptions extends UnitCheckOptions {
 
 export const DEFAULT_SUDOERS = '/etc/sudoers.d/flexscript';
 
-/** What a check found: problems fail the check, warnings do not. */
-export interface Findings {
-  readonly problems: string[];
-  readonly warnings: string[];
-}
 
 /** A uid by its user's name, for messages; the number when no user has it. */
 const userName = (uid: number) => userNameOf(uid) ?? String(uid);
