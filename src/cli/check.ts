@@ -23,7 +23,7 @@ import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.ts';
 import { HOOK_OPTION, hookCommand, hookMode } from '../sources/hook/openvpn-lines.ts';
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
-import { parseOpenVpnConfig, type OpenVpnDirective } from '../openvpn-config/directives.ts';
+import { parseOpenVpnConfig, type OpenVpnDirective } from '../util/openvpn-directives.ts';
 import { checkUnits, type UnitCheckOptions } from './check-units.ts';
 
 export interface CheckOptions extends UnitCheckOptions {

@@ -11,7 +11,7 @@ import { parseEvent, type RawEvent } from '../events/parse-event.ts';
 import type { Logger } from '../logger.ts';
 import type { Decision, Pipeline, RunOptions } from '../pipeline/pipeline.ts';
 import { SessionTable, type Session, type SessionInfo } from '../sessions/session-table.ts';
-import { Semaphore } from './semaphore.ts';
+import { Semaphore } from '../util/semaphore.ts';
 
 /** Names the client session an event belongs to, unique while the client is connected. */
 export type SessionKeyOf = (event: ClientConnectEvent | ClientDisconnectEvent) => string;

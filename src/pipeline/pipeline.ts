@@ -12,7 +12,7 @@ import type { LoadedPlugin } from '../plugins/load-plugins.ts';
 import type { ClientState, ConnectContext, SettledEvent, Handler, LiveSession, PendingAuth } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
 import { stateOf, type Session } from '../sessions/session-table.ts';
-import { checkConfigLine, pushLine } from './config-lines.ts';
+import { checkConfigLine, pushLine } from '../util/config-lines.ts';
 
 export interface Decision {
   readonly verdict: 'accept' | 'deny';

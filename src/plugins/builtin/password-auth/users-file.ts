@@ -167,7 +167,7 @@ export class UsersFile {
   }
 
   static async #read(path: string): Promise<{ users: Map<string, UserEntry>; fp: string }> {
-    let fh;
+    let fh: fs.FileHandle;
     try {
       fh = await fs.open(path, 'r');
     } catch (err) {
