@@ -29,14 +29,14 @@ module.exports = {
       name: 'root-stage-alone',
       severity: 'error',
       comment: 'The root stage runs as root: it imports nothing outside src/root.',
-      from: { path: '^src/root/' },
+      from: { path: '^src/root/', pathNot: '\\.test\\.ts$' },
       to: { path: '^src/', pathNot: '^src/root/' },
     },
     {
       name: 'builtin-plugins-through-api',
       severity: 'error',
       comment: 'A built-in plugin uses the plugin API, its own folder and the shared leaves only.',
-      from: { path: '^src/plugins/builtin/([^/]+)/' },
+      from: { path: '^src/plugins/builtin/([^/]+)/', pathNot: '\\.test\\.ts$' },
       to: { path: '^src/', pathNot: ['^src/plugins/plugin-api\\.ts$', '^src/plugins/builtin/$1/', LEAVES] },
     },
     {

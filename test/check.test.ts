@@ -13,7 +13,7 @@ import { test, type TestContext } from 'node:test';
 import { runChecks } from '../src/cli/check.ts';
 import { checkUnits } from '../src/cli/check-units.ts';
 import { parseConfig } from '../src/config/load-config.ts';
-import { parseOpenVpnConfig } from '../src/openvpn-config/directives.ts';
+import { parseOpenVpnConfig } from '../src/util/openvpn-directives.ts';
 import { FLEXSCRIPT, ownedDir } from '../src/lab/daemon-process.ts';
 import { rootCommand, sudoersDropIn } from '../src/root/sudoers.ts';
 

@@ -70,7 +70,7 @@ test('the CLI runs the compiled JavaScript: no TypeScript tooling and no source 
   );
   const check = loadedBy(dir, ['check', '--config', builtins]);
   assert.match(check.out, /OK \(1 plugin\(s\): exec\)/, check.out);
-  assert.ok(check.urls.includes(`${dist}plugins/builtin/exec.js`), check.urls.join('\n'));
+  assert.ok(check.urls.includes(`${dist}plugins/builtin/exec/index.js`), check.urls.join('\n'));
   assert.deepEqual(
     check.urls.filter((u) => TOOLING.test(u) || u.startsWith(src) || u.endsWith('.ts')),
     [],

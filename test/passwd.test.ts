@@ -8,8 +8,8 @@ import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { parseUsersFile } from '../src/auth/users-file.ts';
-import { verifyPassword } from '../src/auth/verify.ts';
+import { parseUsersFile } from '../src/plugins/builtin/password-auth/users-file.ts';
+import { verifyPassword } from '../src/plugins/builtin/password-auth/verify.ts';
 import { FLEXSCRIPT } from '../src/lab/daemon-process.ts';
 import { waitFor } from '../src/lab/wait.ts';
 

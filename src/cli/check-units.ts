@@ -9,7 +9,7 @@
  */
 import { dirname } from 'node:path';
 import type { Config } from '../config/config-schema.ts';
-import type { OpenVpnDirective } from '../openvpn-config/directives.ts';
+import type { OpenVpnDirective } from '../util/openvpn-directives.ts';
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { sandboxOf, type Sandbox } from '../systemd/sandbox.ts';
 import { resolveUnit, unitNameParts, type Assignment } from '../systemd/unit-file.ts';

@@ -25,7 +25,7 @@ import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.ts';
 import { HOOK_OPTION, hookCommand, hookMode } from '../sources/hook/openvpn-lines.ts';
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
-import { parseOpenVpnConfig, type OpenVpnDirective } from '../openvpn-config/directives.ts';
+import { parseOpenVpnConfig, type OpenVpnDirective } from '../util/openvpn-directives.ts';
 import { checkUnits, type UnitCheckOptions } from './check-units.ts';
 import type { Findings } from './findings.ts';
 
@@ -39,7 +39,6 @@ export interface CheckOptions extends UnitCheckOptions {
 }
 
 export const DEFAULT_SUDOERS = '/etc/sudoers.d/flexscript';
-
 
 /** A uid by its user's name, for messages; the number when no user has it. */
 const userName = (uid: number) => userNameOf(uid) ?? String(uid);

@@ -12,8 +12,8 @@ import { constants, promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { ReadStream } from 'node:tty';
-import { usernameProblem } from '../auth/users-file.ts';
-import { hashPassword, MAX_PASSWORD_BYTES } from '../auth/verify.ts';
+import { usernameProblem } from '../plugins/builtin/password-auth/users-file.ts';
+import { hashPassword, MAX_PASSWORD_BYTES } from '../plugins/builtin/password-auth/verify.ts';
 
 export interface PasswdOptions {
   readonly file: string;

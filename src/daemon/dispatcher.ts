@@ -15,7 +15,7 @@ import { parseEvent } from '../events/parse-event.ts';
 import type { Logger } from '../logger.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
 import { SessionTable, type Session } from '../sessions/session-table.ts';
-import { Semaphore } from './semaphore.ts';
+import { Semaphore } from '../util/semaphore.ts';
 
 /** A pipeline and the number of events still running through it (for a clean swap on reload). */
 class Generation {

@@ -41,7 +41,8 @@ test('the desired kernel state merges every plugin wish for the live sessions; a
 
 test('offline services: a configured root stage and store exist but refuse every call', async () => {
   const s = offlineServices(configSchema.parse({ root: {}, store: { sqlite: '/var/lib/flexscript/f.db' } }));
-  assert.ok(s.root && s.store);
+  assert.ok(s.root && s.records && s.rootRules);
   await assert.rejects(s.root.setAdd('staff', '10.8.0.2'), /not available while checking/);
+  await assert.rejects(s.records.recordDenial({ at: 0, instance: 'i', event: 'client-connect', reason: 'x' }), /not available while checking/);
   assert.equal(offlineServices(configSchema.parse({})).root, undefined);
 });

@@ -1,20 +1,23 @@
 /**
  * @module services
- * What the daemon shares with plugins: the root stage (one for all plugins, started once), the
- * store, the live sessions and a way to disconnect a client. The root stage is reconciled with
- * what the plugins want for the live sessions whenever it (re)starts and after sessions were
- * rebuilt, so a restart of either side leaves no stale set element or route.
+ * What the daemon shares with plugins, each behind a narrow interface of the plugin API: the
+ * root stage's actions (one stage for all plugins, started once) and a read-only view of the
+ * root config, the session records in the store, the live sessions and a way to disconnect a
+ * client. The root stage is reconciled with what the plugins want for the live sessions whenever
+ * it (re)starts and after sessions were rebuilt, so a restart of either side leaves no stale set
+ * element or route.
  */
 import { errorMessage } from '../errors.ts';
 import type { Config } from '../config/config-schema.ts';
 import type { ConnectionKey } from '../core/client.ts';
 import type { Logger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
-import type { LiveSession, RootActions, Services } from '../plugins/plugin-api.ts';
+import type { LiveSession, RootActions, RootRules, SessionRecords, Services } from '../plugins/plugin-api.ts';
 import type { DesiredState, RouteSpec } from '../root/protocol.ts';
 import type { RootClient, RootClientOptions } from '../root/root-client.ts';
 import type { SessionTable } from '../sessions/session-table.ts';
 import type { Store } from '../store/store.ts';
+import { StoreSessionRecords } from './session-records.ts';
 
 const REBUILD_WAIT_MS = 15_000;
 
@@ -23,8 +26,9 @@ export type Killer = (session: LiveSession & { readonly key?: ConnectionKey }, r
 
 export class DaemonServices implements Services {
   root: RootClient | undefined;
-  rootConfigPath: string | undefined;
-  store: Store | undefined;
+  rootRules: (() => Promise<RootRules>) | undefined;
+  records: SessionRecords | undefined;
+  #store: Store | undefined;
   #table: SessionTable | undefined;
   #plugins: () => readonly LoadedPlugin[] = () => [];
   #killer: Killer | undefined;
@@ -43,10 +47,11 @@ export class DaemonServices implements Services {
     try {
       if (config.store) {
         const { openStore } = await import('../store/open-store.ts');
-        services.store = await openStore(config.store, log.child({ component: 'store' }));
+        services.#store = await openStore(config.store, log.child({ component: 'store' }));
+        services.records = new StoreSessionRecords(services.#store);
       }
       if (config.root) {
-        services.rootConfigPath = config.root.config;
+        services.rootRules = rootRulesReader(config.root.config);
         const { RootClient } = await import('../root/root-client.ts');
         services.root = new RootClient({
           config: config.root.config,
@@ -165,24 +170,51 @@ export class DaemonServices implements Services {
   async close(): Promise<void> {
     await this.#reconciling;
     await this.root?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'root stage close failed'));
-    await this.store?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'store close failed'));
+    await this.#store?.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'store close failed'));
   }
+}
+
+/** Reads the root config into the view plugins get (what it allows, not how the stage enforces it). */
+export function rootRulesReader(file: string): () => Promise<RootRules> {
+  return async () => {
+    const { loadRootConfig } = await import('../root/root-config.ts');
+    const config = await loadRootConfig(file);
+    return {
+      file,
+      groups: [...config.groups.keys()],
+      allowedRoutes: config.routes.allowed.map((n) => n.text),
+      vpnInterfaces: config.vpnInterfaces,
+    };
+  };
 }
 
 /**
  * Services for loading plugins without running them (`flexscript check`, `openvpn-config`):
- * the root stage and store are there when configured, so a plugin that needs them loads, but
- * every call fails.
+ * the root stage and session records are there when configured, so a plugin that needs them
+ * loads (and checks its options against the root config), but every call fails.
  */
 export function offlineServices(config: Config): Services {
   const refuse = () => Promise.reject(new Error('not available while checking the config'));
   const root: RootActions | undefined = config.root
     ? { setAdd: refuse, setRemove: refuse, routeAdd: refuse, routeRemove: refuse, conntrackFlush: refuse }
     : undefined;
-  const store = config.store
-    ? (new Proxy({ kind: config.store.sqlite ? 'sqlite' : 'postgres', close: async () => {} } as Store, {
-        get: (target, key) => (key in target ? target[key as keyof Store] : refuse),
-      }) as Store)
+  const records: SessionRecords | undefined = config.store
+    ? {
+        open: refuse,
+        claim: refuse,
+        forget: refuse,
+        addAddress: refuse,
+        close: refuse,
+        closeMissed: refuse,
+        closeUnseen: refuse,
+        recordDenial: refuse,
+        markKilled: refuse,
+        requestKill: refuse,
+        takeKillRequests: refuse,
+        limitKey: () => {
+          throw new Error('not available while checking the config');
+        },
+      }
     : undefined;
-  return { root, rootConfigPath: config.root?.config, store, sessions: { list: () => [] }, kill: refuse };
+  return { root, rootRules: config.root && rootRulesReader(config.root.config), records, sessions: { list: () => [] }, kill: refuse };
 }

@@ -14,7 +14,7 @@ import type { Decision, RunOptions } from '../core/decision.ts';
 import type { ConnectContext, SettledEvent, Handler, LiveSession } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
 import { stateOf, type ClientState, type Session } from '../sessions/session-table.ts';
-import { checkConfigLine, lineAddress, pushLine } from './config-lines.ts';
+import { checkConfigLine, lineAddress, pushLine } from '../util/config-lines.ts';
 
 export type { Decision, RunOptions };
 

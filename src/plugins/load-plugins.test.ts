@@ -8,7 +8,8 @@ import { ConfigError, formatProblem } from '../errors.ts';
 import { parseConfig } from '../config/load-config.ts';
 import { offlineServices } from '../daemon/services.ts';
 import { createLogger } from '../logger.ts';
-import { loadPlugins } from './load-plugins.ts';
+import { loadPlugins, pluginServices } from './load-plugins.ts';
+import type { RootActions, Services } from './plugin-api.ts';
 
 const log = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
 
@@ -65,4 +66,45 @@ test('as root, a plugin module another user owns is not imported: its line, the 
   assert.ok(found[0]!.startsWith(`${join(dir, 'f.yaml')}:2: plugins[0].path: plugin file ${plugin} not loaded: running as root`), found[0]);
   assert.ok(found[0]!.includes(`${plugin}: owned by uid 65534, not root`), found[0]);
   assert.equal(existsSync(marker), false, 'the module was never imported');
+});
+
+test("a plugin's setup gets the services' interface only, not the daemon's object behind it", async () => {
+  const calls: string[] = [];
+  const root = {
+    setAdd: async (g: string, a: string) => void calls.push(`add ${g} ${a}`),
+    setRemove: async () => {},
+    routeAdd: async () => ({ changed: true }),
+    routeRemove: async () => ({ changed: false }),
+    conntrackFlush: async () => ({ deleted: 0 }),
+    tableStatus: () => ({ ready: true }),
+    reconcile: async () => calls.push('reconcile'),
+  } satisfies RootActions & { reconcile(): Promise<unknown> };
+  const daemon = {
+    root,
+    rootRules: async () => ({ file: 'root.yaml', groups: ['staff'], allowedRoutes: [], vpnInterfaces: ['tun0'] }),
+    sessions: { list: () => [] },
+    kill: async () => void calls.push('kill'),
+    store: { close: async () => calls.push('store closed') },
+    close: async () => calls.push('closed'),
+  } satisfies Services & Record<string, unknown>;
+  const view = pluginServices(daemon);
+  assert.deepEqual(Object.keys(view).sort(), ['kill', 'records', 'root', 'rootRules', 'sessions']);
+  assert.deepEqual(Object.keys(view.root!).sort(), ['conntrackFlush', 'routeAdd', 'routeRemove', 'setAdd', 'setRemove', 'tableStatus']);
+  assert.equal(view.records, undefined);
+  await view.root!.setAdd('staff', '10.8.0.2');
+  assert.deepEqual(view.root!.tableStatus!(), { ready: true });
+  assert.deepEqual((await view.rootRules!()).groups, ['staff']);
+  await view.kill({ id: 's', instance: 'i', commonName: 'c', connectedAt: 0, groups: [] }, 'bye');
+  assert.deepEqual(calls, ['add staff 10.8.0.2', 'kill']);
+});
+
+test('every built-in in the table is a folder whose index module is that plugin', async () => {
+  const [found] = await problems('plugins:\n  - use: no-such-plugin\n');
+  const names = /\(built-ins: ([^)]*)\)/.exec(found!)![1]!.split(', ');
+  assert.deepEqual(names, ['accounting', 'client-config', 'exec', 'firewall', 'password-auth', 'routes', 'session-limit']);
+  for (const name of names) {
+    const mod = (await import(`./builtin/${name}/index.ts`)) as { default: { name: string; setup: unknown } };
+    assert.equal(mod.default.name, name);
+    assert.equal(typeof mod.default.setup, 'function');
+  }
 });

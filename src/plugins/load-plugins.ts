@@ -7,7 +7,7 @@
  * Running as root (an operator's `flexscript check` or `openvpn-config`), a plugin module is
  * imported only if root alone can change it, by the root stage's rules.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -15,7 +15,7 @@ import { ConfigError, errorMessage, type ConfigProblem } from '../errors.ts';
 import { isEventName } from '../events/event-map.ts';
 import type { LoadedConfig } from '../config/load-config.ts';
 import type { Logger } from '../logger.ts';
-import type { PluginDefinition, PluginInstance, Services } from './plugin-api.ts';
+import type { PluginDefinition, PluginInstance, RootActions, Services } from './plugin-api.ts';
 import { withTimeout } from './time-limit.ts';
 import { findUntrustedPaths } from '../root/trusted-paths.ts';
 import { importPluginFile } from './typescript-plugins.ts';
@@ -30,19 +30,14 @@ export interface LoadedPlugin {
 
 const HERE = fileURLToPath(import.meta.url);
 
-/** Built-in plugins, one module each, named by `use:` in the config. */
-export const BUILTIN_DIR = join(dirname(HERE), 'builtin');
+/** Built-in plugins by their `use:` name: each is a folder under builtin/ whose index module is the plugin. */
+const BUILTINS: readonly string[] = ['accounting', 'client-config', 'exec', 'firewall', 'password-auth', 'routes', 'session-limit'];
 
 /** `.js` in dist/, where the product runs from; `.ts` when the sources run directly (tests). */
 const BUILTIN_EXT = extname(HERE);
 
-export function builtinNames(): string[] {
-  if (!existsSync(BUILTIN_DIR)) return [];
-  return readdirSync(BUILTIN_DIR)
-    .filter((f) => f.endsWith(BUILTIN_EXT) && !f.endsWith(`.test${BUILTIN_EXT}`) && !f.endsWith(`.d${BUILTIN_EXT}`))
-    .map((f) => f.slice(0, -BUILTIN_EXT.length))
-    .sort();
-}
+/** The module of a built-in plugin. */
+const builtinPath = (name: string) => join(dirname(HERE), 'builtin', name, `index${BUILTIN_EXT}`);
 
 function isDefinition(value: unknown): value is PluginDefinition<unknown> {
   return (
@@ -95,11 +90,36 @@ async function untrustedForRoot(path: string): Promise<string | undefined> {
   );
 }
 
+/**
+ * What a plugin's setup gets: the services' interface members and nothing else, so the object
+ * behind them (the daemon's, with its root client and store) is out of a plugin's reach.
+ */
+export function pluginServices(services: Services): Services {
+  const { root, rootRules, records, sessions } = services;
+  const actions: RootActions | undefined = root && {
+    setAdd: (group, address) => root.setAdd(group, address),
+    setRemove: (group, address) => root.setRemove(group, address),
+    routeAdd: (route) => root.routeAdd(route),
+    routeRemove: (route) => root.routeRemove(route),
+    conntrackFlush: (address) => root.conntrackFlush(address),
+    ...(root.tableStatus && { tableStatus: () => root.tableStatus!() }),
+    ...(root.tableSettled && { tableSettled: (signal?: AbortSignal) => root.tableSettled!(signal) }),
+  };
+  return {
+    root: actions,
+    rootRules: rootRules && (() => rootRules()),
+    records,
+    sessions: { list: () => sessions.list() },
+    kill: (session, reason) => services.kill(session, reason),
+  };
+}
+
 const INSTANCE_EXTRAS = new Set(['close', 'decided', 'kernelState', 'sessionsRebuilt', 'verifiesUsernames']);
 
 /** Loads every enabled plugin, or throws a ConfigError listing every problem (nothing is kept). */
-export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: Services): Promise<LoadedPlugin[]> {
+export async function loadPlugins(loaded: LoadedConfig, log: Logger, daemonServices: Services): Promise<LoadedPlugin[]> {
   const { config } = loaded;
+  const services = pluginServices(daemonServices);
   const plugins: LoadedPlugin[] = [];
   const problems: ConfigProblem[] = [];
   const names = new Set<string>();
@@ -110,11 +130,11 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, services: S
     if (!entry.enabled) continue;
     let path: string;
     if (entry.use !== undefined) {
-      path = join(BUILTIN_DIR, `${entry.use}${BUILTIN_EXT}`);
-      if (!existsSync(path)) {
-        at(i, 'use', `no built-in plugin named ${entry.use} (built-ins: ${builtinNames().join(', ')})`);
+      if (!BUILTINS.includes(entry.use)) {
+        at(i, 'use', `no built-in plugin named ${entry.use} (built-ins: ${BUILTINS.join(', ')})`);
         continue;
       }
+      path = builtinPath(entry.use);
     } else {
       path = resolve(loaded.dir, entry.path!);
       const untrusted = await untrustedForRoot(path);

@@ -16,15 +16,16 @@
  * } satisfies PluginDefinition<{ network: string }>;
  */
 import type { z } from 'zod';
-import type { EventMap, EventName } from '../events/event-map.ts';
+import type { ClientDisconnectEvent, EventMap, EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
-import type { RouteSpec } from '../root/protocol.ts';
 import type { Client, ClientIdentity } from '../core/client.ts';
 import type { Decision, PendingAuth } from '../core/decision.ts';
 import type { ClientState } from '../sessions/session-table.ts';
-import type { Store } from '../store/store.ts';
+import type { DenialRecord, KillRequest, LimitKey, SessionLimit, SessionRecord } from '../store/store.ts';
 
-export type { Client, ClientIdentity, ClientState, Decision, PendingAuth, RouteSpec };
+export { EVENT_NAMES } from '../events/event-map.ts';
+export type * from '../events/event-map.ts';
+export type { Client, ClientIdentity, ClientState, Decision, DenialRecord, KillRequest, LimitKey, Logger, PendingAuth, SessionLimit, SessionRecord };
 
 export interface BaseContext {
   /** The plugin's child logger (carries the plugin's name). */
@@ -119,6 +120,25 @@ export interface LiveSession extends Omit<Client, 'key'> {
   readonly id: string;
 }
 
+/** A route into OpenVPN's tun device, for the networks behind a client. */
+export interface RouteSpec {
+  /** `192.168.10.0/24`, `fd00:10::/64`: inside the root config's `routes.allowed`. */
+  readonly network: string;
+  readonly via?: string;
+  /** One of the root config's `vpn-interfaces`. */
+  readonly dev?: string;
+  /** One of the root config's `routes.tables`; the first by default. */
+  readonly table?: number;
+}
+
+/** The root stage's readiness: whether its nft table (with the drop rule) is in place, and if not, why. */
+export interface TableStatus {
+  readonly ready: boolean;
+  /** The root stage is starting and has not failed. */
+  readonly pending?: boolean;
+  readonly reason?: string;
+}
+
 /**
  * Root work, done by the root stage (`flexscript-root`). Only names from the root config and
  * parsed addresses pass; anything else is refused there with an FXS_ROOT_* error code.
@@ -129,23 +149,76 @@ export interface RootActions {
   routeAdd(route: RouteSpec): Promise<{ readonly changed: boolean }>;
   routeRemove(route: RouteSpec): Promise<{ readonly changed: boolean }>;
   conntrackFlush(address: string): Promise<{ readonly deleted: number }>;
-  /**
-   * Whether the root stage has put its nft table (with the drop rule) in place, and if not, why;
-   * `pending` while the stage is starting and has not failed.
-   */
-  tableStatus?(): { readonly ready: boolean; readonly pending?: boolean; readonly reason?: string };
+  /** Whether the root stage has put its nft table in place; `pending` while it is starting. */
+  tableStatus?(): TableStatus;
   /** Resolves with tableStatus() once it is no longer pending, or when `signal` aborts. */
-  tableSettled?(signal?: AbortSignal): Promise<{ readonly ready: boolean; readonly pending?: boolean; readonly reason?: string }>;
+  tableSettled?(signal?: AbortSignal): Promise<TableStatus>;
+}
+
+/**
+ * What the root config (`root.yaml`, owned by root) allows, read-only: a plugin checks at setup
+ * that what its options name exists there, since the root stage refuses anything else.
+ */
+export interface RootRules {
+  /** The root config file, for messages. */
+  readonly file: string;
+  /** The groups it defines: the only names setAdd and setRemove accept. */
+  readonly groups: readonly string[];
+  /** The networks a route must lie inside (`routes.allowed`), e.g. `192.168.0.0/16`. */
+  readonly allowedRoutes: readonly string[];
+  /** OpenVPN's tun devices (`vpn-interfaces`): the only devices a route may name. */
+  readonly vpnInterfaces: readonly string[];
+}
+
+/**
+ * Session records in the store (accounting, session limits), one shared service: it alone opens,
+ * updates and closes a record. Each write resolves once durable. Plugins that keep records hand
+ * it the lifecycle (disconnects, rebuilds); it acts once per event however many plugins do.
+ */
+export interface SessionRecords {
+  /** Records an accepted session. */
+  open(session: LiveSession): Promise<void>;
+  /**
+   * Counts the open records of the session's limit key and records the session, in one step
+   * (serialised per key, across every daemon sharing the store): at `max`, `refuse` records
+   * nothing. `others` are the key's other open records, oldest first.
+   */
+  claim(session: LiveSession, limit: SessionLimit): Promise<{ readonly recorded: boolean; readonly others: readonly SessionRecord[] }>;
+  /** Drops the record of a session that never began (a plugin refused it after it was recorded). */
+  forget(sessionId: string): Promise<void>;
+  /** Notes a VPN address OpenVPN learned for a live session (`10.8.0.2`, `fd00::2`). */
+  addAddress(sessionId: string, address: string): Promise<void>;
+  /**
+   * Closes the record of a disconnecting client, found by its connection (instance, common name,
+   * real address and port), so also after a daemon restart. False when none was open.
+   */
+  close(event: ClientDisconnectEvent): Promise<boolean>;
+  /**
+   * After an instance's live clients were learned anew (`sessionsRebuilt`): closes as `missed` the
+   * instance's open records whose client is not in `live` and began before `asOf`. Returns how many.
+   */
+  closeMissed(instance: string, live: readonly LiveSession[], asOf: number): Promise<number>;
+  /** Closes one open record as `missed`: its client left while nobody watched. */
+  closeUnseen(record: SessionRecord): Promise<void>;
+  recordDenial(denial: DenialRecord): Promise<void>;
+  /** Marks a record as ended by a plugin (`killed`), or takes that back (`killed: false`). */
+  markKilled(sessionId: string, killed?: boolean): Promise<void>;
+  /** Asks the daemon serving `request.instance` to disconnect a client. */
+  requestKill(request: KillRequest): Promise<void>;
+  /** Takes the requests for these instances made since `since` (ms); each is taken once. */
+  takeKillRequests(instances: readonly string[], since: number): Promise<KillRequest[]>;
+  /** The key a session counts against in limits: its verified username, else its common name. */
+  limitKey(session: { readonly username?: string; readonly commonName: string }): LimitKey;
 }
 
 /** What the daemon shares with every plugin. */
 export interface Services {
   /** The root stage, when the config has a `root:` section. */
   readonly root?: RootActions;
-  /** The root stage's config file (group and route rules), when the config has a `root:` section. */
-  readonly rootConfigPath?: string;
-  /** The accounting store, when the config has a `store:` section. */
-  readonly store?: Store;
+  /** Reads the root config anew (a reload sees an edited file); with `root`. */
+  readonly rootRules?: () => Promise<RootRules>;
+  /** Session records, when the config has a `store:` section. */
+  readonly records?: SessionRecords;
   /** Live sessions, rebuilt after a daemon restart (management `status`, hook status file). */
   readonly sessions: { list(): readonly LiveSession[] };
   /** Disconnects a live client; needs the client's instance in management mode. */

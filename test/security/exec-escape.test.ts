@@ -15,7 +15,7 @@ import { parseEvent } from '../../src/events/parse-event.ts';
 import type { AnyEvent, EventName } from '../../src/events/event-map.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { createLogger } from '../../src/logger.ts';
-import exec from '../../src/plugins/builtin/exec.ts';
+import exec from '../../src/plugins/builtin/exec/index.ts';
 import type { PluginInstance } from '../../src/plugins/plugin-api.ts';
 
 /** The script's first argument is the credentials file; `hang-*` users stay past the limit. */

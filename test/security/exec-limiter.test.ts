@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Semaphore } from '../../src/daemon/semaphore.ts';
-import { Limiter } from '../../src/legacy/run-script.ts';
+import { Semaphore } from '../../src/util/semaphore.ts';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -49,7 +48,7 @@ const patterns: ((i: number) => number)[] = [() => 0, () => 1, (i) => i % 4, (i)
 
 test('the exec limiter with limit 1 never runs two scripts at once (a woken waiter keeps its slot)', async () => {
   for (const [p, pattern] of patterns.entries()) {
-    const limiter = new Limiter(1);
+    const limiter = new Semaphore(1);
     const r = await peak((step) => limiter.run(step), 40, pattern);
     assert.equal(r.done, 40, `pattern ${p}: every run ran`);
     assert.equal(r.max, 1, `pattern ${p}: at most 1 at once, saw ${r.max}`);
@@ -58,7 +57,7 @@ test('the exec limiter with limit 1 never runs two scripts at once (a woken wait
 
 test('the exec limiter with limit 3 holds at 3, also when queued waiters are aborted', async () => {
   for (const [p, pattern] of patterns.entries()) {
-    const limiter = new Limiter(3);
+    const limiter = new Semaphore(3);
     const aborts: AbortController[] = [];
     const r = await peak(
       (step, i) => {
@@ -73,12 +72,12 @@ test('the exec limiter with limit 3 holds at 3, also when queued waiters are abo
       pattern,
     );
     assert.ok(r.max <= 3, `pattern ${p}: at most 3 at once, saw ${r.max}`);
-    assert.equal(limiter.queued, 0);
+    assert.equal(limiter.waiting, 0);
   }
 });
 
 test('an aborted waiter does not take a slot, and a slot is free again after every run', async () => {
-  const limiter = new Limiter(1);
+  const limiter = new Semaphore(1);
   let release!: () => void;
   const first = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
   const ac = new AbortController();
@@ -88,7 +87,7 @@ test('an aborted waiter does not take a slot, and a slot is free again after eve
   release();
   await first;
   assert.equal(await limiter.run(async () => 'next'), 'next');
-  assert.equal(limiter.queued, 0);
+  assert.equal(limiter.waiting, 0);
 });
 
 test("the dispatcher's semaphore with size 1 never lets two events in at once", async () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compileGlob, MAX_GLOB_NAME, type GlobMeter } from '../../src/plugins/glob.ts';
+import { compileGlob, MAX_GLOB_NAME, type GlobMeter } from '../../src/util/glob.ts';
 
 const HOSTILE_PATTERN = '*-*-*-*.staff';
 

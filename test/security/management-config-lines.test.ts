@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO } from '../../src/lab/daemon-process.ts';
 import { createLogger } from '../../src/logger.ts';
-import { checkConfigLine, pushLine } from '../../src/pipeline/config-lines.ts';
+import { checkConfigLine, pushLine } from '../../src/util/config-lines.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
 import { parseEvent } from '../../src/events/parse-event.ts';
 import { modeLab } from '../e2e/mode-lab.ts';

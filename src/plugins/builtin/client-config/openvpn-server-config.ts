@@ -6,9 +6,9 @@
  * `config` includes are not followed.
  */
 import { readFileSync } from 'node:fs';
-import { parseOpenVpnConfig } from '../openvpn-config/directives.ts';
-import { parseAddress, parseNetwork } from '../root/ip-address.ts';
-import { sourceLocation } from '../util/source-location.ts';
+import { parseOpenVpnConfig } from '../../../util/openvpn-directives.ts';
+import { parseAddress, parseNetwork } from '../../../util/ip-address.ts';
+import { sourceLocation } from '../../../util/source-location.ts';
 import { defaultPool, netmaskPrefix, poolProblem, type Topology, type VpnNetwork } from './vpn-network.ts';
 
 /** The VPN network of an OpenVPN server config text; throws an Error naming the line. */

@@ -49,7 +49,10 @@ export function parseOpenVpnConfig(text: string): OpenVpnDirective[] {
       return;
     }
     const block = /^<([a-z-]+)>$/.exec(line);
-    if (block) return void (inline = block[1]);
+    if (block) {
+      inline = block[1];
+      return;
+    }
     const [name, ...args] = words(line);
     if (name) out.push({ name: name.replace(/^--/, ''), args, line: i + 1 });
   });

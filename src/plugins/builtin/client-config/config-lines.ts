@@ -4,8 +4,8 @@
  * the config loads: a typo should fail `flexscript check`, not a client's connect. Each check
  * returns a problem text or undefined. Pure.
  */
-import { checkConfigLine, pushLine } from '../pipeline/config-lines.ts';
-import { parseAddress, parseNetwork } from '../root/ip-address.ts';
+import { checkConfigLine, pushLine } from '../../../util/config-lines.ts';
+import { parseAddress, parseNetwork } from '../../../util/ip-address.ts';
 import { netmaskPrefix } from './vpn-network.ts';
 
 const OPTION_NAME = /^[a-z][a-z0-9-]*$/;

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { z } from 'zod';
-import type { LearnAddressEvent } from '../../events/event-map.ts';
-import { createLogger } from '../../logger.ts';
-import type { DecisionContext, LiveSession, PluginInstance, RootActions, Services } from '../plugin-api.ts';
-import firewall from './firewall.ts';
+import type { LearnAddressEvent } from '../../../events/event-map.ts';
+import { createLogger } from '../../../logger.ts';
+import type { DecisionContext, LiveSession, PluginInstance, RootActions, Services } from '../../plugin-api.ts';
+import firewall from './index.ts';
+import { rootRulesReader } from '../../../daemon/services.ts';
 
 const ROOT_YAML = `table: fxs_unit
 vpn-interfaces: [tun0]
@@ -35,7 +36,7 @@ async function setup(t: TestContext) {
   let searches = 0;
   const services: Services = {
     root,
-    rootConfigPath: join(dir, 'root.yaml'),
+    rootRules: rootRulesReader(join(dir, 'root.yaml')),
     sessions: { list: () => (searches++, live) },
     kill: async () => {},
   };

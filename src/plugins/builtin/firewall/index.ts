@@ -20,9 +20,8 @@
  *     default-group: guests
  */
 import type { z as Z } from 'zod';
-import { loadRootConfig } from '../../root/root-config.ts';
-import type { ClientIdentity, KernelState, LiveSession, PluginDefinition, RootActions } from '../plugin-api.ts';
-import { compileGlob, MAX_GLOB_NAME } from '../glob.ts';
+import { compileGlob, MAX_GLOB_NAME } from '../../../util/glob.ts';
+import type { ClientIdentity, KernelState, LiveSession, PluginDefinition, RootActions } from '../../plugin-api.ts';
 
 const groupName = /^[a-z][a-z0-9_]{0,23}$/;
 
@@ -92,12 +91,11 @@ const firewall: PluginDefinition<FirewallOptions> = {
   options: optionsSchema,
   async setup({ options, services, log }) {
     const root: RootActions | undefined = services.root;
-    if (!root || !services.rootConfigPath) throw new Error('the firewall plugin needs the root stage: add a root: section to the config');
+    if (!root || !services.rootRules) throw new Error('the firewall plugin needs the root stage: add a root: section to the config');
     // group names must exist in the root config, or the root stage would refuse every add
-    const rootConfig = await loadRootConfig(services.rootConfigPath);
-    const unknown = [...Object.keys(options.groups)].filter((g) => !rootConfig.groups.has(g));
-    if (unknown.length > 0)
-      throw new Error(`group(s) ${unknown.join(', ')} are not defined in ${services.rootConfigPath}; add them there with their allowed destinations`);
+    const rules = await services.rootRules();
+    const unknown = Object.keys(options.groups).filter((g) => !rules.groups.includes(g));
+    if (unknown.length > 0) throw new Error(`group(s) ${unknown.join(', ')} are not defined in ${rules.file}; add them there with their allowed destinations`);
     const groupsOf = membership(options, (name) =>
       log.warn({ length: name.length }, `a name longer than ${MAX_GLOB_NAME} characters matches no group pattern`),
     );

@@ -22,10 +22,8 @@
  *     options: { max: 2, on-exceed: disconnect-oldest }
  *   - use: accounting
  */
-import { errorMessage } from '../../errors.ts';
-import { closeAtDisconnect, closeMissed, sessionStart } from '../../store/session-records.ts';
-import { limitKeyOf, userOf, type ClientConnection, type SessionRecord } from '../../store/store.ts';
-import type { LiveSession, PluginDefinition } from '../plugin-api.ts';
+import { errorMessage } from '../../../errors.ts';
+import type { LiveSession, PluginDefinition, SessionRecord } from '../../plugin-api.ts';
 
 export interface SessionLimitOptions {
   readonly max: number;
@@ -38,7 +36,10 @@ const KILL_REQUEST_TTL_MS = 60_000;
 /** What the disconnected client is told; HALT makes it stop instead of reconnecting (and pushing the newer one out). */
 const KILL_MESSAGE = 'HALT,a newer session of this user replaced this one';
 
-const sameConnection = (a: ClientConnection, b: ClientConnection) =>
+/** Which client connection a session is: instance, common name, real address and port. */
+type Connection = Pick<SessionRecord, 'instance' | 'commonName' | 'realAddress' | 'realPort'>;
+
+const sameConnection = (a: Connection, b: Connection) =>
   a.instance === b.instance && a.commonName === b.commonName && a.realAddress === b.realAddress && a.realPort === b.realPort;
 
 const sessionLimit: PluginDefinition<SessionLimitOptions> = {
@@ -53,11 +54,11 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
       })
       .strict(),
   setup({ options, services, log, instance }) {
-    const store = services.store;
-    if (!store) throw new Error('the session-limit plugin counts sessions in the store: add a store: section (sqlite: FILE or postgres: ...) to the config');
+    const records = services.records;
+    if (!records) throw new Error('the session-limit plugin counts sessions in the store: add a store: section (sqlite: FILE or postgres: ...) to the config');
 
     /** This daemon's live session for a record: the same id, or after a restart the same connection. */
-    const liveFor = (r: ClientConnection & { readonly id?: string }): LiveSession | undefined => {
+    const liveFor = (r: Connection & { readonly id?: string }): LiveSession | undefined => {
       const live = services.sessions.list();
       return live.find((s) => s.id === r.id) ?? live.find((s) => sameConnection(s, r));
     };
@@ -66,7 +67,7 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
     /** `live`: this daemon's session for the record (liveFor), looked up once by the caller. */
     const disconnect = async (r: SessionRecord, user: string, live: LiveSession | undefined): Promise<void> => {
       if (!live && !served().has(r.instance)) {
-        await store.requestKill({
+        await records.requestKill({
           sessionId: r.id,
           instance: r.instance,
           commonName: r.commonName,
@@ -78,16 +79,10 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         log.info({ user, instance: r.instance, session: r.id }, 'asked the daemon of another server to disconnect the oldest session');
         return;
       }
-      await store.markKilled(r.id);
+      await records.markKilled(r.id);
       if (!live) {
         // served here yet not live: its client left unseen; the record must not count any more
-        await store.closeSession(r.id, undefined, {
-          endedAt: Date.now(),
-          duration: Math.max(0, Math.round((Date.now() - r.startedAt) / 1000)),
-          bytesIn: 0,
-          bytesOut: 0,
-          reason: 'missed',
-        });
+        await records.closeUnseen(r);
         return;
       }
       log.info(
@@ -95,7 +90,7 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         'disconnecting the oldest session: over the session limit',
       );
       await services.kill(live, KILL_MESSAGE).catch(async (err: unknown) => {
-        await store.markKilled(r.id, false);
+        await records.markKilled(r.id, false);
         throw err;
       });
     };
@@ -105,17 +100,17 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
       if (polling) return;
       polling = true;
       try {
-        for (const request of await store.takeKillRequests([...served()], Date.now() - KILL_REQUEST_TTL_MS)) {
+        for (const request of await records.takeKillRequests([...served()], Date.now() - KILL_REQUEST_TTL_MS)) {
           const live = liveFor({ ...request, id: request.sessionId });
           if (!live) continue;
           // the record's id: the live session's id is new when this daemon restarted since
-          await store.markKilled(request.sessionId);
+          await records.markKilled(request.sessionId);
           log.info(
             { instance: live.instance, commonName: live.commonName, realAddress: live.realAddress },
             'disconnecting a session on request of another server: over the session limit',
           );
           await services.kill(live, request.reason).catch(async (err: unknown) => {
-            await store.markKilled(request.sessionId, false);
+            await records.markKilled(request.sessionId, false);
             throw err;
           });
         }
@@ -135,14 +130,13 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         if (event.name !== 'client-connect' || !session) return;
         if (outcome.verdict === 'deny') {
           // admitted here, then refused by a plugin after this one: it never began
-          await store.forgetSession(session.id);
+          await records.forget(session.id);
           return;
         }
         if (event.reauth) return;
-        const user = userOf(session);
-        const kind = limitKeyOf(session).kind;
+        const { kind, name: user } = records.limitKey(session);
         const refuse = options['on-exceed'] === 'deny-new';
-        const { recorded, others } = await store.claimSession(sessionStart(session), { max: options.max, refuse });
+        const { recorded, others } = await records.claim(session, { max: options.max, refuse });
         if (!recorded) {
           log.info({ user, kind, open: others.length, max: options.max }, 'over the session limit: the new client is refused');
           throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed`);
@@ -155,7 +149,7 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         try {
           await Promise.all(oldest.filter((o) => o.live).map((o) => disconnect(o.r, user, o.live)));
         } catch (err) {
-          await store.forgetSession(session.id);
+          await records.forget(session.id);
           throw new Error(
             `${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed, and the oldest cannot be disconnected here: ${errorMessage(err)}`,
           );
@@ -167,12 +161,14 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         }
       },
 
+      // the records this plugin counts end with their clients: the records service closes each
+      // once, also when accounting hands over the same disconnect or rebuild
       'client-disconnect': async (event) => {
-        await closeAtDisconnect(store, event);
+        await records.close(event);
       },
 
       async sessionsRebuilt(rebuiltInstance, live, asOf) {
-        await closeMissed(store, rebuiltInstance, live, asOf);
+        await records.closeMissed(rebuiltInstance, live, asOf);
       },
     };
   },

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { z } from 'zod';
-import { createLogger } from '../../logger.ts';
-import type { ClientConnectEvent, ClientDisconnectEvent } from '../../events/event-map.ts';
-import { SqliteStore } from '../../store/sqlite-store.ts';
-import { waitFor } from '../../lab/wait.ts';
-import type { LiveSession, PluginInstance, Services } from '../plugin-api.ts';
-import sessionLimit from './session-limit.ts';
+import { createLogger } from '../../../logger.ts';
+import type { ClientConnectEvent, ClientDisconnectEvent } from '../../../events/event-map.ts';
+import { StoreSessionRecords } from '../../../daemon/session-records.ts';
+import { SqliteStore } from '../../../store/sqlite-store.ts';
+import { waitFor } from '../../../lab/wait.ts';
+import type { LiveSession, PluginInstance, Services } from '../../plugin-api.ts';
+import sessionLimit from './index.ts';
 
 /** One daemon serving `instance`, with the session-limit plugin on a store file shared with others. */
 async function daemon(t: TestContext, file: string, instance: string, options: Record<string, unknown>) {
@@ -17,7 +18,7 @@ async function daemon(t: TestContext, file: string, instance: string, options: R
   const live: LiveSession[] = [];
   const killed: { commonName: string; reason: string }[] = [];
   const services: Services = {
-    store,
+    records: new StoreSessionRecords(store),
     sessions: { list: () => live },
     kill: async (s, reason) => void killed.push({ commonName: s.commonName, reason }),
   };

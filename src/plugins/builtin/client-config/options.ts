@@ -7,8 +7,8 @@
  */
 import { isAbsolute } from 'node:path';
 import type { z as Z } from 'zod';
-import { pushLine } from '../pipeline/config-lines.ts';
-import { parseAddress, parseNetwork, contains, type HostAddress } from '../root/ip-address.ts';
+import { pushLine } from '../../../util/config-lines.ts';
+import { parseAddress, parseNetwork, contains, type HostAddress } from '../../../util/ip-address.ts';
 import { configProblem, pushProblem } from './config-lines.ts';
 import { readServerConfig } from './openvpn-server-config.ts';
 import { defaultPool, ifconfigIpv6PushLine, ifconfigPushLine, poolProblem, reservationProblem, type Topology, type VpnNetwork } from './vpn-network.ts';

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { z } from 'zod';
-import { parseEvent } from '../../events/parse-event.ts';
-import type { AnyEvent, EventName } from '../../events/event-map.ts';
-import { createLogger } from '../../logger.ts';
-import type { PluginInstance } from '../plugin-api.ts';
-import { waitFor } from '../../lab/wait.ts';
-import { checkConfigLine } from '../../pipeline/config-lines.ts';
-import exec from './exec.ts';
+import { parseEvent } from '../../../events/parse-event.ts';
+import type { AnyEvent, EventName } from '../../../events/event-map.ts';
+import { createLogger } from '../../../logger.ts';
+import type { PluginInstance } from '../../plugin-api.ts';
+import { waitFor } from '../../../lab/wait.ts';
+import { checkConfigLine } from '../../../util/config-lines.ts';
+import exec from './index.ts';
 
 const HOSTILE = `a;touch /tmp/fxs-exec-pwned $(id) \`id\` 'q" Zoë`;
 

@@ -26,10 +26,19 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { z as Z } from 'zod';
-import { duration } from '../../config/config-schema.ts';
-import { EVENT_NAMES, type AnyEvent, type EventName } from '../../events/event-map.ts';
-import { Limiter, runScript } from '../../legacy/run-script.ts';
-import type { ConnectContext, DecisionContext, Handler, PluginDefinition, PluginInstance } from '../plugin-api.ts';
+import { duration } from '../../../util/duration.ts';
+import { Semaphore } from '../../../util/semaphore.ts';
+import {
+  EVENT_NAMES,
+  type AnyEvent,
+  type ConnectContext,
+  type DecisionContext,
+  type EventName,
+  type Handler,
+  type PluginDefinition,
+  type PluginInstance,
+} from '../../plugin-api.ts';
+import { runScript } from './run-script.ts';
 
 function optionsSchema(z: typeof Z) {
   return z
@@ -122,11 +131,11 @@ const exec: PluginDefinition<ExecOptions> = {
     const path = resolve(configDir, options.path);
     if (!existsSync(path)) throw new Error(`${path} does not exist`);
     accessSync(path, constants.X_OK);
-    const limiter = new Limiter(options.concurrency);
+    const slots = new Semaphore(options.concurrency);
     const base = options['tmp-dir'] ?? tmpdir();
 
     const run = async (event: AnyEvent, ctx: { signal: AbortSignal } & Partial<ConnectContext>) => {
-      return limiter.run(async () => {
+      return slots.run(async () => {
         const dir = await mkdtemp(join(base, 'flexscript-exec-'));
         try {
           const inv = invocation(event, dir, options['user-pass']);

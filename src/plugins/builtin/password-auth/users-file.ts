@@ -12,7 +12,7 @@
  * changes, keeping the last good contents when a new version is bad.
  */
 import { promises as fs, statSync, type Stats } from 'node:fs';
-import { formatProblem } from '../util/source-location.ts';
+import { formatProblem } from '../../../util/source-location.ts';
 
 export type HashKind = 'argon2id' | 'bcrypt';
 
@@ -168,7 +168,7 @@ export class UsersFile {
   }
 
   static async #read(path: string): Promise<{ users: Map<string, UserEntry>; fp: string }> {
-    let fh;
+    let fh: fs.FileHandle;
     try {
       fh = await fs.open(path, 'r');
     } catch (err) {

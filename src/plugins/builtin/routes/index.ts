@@ -13,9 +13,8 @@
  *       branch-paris: [192.168.10.0/24, "fd00:10::/64"]
  */
 import type { z as Z } from 'zod';
-import { contains, parseNetwork, type Network } from '../../root/ip-address.ts';
-import { loadRootConfig } from '../../root/root-config.ts';
-import type { KernelState, LiveSession, PluginDefinition, RouteSpec } from '../plugin-api.ts';
+import { contains, parseNetwork, type Network } from '../../../util/ip-address.ts';
+import type { KernelState, LiveSession, PluginDefinition, RouteSpec } from '../../plugin-api.ts';
 
 function optionsSchema(z: typeof Z) {
   const network = z.string().transform((text, ctx) => {
@@ -64,17 +63,18 @@ const routes: PluginDefinition<RoutesOptions> = {
   options: optionsSchema,
   async setup({ options, services, log }) {
     const root = services.root;
-    if (!root || !services.rootConfigPath) throw new Error('the routes plugin needs the root stage: add a root: section to the config');
-    const rootConfig = await loadRootConfig(services.rootConfigPath);
+    if (!root || !services.rootRules) throw new Error('the routes plugin needs the root stage: add a root: section to the config');
+    const rules = await services.rootRules();
+    const allowed = rules.allowedRoutes.map((a) => parseNetwork(a));
     for (const [cn, nets] of Object.entries(options.clients)) {
       for (const n of nets) {
-        if (!rootConfig.routes.allowed.some((a) => contains(a, n))) {
-          throw new Error(`${n.text} (behind ${cn}) is outside routes.allowed of ${services.rootConfigPath}`);
+        if (!allowed.some((a) => contains(a, n))) {
+          throw new Error(`${n.text} (behind ${cn}) is outside routes.allowed of ${rules.file}`);
         }
       }
     }
     // after a daemon restart the device of rebuilt sessions is unknown: the only VPN interface then
-    const onlyDevice = options.dev ?? (rootConfig.vpnInterfaces.length === 1 ? rootConfig.vpnInterfaces[0] : undefined);
+    const onlyDevice = options.dev ?? (rules.vpnInterfaces.length === 1 ? rules.vpnInterfaces[0] : undefined);
     /** The device each connected site's routes point into, by common name. */
     const devices = new Map<string, string>();
     const specs = (cn: string, dev: string): RouteSpec[] => (options.clients[cn] ?? []).map((n) => ({ network: n.text, dev }));

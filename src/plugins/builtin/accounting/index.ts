@@ -15,20 +15,19 @@
  * plugins:
  *   - use: accounting
  */
-import type { PluginDefinition } from '../plugin-api.ts';
-import { closeAtDisconnect, closeMissed, sessionStart } from '../../store/session-records.ts';
+import type { PluginDefinition } from '../../plugin-api.ts';
 
 const accounting: PluginDefinition = {
   name: 'accounting',
   setup({ services, log }) {
-    const store = services.store;
-    if (!store) throw new Error('the accounting plugin needs a store: add a store: section (sqlite: FILE or postgres: ...) to the config');
+    const records = services.records;
+    if (!records) throw new Error('the accounting plugin needs a store: add a store: section (sqlite: FILE or postgres: ...) to the config');
     return {
       async decided(event, outcome, session) {
         if (outcome.verdict === 'deny') {
           // a session recorded for an accept that a later plugin could not apply never began
-          if (session && event.name === 'client-connect') await store.forgetSession(session.id);
-          await store.recordDenial({
+          if (session && event.name === 'client-connect') await records.forget(session.id);
+          await records.recordDenial({
             at: Date.now(),
             instance: event.instance,
             event: event.name,
@@ -42,23 +41,21 @@ const accounting: PluginDefinition = {
           return;
         }
         if (event.name !== 'client-connect' || !session || event.reauth) return;
-        await store.openSession(sessionStart(session));
+        await records.open(session);
       },
       'learn-address': async (event, ctx) => {
         if (event.operation === 'delete') return;
-        // management mode learns a client's address after its connect was answered
-        const address = event.address.replace(/\/(32|128)$/, '');
-        // the daemon hands over the live session holding the address
-        const session = ctx.session;
-        if (session) await store.setAddresses(session.id, address.includes(':') ? { vpnAddress6: address } : { vpnAddress: address });
+        // management mode learns a client's address after its connect was answered; the daemon
+        // hands over the live session holding it
+        if (ctx.session) await records.addAddress(ctx.session.id, event.address.replace(/\/(32|128)$/, ''));
       },
       'client-disconnect': async (event) => {
-        // debug only: session-limit, when it runs first, closes the same record
-        if (!(await closeAtDisconnect(store, event)))
+        // the records service closes the record once, whichever plugin hands the disconnect over first
+        if (!(await records.close(event)))
           log.debug({ commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort }, 'no open session record for this disconnect');
       },
       async sessionsRebuilt(instance, live, asOf) {
-        const closed = await closeMissed(store, instance, live, asOf);
+        const closed = await records.closeMissed(instance, live, asOf);
         if (closed > 0) log.info({ instance, closed }, 'closed session records of clients that left while the daemon was away');
       },
     };

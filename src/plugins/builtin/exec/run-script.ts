@@ -7,7 +7,6 @@
  * or its temporary files alive. Output lines go to a callback, bounded in count and length.
  */
 import { spawn } from 'node:child_process';
-import { Semaphore } from '../daemon/semaphore.ts';
 
 export interface ScriptRun {
   readonly path: string;
@@ -126,21 +125,4 @@ export function runScript(run: ScriptRun): Promise<ScriptResult> {
     // both pipes closed after the exit: everything was read
     child.on('close', () => settle());
   });
-}
-
-/** A counting semaphore for script runs: at most `limit` at once, the rest wait in order. */
-export class Limiter {
-  readonly #slots: Semaphore;
-  constructor(readonly limit: number) {
-    this.#slots = new Semaphore(limit);
-  }
-
-  get queued(): number {
-    return this.#slots.waiting;
-  }
-
-  /** Runs `step` in a slot, freed however it ends; rejects (holding no slot) if aborted while queued. */
-  run<T>(step: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return this.#slots.run(step, signal);
-  }
 }

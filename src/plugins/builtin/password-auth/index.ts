@@ -24,11 +24,11 @@
  */
 import { resolve } from 'node:path';
 import type { z as Zod } from 'zod';
-import { duration } from '../../config/config-schema.ts';
-import { addressKey, RateLimiter, type RateLimitOptions } from '../../auth/rate-limit.ts';
-import { argon2Params, UsersFile, type UserEntry } from '../../auth/users-file.ts';
-import { dummyHashLike, verifyPassword } from '../../auth/verify.ts';
-import type { PluginDefinition } from '../plugin-api.ts';
+import { duration } from '../../../util/duration.ts';
+import { addressKey, RateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { argon2Params, UsersFile, type UserEntry } from './users-file.ts';
+import { dummyHashLike, verifyPassword } from './verify.ts';
+import type { PluginDefinition } from '../../plugin-api.ts';
 
 type LimitOptions = { failures: number; window: number; lockout: number; 'max-lockout': number; 'max-keys': number };
 

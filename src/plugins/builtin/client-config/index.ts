@@ -19,9 +19,9 @@
  *     users:
  *       alice: { address: 10.8.0.10, groups: [staff] }
  */
-import { compileGlob, MAX_GLOB_NAME } from '../glob.ts';
-import { optionsSchema, type ClientConfigOptions } from '../../client-config/options.ts';
-import type { ClientIdentity, PluginDefinition } from '../plugin-api.ts';
+import { compileGlob, MAX_GLOB_NAME } from '../../../util/glob.ts';
+import { optionsSchema, type ClientConfigOptions } from './options.ts';
+import type { ClientIdentity, PluginDefinition } from '../../plugin-api.ts';
 
 type Who = Pick<ClientIdentity, 'commonName' | 'username'>;
 

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { z } from 'zod';
-import { hashPassword } from '../../auth/verify.ts';
-import { createLogger } from '../../logger.ts';
-import type { UserPassVerifyEvent } from '../../events/event-map.ts';
-import type { AuthContext, PluginInstance, Services } from '../plugin-api.ts';
-import passwordAuth from './password-auth.ts';
+import { hashPassword } from './verify.ts';
+import { createLogger } from '../../../logger.ts';
+import type { UserPassVerifyEvent } from '../../../events/event-map.ts';
+import type { AuthContext, PluginInstance, Services } from '../../plugin-api.ts';
+import passwordAuth from './index.ts';
 
 const PHP_VECTOR = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a'; // rasmuslerdorf
 

@@ -6,7 +6,7 @@
  * blocks), so a static address needs room made with `server NET MASK nopool` plus a smaller
  * `ifconfig-pool`. Pure.
  */
-import { contains, formatBits, parseAddress, type HostAddress, type Network } from '../root/ip-address.ts';
+import { contains, formatBits, parseAddress, type HostAddress, type Network } from '../../../util/ip-address.ts';
 
 export type Topology = 'subnet' | 'net30';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { compileGlob } from '../glob.ts';
-import firewall, { membership } from './firewall.ts';
-import routes, { irouteLine } from './routes.ts';
+import { compileGlob } from '../../../util/glob.ts';
+import firewall, { membership } from './index.ts';
+import routes, { irouteLine } from '../routes/index.ts';
 
 const firewallOptions = (o: unknown) => firewall.options!(z).parse(o);
 
