@@ -19,7 +19,7 @@ function references(doc: string): { promise: string; refs: Reference[] }[] {
   let inPromises = false;
   for (const line of doc.split('\n')) {
     if (line.startsWith('## ')) inPromises = line === '## Promises';
-    if (!inPromises || !line.startsWith('| ') || line.startsWith('| promise |') || line.startsWith('| ---')) continue;
+    if (!inPromises || !line.startsWith('| ') || /^\| promise +\|/.test(line) || line.startsWith('| ---')) continue;
     const cells = line.slice(2, -2).split(' | ');
     assert.equal(cells.length, 2, `a promise row has a promise and its test: ${line.slice(0, 80)}`);
     const [promise, tests] = cells as [string, string];
