@@ -9,6 +9,7 @@ import { errorMessage } from '../errors.ts';
 import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent } from '../events/event-map.ts';
 import { parseEvent, type RawEvent } from '../events/parse-event.ts';
 import type { Logger } from '../logger.ts';
+import { decisions, type DecisionMessage } from '../observe/channels.ts';
 import type { Decision, Pipeline, RunOptions } from '../pipeline/pipeline.ts';
 import { SessionTable, type Session, type SessionInfo } from '../sessions/session-table.ts';
 import { Semaphore } from './semaphore.ts';
@@ -40,12 +41,6 @@ class Generation {
   idle(): Promise<void> {
     return this.inflight === 0 ? Promise.resolve() : new Promise((r) => (this.#idle = r));
   }
-}
-
-export interface DispatchRecord {
-  readonly event: AnyEvent;
-  readonly decision: Decision;
-  readonly session?: Session;
 }
 
 /** The few fields of an event worth a log line (never the password). */
@@ -157,7 +152,6 @@ export class Dispatcher {
     pipeline: Pipeline,
     private readonly log: Logger,
     concurrency: number,
-    private readonly onDecision?: (record: DispatchRecord) => void,
     identity: IdentityOptions = {},
   ) {
     this.#current = new Generation(pipeline);
@@ -199,24 +193,35 @@ export class Dispatcher {
   }
 
   /** Handles one event. Never throws: a malformed event or a failure is a deny decision. */
-  async handle({ raw, sessionKey, run = {} }: DispatchInput): Promise<Decision> {
+  handle(input: DispatchInput): Promise<Decision> {
+    // traced on the decision channel; nobody watching: no message is made
+    if (!decisions.hasSubscribers) return this.#handle(input, undefined);
+    const message: DecisionMessage = { event: input.raw.name, instance: input.raw.instance, source: input.raw.source };
+    return decisions.tracePromise(() => this.#handle(input, message), message);
+  }
+
+  async #handle({ raw, sessionKey, run = {} }: DispatchInput, message: DecisionMessage | undefined): Promise<Decision> {
     let event: AnyEvent;
     try {
       event = parseEvent(raw);
     } catch (err) {
       this.log.error({ event: raw.name, instance: raw.instance, err: errorMessage(err) }, 'malformed event refused');
-      return { verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] };
+      const refused: Decision = { verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] };
+      if (message) Object.assign(message, { verdict: refused.verdict, reason: refused.reason, unhandled: 'malformed' });
+      return refused;
     }
     const started = performance.now();
     const release = await this.#slots.acquire();
     const gen = this.#current;
     gen.enter();
     try {
-      return await this.#run(gen, event, sessionKey, started, run);
+      return await this.#run(gen, event, sessionKey, started, run, message);
     } catch (err) {
       // the pipeline itself never throws; this guards the daemon against its own bugs
       this.log.error({ event: event.name, err: errorMessage(err) }, 'event failed');
-      return { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
+      const failed: Decision = { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
+      if (message) Object.assign(message, { verdict: failed.verdict, reason: failed.reason, unhandled: 'internal-error' });
+      return failed;
     } finally {
       gen.leave();
       release();
@@ -272,7 +277,7 @@ export class Dispatcher {
     if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
   }
 
-  async #run(gen: Generation, event: AnyEvent, sessionKey: SessionKeyOf, started: number, run: RunOptions): Promise<Decision> {
+  async #run(gen: Generation, event: AnyEvent, sessionKey: SessionKeyOf, started: number, run: RunOptions, message?: DecisionMessage): Promise<Decision> {
     const { pipeline } = gen;
     let session: Session | undefined;
     let decision: Decision;
@@ -300,6 +305,7 @@ export class Dispatcher {
         const key = sessionKey(event);
         if (!this.sessions.get(key) && this.#denied.delete(key)) {
           this.log.info({ event: event.name, instance: event.instance, commonName: event.commonName }, 'denied client left');
+          if (message) Object.assign(message, { commonName: event.commonName, verdict: 'accept', unhandled: 'denied-client-left' });
           return { verdict: 'accept', config: [] };
         }
         const link = authLink(event);
@@ -335,8 +341,7 @@ export class Dispatcher {
       default:
         decision = await pipeline.run(event, undefined, run);
     }
-    this.#logDecision(event, decision, performance.now() - started, session);
-    this.onDecision?.({ event, decision, session });
+    this.#logDecision(event, decision, performance.now() - started, session, message);
     return decision;
   }
 
@@ -346,7 +351,7 @@ export class Dispatcher {
     if (this.#denied.size > DENIED_MEMORY) this.#denied.delete(this.#denied.values().next().value!);
   }
 
-  #logDecision(event: AnyEvent, decision: Decision, ms: number, session?: Session): void {
+  #logDecision(event: AnyEvent, decision: Decision, ms: number, session: Session | undefined, message: DecisionMessage | undefined): void {
     const who = 'commonName' in event ? event.commonName : session?.commonName;
     // ms: time inside the daemon, queue wait included (what the benchmark's latency reports)
     const fields = {
@@ -359,6 +364,9 @@ export class Dispatcher {
     };
     // the addresses the client gets, which the answer may have changed
     if (event.name === 'client-connect' && session) Object.assign(fields, { vpnAddress: session.vpnAddress, vpnAddress6: session.vpnAddress6 });
+    // the same fields for watchers (details() never holds the password)
+    if (message)
+      Object.assign(message, fields, { reason: decision.reason, plugin: decision.decidedBy, config: decision.config.length ? decision.config : undefined });
     if (decision.verdict === 'deny') {
       this.log.warn({ ...fields, reason: decision.reason, plugin: decision.decidedBy }, `${event.name} denied`);
     } else {

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../../errors.ts';
 import type { Dispatcher } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
+import { publishLifecycle } from '../../observe/channels.ts';
 import { parseStatus3 } from '../../openvpn-management/commands.ts';
 import { splitAddress } from '../management/management-source.ts';
 import { hookSessionKey } from './hook-server.ts';
@@ -85,5 +86,6 @@ export async function rebuildFromStatusFile(file: string, instance: string, disp
     added++;
   }
   log.info({ file, rebuilt: added }, 'sessions rebuilt from the status file');
+  publishLifecycle(() => ({ what: 'sessions-rebuilt', source: 'hook', instance, rebuilt: added }));
   return status.time ? status.time * 1000 : 0;
 }

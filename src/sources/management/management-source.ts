@@ -12,6 +12,7 @@ import { errorMessage } from '../../errors.ts';
 import type { ManagementInstanceConfig } from '../../config/config-schema.ts';
 import type { Dispatcher, SessionKeyOf } from '../../daemon/dispatcher.ts';
 import type { Logger } from '../../logger.ts';
+import { publishLifecycle } from '../../observe/channels.ts';
 import type { Decision } from '../../pipeline/pipeline.ts';
 import type { PendingAuth } from '../../plugins/plugin-api.ts';
 import { ManagementClient } from '../../openvpn-management/management-client.ts';
@@ -67,11 +68,13 @@ export class ManagementSource {
     });
     this.client.on('message', (m: ManagementMessage) => this.#onMessage(m));
     this.client.on('attach', () => {
+      publishLifecycle(() => ({ what: 'source-attached', source: 'management', instance: this.instance }));
       void this.#rebuild();
       // a client answered just before a restart may only now be applied by OpenVPN: look again
       clearTimeout(this.#again);
       this.#again = setTimeout(() => void this.#rebuild(), REBUILD_AGAIN_MS).unref();
     });
+    this.client.on('detach', () => publishLifecycle(() => ({ what: 'source-detached', source: 'management', instance: this.instance })));
     // an OpenVPN on hold (management-hold) answers status only once released
     this.client.on('release', () => void this.#rebuild());
   }
@@ -242,6 +245,7 @@ export class ManagementSource {
       );
     }
     log.info({ live: clients.length, rebuilt: added, closedAsMissed: missed.length }, 'sessions rebuilt from status');
+    publishLifecycle(() => ({ what: 'sessions-rebuilt', source: 'management', instance: this.instance, rebuilt: added, closedAsMissed: missed.length }));
     this.options.onRebuilt?.();
   }
 }
