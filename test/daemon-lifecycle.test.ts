@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../src/lab/wait.ts';
 import { runHook } from './support/hook-runner.ts';
-import { FLEXSCRIPT, RUN_AS, ownedDir, startDaemon, writeConfig } from '../src/lab/daemon-process.ts';
+import { FLEXSCRIPT, RUN_AS, lifecycleOf, ownedDir, startDaemon, writeConfig } from '../src/lab/daemon-process.ts';
 
 const DENY_LIST = new URL('../examples/plugins/deny-list.ts', import.meta.url).pathname;
 
@@ -56,21 +56,31 @@ test('SIGHUP reloads a valid config, refuses an invalid one and keeps serving; S
   // a broken config: the reload is refused with file, line and field, the old plugins stay
   writeFileSync(path, config(runDir, 'trent', 'colour: blue\n'));
   daemon.signal('SIGHUP');
-  const refused = await daemon.waitForLog('reload refused', (l) => l.msg === 'reload refused; keeping the running config and plugins');
-  assert.deepEqual(refused.problems, [`${path}:9: colour: unknown key`]);
+  const refused = await daemon.waitForEvent('reload refused', lifecycleOf('reload-failed'));
+  assert.deepEqual(refused.data.problems, [`${path}:9: colour: unknown key`]);
+  // for the operator: the log names the problem with file, line and field too
+  const logged = await daemon.waitForLog('reload refused in the log', (l) => l.msg === 'reload refused; keeping the running config and plugins');
+  assert.deepEqual(logged.problems, [`${path}:9: colour: unknown key`]);
   assert.equal(await connect('mallory'), 'deny');
   assert.equal(await connect('trent'), 'accept');
 
   // a valid one takes effect
   writeFileSync(path, config(runDir, 'trent'));
   daemon.signal('SIGHUP');
-  await daemon.waitForLog('reloaded', (l) => l.msg === 'reloaded');
+  await daemon.waitForEvent(
+    'reloaded',
+    lifecycleOf('reloaded', (m) => m.plugins.length > 0),
+  );
   assert.equal(await connect('mallory'), 'accept');
   assert.equal(await connect('trent'), 'deny');
 
   assert.ok(existsSync(join(runDir, 'daemon.pid')));
   assert.equal(await daemon.stop(), 0);
-  assert.ok(daemon.logs().some((l) => l.msg === 'flexscript daemon stopped'));
+  assert.ok(daemon.events().some(lifecycleOf('stopping')), 'watchers saw it stop');
+  assert.ok(
+    daemon.logs().some((l) => l.msg === 'flexscript daemon stopped'),
+    'the operator log says it stopped',
+  );
   assert.equal(existsSync(join(runDir, 'daemon.pid')), false, 'the pid file is removed, so hooks fail closed at once');
 });
 

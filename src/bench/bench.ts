@@ -200,7 +200,7 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
       const socket = join(lab.dir, 'mgmt.sock');
       const yaml = daemonConfig(mode, work, accountingDb(lab), socket, env);
       const configPath = writeConfig(lab.dir, yaml);
-      const daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: env.netns });
+      const daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: env.netns, watch: false });
       lab.track(() => daemon.stop());
       const config = parseConfig(yaml, configPath).config;
       const lines =

@@ -67,6 +67,13 @@ program
   .action(async (o: { config: string; json?: boolean }) => process.exit(await (await import('./control.ts')).statusCommand(o.config, o.json ?? false)));
 
 program
+  .command('watch')
+  .description('what the daemon does, live: decisions, plugin calls, root-stage requests, reloads (through its control socket)')
+  .requiredOption('-c, --config <file>', 'configuration file (its control: section)')
+  .option('--json', 'print the JSON lines as they come')
+  .action(async (o: { config: string; json?: boolean }) => process.exit(await (await import('./watch.ts')).watchCommand(o.config, o.json ?? false)));
+
+program
   .command('sessions')
   .description('session history from the accounting store, newest first')
   .requiredOption('-c, --config <file>', 'configuration file (its store: section)')

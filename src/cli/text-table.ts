@@ -50,7 +50,16 @@ export function quotedName(name: string): string {
  * left are the layout's own newlines.)
  */
 export function terminalJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(HIDDEN, (ch) =>
+  return escapeJson(JSON.stringify(value, null, 2));
+}
+
+/** `terminalJson` on one line: for a stream of JSON lines. */
+export function terminalJsonLine(value: unknown): string {
+  return escapeJson(JSON.stringify(value));
+}
+
+function escapeJson(json: string): string {
+  return json.replace(HIDDEN, (ch) =>
     ch < ' ' ? ch : Array.from({ length: ch.length }, (_, i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
 }

@@ -2,19 +2,27 @@
  * @module control-socket
  * The daemon's own control socket, in both modes (hook mode has no management interface to ask,
  * and management mode's pass-through speaks OpenVPN's protocol). One JSON object per line in,
- * one JSON line out. Only `status` exists, and it only reads: disconnecting a client stays with
- * the management pass-through, where the config must allow it.
+ * one JSON line out. Both commands only read: disconnecting a client stays with the management
+ * pass-through, where the config must allow it.
+ *
+ * - `status`: the live clients.
+ * - `watch`: an answer line, then the daemon's channel messages as JSON lines for as long as the
+ *   connection lasts (src/observe/watch-feed.ts; a watcher that reads too slowly is dropped).
  *
  * @example
  * → {"command":"status"}
  * ← {"ok":true,"sessions":[{"instance":"office","commonName":"alice","vpnAddress":"10.8.0.6",...}]}
+ * → {"command":"watch"}
+ * ← {"ok":true,"watching":["decision","plugin-call","root-action","lifecycle"]}
+ * ← {"channel":"decision","data":{"event":"client-connect","commonName":"alice","verdict":"accept",...},"time":"..."}
  */
 import { keyString, type Client, type ClientInfo } from '../core/client.ts';
 import type { SourceAdapter } from '../core/source.ts';
 import { errorMessage } from '../errors.ts';
 import type { ControlConfig } from '../config/config-schema.ts';
 import type { Logger } from '../logger.ts';
-import { LineServer } from '../util/line-server.ts';
+import type { WatchFeed } from '../observe/watch-feed.ts';
+import { LineServer, type Takeover } from '../util/line-server.ts';
 
 /** One live client as `status` reports it. */
 export interface ControlSession extends ClientInfo {
@@ -25,7 +33,7 @@ export interface ControlSession extends ClientInfo {
   readonly bytesSent?: number;
 }
 
-export type ControlRequest = { readonly command: 'status' };
+export type ControlRequest = { readonly command: 'status' } | { readonly command: 'watch' };
 /** The root stage as `status` reports it: without the table in place the firewall admits nobody. */
 export interface ControlRootStatus {
   readonly state: string;
@@ -38,12 +46,20 @@ export type ControlResponse =
   | { readonly ok: true; readonly sessions: readonly ControlSession[]; readonly root?: ControlRootStatus }
   | { readonly ok: false; readonly error: string };
 
+/** The first line of a `watch` answer; the feed's lines follow. */
+export type ControlWatchResponse = { readonly ok: true; readonly watching: readonly string[] } | { readonly ok: false; readonly error: string };
+
+/** The channels a watcher gets. */
+export const WATCHED = ['decision', 'plugin-call', 'root-action', 'lifecycle'] as const;
+
 export interface ControlSources {
   readonly sessions: () => readonly Client[];
   /** The event sources: their lists of live clients (management `status 3`, hook mode's status file) give byte counts. */
   readonly sources: () => readonly SourceAdapter[];
   /** The root stage, when the config has one. */
   readonly root?: () => ControlRootStatus;
+  /** The channel feed for `watch`. */
+  readonly watch?: WatchFeed;
 }
 
 /** A request is one short JSON object; the line server refuses longer lines. */
@@ -94,8 +110,10 @@ export class ControlServer {
     private readonly log: Logger,
   ) {
     const line = (response: ControlResponse) => `${JSON.stringify(response)}\n`;
-    const answer = async (request: string) =>
-      line(await this.#answer(request).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) })));
+    const answer = async (request: string) => {
+      const response = await this.#answer(request).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) }));
+      return 'take' in response ? response : line(response);
+    };
     this.#lines = new LineServer('control', config, answer, log, { maxLineBytes: MAX_LINE, errorLine: (error) => line({ ok: false, error }) });
   }
 
@@ -103,11 +121,13 @@ export class ControlServer {
     return this.#lines.start();
   }
 
-  close(): Promise<void> {
-    return this.#lines.close();
+  async close(): Promise<void> {
+    // watchers get what was sent before the end, such as the daemon stopping
+    await this.sources.watch?.endWatchers();
+    await this.#lines.close();
   }
 
-  async #answer(line: string): Promise<ControlResponse> {
+  async #answer(line: string): Promise<ControlResponse | Takeover> {
     let request: unknown;
     try {
       request = JSON.parse(line);
@@ -123,6 +143,22 @@ export class ControlServer {
         ...(root ? { root: { state: root.state, tableReady: root.tableReady, ...(root.problem ? { problem: root.problem } : {}) } } : {}),
       };
     }
-    return { ok: false, error: `unknown command ${JSON.stringify(String(command ?? '')).slice(0, 80)}; known: status` };
+    if (command === 'watch') return this.#watch();
+    return { ok: false, error: `unknown command ${JSON.stringify(String(command ?? '')).slice(0, 80)}; known: status, watch` };
+  }
+
+  #watch(): ControlResponse | Takeover {
+    const feed = this.sources.watch;
+    if (!feed) return { ok: false, error: 'watch is not available in this daemon' };
+    return {
+      take: (socket) => {
+        const ack: ControlWatchResponse = { ok: true, watching: WATCHED };
+        socket.write(`${JSON.stringify(ack)}\n`);
+        // a watcher that ends its side is done watching
+        socket.once('end', () => socket.end());
+        this.log.info({ watchers: feed.watchers + 1 }, 'watcher connected');
+        feed.add(socket);
+      },
+    };
   }
 }

@@ -9,19 +9,17 @@ import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig, type LoadedConfig } from '../config/load-config.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { closePlugins, loadPlugins, type LoadedPlugin } from '../plugins/load-plugins.ts';
-import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.ts';
+import { publishLifecycle } from '../observe/channels.ts';
+import { Pipeline } from '../pipeline/pipeline.ts';
 import { HookServer } from '../sources/hook/hook-server.ts';
 import type { ManagementSource } from '../sources/management/management-source.ts';
 import type { ConnectionKey } from '../core/client.ts';
 import type { SourceAdapter } from '../core/source.ts';
-import { Dispatcher, type DispatchRecord } from './dispatcher.ts';
+import { Dispatcher } from './dispatcher.ts';
 import { DaemonServices } from './services.ts';
 
 export interface DaemonOptions {
   readonly log?: Logger;
-  /** Observers for live output (demo) and metrics. */
-  readonly onDecision?: (record: DispatchRecord) => void;
-  readonly pipeline?: PipelineOptions;
 }
 
 export class Daemon {
@@ -37,7 +35,6 @@ export class Daemon {
     readonly dispatcher: Dispatcher,
     /** What start-up opened, closed in reverse order: event sources, then the sockets that serve tools. */
     private readonly opened: { close(): Promise<void> }[],
-    private readonly options: DaemonOptions,
     readonly services: DaemonServices,
   ) {}
 
@@ -48,23 +45,37 @@ export class Daemon {
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
     const loaded = await loadConfig(configPath);
     const log = options.log ?? createLogger(loaded.config.log.level);
-    // metrics observe the same calls as the caller's observers
-    const metricsModule = loaded.config.metrics ? await import('../metrics/daemon-metrics.ts') : undefined;
-    const metrics = metricsModule && new metricsModule.DaemonMetrics();
-    if (metrics) options = metricsModule!.observedBy(options, metrics);
-    const services = await DaemonServices.open(loaded.config, log, { rootAction: metrics?.rootAction });
+    // metrics and watchers subscribe to the channels before the first event can flow
+    const metrics = loaded.config.metrics ? new (await import('../metrics/daemon-metrics.ts')).DaemonMetrics() : undefined;
+    const unsubscribeMetrics = metrics?.subscribe();
+    const watch = loaded.config.control ? new (await import('../observe/watch-feed.ts')).WatchFeed(log.child({ source: 'watch' })) : undefined;
+    const observers = {
+      close: async () => {
+        unsubscribeMetrics?.();
+        watch?.close();
+      },
+    };
+    let services: DaemonServices;
+    try {
+      services = await DaemonServices.open(loaded.config, log);
+    } catch (err) {
+      await observers.close();
+      throw err;
+    }
     let plugins: LoadedPlugin[];
     try {
       plugins = await loadPlugins(loaded, log, services);
     } catch (err) {
       await services.close();
+      await observers.close();
       throw err;
     }
     const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'] };
-    const dispatcher = new Dispatcher(new Pipeline(plugins, log, options.pipeline), log, loaded.config.pipeline.concurrency, options.onDecision, identity);
-    const opened: { close(): Promise<void> }[] = [];
+    const dispatcher = new Dispatcher(new Pipeline(plugins, log), log, loaded.config.pipeline.concurrency, identity);
+    // the observers are closed last: watchers see the daemon stop
+    const opened: { close(): Promise<void> }[] = [observers];
     const sources: SourceAdapter[] = [];
-    const daemon = new Daemon(loaded, plugins, log, dispatcher, opened, options, services);
+    const daemon = new Daemon(loaded, plugins, log, dispatcher, opened, services);
     // registered before the root stage starts: its first reconcile waits for them
     const hookRebuilt = loaded.config.hook?.['status-file'] ? services.rebuildGate('hook') : undefined;
     const managementRebuilt = new Map((loaded.config.management?.instances ?? []).map((i) => [i.name, services.rebuildGate(`management/${i.name}`)]));
@@ -118,6 +129,7 @@ export class Daemon {
           sessions: () => dispatcher.sessions.list(),
           sources: () => sources,
           root: rootClient && (() => rootClient.stats),
+          watch,
         };
         const server = new ControlServer(loaded.config.control, control, log.child({ source: 'control' }));
         await server.start();
@@ -134,6 +146,7 @@ export class Daemon {
       throw err;
     }
     log.info({ config: loaded.file, instance: loaded.config.instance, plugins: plugins.map((p) => p.name) }, 'flexscript daemon started');
+    publishLifecycle(() => ({ what: 'started', instance: loaded.config.instance, plugins: plugins.map((p) => p.name) }));
     return daemon;
   }
 
@@ -153,6 +166,7 @@ export class Daemon {
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [errorMessage(err)];
       log.error({ problems }, 'reload refused; keeping the running config and plugins');
+      publishLifecycle(() => ({ what: 'reload-failed', problems }));
       return false;
     }
     const { hook, management, instance } = this.loaded.config;
@@ -173,9 +187,10 @@ export class Daemon {
     this.loaded = next;
     log.level = next.config.log.level;
     this.dispatcher.identity = { usernamesVerifiedByOpenvpn: next.config.identity['usernames-verified-by-openvpn'] };
-    await this.dispatcher.swap(new Pipeline(plugins, log, this.options.pipeline));
+    await this.dispatcher.swap(new Pipeline(plugins, log));
     await closePlugins(old, log);
     log.info({ plugins: plugins.map((p) => p.name) }, 'reloaded');
+    publishLifecycle(() => ({ what: 'reloaded', plugins: plugins.map((p) => p.name) }));
     // the new plugins may want other sets or routes for the same sessions
     void this.services.reconcile();
     return true;
@@ -194,6 +209,7 @@ export class Daemon {
   /** Stops the sources (answering what is in flight), then closes the plugins. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      publishLifecycle(() => ({ what: 'stopping' }));
       for (const s of [...this.opened].reverse()) {
         try {
           await s.close();
@@ -205,6 +221,7 @@ export class Daemon {
       await closePlugins(this.plugins, this.log);
       await this.services.close();
       this.log.info('flexscript daemon stopped');
+      publishLifecycle(() => ({ what: 'stopped' }));
     })();
     return this.#closing;
   }

@@ -62,8 +62,7 @@ test('a client given a static address in the answer is recorded and found by tha
     ],
     log,
   );
-  const records: { session?: LiveSession }[] = [];
-  const d = new Dispatcher(pipeline, log, 4, (r) => records.push(r));
+  const d = new Dispatcher(pipeline, log, 4);
 
   assert.equal((await d.handle({ raw: connect('alice', 1), keyOf })).verdict, 'accept');
   assert.equal((await d.handle({ raw: connect('bob', 2), keyOf })).verdict, 'accept');
@@ -81,8 +80,6 @@ test('a client given a static address in the answer is recorded and found by tha
   await d.handle({ raw: learn('fd00::10/128', 'alice'), keyOf });
   await d.handle({ raw: learn('10.8.0.101', 'alice'), keyOf });
   assert.deepEqual(learned, [{ known: true }, { known: true }, { known: false }]);
-  assert.equal(records.at(-3)?.session, alice);
-  assert.equal(records.at(-1)?.session, undefined);
 });
 
 test('a reauth keeps the live session and its address; a disconnect takes the session out of the address index', async () => {
@@ -159,7 +156,7 @@ function identityLab(o: { verifier?: boolean; openvpn?: boolean } = {}) {
           }),
         ]),
   ];
-  const d = new Dispatcher(new Pipeline(plugins, log), log, 4, undefined, { usernamesVerifiedByOpenvpn: o.openvpn });
+  const d = new Dispatcher(new Pipeline(plugins, log), log, 4, { usernamesVerifiedByOpenvpn: o.openvpn });
   return { d, seen, last: () => seen.at(-1) };
 }
 

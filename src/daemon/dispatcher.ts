@@ -13,6 +13,7 @@ import { learnAddressAdd, missedDisconnect } from '../events/daemon-events.ts';
 import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent, EventName, EventSource } from '../events/event-map.ts';
 import { parseEvent } from '../events/parse-event.ts';
 import type { Logger } from '../logger.ts';
+import { decisions, type DecisionMessage } from '../observe/channels.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
 import { SessionTable, type Session } from '../sessions/session-table.ts';
 import { Semaphore } from '../util/semaphore.ts';
@@ -35,12 +36,6 @@ class Generation {
   idle(): Promise<void> {
     return this.inflight === 0 ? Promise.resolve() : new Promise((r) => (this.#idle = r));
   }
-}
-
-export interface DispatchRecord {
-  readonly event: AnyEvent;
-  readonly decision: Decision;
-  readonly session?: Session;
 }
 
 /** The few fields of an event worth a log line (never the password). */
@@ -136,7 +131,6 @@ export class Dispatcher implements EventSink {
     pipeline: Pipeline,
     private readonly log: Logger,
     concurrency: number,
-    private readonly onDecision?: (record: DispatchRecord) => void,
     identity: IdentityOptions = {},
   ) {
     this.#current = new Generation(pipeline);
@@ -196,22 +190,42 @@ export class Dispatcher implements EventSink {
       event = parseEvent(raw);
     } catch (err) {
       this.log.error({ event: raw.name, instance: raw.instance, err: errorMessage(err) }, 'malformed event refused');
-      return { verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] };
+      const refused: Decision = { verdict: 'deny', reason: `malformed event: ${errorMessage(err)}`, config: [] };
+      if (decisions.hasSubscribers) {
+        const message: DecisionMessage = {
+          event: raw.name,
+          instance: raw.instance,
+          source: raw.source,
+          verdict: refused.verdict,
+          reason: refused.reason,
+          unhandled: 'malformed',
+        };
+        await decisions.tracePromise(async () => refused, message);
+      }
+      return refused;
     }
     return this.#dispatch(event, keyOf, run, performance.now());
   }
 
-  /** Runs a typed event. Never throws. */
-  async #dispatch(event: AnyEvent, keyOf: KeyOf | undefined, run: RunOptions, started: number): Promise<Decision> {
+  /** Runs a typed event, traced on the decision channel (no message is made while nobody watches). Never throws. */
+  #dispatch(event: AnyEvent, keyOf: KeyOf | undefined, run: RunOptions, started: number): Promise<Decision> {
+    if (!decisions.hasSubscribers) return this.#traced(event, keyOf, run, started, undefined);
+    const message: DecisionMessage = { event: event.name, instance: event.instance, source: event.source };
+    return decisions.tracePromise(() => this.#traced(event, keyOf, run, started, message), message);
+  }
+
+  async #traced(event: AnyEvent, keyOf: KeyOf | undefined, run: RunOptions, started: number, message: DecisionMessage | undefined): Promise<Decision> {
     const release = await this.#slots.acquire();
     const gen = this.#current;
     gen.enter();
     try {
-      return await this.#run(gen, event, keyOf, started, run);
+      return await this.#run(gen, event, keyOf, started, run, message);
     } catch (err) {
       // the pipeline itself never throws; this guards the daemon against its own bugs
       this.log.error({ event: event.name, err: errorMessage(err) }, 'event failed');
-      return { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
+      const failed: Decision = { verdict: 'deny', reason: `internal error: ${errorMessage(err)}`, config: [] };
+      if (message) Object.assign(message, { verdict: failed.verdict, reason: failed.reason, unhandled: 'internal-error' });
+      return failed;
     } finally {
       gen.leave();
       release();
@@ -309,7 +323,7 @@ export class Dispatcher implements EventSink {
     if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
   }
 
-  async #run(gen: Generation, event: AnyEvent, keyOf: KeyOf | undefined, started: number, run: RunOptions): Promise<Decision> {
+  async #run(gen: Generation, event: AnyEvent, keyOf: KeyOf | undefined, started: number, run: RunOptions, message?: DecisionMessage): Promise<Decision> {
     const { pipeline } = gen;
     let session: Session | undefined;
     let decision: Decision;
@@ -337,6 +351,7 @@ export class Dispatcher implements EventSink {
         const key = this.#keyOf(keyOf, event);
         if (!this.sessions.get(key) && this.#denied.delete(keyString(key))) {
           this.log.info({ event: event.name, instance: event.instance, commonName: event.commonName }, 'denied client left');
+          if (message) Object.assign(message, { commonName: event.commonName, verdict: 'accept', unhandled: 'denied-client-left' });
           return { verdict: 'accept', config: [] };
         }
         const link = authLink(event);
@@ -372,8 +387,7 @@ export class Dispatcher implements EventSink {
       default:
         decision = await pipeline.run(event, undefined, run);
     }
-    this.#logDecision(event, decision, performance.now() - started, session);
-    this.onDecision?.({ event, decision, session });
+    this.#logDecision(event, decision, performance.now() - started, session, message);
     return decision;
   }
 
@@ -389,7 +403,7 @@ export class Dispatcher implements EventSink {
     if (this.#denied.size > DENIED_MEMORY) this.#denied.delete(this.#denied.values().next().value!);
   }
 
-  #logDecision(event: AnyEvent, decision: Decision, ms: number, session?: Session): void {
+  #logDecision(event: AnyEvent, decision: Decision, ms: number, session: Session | undefined, message: DecisionMessage | undefined): void {
     const who = 'commonName' in event ? event.commonName : session?.commonName;
     // ms: time inside the daemon, queue wait included (what the benchmark's latency reports)
     const fields = {
@@ -402,6 +416,9 @@ export class Dispatcher implements EventSink {
     };
     // the addresses the client gets, which the answer may have changed
     if (event.name === 'client-connect' && session) Object.assign(fields, { vpnAddress: session.vpnAddress, vpnAddress6: session.vpnAddress6 });
+    // the same fields for watchers (details() never holds the password)
+    if (message)
+      Object.assign(message, fields, { reason: decision.reason, plugin: decision.decidedBy, config: decision.config.length ? decision.config : undefined });
     if (decision.verdict === 'deny') {
       this.log.warn({ ...fields, reason: decision.reason, plugin: decision.decidedBy }, `${event.name} denied`);
     } else {

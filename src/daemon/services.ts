@@ -11,10 +11,11 @@ import { errorMessage } from '../errors.ts';
 import type { Config } from '../config/config-schema.ts';
 import type { ConnectionKey } from '../core/client.ts';
 import type { Logger } from '../logger.ts';
+import { publishLifecycle } from '../observe/channels.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
 import type { LiveSession, RootActions, RootRules, SessionRecords, Services } from '../plugins/plugin-api.ts';
 import type { DesiredState, RouteSpec } from '../root/protocol.ts';
-import type { RootClient, RootClientOptions } from '../root/root-client.ts';
+import type { RootClient } from '../root/root-client.ts';
 import type { SessionTable } from '../sessions/session-table.ts';
 import type { Store } from '../store/store.ts';
 import { StoreSessionRecords } from './session-records.ts';
@@ -42,7 +43,7 @@ export class DaemonServices implements Services {
   private constructor(private readonly log: Logger) {}
 
   /** Opens the store and prepares (does not start) the root stage. */
-  static async open(config: Config, log: Logger, observe: { readonly rootAction?: RootClientOptions['onAction'] } = {}): Promise<DaemonServices> {
+  static async open(config: Config, log: Logger): Promise<DaemonServices> {
     const services = new DaemonServices(log);
     try {
       if (config.store) {
@@ -59,7 +60,6 @@ export class DaemonServices implements Services {
           timeoutMs: config.root.timeout,
           log: log.child({ component: 'root' }),
           desiredState: () => services.settledDesiredState(),
-          onAction: observe.rootAction,
         });
       }
     } catch (err) {
@@ -159,8 +159,10 @@ export class DaemonServices implements Services {
         try {
           const result = await root.reconcile(this.desiredState());
           this.log.info({ component: 'root', ...result }, 'kernel state reconciled');
+          publishLifecycle(() => ({ what: 'kernel-reconciled', sets: result.sets, routes: result.routes }));
         } catch (err) {
           this.log.error({ component: 'root', err: errorMessage(err) }, 'reconcile failed');
+          publishLifecycle(() => ({ what: 'kernel-reconcile-failed', error: errorMessage(err) }));
         }
       } while (this.#again);
     })().finally(() => (this.#reconciling = undefined));

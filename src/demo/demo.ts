@@ -2,14 +2,15 @@
  * @module demo
  * `flexscript demo`: the product doing its main job on a throwaway setup. A temporary PKI, a
  * real OpenVPN server running as nobody, the daemon (also nobody) with the example plugins,
- * and a few real clients; it prints the events as the daemon decides them, then removes
- * everything it started and made, also on Ctrl-C.
+ * and a few real clients; it prints the events as the daemon decides them (watched through its
+ * control socket, not read from its log), then removes everything it started and made, also on
+ * Ctrl-C.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load-config.ts';
 import { createLab, type Lab } from '../lab/lab.ts';
-import { HOOK, ownedDir, startDaemon, writeConfig, type DaemonHandle, type LogLine } from '../lab/daemon-process.ts';
+import { HOOK, ownedDir, startDaemon, writeConfig, type DaemonEvent, type DaemonHandle } from '../lab/daemon-process.ts';
 import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { openvpnBinary } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
@@ -53,23 +54,35 @@ async function showAccounting(db: string, out: (line: string) => void): Promise<
   }
 }
 
-/** One daemon log line as a line for a person, or nothing for lines not worth showing. */
-export function describe(l: LogLine): string | undefined {
-  const t = String(l.time ?? '').slice(11, 19);
-  const who = JSON.stringify(l.commonName ?? '');
-  switch (l.msg) {
-    case 'client-connect':
-      return `${t}  connect     ${who} from ${l.realAddress}:${l.realPort} gets ${l.vpnAddress}; pushed ${((l.config as string[]) ?? []).join(' | ') || 'nothing'}`;
-    case 'client-connect denied':
-      return `${t}  DENIED      ${who} by plugin ${l.plugin}: ${l.reason}`;
-    case 'learn-address':
-      return `${t}  address     ${l.operation} ${l.address}${l.commonName ? ` for ${who}` : ''}`;
-    case 'client-disconnect':
-      return `${t}  disconnect  ${who} after ${l.duration}s, ${l.bytesReceived} bytes in, ${l.bytesSent} bytes out`;
-    case 'flexscript daemon started':
-      return `${t}  daemon      started as nobody with plugins ${(l.plugins as string[]).join(', ')}`;
+/** One event the daemon published as a line for a person, or nothing for events not worth showing. */
+export function describe(e: DaemonEvent): string | undefined {
+  const t = e.time.slice(11, 19);
+  switch (e.channel) {
+    case 'decision': {
+      const d = e.data;
+      // a malformed event, or the disconnect of a client that was denied: no plugin saw it
+      if (d.unhandled !== undefined) return undefined;
+      const who = JSON.stringify(d.commonName ?? '');
+      if (d.event === 'client-connect' && d.verdict === 'deny') return `${t}  DENIED      ${who} by plugin ${d.plugin}: ${d.reason}`;
+      if (d.event === 'client-connect') {
+        return `${t}  connect     ${who} from ${d.realAddress}:${d.realPort} gets ${d.vpnAddress}; pushed ${(d.config ?? []).join(' | ') || 'nothing'}`;
+      }
+      if (d.event === 'learn-address') return `${t}  address     ${d.operation} ${d.address}${d.commonName ? ` for ${who}` : ''}`;
+      if (d.event === 'client-disconnect') return `${t}  disconnect  ${who} after ${d.duration}s, ${d.bytesReceived} bytes in, ${d.bytesSent} bytes out`;
+      return undefined;
+    }
+    case 'plugin-call':
+      return e.data.outcome === 'error' || e.data.outcome === 'timeout'
+        ? `${t}  error       plugin ${e.data.plugin} on ${e.data.event}: ${e.data.failure}`
+        : undefined;
+    case 'root-action':
+      return e.data.code === undefined ? undefined : `${t}  error       root stage ${e.data.action}: ${e.data.code}`;
+    case 'lifecycle':
+      if (e.data.what === 'started') return `${t}  daemon      started as nobody with plugins ${e.data.plugins.join(', ')}`;
+      if (e.data.what === 'reload-failed') return `${t}  error       reload refused: ${e.data.problems.join('; ')}`;
+      return undefined;
     default:
-      return l.level !== undefined && l.level >= 50 ? `${t}  error       ${l.msg}` : undefined;
+      return undefined;
   }
 }
 
@@ -87,7 +100,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   let daemon: DaemonHandle | undefined;
   let printed = 0;
   const show = () => {
-    const lines = daemon?.logs() ?? [];
+    const lines = daemon?.events() ?? [];
     for (; printed < lines.length; printed++) {
       const text = describe(lines[printed]!);
       if (text) out(text);
@@ -144,9 +157,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const connected = clients.filter((c) => c.log().includes('Initialization Sequence Completed')).length;
     await Promise.all(clients.map((c) => c.stop()));
     // OpenVPN reports each exit; wait for them (bounded) so the disconnects show
-    await waitFor('disconnects', () => interrupted || d.logs().filter((l) => l.msg === 'client-disconnect').length >= connected, { timeoutMs: 15_000 }).catch(
-      () => undefined,
-    );
+    const disconnects = () =>
+      d.events().filter((e) => e.channel === 'decision' && e.data.event === 'client-disconnect' && e.data.unhandled === undefined).length;
+    await waitFor('disconnects', () => interrupted || disconnects() >= connected, { timeoutMs: 15_000 }).catch(() => undefined);
     show();
     const sessions = existsSync(join(work, 'sessions.jsonl')) ? readFileSync(join(work, 'sessions.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0;
     out(`\n  ${connected} of ${clients.length} clients connected; session-log plugin wrote ${sessions} record(s)`);

@@ -1,12 +1,22 @@
 /**
  * @module daemon-process
  * Starts the real daemon (`flexscript run`) as an unprivileged user, as an operator would, and
- * reads its JSON log: for the demo, the benchmark and the end-to-end tests.
+ * watches what it does: its channel messages through the control socket's `watch` (`events()`,
+ * `waitForEvent`), and its JSON log for what an operator reads (`logs()`, `waitForLog`). For the
+ * demo, the benchmark and the end-to-end tests.
+ *
+ * A config without `control:` gets one appended (a socket in a folder next to the log), so every
+ * lab daemon can be watched; the watch opens as soon as the socket answers, and the daemon keeps
+ * what happened since its start for that first watcher, so no event is missed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, chownSync, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../config/load-config.ts';
+import { openWatch, type WatchConnection } from '../observe/watch-client.ts';
+import type { WatchLine } from '../observe/watch-feed.ts';
+import type { DecisionMessage, LifecycleMessage } from '../observe/channels.ts';
 import { ensureFreshBuild } from './fresh-build.ts';
 import { waitFor } from './wait.ts';
 
@@ -21,10 +31,38 @@ export const RUN_AS = { user: 'nobody', group: 'nogroup', uid: 65534, gid: 65534
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
+/** One message the daemon published (src/observe/channels.ts), as its watch feed sends it. */
+export type DaemonEvent = WatchLine;
+export type DecisionEvent = Extract<DaemonEvent, { channel: 'decision' }>;
+export type LifecycleEvent = Extract<DaemonEvent, { channel: 'lifecycle' }>;
+export type RootActionEvent = Extract<DaemonEvent, { channel: 'root-action' }>;
+
+/** Matches a decision whose fields equal those given, e.g. `decisionOf({ event: 'client-connect', verdict: 'deny' })`. */
+export function decisionOf(match: Partial<DecisionMessage>): (e: DaemonEvent) => e is DecisionEvent {
+  return (e): e is DecisionEvent => e.channel === 'decision' && Object.entries(match).every(([k, v]) => e.data[k as keyof DecisionMessage] === v);
+}
+
+/** Matches a lifecycle step, and optionally more of its fields. */
+export function lifecycleOf<W extends LifecycleMessage['what']>(
+  what: W,
+  match: (m: Extract<LifecycleMessage, { what: W }>) => boolean = () => true,
+): (e: DaemonEvent) => e is LifecycleEvent & { data: Extract<LifecycleMessage, { what: W }> } {
+  return (e): e is LifecycleEvent & { data: Extract<LifecycleMessage, { what: W }> } =>
+    e.channel === 'lifecycle' && e.data.what === what && match(e.data as Extract<LifecycleMessage, { what: W }>);
+}
+
 export interface DaemonHandle {
   readonly pid: number;
   readonly logPath: string;
   readonly configPath: string;
+  /** The daemon's control socket, which the handle watches. */
+  readonly controlSocket: string | undefined;
+  /** What the daemon has published since it started, in order. */
+  events(): DaemonEvent[];
+  /** The first event (since start) for which `pred` holds; waits for it. */
+  waitForEvent<E extends DaemonEvent>(what: string, pred: (e: DaemonEvent) => e is E, timeoutMs?: number): Promise<E>;
+  waitForEvent(what: string, pred: (e: DaemonEvent) => boolean, timeoutMs?: number): Promise<DaemonEvent>;
+  /** The operator's log: for checking that something is logged, not for behaviour. */
   logs(): LogLine[];
   waitForLog(what: string, pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   signal(sig: NodeJS.Signals): void;
@@ -59,7 +97,37 @@ export function readJsonLines(path: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export async function startDaemon(configPath: string, logPath: string, opts: { wait?: boolean; netns?: string } = {}): Promise<DaemonHandle> {
+/**
+ * The control socket of the config at `configPath`, adding a `control:` section when it has
+ * none. Undefined for a config that does not parse (a daemon meant to fail).
+ */
+function controlSocketOf(configPath: string, logPath: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(configPath, 'utf8');
+    const control = parseConfig(text, configPath).config.control;
+    if (control) return control.socket;
+  } catch {
+    return undefined;
+  }
+  const socket = join(ownedDir(join(dirname(logPath), 'watch')), 'control.sock');
+  appendFileSync(configPath, `${text.endsWith('\n') ? '' : '\n'}# added by the lab, to watch the daemon\ncontrol:\n  socket: ${socket}\n`);
+  return socket;
+}
+
+export interface StartOptions {
+  /** Wait until the daemon has started (default true). */
+  readonly wait?: boolean;
+  readonly netns?: string;
+  /**
+   * Watch the daemon (default true). The benchmark turns it off: a watcher makes the daemon
+   * publish every event, which is work the measured daemon should not do.
+   */
+  readonly watch?: boolean;
+}
+
+export async function startDaemon(configPath: string, logPath: string, opts: StartOptions = {}): Promise<DaemonHandle> {
+  const controlSocket = opts.watch === false ? undefined : controlSocketOf(configPath, logPath);
   const fd = openSync(logPath, 'a', 0o644);
   // FXS_DAEMON_NODE_ARGS passes Node flags to the daemon, e.g. --cpu-prof for profiling
   const nodeArgs = process.env.FXS_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
@@ -84,6 +152,26 @@ export async function startDaemon(configPath: string, logPath: string, opts: { w
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let done = false;
   void exited.then(() => (done = true));
+  const events: DaemonEvent[] = [];
+  let watch: WatchConnection | undefined;
+  let watchProblem: string | undefined = controlSocket ? undefined : `${configPath}: the daemon is not watched (no control socket, or watch: false)`;
+  // opened as soon as the socket answers; the daemon keeps its messages since start for it
+  void (async () => {
+    if (!controlSocket) return;
+    try {
+      watch = await waitFor(
+        'the control socket to take a watcher',
+        async () => {
+          if (done) throw new Error('the daemon exited before its control socket answered');
+          return openWatch(controlSocket, (e) => void events.push(e), 5_000).catch(() => undefined);
+        },
+        { timeoutMs: 60_000, intervalMs: 50 },
+      );
+      if (done) watch.close();
+    } catch (err) {
+      watchProblem = err instanceof Error ? err.message : String(err);
+    }
+  })();
   const logs = () =>
     readFileSync(logPath, 'utf8')
       .split('\n')
@@ -95,6 +183,20 @@ export async function startDaemon(configPath: string, logPath: string, opts: { w
     pid: child.pid!,
     logPath,
     configPath,
+    controlSocket,
+    events: () => [...events],
+    waitForEvent: (what: string, pred: (e: DaemonEvent) => boolean, timeoutMs = 30_000): Promise<never> =>
+      waitFor<never>(
+        what,
+        () => {
+          const found = events.find(pred);
+          if (found) return found as never;
+          if (watchProblem) throw new Error(`cannot watch the daemon while waiting for ${what}: ${watchProblem}`);
+          if (done) throw new Error(`daemon exited while waiting for ${what}:\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
+          return undefined;
+        },
+        { timeoutMs },
+      ),
     logs,
     exited,
     waitForLog: (what, pred, timeoutMs = 30_000) =>
@@ -110,6 +212,7 @@ export async function startDaemon(configPath: string, logPath: string, opts: { w
       if (!done) child.kill(sig);
     },
     stop: async () => {
+      // the watch ends with the daemon, after its last messages
       if (!done) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -119,6 +222,9 @@ export async function startDaemon(configPath: string, logPath: string, opts: { w
       return exited;
     },
   };
-  if (opts.wait !== false) await handle.waitForLog('daemon start', (l) => l.msg === 'flexscript daemon started');
+  void exited.then(() => watch?.close());
+  if (opts.wait === false) return handle;
+  if (controlSocket) await handle.waitForEvent('daemon start', lifecycleOf('started'), 60_000);
+  else await handle.waitForLog('daemon start', (l) => l.msg === 'flexscript daemon started', 60_000);
   return handle;
 }

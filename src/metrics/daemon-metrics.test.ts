@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { register as globalRegistry } from 'prom-client';
-import type { DaemonOptions } from '../daemon/daemon.ts';
-import type { AnyEvent } from '../events/event-map.ts';
-import { DaemonMetrics, observedBy } from './daemon-metrics.ts';
+import { decisions, pluginCalls, rootActions, type DecisionMessage } from '../observe/channels.ts';
+import { DaemonMetrics } from './daemon-metrics.ts';
 
 /** The value of one sample line, e.g. `flexscript_decisions_total{event="client-connect",verdict="deny"}`. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -17,14 +16,14 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-const event = (name: string, source: 'hook' | 'management') => ({ name, source, instance: 'a', env: {} }) as unknown as AnyEvent;
+const decided = (event: string, source: 'hook' | 'management', verdict: 'accept' | 'deny'): DecisionMessage => ({ event, source, instance: 'a', verdict });
 
 test('decisions count events by type and source, and verdicts only for events that can refuse', async () => {
   const m = new DaemonMetrics({ processMetrics: false });
-  m.decision({ event: event('client-connect', 'hook'), decision: { verdict: 'accept', config: [] } });
-  m.decision({ event: event('client-connect', 'hook'), decision: { verdict: 'deny', config: [] } });
-  m.decision({ event: event('client-connect', 'management'), decision: { verdict: 'deny', config: [] } });
-  m.decision({ event: event('client-disconnect', 'hook'), decision: { verdict: 'accept', config: [] } });
+  m.decision(decided('client-connect', 'hook', 'accept'));
+  m.decision(decided('client-connect', 'hook', 'deny'));
+  m.decision(decided('client-connect', 'management', 'deny'));
+  m.decision(decided('client-disconnect', 'hook', 'accept'));
   const text = await m.text();
   assert.equal(sample(text, 'flexscript_events_total', { event: 'client-connect', source: 'hook' }), 2);
   assert.equal(sample(text, 'flexscript_events_total', { event: 'client-connect', source: 'management' }), 1);
@@ -32,6 +31,15 @@ test('decisions count events by type and source, and verdicts only for events th
   assert.equal(sample(text, 'flexscript_decisions_total', { event: 'client-connect', verdict: 'accept' }), 1);
   assert.equal(sample(text, 'flexscript_decisions_total', { event: 'client-connect', verdict: 'deny' }), 2);
   assert.equal(sample(text, 'flexscript_decisions_total', { event: 'client-disconnect', verdict: 'accept' }), undefined);
+});
+
+test('events no plugin decided (malformed, a denied client leaving) are not counted', async () => {
+  const m = new DaemonMetrics({ processMetrics: false });
+  m.decision({ ...decided('client-disconnect', 'hook', 'accept'), unhandled: 'denied-client-left' });
+  m.decision({ ...decided('client-connect', 'management', 'deny'), unhandled: 'malformed' });
+  const text = await m.text();
+  assert.equal(sample(text, 'flexscript_events_total', { event: 'client-disconnect', source: 'hook' }), undefined);
+  assert.equal(sample(text, 'flexscript_decisions_total', { event: 'client-connect', verdict: 'deny' }), undefined);
 });
 
 test('plugin calls land in a histogram per plugin, event and outcome', async () => {
@@ -82,21 +90,26 @@ test('gauges read the daemon at scrape time', async () => {
 test('a private registry: two instances do not collide and nothing lands in the global one', async () => {
   const a = new DaemonMetrics();
   const b = new DaemonMetrics();
-  a.decision({ event: event('up', 'hook'), decision: { verdict: 'accept', config: [] } });
+  a.decision(decided('up', 'hook', 'accept'));
   assert.equal(sample(await b.text(), 'flexscript_events_total', { event: 'up', source: 'hook' }), undefined);
   assert.match(await a.text(), /^flexscript_process_resident_memory_bytes \d+/m, 'Node process metrics are there');
   assert.equal(await globalRegistry.getSingleMetricAsString('flexscript_events_total').catch(() => 'absent'), 'absent');
 });
 
-test("observedBy keeps the caller's observers and adds the metrics'", async () => {
+test('subscribed, the metrics count what the channels carry; unsubscribed, nothing more', async () => {
   const m = new DaemonMetrics({ processMetrics: false });
-  const seen: string[] = [];
-  const given: DaemonOptions = { onDecision: () => void seen.push('decision'), pipeline: { onCall: () => void seen.push('call') } };
-  const o = observedBy(given, m);
-  o.onDecision!({ event: event('client-connect', 'hook'), decision: { verdict: 'accept', config: [] } });
-  o.pipeline!.onCall!({ plugin: 'p', event: 'client-connect', ms: 1, outcome: 'ok' });
-  assert.deepEqual(seen, ['decision', 'call']);
+  const unsubscribe = m.subscribe();
+  const traced = async () => {
+    await decisions.tracePromise(async () => {}, decided('client-connect', 'hook', 'accept'));
+    await pluginCalls.tracePromise(async () => {}, { plugin: 'p', event: 'client-connect', ms: 1, outcome: 'ok' });
+    await rootActions.tracePromise(async () => {}, { action: 'set-add', ms: 1 });
+  };
+  await traced();
+  unsubscribe();
+  await traced();
   const text = await m.text();
   assert.equal(sample(text, 'flexscript_decisions_total', { event: 'client-connect', verdict: 'accept' }), 1);
   assert.equal(sample(text, 'flexscript_plugin_call_seconds_count', { plugin: 'p', event: 'client-connect', outcome: 'ok' }), 1);
+  assert.equal(sample(text, 'flexscript_root_actions_total', { action: 'set-add' }), 1);
+  assert.equal(decisions.hasSubscribers || pluginCalls.hasSubscribers || rootActions.hasSubscribers, false, 'nothing left subscribed');
 });

@@ -2,18 +2,18 @@
  * @module daemon-metrics
  * The daemon's Prometheus metrics, in a registry of its own (never prom-client's global one, so
  * plugins or a second daemon in one process cannot collide with them). Counters and histograms
- * are fed by observers (decisions, plugin calls, root-stage actions); gauges are read from the
- * running daemon at scrape time through `bind`, so they can never drift from the real state.
+ * are fed by the daemon's channels (src/observe: decisions, plugin calls, root-stage actions)
+ * once `subscribe` is called; gauges are read from the running daemon at scrape time through
+ * `bind`, so they can never drift from the real state.
  *
  * @example
  * const metrics = new DaemonMetrics();
+ * const unsubscribe = metrics.subscribe();
  * metrics.bind({ queued: () => dispatcher.queued, sessions: () => dispatcher.sessions.list() });
- * metrics.decision({ event, decision });
  * const text = await metrics.text();
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DispatchRecord } from '../daemon/dispatcher.ts';
-import type { PluginCallRecord } from '../pipeline/pipeline.ts';
+import { decisions, onFinished, pluginCalls, rootActions, type DecisionMessage, type PluginCallMessage, type RootActionMessage } from '../observe/channels.ts';
 
 /** What the gauges read at each scrape. Every field is optional: a daemon without a root stage has no root stats. */
 export interface MetricsProbes {
@@ -27,13 +27,6 @@ export interface MetricsProbes {
   readonly root?: () => { readonly starts: number; readonly state: string } | undefined;
   /** Management instances and whether the daemon is attached to each. */
   readonly management?: () => readonly { readonly instance: string; readonly attached: boolean }[];
-}
-
-/** One finished root-stage request: its action, how long it took, and its error code if it failed. */
-export interface RootActionRecord {
-  readonly action: string;
-  readonly ms: number;
-  readonly code?: string;
 }
 
 /** Plugin calls are short: from 1 ms up to the longest time limits (a pending auth may take a minute). */
@@ -146,23 +139,31 @@ export class DaemonMetrics {
     this.#probes = { ...this.#probes, ...probes };
   }
 
-  /** Observer for the dispatcher: every event once, and the verdict of those that can refuse. */
-  readonly decision = (record: Pick<DispatchRecord, 'event' | 'decision'>): void => {
-    const { event, decision } = record;
-    this.#events.inc({ event: event.name, source: event.source });
-    if (canRefuse(event.name)) this.#decisions.inc({ event: event.name, verdict: decision.verdict });
+  /** Feeds the counters and histograms from the daemon's channels; returns the unsubscribe. */
+  subscribe(): () => void {
+    const offs = [onFinished(decisions, this.decision), onFinished(pluginCalls, this.pluginCall), onFinished(rootActions, this.rootAction)];
+    return () => {
+      for (const off of offs) off();
+    };
+  }
+
+  /** A finished event that plugins decided: counted once, and the verdict of those that can refuse. */
+  readonly decision = (m: DecisionMessage): void => {
+    if (m.unhandled !== undefined) return;
+    this.#events.inc({ event: m.event, source: m.source });
+    if (canRefuse(m.event) && m.verdict !== undefined) this.#decisions.inc({ event: m.event, verdict: m.verdict });
   };
 
-  /** Observer for the pipeline: one observation per plugin handler call. */
-  readonly pluginCall = (record: PluginCallRecord): void => {
-    this.#calls.observe({ plugin: record.plugin, event: record.event, outcome: record.outcome }, record.ms / 1000);
+  /** A finished plugin handler call. */
+  readonly pluginCall = (m: PluginCallMessage): void => {
+    this.#calls.observe({ plugin: m.plugin, event: m.event, outcome: m.outcome ?? 'ok' }, (m.ms ?? 0) / 1000);
   };
 
-  /** Observer for the root client: one finished request. */
-  readonly rootAction = (record: RootActionRecord): void => {
-    this.#rootActions.inc({ action: record.action });
-    this.#rootSeconds.observe({ action: record.action }, record.ms / 1000);
-    if (record.code !== undefined) this.#rootErrors.inc({ action: record.action, code: record.code });
+  /** A finished root-stage request. */
+  readonly rootAction = (m: RootActionMessage): void => {
+    this.#rootActions.inc({ action: m.action });
+    this.#rootSeconds.observe({ action: m.action }, (m.ms ?? 0) / 1000);
+    if (m.code !== undefined) this.#rootErrors.inc({ action: m.action, code: m.code });
   };
 
   /** The Prometheus text exposition. */
@@ -178,17 +179,4 @@ export class DaemonMetrics {
 /** Events whose answer can keep a client out (or veto an address). */
 function canRefuse(event: string): boolean {
   return event === 'client-connect' || event === 'tls-verify' || event === 'user-pass-verify' || event === 'learn-address';
-}
-
-/** The daemon's observers with the metrics' added (the caller's run first). */
-export function observedBy<O extends { onDecision?: (r: DispatchRecord) => void; pipeline?: { onCall?: (r: PluginCallRecord) => void } }>(
-  options: O,
-  metrics: DaemonMetrics,
-): O {
-  const { onDecision, pipeline } = options;
-  return {
-    ...options,
-    onDecision: (r: DispatchRecord) => (onDecision?.(r), metrics.decision(r)),
-    pipeline: { ...pipeline, onCall: (r: PluginCallRecord) => (pipeline?.onCall?.(r), metrics.pluginCall(r)) },
-  };
 }

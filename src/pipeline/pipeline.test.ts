@@ -7,7 +7,8 @@ import { createLogger } from '../logger.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
 import type { PluginInstance } from '../plugins/plugin-api.ts';
 import { SessionTable } from '../sessions/session-table.ts';
-import { Pipeline, type PluginCallRecord } from './pipeline.ts';
+import { onFinished, pluginCalls, type PluginCallMessage } from '../observe/channels.ts';
+import { Pipeline } from './pipeline.ts';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -57,9 +58,10 @@ test('any deny wins, later plugins do not run, and the reason is logged with the
   assert.ok(lines.some((l) => l.plugin === 'gate' && l.reason === 'no entry for mallory'));
 });
 
-test('a plugin that throws or hangs denies that client only; notifications carry on', async () => {
+test('a plugin that throws or hangs denies that client only; notifications carry on', async (t) => {
   const { log, lines } = capture();
-  const calls: PluginCallRecord[] = [];
+  const calls: PluginCallMessage[] = [];
+  t.after(onFinished(pluginCalls, (m) => void calls.push({ ...m })));
   const p = new Pipeline(
     [
       plugin('boom', {
@@ -74,7 +76,6 @@ test('a plugin that throws or hangs denies that client only; notifications carry
       plugin('after', { 'client-disconnect': (_e, ctx) => ctx.state.set('seen', true) }),
     ],
     log,
-    { onCall: (r) => calls.push(r) },
   );
   const thrown = await p.run(connect('x'));
   assert.equal(thrown.verdict, 'deny');

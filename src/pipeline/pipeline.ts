@@ -8,6 +8,7 @@
 import { ErrorCode, PluginFailure, errorMessage } from '../errors.ts';
 import { isDecisionEvent, type AnyEvent, type EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
+import { pluginCalls, type PluginCallMessage } from '../observe/channels.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
 import type { VpnAddresses } from '../core/client.ts';
 import type { Decision, RunOptions } from '../core/decision.ts';
@@ -18,18 +19,6 @@ import { checkConfigLine, lineAddress, pushLine } from '../util/config-lines.ts'
 
 export type { Decision, RunOptions };
 
-export interface PluginCallRecord {
-  readonly plugin: string;
-  readonly event: EventName;
-  readonly ms: number;
-  readonly outcome: 'ok' | 'deny' | 'error' | 'timeout';
-}
-
-export interface PipelineOptions {
-  /** Called after each handler call (metrics, demo output). */
-  onCall?: (record: PluginCallRecord) => void;
-}
-
 export const ACCEPT: Decision = Object.freeze({ verdict: 'accept', config: Object.freeze([]) as readonly string[] });
 
 export class Pipeline {
@@ -39,7 +28,6 @@ export class Pipeline {
   constructor(
     readonly plugins: readonly LoadedPlugin[],
     log: Logger,
-    private readonly options: PipelineOptions = {},
   ) {
     this.#logs = new Map(plugins.map((p) => [p, log.child({ plugin: p.name })]));
   }
@@ -63,64 +51,63 @@ export class Pipeline {
       let denial: { reason: string; clientReason?: string } | undefined;
       let open = true;
       const state: ClientState | undefined = session ? stateOf(session, plugin.name) : undefined;
+      // traced on the plugin-call channel; nobody watching: no message is made
+      const message: PluginCallMessage | undefined = pluginCalls.hasSubscribers ? { plugin: plugin.name, event: event.name } : undefined;
       const started = performance.now();
-      let outcome: PluginCallRecord['outcome'] = 'ok';
       try {
-        await withTimeout(plugin.timeoutMs, (signal, extend) => {
-          const ctx: ConnectContext = {
-            log: plog,
-            signal,
-            state: state as ClientState,
-            session,
-            deny: (reason, clientReason) => {
-              if (!open) return plog.warn({ event: event.name }, 'deny() after the handler finished is ignored');
-              if (!decision) throw new Error(`deny() is not available on ${event.name}`);
-              denial ??= { reason: String(reason), clientReason: clientReason === undefined ? undefined : String(clientReason) };
-            },
-            config: (line) => {
-              if (!open) return plog.warn({ event: event.name }, 'config() after the handler finished is ignored');
-              if (event.name !== 'client-connect') throw new Error(`config lines are only accepted on client-connect`);
-              const checked = checkConfigLine(line);
-              lines.push(checked);
-              const address = lineAddress(checked);
-              if (address) given = { ...given, ...address };
-            },
-            pending: (auth) => {
-              if (!open) return plog.warn({ event: event.name }, 'pending() after the handler finished is ignored');
-              if (event.name !== 'client-connect' && event.name !== 'user-pass-verify') throw new Error(`pending() is not available on ${event.name}`);
-              const timeout = Number(auth?.timeout);
-              if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw new Error('pending(): timeout must be 1 to 3600 seconds');
-              const extra = String(auth.extra);
-              extend(timeout * 1000);
-              plog.info({ event: event.name, timeout }, 'authentication pending');
-              void Promise.resolve(runOptions.onPending?.({ extra, timeout })).catch((err: unknown) =>
-                plog.warn({ err: errorMessage(err) }, 'OpenVPN did not take the pending notice'),
-              );
-            },
-            push: (option) => {
-              if (!open) return plog.warn({ event: event.name }, 'push() after the handler finished is ignored');
-              if (event.name !== 'client-connect') throw new Error(`push is only accepted on client-connect`);
-              lines.push(pushLine(option));
-            },
-          };
-          return handler.call(plugin.instance, event, ctx as never);
-        });
+        const call = () =>
+          withTimeout(plugin.timeoutMs, (signal, extend) => {
+            const ctx: ConnectContext = {
+              log: plog,
+              signal,
+              state: state as ClientState,
+              session,
+              deny: (reason, clientReason) => {
+                if (!open) return plog.warn({ event: event.name }, 'deny() after the handler finished is ignored');
+                if (!decision) throw new Error(`deny() is not available on ${event.name}`);
+                denial ??= { reason: String(reason), clientReason: clientReason === undefined ? undefined : String(clientReason) };
+              },
+              config: (line) => {
+                if (!open) return plog.warn({ event: event.name }, 'config() after the handler finished is ignored');
+                if (event.name !== 'client-connect') throw new Error(`config lines are only accepted on client-connect`);
+                const checked = checkConfigLine(line);
+                lines.push(checked);
+                const address = lineAddress(checked);
+                if (address) given = { ...given, ...address };
+              },
+              pending: (auth) => {
+                if (!open) return plog.warn({ event: event.name }, 'pending() after the handler finished is ignored');
+                if (event.name !== 'client-connect' && event.name !== 'user-pass-verify') throw new Error(`pending() is not available on ${event.name}`);
+                const timeout = Number(auth?.timeout);
+                if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw new Error('pending(): timeout must be 1 to 3600 seconds');
+                const extra = String(auth.extra);
+                extend(timeout * 1000);
+                plog.info({ event: event.name, timeout }, 'authentication pending');
+                void Promise.resolve(runOptions.onPending?.({ extra, timeout })).catch((err: unknown) =>
+                  plog.warn({ err: errorMessage(err) }, 'OpenVPN did not take the pending notice'),
+                );
+              },
+              push: (option) => {
+                if (!open) return plog.warn({ event: event.name }, 'push() after the handler finished is ignored');
+                if (event.name !== 'client-connect') throw new Error(`push is only accepted on client-connect`);
+                lines.push(pushLine(option));
+              },
+            };
+            return handler.call(plugin.instance, event, ctx as never);
+          });
+        await (message ? pluginCalls.tracePromise(() => this.#called(call(), message, started, () => denial !== undefined), message) : call());
       } catch (err) {
         const timedOut = err instanceof TimeLimitExceeded;
-        outcome = timedOut ? 'timeout' : 'error';
         const failure = new PluginFailure(timedOut ? ErrorCode.PLUGIN_TIMEOUT : ErrorCode.PLUGIN_FAILED, plugin.name, event.name, errorMessage(err), {
           cause: err,
         });
         plog.error({ code: failure.code, event: event.name, err: errorMessage(err) }, decision ? 'plugin failed; denying this client' : 'plugin failed');
         if (decision) {
-          this.record(plugin, event.name, started, outcome);
           return { verdict: 'deny', reason: failure.message, decidedBy: plugin.name, config: [] };
         }
       } finally {
         open = false;
       }
-      if (denial) outcome = 'deny';
-      this.record(plugin, event.name, started, outcome);
       if (denial) {
         plog.info({ event: event.name, reason: denial.reason }, 'denied');
         return { verdict: 'deny', reason: denial.reason, clientReason: denial.clientReason, decidedBy: plugin.name, config: [] };
@@ -183,7 +170,17 @@ export class Pipeline {
     return this.plugins.some((p) => typeof p.instance.decided === 'function');
   }
 
-  private record(plugin: LoadedPlugin, event: EventName, started: number, outcome: PluginCallRecord['outcome']): void {
-    this.options.onCall?.({ plugin: plugin.name, event, ms: performance.now() - started, outcome });
+  /** Fills in a traced call's message before its end is published. */
+  async #called(call: Promise<unknown>, message: PluginCallMessage, started: number, denied: () => boolean): Promise<void> {
+    try {
+      await call;
+      message.outcome = denied() ? 'deny' : 'ok';
+    } catch (err) {
+      message.outcome = err instanceof TimeLimitExceeded ? 'timeout' : 'error';
+      message.failure = errorMessage(err);
+      throw err;
+    } finally {
+      message.ms = performance.now() - started;
+    }
   }
 }

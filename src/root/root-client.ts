@@ -19,6 +19,7 @@
  * await root.setAdd('staff', '10.8.0.2');
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { tracingChannel } from 'node:diagnostics_channel';
 import { readLines } from './line-reader.ts';
 import {
   decodeResponse,
@@ -56,9 +57,23 @@ export interface RootClientOptions {
   readonly timeoutMs?: number;
   /** The kernel state that matches the live sessions; sent as `reconcile` after every start. */
   readonly desiredState: () => DesiredState | Promise<DesiredState>;
-  /** Told of every finished request (metrics): its action, time, and error code if it failed. */
-  readonly onAction?: (record: { readonly action: RootAction; readonly ms: number; readonly code?: string }) => void;
 }
+
+/**
+ * One request to the root stage, as the `flexscript:root-action` tracing channel carries it: the
+ * action at the start; its time and, if it failed, its error code once it has finished.
+ */
+export interface RootActionMessage {
+  readonly action: RootAction;
+  ms?: number;
+  code?: string;
+}
+
+/**
+ * Every request to the root stage is traced here (metrics, `flexscript watch`). Opened by name,
+ * so the root stage's code depends on nothing outside its folder; src/observe declares the same name.
+ */
+const rootActions = tracingChannel<RootActionMessage, RootActionMessage>('flexscript:root-action');
 
 export type RootClientState = 'idle' | 'starting' | 'running' | 'backoff' | 'closed';
 
@@ -100,7 +115,6 @@ export class RootClient {
   readonly #restart: { readonly minMs: number; readonly maxMs: number };
   readonly #timeoutMs: number;
   readonly #desiredState: RootClientOptions['desiredState'];
-  readonly #onAction: RootClientOptions['onAction'];
   #state: RootClientState = 'idle';
   #child: ChildProcessWithoutNullStreams | undefined;
   #nextId = 1;
@@ -134,7 +148,6 @@ export class RootClient {
     this.#restart = options.restart ?? { minMs: 500, maxMs: 30_000 };
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#desiredState = options.desiredState;
-    this.#onAction = options.onAction;
   }
 
   get stats(): RootClientStats {
@@ -232,15 +245,22 @@ export class RootClient {
   }
 
   #request<A extends RootAction>(action: A, args: RootActionArgs[A], first = false): Promise<RootActionResults[A]> {
-    const observe = this.#onAction;
-    if (!observe) return this.#send(action, args, first);
+    // nobody watching: no message is made
+    if (!rootActions.hasSubscribers) return this.#send(action, args, first);
+    const message: RootActionMessage = { action };
     const started = performance.now();
-    const result = this.#send(action, args, first);
-    result.then(
-      () => observe({ action, ms: performance.now() - started }),
-      (err: unknown) => observe({ action, ms: performance.now() - started, code: (err as { code?: string }).code ?? 'UNKNOWN' }),
+    return rootActions.tracePromise(
+      () =>
+        this.#send(action, args, first).then(
+          (result) => ((message.ms = performance.now() - started), result),
+          (err: unknown) => {
+            message.ms = performance.now() - started;
+            message.code = (err as { code?: string }).code ?? 'UNKNOWN';
+            throw err;
+          },
+        ),
+      message,
     );
-    return result;
   }
 
   #send<A extends RootAction>(action: A, args: RootActionArgs[A], first = false): Promise<RootActionResults[A]> {

@@ -29,6 +29,15 @@ export interface LineServerOptions {
   readonly errorLine?: (message: string) => string;
 }
 
+/**
+ * An answer that takes the connection over (a stream, such as the control socket's `watch`):
+ * after it, the server reads no more requests there, drops what the client sends, and leaves
+ * the socket to `take`; the connection still counts against MAX_CONNECTIONS until it closes.
+ */
+export interface Takeover {
+  readonly take: (socket: Socket) => void;
+}
+
 export const MAX_LINE_BYTES = 64 * 1024;
 /** Per socket; each connection holds a file descriptor, which the daemon needs for its own work. */
 export const MAX_CONNECTIONS = 64;
@@ -50,7 +59,7 @@ export class LineServer {
   constructor(
     private readonly name: string,
     private readonly config: LineSocketConfig,
-    private readonly answer: (line: string) => Promise<string>,
+    private readonly answer: (line: string) => Promise<string | Takeover>,
     private readonly log: Logger,
     options: LineServerOptions = {},
   ) {
@@ -113,6 +122,14 @@ export class LineServer {
             .then(() => this.answer(line))
             .catch((err: unknown) => this.#errorLine(errorMessage(err)));
           if (socket.destroyed) return;
+          if (typeof answer !== 'string') {
+            socket.off('data', onData);
+            socket.on('data', () => undefined);
+            socket.resume();
+            closing = true;
+            answer.take(socket);
+            return;
+          }
           if (!socket.write(answer)) await this.#drained(socket);
         }
         queue = [];

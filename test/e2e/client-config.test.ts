@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { decisionOf } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { MODES, modeLab } from './mode-lab.ts';
 
@@ -77,8 +78,8 @@ for (const mode of MODES) {
         assert.fail(`alice's accounting record holds ${recorded}, not her static address ${net}.10`);
       });
       assert.ok(Number(recordedAddresses(db).get('bob.staff')?.split('.')[3]) >= 100, 'bob is recorded with his pool address');
-      const deny = await h.daemon.waitForLog('exclusive deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'mallory');
-      assert.equal(deny.plugin, 'client-config');
+      const deny = await h.daemon.waitForEvent('exclusive deny', decisionOf({ event: 'client-connect', verdict: 'deny', commonName: 'mallory' }));
+      assert.equal(deny.data.plugin, 'client-config');
     });
   });
 }

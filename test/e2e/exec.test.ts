@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { RUN_AS } from '../../src/lab/daemon-process.ts';
+import { decisionOf, RUN_AS } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { MODES, modeLab } from './mode-lab.ts';
 
@@ -65,8 +65,8 @@ for (const mode of MODES) {
         return files.length === 3 ? files.map((f) => readFileSync(join(seen, f), 'utf8')) : undefined;
       });
       assert.deepEqual(names.sort(), ['legacy-ok', 'refuse-me', HOSTILE].sort());
-      const deny = await h.daemon.waitForLog('exit code deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'refuse-me');
-      assert.equal(deny.reason, 'script exited with code 1');
+      const deny = await h.daemon.waitForEvent('exit code deny', decisionOf({ event: 'client-connect', verdict: 'deny', commonName: 'refuse-me' }));
+      assert.equal(deny.data.reason, 'script exited with code 1');
       assert.equal(existsSync('/tmp/fxs-ex1'), false);
     });
 
@@ -110,8 +110,8 @@ for (const mode of MODES) {
       assert.match(first.pushReply() ?? '', /route 10\.233\.0\.0 255\.255\.0\.0/);
       const hang = await h.lab.startClient({ commonName: 'hang-2', port: h.port });
       await hang.waitAuthFailed(15_000);
-      const deny = await h.daemon.waitForLog('time limit deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'hang-2');
-      assert.match(String(deny.reason), /longer than 2000 ms and was killed/);
+      const deny = await h.daemon.waitForEvent('time limit deny', decisionOf({ event: 'client-connect', verdict: 'deny', commonName: 'hang-2' }));
+      assert.match(String(deny.data.reason), /longer than 2000 ms and was killed/);
       const next = await h.lab.startClient({ commonName: 'escaper-3', port: h.port });
       await next.waitConnected(15_000);
       assert.equal(readdirSync(seen).filter((n) => n.startsWith('escaped.')).length, 3, 'every run left a grandchild');

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { decisionOf, lifecycleOf } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { MODES } from './mode-lab.ts';
@@ -76,7 +77,7 @@ for (const mode of MODES) {
       if (mode === 'hook') {
         // OpenVPN's down runs after its privilege drop; the root stage still cleans up
         await n.h.server.stop();
-        await n.h.daemon.waitForLog('down handled', (l) => l.msg === 'OpenVPN went down: its addresses left the sets');
+        await n.h.daemon.waitForEvent('down handled', decisionOf({ event: 'down' }));
         await setsBecome(n, { staff: [], ops: [], guests: [] }, 'every set empty after down');
       }
     });
@@ -109,6 +110,7 @@ for (const mode of MODES) {
         n.h.lab.startClient({ commonName: `burst-${i}`, port: n.h.port, extraConfig: ['explicit-exit-notify 1'] }),
       );
       const stopping = leaving.client.stop();
+      const beforeKill = n.h.daemon.events().length;
       process.kill(pid, 'SIGKILL');
       const clients = await Promise.all(burst);
       await Promise.all(clients.map((c) => c.waitConnected()));
@@ -116,9 +118,12 @@ for (const mode of MODES) {
       const addresses = clients.map((c) => pushedAddress(c.pushReply()));
       await setsBecome(n, { staff: addresses, ops: [before.address], guests: [] }, 'sets equal the live clients after the restart');
       await waitFor('a new root stage', async () => (await n.rootPids()).some((p) => p !== pid));
-      assert.ok(
-        n.h.daemon.logs().some((l) => l.msg === 'kernel state reconciled' || /reconcil/.test(String(l.msg))),
-        'the daemon reconciled',
+      // the new stage's first request is the reconcile, and it succeeded
+      await waitFor('the restarted stage reconciled', () =>
+        n.h.daemon
+          .events()
+          .slice(beforeKill)
+          .some((e) => e.channel === 'root-action' && e.data.action === 'reconcile' && e.data.code === undefined),
       );
     });
 
@@ -138,7 +143,7 @@ for (const mode of MODES) {
         );
       }
       await n.h.restartDaemon();
-      await n.h.daemon.waitForLog('reconcile after the rebuild', (l) => l.msg === 'kernel state reconciled');
+      await n.h.daemon.waitForEvent('reconcile after the rebuild', lifecycleOf('kernel-reconciled'));
       await setsBecome(n, { staff: [alice.address], ops: [bob.address] }, 'still both in after the restart');
       await bob.client.stop();
       await setsBecome(n, { staff: [alice.address], ops: [] }, 'bob left after the restart');

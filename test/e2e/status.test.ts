@@ -86,7 +86,7 @@ test('hook mode: flexscript status lists the live clients from the control socke
 
   // only reading is offered
   const refused = await askControl(socket, { command: 'kill', name: 'x' });
-  assert.deepEqual(refused, { ok: false, error: 'unknown command "kill"; known: status' });
+  assert.deepEqual(refused, { ok: false, error: 'unknown command "kill"; known: status, watch' });
 });
 
 test('management mode: status through the control socket carries bytes from OpenVPN', async (t) => {

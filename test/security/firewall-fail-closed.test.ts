@@ -18,7 +18,7 @@ import { FLEXSCRIPT, ownedDir } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { run } from '../root/harness.ts';
 import { MODES } from '../e2e/mode-lab.ts';
-import { netnsLab, pushedAddress, TABLE } from '../support/netns-lab.ts';
+import { netnsLab, pushedAddress, TABLE, tableInPlace } from '../support/netns-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -43,9 +43,14 @@ for (const mode of MODES) {
 
       const denied = await n.h.lab.startClient({ commonName: 'alice', port: n.h.port });
       await denied.waitAuthFailed();
-      const why = await n.h.daemon.waitForLog('the denial in the log', (l) => l.msg === 'denied' && /nft table is not in place/.test(String(l.reason)));
-      assert.match(String(why.reason), /writable by group/, `the reason names the cause: ${String(why.reason)}`);
-      assert.equal(n.h.daemon.logs().filter((l) => l.msg === 'address joined its groups').length, 0, 'no address joined a set');
+      const why = await n.h.daemon.waitForEvent(
+        'the denial',
+        (e) => e.channel === 'decision' && e.data.verdict === 'deny' && /nft table is not in place/.test(String(e.data.reason)),
+      );
+      const reason = String(why.channel === 'decision' && why.data.reason);
+      assert.match(reason, /writable by group/, `the reason names the cause: ${reason}`);
+      assert.equal(why.channel === 'decision' && why.data.commonName, 'alice');
+      assert.equal(n.h.daemon.events().filter((e) => e.channel === 'root-action' && e.data.action === 'set-add').length, 0, 'no address was put in a set');
 
       // flexscript status says so too
       const status = await askControl(socket, { command: 'status' });
@@ -58,7 +63,7 @@ for (const mode of MODES) {
 
       // the cause fixed: the daemon's next restart of the stage succeeds
       await chmod(n.rootConfig, 0o644);
-      await n.h.daemon.waitForLog('the table in place', (l) => l.msg === 'the nft table is in place', 90_000);
+      await n.h.daemon.waitForEvent('the table in place', tableInPlace, 90_000);
       assert.match(await n.ruleset(), /"drop": null/, 'the chain drops what no group allows');
       const admitted = await n.h.lab.startClient({ commonName: 'bob', port: n.h.port });
       await admitted.waitConnected();

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ask, askControl } from '../../src/cli/control.ts';
+import { decisionOf } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { ManagementDecoder } from '../../src/openvpn-management/codec.ts';
 import { parseStatus3 } from '../../src/openvpn-management/commands.ts';
@@ -70,7 +71,7 @@ test('certificates named like notifications do not forge a connect or a disconne
   // a real notification after the replies: would close any block a forged line had opened
   const bob = await h.lab.startClient({ commonName: 'bob', port: h.port });
   await bob.waitConnected();
-  await h.daemon.waitForLog('bob accepted', (l) => l.msg === 'client-connect' && l.commonName === 'bob');
+  await h.daemon.waitForEvent('bob accepted', decisionOf({ event: 'client-connect', commonName: 'bob', verdict: 'accept' }));
   await ask(passThrough, 'status 3');
 
   const against = h.server.log().match(new RegExp(`MANAGEMENT: CMD 'client-(deny|kill) ${cid} .*`));
@@ -84,7 +85,7 @@ test('certificates named like notifications do not forge a connect or a disconne
     ['alice', 'bob', ...forged].sort(),
     'plugins heard only real connects',
   );
-  assert.ok(!h.daemon.logs().some((l) => l.msg === 'malformed event refused'), 'no half-made event reached the dispatcher');
+  assert.ok(!h.daemon.events().some((e) => e.channel === 'decision' && e.data.unhandled === 'malformed'), 'no half-made event reached the dispatcher');
   const live = await askControl(control, { command: 'status' });
   assert.ok(live.ok);
   const names = (live as unknown as { sessions: { commonName: string }[] }).sessions.map((s) => s.commonName);

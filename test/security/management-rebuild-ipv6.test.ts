@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Dispatcher } from '../../src/daemon/dispatcher.ts';
 import type { ClientDisconnectEvent } from '../../src/events/event-map.ts';
-import { readJsonLines, REPO } from '../../src/lab/daemon-process.ts';
+import { lifecycleOf, readJsonLines, REPO } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { createLogger } from '../../src/logger.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
@@ -105,11 +105,17 @@ test('through real OpenVPN with server-ipv6: the daemon restarted, then OpenVPN;
 
   // the daemon forgets everything and rebuilds from status 3
   await h.restartDaemon();
-  await h.daemon.waitForLog('rebuild', (l) => l.msg === 'sessions rebuilt from status' && l.rebuilt === 1);
+  await h.daemon.waitForEvent(
+    'rebuild',
+    lifecycleOf('sessions-rebuilt', (m) => m.source === 'management' && m.rebuilt === 1),
+  );
   // OpenVPN crashes and comes back: the rebuilt session's disconnect is missed
   await vera.stop();
   await h.restartServer('SIGKILL');
-  await h.daemon.waitForLog('missed', (l) => l.msg === 'sessions rebuilt from status' && l.closedAsMissed === 1);
+  await h.daemon.waitForEvent(
+    'missed',
+    lifecycleOf('sessions-rebuilt', (m) => m.source === 'management' && m.closedAsMissed === 1),
+  );
   const missed = await waitFor('missed disconnect recorded', () => readJsonLines(records).find((r) => r.event === 'client-disconnect'));
   assert.equal(missed.missed, true);
   assert.equal(missed.vpnAddress, v4);

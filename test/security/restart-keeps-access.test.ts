@@ -15,7 +15,7 @@ import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FLEXSCRIPT, RUN_AS, startDaemon, type DaemonHandle } from '../../src/lab/daemon-process.ts';
+import { FLEXSCRIPT, lifecycleOf, RUN_AS, startDaemon, type DaemonHandle } from '../../src/lab/daemon-process.ts';
 import { createLab } from '../../src/lab/lab.ts';
 import { openvpnBinary, startProcess, type OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
@@ -217,10 +217,11 @@ test('a daemon killed and restarted keeps every live client in its firewall set,
   try {
     daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns });
     // the first reconcile, and the second look at the status file a few seconds later
-    await daemon.waitForLog('first reconcile', (l) => l.msg === 'kernel state reconciled', 60_000);
-    const count = (msg: string) => daemon.logs().filter((l) => l.msg === msg).length;
-    await waitFor('the status file read twice', () => count('sessions rebuilt from the status file') >= 2, { timeoutMs: 60_000, intervalMs: 200 });
-    await waitFor('a reconcile after the second read', () => count('kernel state reconciled') >= 2, { timeoutMs: 30_000, intervalMs: 200 });
+    await daemon.waitForEvent('first reconcile', lifecycleOf('kernel-reconciled'), 60_000);
+    const count = (pred: ReturnType<typeof lifecycleOf>) => daemon.events().filter(pred).length;
+    const statusRead = lifecycleOf('sessions-rebuilt', (m) => m.source === 'hook');
+    await waitFor('the status file read twice', () => count(statusRead) >= 2, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor('a reconcile after the second read', () => count(lifecycleOf('kernel-reconciled')) >= 2, { timeoutMs: 30_000, intervalMs: 200 });
   } finally {
     sampling = false;
     await sampler;

@@ -47,7 +47,8 @@ export async function socketDaemon(t: TestContext, extra: string[] = []): Promis
     `  socket: ${control}`,
     ...extra,
   ].join('\n');
-  const daemon = await startDaemon(writeConfig(dir, yaml), join(dir, 'daemon.log'));
+  // not watched: these tests count and fill the control socket's connections themselves
+  const daemon = await startDaemon(writeConfig(dir, yaml), join(dir, 'daemon.log'), { watch: false });
   t.after(() => daemon.stop());
   let exitCode: number | null | undefined;
   void daemon.exited.then((code) => (exitCode = code));

@@ -8,12 +8,20 @@
 import { chown, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import type { DaemonEvent } from '../../src/lab/daemon-process.ts';
 import { rootCommand } from '../../src/root/sudoers.ts';
 import { installSudoers, rootStagesOf, run, runOk, trustedTempDir, uniqueSuffix } from '../root/harness.ts';
 import { modeLab, type Mode, type ModeLab, type ModeLabOptions } from '../e2e/mode-lab.ts';
 
 export const TABLE = 'fxs_e2e';
 export const ROUTE_PROTO = 250;
+
+/**
+ * The root stage has put its nft table in place: the first reconcile after a start, or the
+ * `ensure` that goes with it, succeeded.
+ */
+export const tableInPlace = (e: DaemonEvent): boolean =>
+  e.channel === 'root-action' && (e.data.action === 'reconcile' || e.data.action === 'ensure') && e.data.code === undefined;
 
 export interface NetnsLab {
   /** OpenVPN, clients and daemon (its server and daemon change when restarted). */
@@ -98,7 +106,7 @@ export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = 
     ],
   });
   // the firewall admits no one before the root stage has put its table in place
-  await h.daemon.waitForLog('the root stage to put the nft table in place', (l) => l.msg === 'the nft table is in place', 60_000);
+  await h.daemon.waitForEvent('the root stage to put the nft table in place', tableInPlace, 60_000);
   const inNs = (argv: string[]) => runOk(['ip', 'netns', 'exec', netns, ...argv]);
   return {
     h,

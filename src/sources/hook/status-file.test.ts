@@ -14,7 +14,7 @@ import { Pipeline } from '../../pipeline/pipeline.ts';
 import { rebuildFromStatusFile } from './status-file.ts';
 
 /** The daemon's own sink; usernames listed by OpenVPN count as verified, as when OpenVPN checks them. */
-const sinkFor = (log: Logger) => new Dispatcher(new Pipeline([], log), log, 4, undefined, { usernamesVerifiedByOpenvpn: true });
+const sinkFor = (log: Logger) => new Dispatcher(new Pipeline([], log), log, 4, { usernamesVerifiedByOpenvpn: true });
 
 const STATUS = [
   'TITLE\tOpenVPN 2.6.14 x86_64-pc-linux-gnu [SSL (OpenSSL)]',

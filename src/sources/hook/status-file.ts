@@ -11,6 +11,7 @@ import type { ListedClient } from '../../core/client.ts';
 import { listedClient } from '../../core/listed-client.ts';
 import type { EventSink } from '../../core/source.ts';
 import type { Logger } from '../../logger.ts';
+import { publishLifecycle } from '../../observe/channels.ts';
 import { parseStatus3 } from '../../openvpn-management/commands.ts';
 
 /** How often, and how long apart, the status file is read again while it is incomplete or old. */
@@ -96,5 +97,6 @@ export async function rebuildFromStatusFile(
   // connected, so nobody is closed as missed here (spooled disconnects say who left)
   const { rebuilt } = await sink.rebuild(instance, list.clients);
   log.info({ file, rebuilt }, 'sessions rebuilt from the status file');
+  publishLifecycle(() => ({ what: 'sessions-rebuilt', source: 'hook', instance, rebuilt }));
   return list.asOf;
 }

@@ -14,6 +14,7 @@ import { listedClient } from '../../core/listed-client.ts';
 import { REBUILD_AGAIN_MS, type EventSink, type SourceAdapter } from '../../core/source.ts';
 import type { ManagementInstanceConfig } from '../../config/config-schema.ts';
 import type { Logger } from '../../logger.ts';
+import { publishLifecycle } from '../../observe/channels.ts';
 import { ManagementClient } from '../../openvpn-management/management-client.ts';
 import type { ManagementMessage } from '../../openvpn-management/codec.ts';
 import { ConnectBurst } from './connect-burst.ts';
@@ -63,11 +64,13 @@ export class ManagementSource implements SourceAdapter {
     });
     this.client.on('message', (m: ManagementMessage) => this.#onMessage(m));
     this.client.on('attach', () => {
+      publishLifecycle(() => ({ what: 'source-attached', source: 'management', instance: this.instance }));
       void this.#rebuild();
       // a client answered just before a restart may only now be applied by OpenVPN: look again
       clearTimeout(this.#again);
       this.#again = setTimeout(() => void this.#rebuild(), REBUILD_AGAIN_MS).unref();
     });
+    this.client.on('detach', () => publishLifecycle(() => ({ what: 'source-detached', source: 'management', instance: this.instance })));
     // an OpenVPN on hold (management-hold) answers status only once released
     this.client.on('release', () => void this.#rebuild());
   }
@@ -208,6 +211,7 @@ export class ManagementSource implements SourceAdapter {
     }
     const { rebuilt, closedAsMissed } = await sink.rebuild(this.instance, clients, { closeMissed: 'management' });
     log.info({ live: clients.length, rebuilt, closedAsMissed }, 'sessions rebuilt from status');
+    publishLifecycle(() => ({ what: 'sessions-rebuilt', source: 'management', instance: this.instance, rebuilt, closedAsMissed }));
     this.options.onRebuilt?.();
   }
 }
