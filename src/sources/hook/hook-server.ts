@@ -87,6 +87,16 @@ function discard(path: string): void {
   }
 }
 
+/** Whether a process exists (EPERM: it does, as another user's). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class HookServer {
   readonly paths: RuntimePaths;
   /** Spool files must belong to this user: OpenVPN's, which the daemon shares in hook mode. */
@@ -97,6 +107,8 @@ export class HookServer {
   #again: NodeJS.Timeout | undefined;
   #batch: string[] = [];
   #batchTimer: NodeJS.Timeout | undefined;
+  /** The OpenVPN processes whose hooks were seen (`daemon_pid/daemon_start_time`). */
+  #openvpns = new Set<string>();
 
   constructor(private readonly options: HookServerOptions) {
     this.paths = runtimePaths(options.config.dir);
@@ -224,12 +236,47 @@ export class HookServer {
       await this.#answer(spool, name, { verdict: 'deny', reason: 'unknown script_type', config: [] });
       return;
     }
+    if (!leftover) await this.#endSessionsOfLostOpenvpn(spool.env);
     const raw = { name: scriptType, instance: this.options.instance, source: 'hook' as const, env: spool.env, args: spool.args };
     const decision = await this.options.dispatcher.handle({ raw, sessionKey: hookSessionKey });
     await this.#answer(spool, name, decision);
     // answered first: OpenVPN waits for the answer, not for the firewall
     if (scriptType === 'client-connect' && decision.verdict === 'accept' && this.options.config['learn-address'] === 'connect') {
       await this.options.dispatcher.learnAtConnect(raw, hookSessionKey);
+    }
+  }
+
+  /**
+   * An OpenVPN that crashed runs no hook to say so (no down, no client-disconnect). A hook from
+   * an OpenVPN process not seen before, while none of those seen before runs any more, tells:
+   * their clients are gone, and their disconnects were missed. (Several OpenVPN servers may
+   * share one daemon: while one of them runs, nothing is ended.) Taken before the event is
+   * handled, so only sessions from before end.
+   */
+  async #endSessionsOfLostOpenvpn(env: Readonly<Record<string, string>>): Promise<void> {
+    const pid = Number(env.daemon_pid);
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    const openvpn = `${pid}/${env.daemon_start_time ?? ''}`;
+    if (this.#openvpns.has(openvpn)) return;
+    const before = [...this.#openvpns];
+    const gone = before.filter((o) => !processRuns(Number(o.slice(0, o.indexOf('/')))));
+    for (const o of gone) this.#openvpns.delete(o);
+    this.#openvpns.add(openvpn);
+    if (before.length === 0 || gone.length < before.length) return;
+    const { dispatcher, instance, log } = this.options;
+    const lost = dispatcher.sessions.list().filter((s) => s.instance === instance);
+    if (lost.length > 0) log.warn({ instance, sessions: lost.length }, 'OpenVPN was restarted without a down hook; its sessions ended as missed');
+    for (const s of lost) {
+      const disconnect = {
+        common_name: s.commonName,
+        ...(s.username ? { username: s.username } : {}),
+        ...(s.realAddress ? { trusted_ip: s.realAddress } : {}),
+        ...(s.realPort ? { trusted_port: String(s.realPort) } : {}),
+        ...(s.vpnAddress ? { ifconfig_pool_remote_ip: s.vpnAddress } : {}),
+        ...(s.vpnAddress6 ? { ifconfig_pool_remote_ip6: s.vpnAddress6 } : {}),
+        time_duration: String(Math.max(0, Math.round((Date.now() - s.connectedAt) / 1000))),
+      };
+      await dispatcher.handle({ raw: { name: 'client-disconnect', instance, source: 'hook', env: disconnect, missed: true }, sessionKey: () => s.key });
     }
   }
 
