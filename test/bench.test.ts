@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BENCH_MODES, formatTable, runBench, type BenchResult, type BenchRun } from '../src/bench/bench.ts';
+import { BENCH_MODES, BENCH_PIPELINE, formatTable, runBench, type BenchResult, type BenchRun } from '../src/bench/bench.ts';
 import { FLEXSCRIPT, REPO } from '../src/lab/daemon-process.ts';
 import { runMicro } from '../src/bench/micro.ts';
 
@@ -30,10 +30,17 @@ test('the reconnect-storm benchmark runs every mode and writes its JSON', async 
     assert.ok(r.seconds > 0, r.mode);
   }
   assert.equal(result.runs[0]!.ratio, 1);
+  // the root stage was up: the firewall ran through sudo and nft, not left out
+  assert.equal(result.pipeline, BENCH_PIPELINE);
+  assert.deepEqual(
+    lines.filter((l) => l.startsWith('firewall left out')),
+    [],
+  );
   for (const mode of ['hook', 'management'] as const) {
     const r = result.runs.find((x) => x.mode === mode)!;
     assert.equal(r.latencyMs?.events, 5, `${mode}: every connect went through the daemon`);
     assert.ok((r.daemonPeakRssMB ?? 0) > 0);
+    assert.deepEqual(r.checks, { accountingRecords: 5, firewallElements: 5 }, `${mode}: every client recorded and in its firewall set`);
   }
   assert.match(formatTable(result), /^mode +seconds +ratio/);
   assert.ok(lines.some((l) => l.startsWith('management: starting 5 clients')));
@@ -102,8 +109,12 @@ test('--repeat 2: each mode runs right after a floor run of its own, its ratio i
   assert.equal(floor?.runs, 4);
   const pairs = written.rounds!.map((r) => r.hookToShNoop!);
   assert.deepEqual(written.hookToShNoop, { median: median2(Math.min(...pairs), Math.max(...pairs)), min: Math.min(...pairs), max: Math.max(...pairs) });
-  // the hook went through the daemon in both rounds
-  for (const round of [1, 2]) assert.equal(of(round, 'hook').latencyMs?.events, 3);
+  // the hook went through the daemon in both rounds, the firewall through the root stage
+  assert.equal(written.pipeline, BENCH_PIPELINE);
+  for (const round of [1, 2]) {
+    assert.equal(of(round, 'hook').latencyMs?.events, 3);
+    assert.deepEqual(of(round, 'hook').checks, { accountingRecords: 3, firewallElements: 3 });
+  }
   const table = formatTable(result);
   assert.match(table, /^hook +\d+\.\d\dx +\d+\.\d\dx +\d+\.\d\dx/m);
   assert.match(table, /^hook\/sh-noop +\d/m);

@@ -1,16 +1,32 @@
 /**
  * The same end-to-end scenarios through both event sources: hook mode (OpenVPN runs the hook
  * client) and management mode (the daemon answers over OpenVPN's management interface).
- * One plugin, both modes, the same results.
+ * One plugin, both modes, the same results. Where the modes differ, a scenario asks the lab's
+ * capabilities (`h.caps`), never the mode; what only one mode has lives in its own file.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { describe, test } from 'node:test';
+import { execFile, spawnSync } from 'node:child_process';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { ask } from '../../src/cli/control.ts';
+import type { ControlSession } from '../../src/daemon/control-socket.ts';
+import { parseStatus3 } from '../../src/openvpn-management/commands.ts';
+import { FLEXSCRIPT, readJsonLines, REPO } from '../../src/lab/daemon-process.ts';
+import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
+import type { SessionRecord } from '../../src/store/store.ts';
 import { routeFor } from '../fixtures/plugins/recorder.ts';
-import { MODES, modeLab } from './mode-lab.ts';
+import { CAPS, MODES, modeLab, type ModeLab } from './mode-lab.ts';
 
 const routeRe = (cn: string) => new RegExp(`${routeFor(cn).replace(/\./g, '\\.')}(,|$)`);
+const execFileAsync = promisify(execFile);
+const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
+const ADDRESS_RECORDER = join(REPO, 'test/fixtures/plugins/address-recorder.ts');
+const SETUP_FAILS = join(REPO, 'test/fixtures/plugins/setup-fails.ts');
 
 const HOSTILE = [
   'a;touch /tmp/fxs-pwned-1',
@@ -23,7 +39,30 @@ const HOSTILE = [
   'x'.repeat(64),
 ];
 
+/** `flexscript status --json` of the lab's config. */
+const statusRows = (h: ModeLab): ControlSession[] => {
+  const out = flexscript('status', '--config', h.configPath, '--json');
+  assert.equal(out.status, 0, out.stderr);
+  return JSON.parse(out.stdout) as ControlSession[];
+};
+
+/** A folder the daemon (nobody) can write its SQLite store into. */
+async function storeDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fxs-conformance-'));
+  await chown(dir, 65534, 65534);
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** OpenVPN's own client list (`status 3` through the pass-through socket): common name and client id. */
+async function openvpnClients(h: ModeLab): Promise<{ commonName: string; clientId: number }[]> {
+  return parseStatus3(await ask(h.passThroughSocket, 'status 3')).clients.map((c) => ({ commonName: c.commonName, clientId: c.clientId }));
+}
+
 for (const mode of MODES) {
+  const caps = CAPS[mode];
+  const needs = (cap: keyof typeof caps) => (caps[cap] ? false : `${mode} mode has no ${cap}`);
+
   describe(`${mode} mode`, () => {
     test("a plugin's pushed route arrives in the client's PUSH_REPLY", async (t) => {
       const h = await modeLab(t, mode);
@@ -39,14 +78,23 @@ for (const mode of MODES) {
       const line = await h.daemon.waitForLog('deny log line', (l) => l.msg === 'client-connect denied' && l.commonName === 'deny-eve');
       assert.equal(line.reason, 'recorder refuses deny-eve');
       assert.equal(line.plugin, 'recorder');
-      if (mode === 'hook') {
+      if (h.caps.disconnectAfterDeny) {
         // OpenVPN runs client-disconnect for a denied deferred client too; plugins must not see it
         await h.daemon.waitForLog('denied client left', (l) => l.msg === 'denied client left' && l.commonName === 'deny-eve');
-      } else {
+      }
+      if (h.caps.denyReason) {
         await h.server.waitForLog(/connection rejected: recorder refuses deny-eve, CLI:go away/);
         assert.match(client.log(), /AUTH_FAILED,go away/, 'the client is told why');
       }
-      assert.deepEqual(h.recordsOf('client-disconnect'), []);
+      // a later client's whole round trip: a disconnect of deny-eve would have reached plugins by now
+      const later = await h.lab.startClient({ commonName: 'later-lee', port: h.port, extraConfig: ['explicit-exit-notify 1'] });
+      await later.waitConnected();
+      await later.stop();
+      await waitFor('later-lee disconnect record', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'later-lee'));
+      assert.deepEqual(
+        h.recordsOf('client-disconnect').map((r) => r.commonName),
+        ['later-lee'],
+      );
     });
 
     test('learn-address and client-disconnect reach plugins with address, common name, bytes and duration', async (t) => {
@@ -74,6 +122,19 @@ for (const mode of MODES) {
       assert.match(String(line.err), /exploded on purpose/);
       const late = await h.lab.startClient({ commonName: 'frank', port: h.port });
       await late.waitConnected();
+    });
+
+    test('a plugin that never answers leads to a deny within its time limit, while others connect', async (t) => {
+      const h = await modeLab(t, mode, { pluginTimeout: '2s' });
+      const hung = await h.lab.startClient({ commonName: 'hang-forever', port: h.port });
+      const fine = await h.lab.startClient({ commonName: 'quinn', port: h.port });
+      await fine.waitConnected();
+      await hung.waitAuthFailed();
+      const line = await h.daemon.waitForLog('timeout', (l) => l.code === 'FXS_PLUGIN_TIMEOUT');
+      assert.equal(line.plugin, 'recorder');
+      const denied = await h.daemon.waitForLog('the deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'hang-forever');
+      assert.ok((denied.ms as number) >= 2000 && (denied.ms as number) < 5000, `denied after ${denied.ms} ms`);
+      if (h.caps.denyReason) await h.server.waitForLog(/connection rejected: plugin recorder on client-connect: did not finish within 2000 ms/);
     });
 
     test('hostile common names connect, reach plugins as exactly those strings, and nothing runs', async (t) => {
@@ -115,6 +176,233 @@ for (const mode of MODES) {
       const log = await h.daemon.waitForLog('auth deny', (l) => l.msg === 'user-pass-verify denied');
       assert.equal(log.reason, 'wrong password for lou');
       assert.ok(!JSON.stringify(h.daemon.logs()).includes('s3cret'), 'passwords are never logged');
+    });
+
+    test('tls-verify waits for the daemon and its deny refuses the client', { skip: needs('tlsVerify') }, async (t) => {
+      const h = await modeLab(t, mode, { events: ['tls-verify', 'client-connect', 'client-disconnect'] });
+      const refused = await h.lab.startClient({ commonName: 'tlsdeny-zed', port: h.port });
+      const fine = await h.lab.startClient({ commonName: 'yolanda', port: h.port });
+      await fine.waitConnected();
+      await waitFor('tls-verify deny logged', () => h.daemon.logs().find((l) => l.msg === 'tls-verify denied' && l.commonName === 'tlsdeny-zed'));
+      await h.server.waitForLog(/VERIFY SCRIPT ERROR: depth=0, CN=tlsdeny-zed/);
+      // the refused client's handshake failed on the server: it cannot have completed since
+      assert.ok(!refused.log().includes('Initialization Sequence Completed'));
+      const depths = h
+        .recordsOf('tls-verify')
+        .filter((r) => r.commonName === 'yolanda')
+        .map((r) => r.depth);
+      assert.deepEqual(depths, [0], 'the client certificate is checked at depth 0 (the CA at depth 1 has its own CN)');
+    });
+
+    test('a plugin that needs time announces a pending authentication and then decides', { skip: needs('pendingAuth') }, async (t) => {
+      const h = await modeLab(t, mode, { pluginTimeout: '1s' });
+      const client = await h.lab.startClient({ commonName: 'slow-sue', port: h.port });
+      await client.waitConnected();
+      await h.server.waitForLog(/MANAGEMENT: CMD 'client-pending-auth \d+ \d+ "CR_TEXT:E:Approve the login on your phone" 30'/);
+      const decided = await h.daemon.waitForLog('accept', (l) => l.msg === 'client-connect' && l.commonName === 'slow-sue');
+      assert.ok((decided.ms as number) > 2000, `decided after ${decided.ms} ms, past the 1 s limit it extended`);
+      // the decision came after OpenVPN's answer to the notice: a refusal would be logged by now
+      assert.ok(!h.daemon.logs().some((l) => l.msg === 'OpenVPN did not take the pending notice'), 'OpenVPN accepted client-pending-auth');
+      assert.match(client.pushReply() ?? '', routeRe('slow-sue'));
+    });
+
+    test('with the daemon stopped a connecting client is refused, OpenVPN keeps serving, and clients connect again once it is back', async (t) => {
+      // a short hand-window: without the daemon no one answers OpenVPN's wait for a decision
+      const h = await modeLab(t, mode, { extraServer: ['hand-window 10'] });
+      const first = await h.lab.startClient({ commonName: 'gina', port: h.port });
+      await first.waitConnected();
+      await h.daemon.stop();
+      // it retries after a refusal, so it can get in once the daemon is back
+      const refused = await h.lab.startClient({ commonName: 'hank', port: h.port, extraConfig: ['hand-window 10', 'auth-retry nointeract'] });
+      if (h.caps.refusedAtOnceWhileDaemonDown) {
+        await waitFor('hank refused', () => refused.log().includes('AUTH_FAILED'));
+        await h.server.waitForLog(/flexscript-hook\[client-connect\]: daemon not running .*; denying \(on-unreachable: deny\)/);
+      } else {
+        // OpenVPN keeps the client waiting for an answer, and refuses it when the hand-window ends
+        await h.server.waitForLog(/SENT CONTROL \[hank\]: 'AUTH_FAILED'/, 60_000);
+      }
+      assert.ok(!refused.log().includes('Initialization Sequence Completed'), 'no client got in without the daemon');
+      assert.equal(refused.pushReply(), undefined);
+      assert.ok(h.server.running, 'OpenVPN is still running');
+      assert.ok(!first.log().includes('SIGUSR1') && !first.log().includes('SIGTERM'), 'the connected client stayed');
+      await h.restartDaemon();
+      const after = await h.lab.startClient({ commonName: 'ivy', port: h.port });
+      await after.waitConnected();
+      assert.match(after.pushReply() ?? '', routeRe('ivy'));
+      await waitFor('hank in at last', () => refused.log().includes('Initialization Sequence Completed'), { timeoutMs: 90_000, intervalMs: 250 });
+      assert.match(refused.pushReply() ?? '', routeRe('hank'));
+    });
+
+    test('OpenVPN killed while the daemon runs: the daemon notices, its sessions end as missed, and a restarted OpenVPN serves new clients', async (t) => {
+      const h = await modeLab(t, mode, { control: true });
+      const before = await h.lab.startClient({ commonName: 'before', port: h.port });
+      await before.waitConnected();
+      await waitFor('before is live', () => statusRows(h).some((r) => r.commonName === 'before'));
+      // a crash: OpenVPN reports no disconnect, so the daemon must notice on its own
+      await h.restartServer('SIGKILL');
+      const after = await h.lab.startClient({ commonName: 'after', port: h.port });
+      await after.waitConnected();
+      assert.match(after.pushReply() ?? '', routeRe('after'));
+      const missed = await waitFor('missed disconnect', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'before'));
+      assert.equal(missed.missed, true);
+      // the client itself reconnects to the new OpenVPN: then it is live once, under its new connection
+      await waitFor('only the clients of the new OpenVPN are live', () => {
+        const names = statusRows(h)
+          .map((r) => r.commonName)
+          .sort();
+        return JSON.stringify(names) === JSON.stringify(['after', 'before']) || JSON.stringify(names) === JSON.stringify(['after']);
+      });
+      assert.equal(h.recordsOf('client-disconnect').filter((r) => r.commonName === 'before').length, 1, 'the lost session ended once');
+    });
+
+    test("the daemon restarted while clients are connected rebuilds its sessions from OpenVPN's list", async (t) => {
+      const h = await modeLab(t, mode, { control: true, statusFile: true });
+      const clients = await Promise.all(
+        ['rita', 'sam'].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })),
+      );
+      await Promise.all(clients.map((c) => c.waitConnected()));
+      // hook mode: OpenVPN rewrites its status file every second
+      if (existsSync(h.statusFile))
+        await waitFor('both in the status file', () => (readFileSync(h.statusFile, 'utf8').match(/^CLIENT_LIST\t(rita|sam)\t/gm) ?? []).length === 2);
+      await h.restartDaemon();
+      await waitFor('both rebuilt', () => statusRows(h).length === 2);
+      const rows = statusRows(h);
+      assert.deepEqual(rows.map((r) => r.commonName).sort(), ['rita', 'sam']);
+      assert.ok(
+        rows.every((r) => r.instance === 'e2e' && /^10\./.test(r.vpnAddress ?? '')),
+        JSON.stringify(rows),
+      );
+      const table = flexscript('status', '--config', h.configPath);
+      assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE +BYTES IN +BYTES OUT\ne2e +(rita|sam) /);
+      // a disconnect after the restart reaches plugins for the rebuilt session
+      await clients[0]!.stop();
+      const gone = await waitFor('disconnect after restart', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'rita'));
+      assert.equal(gone.missed, false);
+      assert.ok((gone.bytesSent as number) > 0);
+      await waitFor('rita gone from status', () => statusRows(h).length === 1);
+      assert.equal(statusRows(h)[0]?.commonName, 'sam');
+    });
+
+    test('flexscript kill NAME disconnects that client and only that one', { skip: needs('killClient') }, async (t) => {
+      const h = await modeLab(t, mode, { passThrough: true });
+      const [victim, bystander] = await Promise.all(['mallory', 'trent'].map((commonName) => h.lab.startClient({ commonName, port: h.port })));
+      await Promise.all([victim!.waitConnected(), bystander!.waitConnected()]);
+      const before = await openvpnClients(h);
+      const idOf = (list: typeof before, cn: string) => list.find((c) => c.commonName === cn)?.clientId;
+      const kill = flexscript('kill', 'mallory', '--config', h.configPath);
+      assert.equal(kill.status, 0, kill.stderr);
+      assert.match(kill.stdout, /disconnected 1 session\(s\) of "mallory"/);
+      await victim!.waitForLog(/SIGTERM|client-kill|Connection reset|restart/i);
+      await waitFor('mallory leaves', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'mallory'));
+      // OpenVPN has let go of mallory's connection (she reconnects as a new one): a kill of trent,
+      // sent with hers, would have been carried out too
+      await waitFor('mallory gone from OpenVPN', async () => idOf(await openvpnClients(h), 'mallory') !== idOf(before, 'mallory'));
+      assert.equal(idOf(await openvpnClients(h), 'trent'), idOf(before, 'trent'), 'trent is still connected, on the same connection');
+      assert.ok(!h.recordsOf('client-disconnect').some((r) => r.commonName === 'trent'));
+      const unknown = flexscript('kill', 'nobody-here', '--config', h.configPath);
+      assert.equal(unknown.status, 1);
+      assert.match(unknown.stderr, /no live client named "nobody-here"/);
+    });
+
+    test('allow-kill: false refuses flexscript kill and the client stays', { skip: needs('passThrough') }, async (t) => {
+      const h = await modeLab(t, mode, { passThrough: true, allowKill: false });
+      const client = await h.lab.startClient({ commonName: 'oscar', port: h.port });
+      await client.waitConnected();
+      const kill = flexscript('kill', 'oscar', '--config', h.configPath);
+      assert.equal(kill.status, 1, kill.stdout);
+      assert.match(kill.stderr, /killing clients is not allowed here \(management\.pass-through\.allow-kill\)/);
+      assert.deepEqual(await ask(h.passThroughSocket, 'client-kill 0'), ['ERROR: killing clients is not allowed here (management.pass-through.allow-kill)']);
+      // read-only commands still pass: OpenVPN answered status after the refused kills
+      assert.ok(
+        (await openvpnClients(h)).some((c) => c.commonName === 'oscar'),
+        'oscar is still connected',
+      );
+      assert.ok(!client.log().includes('SIGTERM') && !client.log().includes('SIGUSR1'), 'the client was not told to go');
+      assert.deepEqual(h.recordsOf('client-disconnect'), []);
+      assert.ok(!h.daemon.logs().some((l) => l.msg === 'clients killed'));
+    });
+
+    test('SIGHUP reloads the plugins while clients stay; a plugin whose setup fails keeps the running ones and is reported', async (t) => {
+      const h = await modeLab(t, mode);
+      const addresses = join(h.lab.dir, 'work', 'addresses.jsonl');
+      const first = await h.lab.startClient({ commonName: 'alice', port: h.port, extraConfig: ['explicit-exit-notify 1'] });
+      await first.waitConnected();
+      const original = readFileSync(h.configPath, 'utf8');
+      // a new plugin after the recorder: it serves the clients that come after the reload
+      const withAddresses = `${original}\n  - path: ${ADDRESS_RECORDER}\n    options:\n      file: ${addresses}\n`;
+      writeFileSync(h.configPath, withAddresses);
+      h.daemon.signal('SIGHUP');
+      await h.daemon.waitForLog('reloaded', (l) => l.msg === 'reloaded' && Array.isArray(l.plugins) && l.plugins.includes('address-recorder'));
+      const second = await h.lab.startClient({ commonName: 'bob', port: h.port });
+      await second.waitConnected();
+      assert.match(second.pushReply() ?? '', routeRe('bob'), 'the reloaded recorder serves');
+      await waitFor('bob recorded by the new plugin', () => existsSync(addresses) && readJsonLines(addresses).some((r) => r.commonName === 'bob'));
+
+      // a plugin whose setup fails: the reload is refused, the running config and plugins stay
+      writeFileSync(h.configPath, `${withAddresses}  - path: ${SETUP_FAILS}\n`);
+      h.daemon.signal('SIGHUP');
+      const refused = await h.daemon.waitForLog('reload refused', (l) => l.msg === 'reload refused; keeping the running config and plugins');
+      assert.match(JSON.stringify(refused.problems), /setup-fails setup failed: setup-fails refuses to start on purpose/);
+      const third = await h.lab.startClient({ commonName: 'carol', port: h.port });
+      await third.waitConnected();
+      assert.match(third.pushReply() ?? '', routeRe('carol'));
+      await waitFor('carol recorded by the running plugins', () => readJsonLines(addresses).some((r) => r.commonName === 'carol'));
+      assert.ok(h.daemon.logs().filter((l) => l.msg === 'reloaded').length === 1, 'the refused reload swapped nothing');
+      // the clients from before both reloads are still served: alice's disconnect reaches plugins
+      await first.stop();
+      const gone = await waitFor('alice left', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'alice'));
+      assert.equal(gone.missed, false);
+      assert.ok(h.server.running);
+    });
+
+    test("flexscript sessions reads a running daemon's SQLite store while the daemon writes it", async (t) => {
+      const dir = await storeDir(t);
+      const db = join(dir, 'accounting.db');
+      const h = await modeLab(t, mode, { extraConfig: ['store:', `  sqlite: ${db}`], pluginsAfter: ['  - use: accounting'] });
+      const sessions = (...args: string[]): SessionRecord[] => {
+        const out = flexscript('sessions', '--config', h.configPath, '--json', ...args);
+        assert.equal(out.status, 0, out.stderr);
+        return JSON.parse(out.stdout) as SessionRecord[];
+      };
+      const sessionsAsync = async (...args: string[]): Promise<SessionRecord[]> => {
+        const { stdout } = await execFileAsync(process.execPath, [FLEXSCRIPT, 'sessions', '--config', h.configPath, '--json', ...args], { encoding: 'utf8' });
+        return JSON.parse(stdout) as SessionRecord[];
+      };
+      const alice = await h.lab.startClient({ commonName: 'alice', port: h.port, extraConfig: ['explicit-exit-notify 1'] });
+      await alice.waitConnected();
+      await waitFor('alice recorded', () => sessions().find((r) => r.commonName === 'alice'));
+      // read again and again while a burst of clients is being recorded: every read succeeds
+      const burst: Promise<OpenVpnClient>[] = Array.from({ length: 10 }, (_, i) => h.lab.startClient({ commonName: `storm-${i}`, port: h.port }));
+      const counts: number[] = [];
+      const all = await waitFor(
+        'every client recorded, read by flexscript sessions',
+        async () => {
+          const rows = await sessionsAsync('--open');
+          counts.push(rows.length);
+          return rows.length === 11 && rows;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      assert.deepEqual(
+        counts,
+        [...counts].sort((a, b) => a - b),
+        'records only ever grew',
+      );
+      await Promise.all((await Promise.all(burst)).map((c) => c.waitConnected()));
+      assert.ok(all.every((r) => r.instance === 'e2e' && r.endedAt === undefined && /^10\./.test(r.vpnAddress ?? '')));
+      await alice.stop();
+      const closed = await waitFor('alice closed', () => sessions('--user', 'alice').find((r) => r.endedAt !== undefined));
+      assert.equal(closed.endReason, 'disconnect');
+      // reading took nothing from the daemon: it still records, and every file is still its own
+      const late = await h.lab.startClient({ commonName: 'late', port: h.port });
+      await late.waitConnected();
+      await waitFor('late recorded', () => sessions('--user', 'late').length === 1);
+      for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).uid, 65534, `${name} belongs to the daemon's user`);
+      assert.deepEqual(
+        h.daemon.logs().filter((l) => (l.level ?? 0) >= 50),
+        [],
+        'the daemon logged no error',
+      );
     });
   });
 }

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { decisionOf, lifecycleOf } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
-import { MODES } from './mode-lab.ts';
+import { CAPS, MODES } from './mode-lab.ts';
 import { netnsLab, pushedAddress, TABLE, type NetnsLab } from '../support/netns-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -50,6 +50,8 @@ async function setsBecome(n: NetnsLab, want: Record<string, string[]>, what: str
   });
 }
 
+/** How often a root stage reconciled the kernel right after it started. */
+
 for (const mode of MODES) {
   describe(`firewall plugin, ${mode} mode`, { skip: isRoot ? false : 'needs root' }, () => {
     test('addresses join their groups on connect and leave on disconnect; a hostile name is data', async (t) => {
@@ -74,7 +76,7 @@ for (const mode of MODES) {
       await setsBecome(n, { staff: [], ops: [bob.address], guests: [evil.address] }, 'alice left staff');
       await waitFor('alice left staff v6', async () => (await n.setElements('staff', 6)).length === 0);
 
-      if (mode === 'hook') {
+      if (CAPS[mode].downEvent) {
         // OpenVPN's down runs after its privilege drop; the root stage still cleans up
         await n.h.server.stop();
         await n.h.daemon.waitForEvent('down handled', decisionOf({ event: 'down' }));
@@ -82,7 +84,7 @@ for (const mode of MODES) {
       }
     });
 
-    if (mode === 'hook') {
+    if (CAPS[mode].learnAtConnect) {
       test('learn-address: connect runs no learn-address hook; addresses join at the accepted connect and leave at the disconnect', async (t) => {
         const n = await netnsLab(t, mode, { plugins: FIREWALL, learnAtConnect: true, extraServer: ['server-ipv6 fd00:e2e::/64'] });
         assert.doesNotMatch(readFileSync(n.h.server.configPath, 'utf8'), /^learn-address /m, 'OpenVPN runs no learn-address hook');

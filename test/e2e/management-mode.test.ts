@@ -1,7 +1,8 @@
 /**
- * What only management mode has: reattaching when OpenVPN restarts, rebuilding sessions when
- * the daemon restarts, the pass-through socket with `flexscript status` and `flexscript kill`,
- * and answers that never hold OpenVPN up.
+ * What only management mode has: management-hold, the pass-through socket and what it allows,
+ * several OpenVPN instances on one daemon, and fast-push. The shared scenarios (rebuilding
+ * sessions, OpenVPN crashing, `flexscript kill`, pending authentication, plugin time limits)
+ * are in conformance.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,20 +18,6 @@ import { modeLab } from './mode-lab.ts';
 import { ask } from '../../src/cli/control.ts';
 
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
-
-test('OpenVPN restarted while the daemon runs: the daemon reattaches, closes the lost sessions and serves new clients', async (t) => {
-  const h = await modeLab(t, 'management');
-  const before = await h.lab.startClient({ commonName: 'before', port: h.port });
-  await before.waitConnected();
-  // a crash: OpenVPN reports no DISCONNECT, so the daemon must notice on its own
-  await h.restartServer('SIGKILL');
-  await h.daemon.waitForLog('reattach', (l) => l.msg === 'sessions rebuilt from status' && l.closedAsMissed === 1);
-  const missed = await waitFor('missed disconnect', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'before'));
-  assert.equal(missed.missed, true);
-  const after = await h.lab.startClient({ commonName: 'after', port: h.port });
-  await after.waitConnected();
-  assert.match(after.pushReply() ?? '', new RegExp(routeFor('after').replace(/\./g, '\\.')));
-});
 
 test('with management-hold the daemon releases OpenVPN and reads its live clients at once, also after OpenVPN restarts', async (t) => {
   const h = await modeLab(t, 'management', { extraServer: ['management-hold'] });
@@ -54,73 +41,26 @@ test('with management-hold the daemon releases OpenVPN and reads its live client
   );
 });
 
-test('the daemon restarted while clients are connected rebuilds its sessions from status', async (t) => {
+test('the pass-through socket refuses commands that are not read-only and serves flexscript status from OpenVPN', async (t) => {
   const h = await modeLab(t, 'management', { passThrough: true });
-  const clients = await Promise.all(
-    ['rita', 'sam'].map((commonName) => h.lab.startClient({ commonName, port: h.port, extraConfig: ['explicit-exit-notify 1'] })),
-  );
-  await Promise.all(clients.map((c) => c.waitConnected()));
-  await h.restartDaemon();
-  const rebuilt = await h.daemon.waitForLog('rebuild', (l) => l.msg === 'sessions rebuilt from status');
-  assert.equal(rebuilt.rebuilt, 2);
-  const status = flexscript('status', '--config', h.configPath, '--json');
-  assert.equal(status.status, 0, status.stderr);
-  const rows = JSON.parse(status.stdout) as { commonName: string; instance: string; vpnAddress: string }[];
-  assert.deepEqual(rows.map((r) => r.commonName).sort(), ['rita', 'sam']);
-  assert.ok(rows.every((r) => r.instance === 'e2e' && /^10\./.test(r.vpnAddress)));
-  const table = flexscript('status', '--config', h.configPath);
-  assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE +BYTES IN +BYTES OUT\ne2e +(rita|sam) /);
-  // a disconnect after the restart reaches plugins for the rebuilt session
-  await clients[0]!.stop();
-  const gone = await waitFor('disconnect after restart', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'rita'));
-  assert.equal(gone.missed, false);
-  assert.ok((gone.bytesSent as number) > 0);
-});
-
-test('flexscript kill NAME disconnects that client and only that one', async (t) => {
-  const h = await modeLab(t, 'management', { passThrough: true });
-  const [victim, bystander] = await Promise.all(['mallory', 'trent'].map((commonName) => h.lab.startClient({ commonName, port: h.port })));
-  await Promise.all([victim!.waitConnected(), bystander!.waitConnected()]);
-  const kill = flexscript('kill', 'mallory', '--config', h.configPath);
-  assert.equal(kill.status, 0, kill.stderr);
-  assert.match(kill.stdout, /disconnected 1 session\(s\) of "mallory"/);
-  await victim!.waitForLog(/SIGTERM|client-kill|Connection reset|restart/i);
-  await waitFor('mallory leaves', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'mallory'));
-  assert.ok(!h.recordsOf('client-disconnect').some((r) => r.commonName === 'trent'));
-  const unknown = flexscript('kill', 'nobody-here', '--config', h.configPath);
-  assert.equal(unknown.status, 1);
-  assert.match(unknown.stderr, /no live client named "nobody-here"/);
-});
-
-test('a plugin that never answers leads to a deny within its time limit, while others connect', async (t) => {
-  const h = await modeLab(t, 'management', { pluginTimeout: '2s' });
-  const hung = await h.lab.startClient({ commonName: 'hang-forever', port: h.port });
-  const fine = await h.lab.startClient({ commonName: 'quinn', port: h.port });
-  await fine.waitConnected();
-  await hung.waitAuthFailed();
-  const line = await h.daemon.waitForLog('timeout', (l) => l.code === 'FXS_PLUGIN_TIMEOUT');
-  assert.equal(line.plugin, 'recorder');
-  await h.server.waitForLog(/connection rejected: plugin recorder on client-connect: did not finish within 2000 ms/);
-});
-
-test('a plugin that needs time announces a pending authentication and then decides', async (t) => {
-  const h = await modeLab(t, 'management', { pluginTimeout: '1s' });
-  const client = await h.lab.startClient({ commonName: 'slow-sue', port: h.port });
-  await client.waitConnected();
-  await h.server.waitForLog(/MANAGEMENT: CMD 'client-pending-auth \d+ \d+ "CR_TEXT:E:Approve the login on your phone" 30'/);
-  const decided = await h.daemon.waitForLog('accept', (l) => l.msg === 'client-connect' && l.commonName === 'slow-sue');
-  assert.ok((decided.ms as number) > 2000, `decided after ${decided.ms} ms, past the 1 s limit it extended`);
-  assert.ok(!h.daemon.logs().some((l) => l.msg === 'OpenVPN did not take the pending notice'), 'OpenVPN accepted client-pending-auth');
-  assert.match(client.pushReply() ?? '', new RegExp(routeFor('slow-sue').replace(/\./g, '\\.')));
-});
-
-test('the pass-through socket refuses commands that are not read-only', async (t) => {
-  const h = await modeLab(t, 'management', { passThrough: true });
-  const socket = h.configPath.replace(/flexscript\.yaml$/, 'work/control.sock');
+  const socket = h.passThroughSocket;
   assert.match((await ask(socket, 'version'))[0] ?? '', /^OpenVPN Version: OpenVPN 2\.6/);
   assert.deepEqual(await ask(socket, 'signal SIGTERM'), ['ERROR: command not allowed here: "signal SIGTERM"']);
   assert.deepEqual(await ask(socket, '@nope status 3'), ['ERROR: no OpenVPN instance named "nope"']);
   assert.ok(h.server.running, 'OpenVPN is still running');
+  // without a control socket, flexscript status reads OpenVPN's own list through this socket
+  const client = await h.lab.startClient({ commonName: 'peggy', port: h.port });
+  await client.waitConnected();
+  const status = flexscript('status', '--config', h.configPath, '--json');
+  assert.equal(status.status, 0, status.stderr);
+  const rows = JSON.parse(status.stdout) as { commonName: string; instance: string; vpnAddress: string; bytesReceived?: number }[];
+  assert.deepEqual(
+    rows.map((r) => [r.commonName, r.instance]),
+    [['peggy', 'e2e']],
+  );
+  assert.match(rows[0]!.vpnAddress, /^10\./);
+  const table = flexscript('status', '--config', h.configPath);
+  assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE +BYTES IN +BYTES OUT\ne2e +peggy /);
 });
 
 test('one daemon serves two OpenVPN instances: a unix socket and a password-protected loopback TCP port', async (t) => {

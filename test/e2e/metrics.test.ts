@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ownedDir } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
-import { MODES, modeLab, type Mode } from './mode-lab.ts';
+import { CAPS, MODES, modeLab, type Mode } from './mode-lab.ts';
 import { freeLoopbackPort } from '../support/free-port.ts';
 
 type Target = { readonly port: number } | { readonly socketPath: string };
@@ -67,7 +67,7 @@ for (const mode of MODES) {
       assert.equal(sample(first.body, 'flexscript_live_sessions', { instance: 'e2e' }), 0);
       assert.equal(sample(first.body, 'flexscript_queue_depth'), 0);
       assert.ok((sample(first.body, 'flexscript_process_resident_memory_bytes') ?? 0) > 0, 'Node process metrics');
-      if (mode === 'management') {
+      if (CAPS[mode].managementInterface) {
         assert.equal(sample(first.body, 'flexscript_management_connected', { instance: 'e2e' }), 1);
       }
       assert.equal((await get(target, '/other')).status, 404);

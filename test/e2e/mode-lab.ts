@@ -3,6 +3,7 @@
  * the real daemon (also nobody) with the recorder plugin, reached through hook mode or
  * management mode. Scenarios written against it run unchanged in both modes.
  */
+import { chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
@@ -17,6 +18,70 @@ import { RECORDER } from '../support/paths.ts';
 export type Mode = 'hook' | 'management';
 export const MODES: readonly Mode[] = ['hook', 'management'];
 
+/**
+ * What an event source can do with OpenVPN. A scenario names what it needs, never the mode: it
+ * is skipped or takes the other branch where a capability is missing.
+ */
+export interface ModeCaps {
+  /** The daemon can disconnect a live client (client-kill over the management interface). */
+  readonly killClient: boolean;
+  /** A plugin can announce a pending authentication (client-pending-auth) and decide after its time limit. */
+  readonly pendingAuth: boolean;
+  /** tls-verify reaches plugins and its deny refuses the certificate (management has no tls-verify). */
+  readonly tlsVerify: boolean;
+  /** OpenVPN is handed a deny's reason: it logs it and tells the client (client-deny with a client reason). */
+  readonly denyReason: boolean;
+  /** OpenVPN runs client-disconnect for a client whose deferred connect was denied; the daemon keeps it from plugins. */
+  readonly disconnectAfterDeny: boolean;
+  /**
+   * With the daemon gone a connecting client is refused at once (the hook fails closed); without
+   * it the client waits and OpenVPN gives up on it after its hand-window (management-client-auth).
+   */
+  readonly refusedAtOnceWhileDaemonDown: boolean;
+  /** A pass-through socket to OpenVPN's management interface (flexscript kill, status from OpenVPN). */
+  readonly passThrough: boolean;
+  /** The daemon holds a connection to OpenVPN's management interface (and reports it in metrics). */
+  readonly managementInterface: boolean;
+  /**
+   * Events pass through a spool folder: what OpenVPN hands over while the daemon is down waits
+   * there (a disconnect then is applied at the restart, not missed).
+   */
+  readonly spool: boolean;
+  /** OpenVPN's down reaches plugins (the hook runs after the privilege drop). */
+  readonly downEvent: boolean;
+  /** The source can report addresses at the accepted connect instead of running a learn-address hook (`learn-address: connect`). */
+  readonly learnAtConnect: boolean;
+}
+
+export const CAPS: Readonly<Record<Mode, ModeCaps>> = {
+  hook: {
+    killClient: false,
+    pendingAuth: false,
+    tlsVerify: true,
+    denyReason: false,
+    disconnectAfterDeny: true,
+    refusedAtOnceWhileDaemonDown: true,
+    passThrough: false,
+    managementInterface: false,
+    spool: true,
+    downEvent: true,
+    learnAtConnect: true,
+  },
+  management: {
+    killClient: true,
+    pendingAuth: true,
+    tlsVerify: false,
+    denyReason: true,
+    disconnectAfterDeny: false,
+    refusedAtOnceWhileDaemonDown: false,
+    passThrough: true,
+    managementInterface: true,
+    spool: false,
+    downEvent: false,
+    learnAtConnect: false,
+  },
+};
+
 export interface ModeLabOptions {
   /** Hook mode: the hooks OpenVPN calls. */
   readonly events?: EventName[];
@@ -30,8 +95,16 @@ export interface ModeLabOptions {
   /** Extra top-level YAML for the daemon's config. */
   readonly extraConfig?: string[];
   readonly pluginTimeout?: string;
-  /** Management mode: the daemon's pass-through socket, with client-kill allowed. */
+  /** Management mode: the daemon's pass-through socket, with client-kill allowed unless `allowKill: false`. */
   readonly passThrough?: boolean;
+  readonly allowKill?: boolean;
+  /** The daemon's control socket (`flexscript status` from the daemon's own sessions). */
+  readonly control?: boolean;
+  /**
+   * Hook mode: OpenVPN writes its status file (status-version 3) and a restarted daemon reads its
+   * live clients from it. Management mode always has `status 3`.
+   */
+  readonly statusFile?: boolean;
   /** Plugin entries (YAML lines, e.g. `  - use: firewall`) before the recorder. */
   readonly plugins?: string[];
   /** Plugin entries after the recorder. */
@@ -46,12 +119,19 @@ export interface ModeLabOptions {
 
 export interface ModeLab {
   readonly mode: Mode;
+  readonly caps: ModeCaps;
   readonly lab: Lab;
   readonly server: OpenVpnServer;
   readonly daemon: DaemonHandle;
   readonly port: number;
   readonly records: string;
   readonly configPath: string;
+  /** The daemon's control socket, when asked for. */
+  readonly controlSocket: string;
+  /** The pass-through socket, when asked for. */
+  readonly passThroughSocket: string;
+  /** Hook mode: OpenVPN's status file, when asked for. */
+  readonly statusFile: string;
   restartDaemon(): Promise<DaemonHandle>;
   /** Stops OpenVPN (SIGTERM, or SIGKILL for a crash) and starts it again on the same port. */
   restartServer(signal?: 'SIGTERM' | 'SIGKILL'): Promise<OpenVpnServer>;
@@ -65,20 +145,30 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   const records = join(work, 'records.jsonl');
   const socket = join(lab.dir, 'mgmt.sock');
   const instance = o.instance ?? 'e2e';
+  const passThroughSocket = join(work, 'control.sock');
+  const controlSocket = join(work, 'daemon-control.sock');
+  const statusFile = join(work, 'openvpn-status.txt');
+  const statusFileHere = mode === 'hook' && o.statusFile === true;
+  if (statusFileHere) {
+    // OpenVPN opens it as root and keeps an existing file's owner: the daemon (nobody) must read it
+    writeFileSync(statusFile, '', { mode: 0o640 });
+    chownSync(statusFile, 65534, 65534);
+  }
   const source =
     mode === 'hook'
-      ? ['hook:', `  dir: ${join(work, 'run')}`, '  group: nogroup', '  timeout: 5s']
+      ? ['hook:', `  dir: ${join(work, 'run')}`, '  group: nogroup', '  timeout: 5s', ...(statusFileHere ? [`  status-file: ${statusFile}`] : [])]
       : [
           'management:',
           '  instances:',
           `    - name: ${instance}`,
           `      socket: ${socket}`,
-          ...(o.passThrough ? ['  pass-through:', `    socket: ${join(work, 'control.sock')}`, '    allow-kill: true'] : []),
+          ...(o.passThrough ? ['  pass-through:', `    socket: ${passThroughSocket}`, `    allow-kill: ${o.allowKill ?? true}`] : []),
         ];
   const yaml = [
     `instance: ${instance}`,
     ...source,
     ...(o.extraConfig ?? []),
+    ...(o.control ? ['control:', `  socket: ${controlSocket}`, '  group: nogroup', '  mode: "0660"'] : []),
     'pipeline:',
     `  timeout: ${o.pluginTimeout ?? '1s'}`,
     'plugins:',
@@ -96,7 +186,8 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
       ? hookModeLines(config.hook!, o.events ?? ['client-connect', 'client-disconnect', 'learn-address'], o.hookPath?.(lab.dir) ?? HOOK)
       : managementModeLines(config.management!.instances[0]!, { checksPasswords: o.passwords ?? false, daemonUser: 'nobody' });
   const port = await lab.allocPort();
-  const serverOptions = { port, ...(o.serverDev ? { dev: o.serverDev } : {}), extraConfig: [...sourceLines, ...(o.extraServer ?? [])] };
+  const statusLines = statusFileHere ? [`status ${statusFile} 1`, 'status-version 3'] : [];
+  const serverOptions = { port, ...(o.serverDev ? { dev: o.serverDev } : {}), extraConfig: [...sourceLines, ...statusLines, ...(o.extraServer ?? [])] };
   let server = await lab.startServer(serverOptions);
   // OpenVPN on management-hold starts only once the daemon has released it
   const held = o.extraServer?.includes('management-hold') ?? false;
@@ -111,6 +202,7 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   if (held) await server.waitForLog(/Initialization Sequence Completed/);
   return {
     mode,
+    caps: CAPS[mode],
     lab,
     get server() {
       return server;
@@ -121,6 +213,9 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
     port,
     records,
     configPath,
+    controlSocket,
+    passThroughSocket,
+    statusFile,
     restartDaemon: async () => {
       await daemon.stop();
       daemon = await start();

@@ -82,6 +82,11 @@ describe('session-limit, management mode', () => {
     });
     assert.equal(oldest?.endReason, 'killed');
     assert.equal(newest?.endedAt, undefined);
+    // a later client's whole connect went through the same management connection after any
+    // kill the daemon sent: by now OpenVPN has carried out every kill there was
+    const later = await h.client('dora');
+    await later.waitConnected();
+    assert.equal(h.server.log().match(/MANAGEMENT: CMD 'client-kill /g)?.length, 1, 'one client was killed');
     assert.ok(!current.log().includes('SIGTERM'), 'the new client stays');
   });
 });

@@ -5,7 +5,7 @@
  * changes that namespace's nftables and routes and never the host's. Everything is removed
  * after the test, also when it fails.
  */
-import { chown, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { DaemonEvent } from '../../src/lab/daemon-process.ts';
@@ -63,7 +63,6 @@ routes:
 }
 
 export interface NetnsLabOptions extends ModeLabOptions {
-  readonly statusFile?: boolean;
   /** Hook mode: `learn-address: connect` (no learn-address hook; addresses reported at connect). */
   readonly learnAtConnect?: boolean;
 }
@@ -85,11 +84,6 @@ export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = 
   await runOk(['ip', 'netns', 'add', netns]);
   await runOk(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
   await writeFile(rootConfig, rootYaml(dev), { mode: 0o644 });
-  if (o.statusFile) {
-    // OpenVPN opens it as root and keeps an existing file's owner: the daemon (nobody) must read it
-    await writeFile(join(dir, 'openvpn-status.txt'), '', { mode: 0o640 });
-    await chown(join(dir, 'openvpn-status.txt'), 65534, 65534);
-  }
   sudoers = await installSudoers('nobody', rootCommand(rootConfig), dir);
   const h = await modeLab(t, mode, {
     ...o,
@@ -97,7 +91,6 @@ export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = 
     serverDev: dev,
     extraConfig: [
       // right after the hook: section's lines
-      ...(o.statusFile ? [`  status-file: ${join(dir, 'openvpn-status.txt')}`] : []),
       ...(o.learnAtConnect ? ['  learn-address: connect'] : []),
       'root:',
       `  config: ${rootConfig}`,
@@ -113,12 +106,13 @@ export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = 
     netns,
     dev,
     rootConfig,
-    statusFile: join(dir, 'openvpn-status.txt'),
+    statusFile: h.statusFile,
     async setElements(group: string, family: 4 | 6 = 4) {
-      const out = await run(['ip', 'netns', 'exec', netns, 'nft', '-j', 'list', 'set', 'inet', TABLE, `g_${group}_v${family}`]);
-      if (out.code !== 0) return [];
-      const doc = JSON.parse(out.stdout) as { nftables: { set?: { elem?: string[] } }[] };
-      return [...(doc.nftables.find((i) => i.set)?.set?.elem ?? [])].sort();
+      // a missing table or set is an error, never an empty set: the firewall admits no one without them
+      const doc = JSON.parse(await inNs(['nft', '-j', 'list', 'set', 'inet', TABLE, `g_${group}_v${family}`])) as { nftables: { set?: { elem?: string[] } }[] };
+      const set = doc.nftables.find((i) => i.set)?.set;
+      if (!set) throw new Error(`nft listed no set ${TABLE} g_${group}_v${family}`);
+      return [...(set.elem ?? [])].sort();
     },
     async routes() {
       return JSON.parse(await inNs(['ip', '-j', 'route', 'show', 'proto', String(ROUTE_PROTO)])) as { dst: string; dev?: string }[];

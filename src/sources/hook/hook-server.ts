@@ -86,6 +86,16 @@ function discard(path: string): void {
   }
 }
 
+/** Whether a process exists (EPERM: it does, as another user's). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class HookServer implements SourceAdapter {
   readonly paths: RuntimePaths;
   /** Spool files must belong to this user: OpenVPN's, which the daemon shares in hook mode. */
@@ -96,6 +106,8 @@ export class HookServer implements SourceAdapter {
   #again: NodeJS.Timeout | undefined;
   #batch: string[] = [];
   #batchTimer: NodeJS.Timeout | undefined;
+  /** The OpenVPN processes whose hooks were seen (`daemon_pid/daemon_start_time`). */
+  #openvpns = new Set<string>();
 
   constructor(private readonly options: HookServerOptions) {
     this.paths = runtimePaths(options.config.dir);
@@ -225,6 +237,7 @@ export class HookServer implements SourceAdapter {
       await this.#answer(spool, name, { verdict: 'deny', reason: 'unknown script_type', config: [] });
       return;
     }
+    if (!leftover) await this.#endSessionsOfLostOpenvpn(spool.env);
     const raw = { name: scriptType, instance: this.options.instance, source: 'hook' as const, env: spool.env, args: spool.args };
     let key: ConnectionKey | undefined;
     const decision = await this.options.sink.handle({ raw, keyOf: (e) => (key = keyOf(e)) });
@@ -233,6 +246,29 @@ export class HookServer implements SourceAdapter {
     if (scriptType === 'client-connect' && decision.verdict === 'accept' && key && this.options.config['learn-address'] === 'connect') {
       await this.options.sink.learnAtConnect(key);
     }
+  }
+
+  /**
+   * An OpenVPN that crashed runs no hook to say so (no down, no client-disconnect). A hook from
+   * an OpenVPN process not seen before, while none of those seen before runs any more, tells:
+   * their clients are gone, and their disconnects were missed. (Several OpenVPN servers may
+   * share one daemon: while one of them runs, nothing is ended.) Taken before the event is
+   * handled, so only sessions from before end.
+   */
+  async #endSessionsOfLostOpenvpn(env: Readonly<Record<string, string>>): Promise<void> {
+    const pid = Number(env.daemon_pid);
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    const openvpn = `${pid}/${env.daemon_start_time ?? ''}`;
+    if (this.#openvpns.has(openvpn)) return;
+    const before = [...this.#openvpns];
+    const gone = before.filter((o) => !processRuns(Number(o.slice(0, o.indexOf('/')))));
+    for (const o of gone) this.#openvpns.delete(o);
+    this.#openvpns.add(openvpn);
+    if (before.length === 0 || gone.length < before.length) return;
+    const { sink, instance, log } = this.options;
+    // an empty list, every hook session of the instance closed as missed
+    const { closedAsMissed } = await sink.rebuild(instance, [], { closeMissed: 'hook' });
+    if (closedAsMissed > 0) log.warn({ instance, sessions: closedAsMissed }, 'OpenVPN was restarted without a down hook; its sessions ended as missed');
   }
 
   async #answer(spool: SpoolEvent, name: string, decision: Decision): Promise<void> {
