@@ -14,7 +14,6 @@ export { type ConfigProblem, formatProblem } from './util/source-location.ts';
 /** Codes raised by the daemon, the CLI, the launchers in bin/ and the hook client (hook/flexscript-hook). */
 const DAEMON_ERROR_CODES = {
   EVENT_INVALID: { code: 'FXS_EVENT_INVALID', meaning: "an OpenVPN event's environment or arguments are missing or malformed" },
-  PLUGIN_LOAD: { code: 'FXS_PLUGIN_LOAD', meaning: 'a plugin could not be loaded, or its options are invalid' },
   PLUGIN_FAILED: { code: 'FXS_PLUGIN_FAILED', meaning: 'a plugin handler threw; the client it served is denied' },
   PLUGIN_TIMEOUT: { code: 'FXS_PLUGIN_TIMEOUT', meaning: 'a plugin handler did not finish within its time limit; the client it served is denied' },
   CONFIG_LINE_INVALID: {
@@ -74,15 +73,6 @@ export class EventParseError extends FlexscriptError {
     super(ErrorCode.EVENT_INVALID, `${event}: ${field}: ${problem}`);
     this.event = event;
     this.field = field;
-  }
-}
-
-/** A plugin could not be loaded, or its options are invalid. */
-export class PluginLoadError extends FlexscriptError {
-  readonly plugin: string;
-  constructor(plugin: string, message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.PLUGIN_LOAD, `plugin ${plugin}: ${message}`, options);
-    this.plugin = plugin;
   }
 }
 

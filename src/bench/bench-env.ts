@@ -100,7 +100,7 @@ function trustedDir(path: string): boolean {
  * what a dead process made goes; a drop-in from an older version, which carries no pid, goes
  * when the root config it grants is gone or sits in a folder others could write to.
  */
-export function removeStaleBenchEnvs(): void {
+function removeStaleBenchEnvs(): void {
   let entries: string[] = [];
   try {
     entries = readdirSync(SUDOERS_DIR);

@@ -22,7 +22,7 @@ import { BENCH_POOL, closeBenchEnvs, createBenchEnv, type BenchEnv } from './ben
 import { columns, floorRatio, formatRounds, roundPlan, summarizeRounds, type BenchModeSummary, type BenchRound, type BenchStat } from './bench-rounds.ts';
 
 import { BENCH_MODES, type BenchMode } from './bench-modes.ts';
-export { BENCH_MODES, type BenchMode };
+export { BENCH_MODES };
 
 export interface BenchOptions {
   readonly clients: number;

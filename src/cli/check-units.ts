@@ -23,8 +23,8 @@ export const HOOK_NPROC = 512;
  * Below this, hook mode is refused: the daemon (a Node.js process, a dozen threads), the scripts
  * the exec plugin runs and OpenVPN's hooks all count against OpenVPN's user's RLIMIT_NPROC.
  */
-export const MIN_HOOK_NPROC = 64;
-export const DAEMON_UNIT = 'flexscriptd.service';
+const MIN_HOOK_NPROC = 64;
+const DAEMON_UNIT = 'flexscriptd.service';
 
 export interface UnitCheckOptions {
   /** OpenVPN's unit, e.g. openvpn-server@vpn (default: from --openvpn-config's path). */
@@ -36,14 +36,14 @@ export interface UnitCheckOptions {
 }
 
 /** Debian's units: /etc/openvpn/server/NAME.conf runs as openvpn-server@NAME, /etc/openvpn/NAME.conf as openvpn@NAME. */
-export function openvpnUnitFor(configPath: string): string | undefined {
+function openvpnUnitFor(configPath: string): string | undefined {
   const m = /^\/etc\/openvpn\/(server\/|client\/)?([^/]+)\.conf$/.exec(configPath);
   if (!m) return undefined;
   return m[1] === 'server/' ? `openvpn-server@${m[2]}.service` : m[1] === 'client/' ? undefined : `openvpn@${m[2]}.service`;
 }
 
 /** Where init's drop-in for a unit goes. */
-export function dropInPath(unit: string): string {
+function dropInPath(unit: string): string {
   const { prefix, instance, type } = unitNameParts(unit);
   return `/etc/systemd/system/${instance !== undefined ? `${prefix}@.${type}` : unit}.d/flexscript.conf`;
 }

@@ -49,7 +49,7 @@ function isWide(cp: number): boolean {
 }
 
 /** Columns of one code point on its own. */
-export function codePointWidth(ch: string): 0 | 1 | 2 {
+function codePointWidth(ch: string): 0 | 1 | 2 {
   if (ZERO.test(ch)) return 0;
   if (EMOJI_PRESENTATION.test(ch) || isWide(ch.codePointAt(0)!)) return 2;
   return 1;

@@ -240,8 +240,6 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type HookConfig = NonNullable<Config['hook']>;
-export type PluginEntry = Config['plugins'][number];
-export type RootSectionConfig = NonNullable<Config['root']>;
 export type ManagementConfig = NonNullable<Config['management']>;
 export type ManagementInstanceConfig = ManagementConfig['instances'][number];
 export type MetricsConfig = NonNullable<Config['metrics']>;

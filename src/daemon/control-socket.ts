@@ -33,9 +33,8 @@ export interface ControlSession extends ClientInfo {
   readonly bytesSent?: number;
 }
 
-export type ControlRequest = { readonly command: 'status' } | { readonly command: 'watch' };
 /** The root stage as `status` reports it: without the table in place the firewall admits nobody. */
-export interface ControlRootStatus {
+interface ControlRootStatus {
   readonly state: string;
   readonly tableReady: boolean;
   /** Why it is not serving, while it is not. */
@@ -47,10 +46,10 @@ export type ControlResponse =
   | { readonly ok: false; readonly error: string };
 
 /** The first line of a `watch` answer; the feed's lines follow. */
-export type ControlWatchResponse = { readonly ok: true; readonly watching: readonly string[] } | { readonly ok: false; readonly error: string };
+type ControlWatchResponse = { readonly ok: true; readonly watching: readonly string[] } | { readonly ok: false; readonly error: string };
 
 /** The channels a watcher gets. */
-export const WATCHED = ['decision', 'plugin-call', 'root-action', 'lifecycle'] as const;
+const WATCHED = ['decision', 'plugin-call', 'root-action', 'lifecycle'] as const;
 
 export interface ControlSources {
   readonly sessions: () => readonly Client[];
@@ -81,7 +80,7 @@ async function bytesByKey(sources: ControlSources, log: Logger): Promise<Map<str
   return bytes;
 }
 
-export async function statusOf(sources: ControlSources, log: Logger): Promise<ControlSession[]> {
+async function statusOf(sources: ControlSources, log: Logger): Promise<ControlSession[]> {
   const live = sources.sessions();
   const bytes = live.length > 0 ? await bytesByKey(sources, log) : new Map<string, Bytes>();
   return live.map((s) => {

@@ -18,11 +18,11 @@ import type { SourceAdapter } from '../core/source.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { DaemonServices } from './services.ts';
 
-export interface DaemonOptions {
+interface DaemonOptions {
   readonly log?: Logger;
 }
 
-export class Daemon {
+class Daemon {
   #closing: Promise<void> | undefined;
   /** Management sources by instance name (for status and kill). */
   readonly management = new Map<string, ManagementSource>();

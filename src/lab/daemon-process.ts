@@ -29,13 +29,12 @@ export const HOOK = join(REPO, 'hook/flexscript-hook');
 /** nobody/nogroup on Debian: the user OpenVPN drops to in the lab. */
 export const RUN_AS = { user: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 };
 
-export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
 /** One message the daemon published (src/observe/channels.ts), as its watch feed sends it. */
 export type DaemonEvent = WatchLine;
 export type DecisionEvent = Extract<DaemonEvent, { channel: 'decision' }>;
 export type LifecycleEvent = Extract<DaemonEvent, { channel: 'lifecycle' }>;
-export type RootActionEvent = Extract<DaemonEvent, { channel: 'root-action' }>;
 
 /** Matches a decision whose fields equal those given, e.g. `decisionOf({ event: 'client-connect', verdict: 'deny' })`. */
 export function decisionOf(match: Partial<DecisionMessage>): (e: DaemonEvent) => e is DecisionEvent {

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 /** Written by every build (`npm run build` too); its time is when that build started. */
-export const BUILD_STAMP = join('dist', '.build-stamp');
+const BUILD_STAMP = join('dist', '.build-stamp');
 
 const LOCK_WAIT_MS = 300_000;
 

@@ -21,7 +21,7 @@ export interface Pki {
 }
 
 /** `-subj` syntax: a backslash escapes `/` (RDN separator), `+` (multi-valued RDN) and itself. */
-export function subjectArg(commonName: string): string {
+function subjectArg(commonName: string): string {
   return `/CN=${commonName.replace(/[\\/+]/g, (c) => `\\${c}`)}`;
 }
 

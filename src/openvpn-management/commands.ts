@@ -6,7 +6,7 @@
  */
 import { command, CommandError, exact, id, multiLineCommand, passwordLine, text, word, type EncodedCommand } from './encoder.ts';
 
-export { CommandError, type EncodedCommand } from './encoder.ts';
+export type { EncodedCommand } from './encoder.ts';
 
 /** A config line in a client-auth block: what OpenVPN reads from a client config file (OPTION_LINE_SIZE). */
 const MAX_CONFIG_LINE_BYTES = 255;
@@ -35,7 +35,7 @@ export function clientKill(cid: number, message?: string): EncodedCommand {
 }
 
 /** Commands with no argument a caller controls. */
-export const SIMPLE_COMMANDS = {
+const SIMPLE_COMMANDS = {
   'status 3': () => command('multi', 'status', word('3')),
   'status 2': () => command('multi', 'status', word('2')),
   version: () => command('multi', 'version'),

@@ -13,7 +13,7 @@ import { clientAuth, clientDeny, clientKill, clientPendingAuth, parseStatus3, pa
 import type { EncodedCommand } from './encoder.ts';
 
 /** The subset of a pino logger this module uses. */
-export interface ManagementLogger {
+interface ManagementLogger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
@@ -32,7 +32,7 @@ export interface ManagementClientOptions {
   readonly commandTimeoutMs?: number;
 }
 
-export class ManagementCommandError extends Error {
+class ManagementCommandError extends Error {
   readonly code = ErrorCode.MANAGEMENT_REPLY;
   constructor(
     readonly command: string,

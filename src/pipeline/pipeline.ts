@@ -19,7 +19,7 @@ import { checkConfigLine, lineAddress, pushLine } from '../util/config-lines.ts'
 
 export type { Decision, RunOptions };
 
-export const ACCEPT: Decision = Object.freeze({ verdict: 'accept', config: Object.freeze([]) as readonly string[] });
+const ACCEPT: Decision = Object.freeze({ verdict: 'accept', config: Object.freeze([]) as readonly string[] });
 
 export class Pipeline {
   /** Child loggers are made once: creating one per call is measurable under a storm. */

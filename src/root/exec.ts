@@ -11,7 +11,7 @@ import { RootError, RootErrorCode } from './protocol.ts';
 export type ToolName = 'nft' | 'ip' | 'conntrack';
 
 /** Where system tools live; PATH is not trusted as root. */
-export const TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'] as const;
+const TOOL_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'] as const;
 
 const INSTALL_HINT: Record<ToolName, string> = { nft: 'nftables', ip: 'iproute2', conntrack: 'conntrack' };
 

@@ -10,7 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { parseAddress, type HostAddress } from './ip-address.ts';
 import type { IsLocalAddress } from './validate.ts';
 
-export function localAddressTexts(): Set<string> {
+function localAddressTexts(): Set<string> {
   const texts = new Set<string>();
   for (const list of Object.values(networkInterfaces())) {
     for (const info of list ?? []) {

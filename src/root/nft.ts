@@ -16,7 +16,7 @@ export interface NftScript {
   readonly nftables: readonly NftCommand[];
 }
 
-export const FAMILY = 'inet';
+const FAMILY = 'inet';
 export const CHAIN = 'forward';
 /** The base chain we want; compared with what exists so a changed spec is recreated. */
 const CHAIN_SPEC = { type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } as const;
@@ -46,7 +46,7 @@ function networkValue(n: Network): unknown {
 }
 
 /** The expressions after the interface match for one allow rule of one group. */
-export function allowExpressions(group: string, rule: AllowRule): NftCommand[] {
+function allowExpressions(group: string, rule: AllowRule): NftCommand[] {
   const family = rule.to.family;
   const ipProto = family === 4 ? 'ip' : 'ip6';
   const expr: NftCommand[] = [
@@ -108,7 +108,7 @@ export function ensureCommands(config: RootConfig, existing?: TableListing): Nft
   return commands;
 }
 
-export type SetOpKind = 'add' | 'remove';
+type SetOpKind = 'add' | 'remove';
 export interface SetOp {
   readonly kind: SetOpKind;
   readonly set: string;

@@ -24,7 +24,7 @@ export const RootErrorCode = codesOf(ROOT_ERROR_CODES);
 export type RootErrorCode = (typeof RootErrorCode)[keyof typeof RootErrorCode];
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(RootErrorCode));
-export function isRootErrorCode(value: unknown): value is RootErrorCode {
+function isRootErrorCode(value: unknown): value is RootErrorCode {
   return typeof value === 'string' && KNOWN_CODES.has(value);
 }
 
@@ -114,8 +114,6 @@ export interface RootActionResults {
   list: RootState;
   reconcile: ReconcileResult;
 }
-
-export type RootRequest = { [A in RootAction]: { readonly id: number; readonly action: A } & RootActionArgs[A] }[RootAction];
 
 export interface RootErrorBody {
   readonly code: RootErrorCode;

@@ -24,9 +24,9 @@ import { contains, parseNetwork, type Network } from './ip-address.ts';
 import { type ConfigProblem, formatProblem } from './source-location.ts';
 import { formatField, lineOf, parseYaml } from './yaml-location.ts';
 
-export type Protocol = 'tcp' | 'udp' | 'icmp' | 'any';
+type Protocol = 'tcp' | 'udp' | 'icmp' | 'any';
 /** One port, or an inclusive range. */
-export type PortRange = number | readonly [number, number];
+type PortRange = number | readonly [number, number];
 
 /** Traffic a group's members may send: to one network, one protocol, optionally some ports. */
 export interface AllowRule {
@@ -36,7 +36,7 @@ export interface AllowRule {
   readonly ports?: readonly PortRange[];
 }
 
-export interface GroupConfig {
+interface GroupConfig {
   readonly name: string;
   readonly allow: readonly AllowRule[];
 }

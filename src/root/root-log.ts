@@ -4,7 +4,7 @@
  * daemon's log. Kept tiny on purpose: the root stage loads as little code as it can.
  */
 
-export type RootLogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+type RootLogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 export interface RootLog {
   debug(fields: object, msg: string): void;

@@ -19,7 +19,7 @@ import { RouteManager } from './routes.ts';
 import { ScratchDir } from './scratch-dir.ts';
 
 /** Exit codes (sysexits.h): usage, refused to run for safety or config, internal failure. */
-export const EXIT = { ok: 0, failed: 1, usage: 64, config: 78 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 64, config: 78 } as const;
 
 function parseArgs(argv: readonly string[]): string | undefined {
   if (argv.length !== 2 || argv[0] !== '--config') return undefined;

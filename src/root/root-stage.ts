@@ -40,7 +40,7 @@ function peekId(line: string): number | null {
   }
 }
 
-export function routeToWire(r: ValidRoute): RouteSpec & { table: number } {
+function routeToWire(r: ValidRoute): RouteSpec & { table: number } {
   return { network: r.network.text, ...(r.via ? { via: r.via.text } : {}), ...(r.dev !== undefined ? { dev: r.dev } : {}), table: r.table };
 }
 

@@ -52,7 +52,7 @@ export function parseRouteListing(json: string, config: RootConfig): ValidRoute[
 }
 
 /** The kernel names the device of a gateway route itself: a wanted route without dev matches any. */
-export function sameNexthop(want: ValidRoute, have: ValidRoute): boolean {
+function sameNexthop(want: ValidRoute, have: ValidRoute): boolean {
   return want.via?.text === have.via?.text && (want.dev === undefined || want.dev === have.dev);
 }
 

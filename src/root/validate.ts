@@ -78,7 +78,7 @@ function boundedString(value: unknown, field: string): string {
   return value;
 }
 
-export function parseGroup(value: unknown, config: RootConfig): string {
+function parseGroup(value: unknown, config: RootConfig): string {
   const group = boundedString(value, 'group');
   if (!config.groups.has(group)) throw new RootError(RootErrorCode.UNKNOWN_GROUP, `group ${shown(group)} is not in the root config`);
   return group;
@@ -98,7 +98,7 @@ function parseHost(value: unknown): HostAddress {
  * the server itself, whether or not its device is up) or its IPv4 broadcast, or when an
  * interface of this host that is up holds it.
  */
-export function clientAddress(address: HostAddress, config: RootConfig, isLocal: IsLocalAddress): HostAddress {
+function clientAddress(address: HostAddress, config: RootConfig, isLocal: IsLocalAddress): HostAddress {
   const home = config.vpnNetworks.find((n) => contains(n, address));
   if (!home) {
     throw new RootError(

@@ -5,7 +5,7 @@
  * Times are integer milliseconds since the epoch, the same in both backends.
  */
 
-export type Dialect = 'sqlite' | 'postgres';
+type Dialect = 'sqlite' | 'postgres';
 
 export interface Migration {
   readonly version: number;

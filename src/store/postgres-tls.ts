@@ -14,8 +14,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 
-export const SSL_MODES = ['verify-full', 'verify-ca', 'require', 'disable'] as const;
-export type SslMode = (typeof SSL_MODES)[number];
+const SSL_MODES = ['verify-full', 'verify-ca', 'require', 'disable'] as const;
 
 const absolute = z.string().startsWith('/', 'must be an absolute path');
 
@@ -42,7 +41,7 @@ export const postgresSslSchema = z.preprocess(
     })
     .strict(),
 );
-export type PostgresSsl = z.output<typeof postgresSslSchema>;
+type PostgresSsl = z.output<typeof postgresSslSchema>;
 
 /** The connection fields this module reads. */
 export interface PostgresAccess {

@@ -12,7 +12,7 @@ import { ErrorCode, FlexscriptError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 /** The most a new store file allows: owner read/write, group read. */
-export const STORE_FILE_MODE = 0o640;
+const STORE_FILE_MODE = 0o640;
 
 /** For the daemon: creates the file (0640) when missing, and takes away others' access to an existing one it owns. */
 export function openStoreFile(file: string): Database.Database {

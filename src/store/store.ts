@@ -90,9 +90,6 @@ export interface KillRequest extends ClientConnection {
 export const SUPERSEDE_SET = `ended_at = GREATEST(started_at, $start), duration = GREATEST(0, ($start - started_at) / 1000), bytes_in = 0, bytes_out = 0,
        end_reason = COALESCE(end_reason, 'missed')`;
 
-/** Whom a session counts against in limits, for messages: its username, else its common name. */
-export const userOf = (s: Pick<ClientIdentity, 'username' | 'commonName'>): string => s.username ?? s.commonName;
-
 /**
  * The key a session counts against in limits. Usernames and common names are separate
  * namespaces: a session with a (verified) username counts against that username, one without

@@ -9,9 +9,9 @@
  */
 import { commandWords, pathEntry, splitWords, type Assignment, type ResolvedUnit } from './unit-file.ts';
 
-export type PathAccess = 'writable' | 'read-only' | 'inaccessible';
+type PathAccess = 'writable' | 'read-only' | 'inaccessible';
 
-export interface PathRule {
+interface PathRule {
   readonly path: string;
   readonly access: PathAccess;
   /** The assignment behind the rule (undefined: systemd's default). */
@@ -47,7 +47,7 @@ const FALSE = /^(0|no|false|off)$/i;
 const under = (path: string, dir: string) => dir === '/' || path === dir || path.startsWith(`${dir.replace(/\/$/, '')}/`);
 
 /** RLIMIT values: a number, `infinity`, or `SOFT:HARD` (the soft one limits). */
-export function parseLimit(value: string): number {
+function parseLimit(value: string): number {
   const soft = value.split(':')[0]!.trim();
   if (/^infinity$/i.test(soft)) return Number.POSITIVE_INFINITY;
   const n = Number(soft);

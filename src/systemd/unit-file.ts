@@ -26,41 +26,8 @@ export interface UnitFragment {
   readonly text: string;
 }
 
-/** Settings whose assignments add to a list (an empty assignment empties it). */
-const LIST_KEYS = new Set([
-  'ExecStart',
-  'ExecStartPre',
-  'ExecStartPost',
-  'ExecStop',
-  'ExecStopPost',
-  'ExecReload',
-  'ReadWritePaths',
-  'ReadOnlyPaths',
-  'InaccessiblePaths',
-  'ExecPaths',
-  'NoExecPaths',
-  'BindPaths',
-  'BindReadOnlyPaths',
-  'TemporaryFileSystem',
-  'RuntimeDirectory',
-  'StateDirectory',
-  'CacheDirectory',
-  'LogsDirectory',
-  'ConfigurationDirectory',
-  'DeviceAllow',
-  'Environment',
-  'SupplementaryGroups',
-  'CapabilityBoundingSet',
-  'Before',
-  'After',
-  'Wants',
-  'Requires',
-  'WantedBy',
-  'Documentation',
-]);
-
 /** Splits one file into assignments; continuation lines are joined (the line is the first one's). */
-export function parseUnitText(path: string, text: string): Assignment[] {
+function parseUnitText(path: string, text: string): Assignment[] {
   const out: Assignment[] = [];
   const lines = text.split('\n');
   let section = '';
@@ -152,9 +119,6 @@ export function resolveUnit(name: string, fragments: readonly UnitFragment[]): R
     expand: (value) => value.replace(/%(.)/g, (whole, c: string) => specifiers[c] ?? whole),
   };
 }
-
-/** Whether a setting is a list (accumulates) or single-valued. */
-export const isListSetting = (key: string) => LIST_KEYS.has(key);
 
 /** Splits a command line or a list value into words, as systemd does: quotes group, backslash escapes. */
 export function splitWords(value: string): string[] {

@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { basename, join } from 'node:path';
 import { unitNameParts, type UnitFragment } from './unit-file.ts';
 
-export const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system'];
+const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system'];
 
 /** A unit's files, or why there are none. */
 export type LocatedUnit = { readonly fragments: UnitFragment[]; readonly masked?: string } | { readonly missing: true };
@@ -35,7 +35,7 @@ const isFile = (path: string) => {
 };
 
 /** The `.d` directory names systemd reads drop-ins from for a unit, lowest precedence first. */
-export function dropInDirNames(name: string): string[] {
+function dropInDirNames(name: string): string[] {
   const { prefix, instance, type } = unitNameParts(name);
   const names = [`${type}.d`];
   // foo-bar-baz.service reads foo-.service.d and foo-bar-.service.d too
@@ -98,10 +98,10 @@ export function locateUnitFiles(name: string, root = '/'): LocatedUnit {
 }
 
 /** Whether systemd manages this machine (sd_booted: /run/systemd/system exists). */
-export const systemdRuns = () => existsSync('/run/systemd/system');
+const systemdRuns = () => existsSync('/run/systemd/system');
 
 /** The files `systemctl cat` names, read from disk; undefined when systemctl cannot tell. */
-export function systemctlUnitFiles(name: string): LocatedUnit | undefined {
+function systemctlUnitFiles(name: string): LocatedUnit | undefined {
   const r = spawnSync('systemctl', ['cat', '--no-pager', '--', name], {
     encoding: 'utf8',
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SYSTEMD_COLORS: '0' },

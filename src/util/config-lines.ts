@@ -13,7 +13,7 @@ import type { VpnAddresses } from '../core/client.ts';
 import { ConfigLineError } from '../errors.ts';
 
 /** OpenVPN reads option lines into a 256-byte buffer (OPTION_LINE_SIZE). */
-export const MAX_CONFIG_LINE_BYTES = 255;
+const MAX_CONFIG_LINE_BYTES = 255;
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;

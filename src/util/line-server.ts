@@ -38,7 +38,7 @@ export interface Takeover {
   readonly take: (socket: Socket) => void;
 }
 
-export const MAX_LINE_BYTES = 64 * 1024;
+const MAX_LINE_BYTES = 64 * 1024;
 /** Per socket; each connection holds a file descriptor, which the daemon needs for its own work. */
 export const MAX_CONNECTIONS = 64;
 /** Requests read ahead of their answers; past this the connection is not read until they are answered. */

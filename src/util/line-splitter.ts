@@ -4,4 +4,4 @@
  * code lives in src/root/line-splitter.ts because the root stage, which reads its pipe with it,
  * may import only src/root; everything else imports it from here.
  */
-export { type LineHandlers, LineSplitter, type LineSplitterOptions, type SplitResult } from '../root/line-splitter.ts';
+export { LineSplitter } from '../root/line-splitter.ts';

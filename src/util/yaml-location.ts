@@ -4,4 +4,4 @@
  * because the root stage, which reads a YAML config of its own, may import only src/root;
  * everything else imports it from here.
  */
-export { type FieldPath, formatField, lineOf, parseYaml, type PositionedYaml } from '../root/yaml-location.ts';
+export { type FieldPath, formatField, lineOf, parseYaml } from '../root/yaml-location.ts';

@@ -38,7 +38,7 @@ const STALE_PARTIAL_MS = 60_000;
 /** What the hook writes last; a file without it is incomplete. */
 const END_MARK = Buffer.from('#end\n');
 /** How long deferred and notified events are gathered (see the module comment). */
-export const RING_BATCH_MS = 50;
+const RING_BATCH_MS = 50;
 /** The longest line read from the ring; a spool file's name is far shorter. */
 const RING_LINE_BYTES = 4096;
 

@@ -31,7 +31,7 @@ export function hookMode(event: EventName, hook: HookConfig): HookMode {
   return hook.events[event]?.wait ? 'wait' : 'notify';
 }
 
-export function onUnreachable(event: EventName, hook: HookConfig): 'deny' | 'allow' {
+function onUnreachable(event: EventName, hook: HookConfig): 'deny' | 'allow' {
   return hook.events[event]?.['on-unreachable'] ?? (DENY_BY_DEFAULT.has(event) ? 'deny' : 'allow');
 }
 

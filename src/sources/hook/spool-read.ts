@@ -18,7 +18,7 @@ import { SpoolError } from '../../errors.ts';
  * quoting can make a value up to four times longer in the file; 1 MiB leaves room for any real
  * one and bounds the time one file can take.
  */
-export const MAX_SPOOL_BYTES = 1024 * 1024;
+const MAX_SPOOL_BYTES = 1024 * 1024;
 
 /** An entry that is not a file the hook can have written: refused before it is parsed. */
 export class SpoolEntryRefused extends SpoolError {}

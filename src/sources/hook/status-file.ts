@@ -58,7 +58,7 @@ export function statusFileList(text: string, instance: string): StatusFileList {
  * Reads the clients listed in the status file (see readWhole for `writtenAfterMs`); undefined
  * when the file cannot be read or is not status-version 3, which is logged.
  */
-export async function readStatusFile(file: string, instance: string, log: Logger, writtenAfterMs?: number): Promise<StatusFileList | undefined> {
+async function readStatusFile(file: string, instance: string, log: Logger, writtenAfterMs?: number): Promise<StatusFileList | undefined> {
   let text: string;
   try {
     text = await readWhole(file, log, writtenAfterMs);

@@ -85,7 +85,7 @@ interface RawOptions {
   users: Record<string, { address?: string; address6?: string; groups: string[]; push: string[]; config: string[] }>;
 }
 
-export interface GroupEntry {
+interface GroupEntry {
   readonly name: string;
   readonly commonNames: ReadonlySet<string>;
   readonly usernames: ReadonlySet<string>;
@@ -94,7 +94,7 @@ export interface GroupEntry {
   readonly lines: readonly string[];
 }
 
-export interface UserEntry {
+interface UserEntry {
   readonly groups: readonly string[];
   /** Checked config lines: addresses, config lines, then pushes. */
   readonly lines: readonly string[];
@@ -173,7 +173,7 @@ function vpnNetwork(o: RawOptions, issue: (path: Path, message: string) => void)
 }
 
 /** Checks everything and builds the lines; `issues` lists each problem at its path. */
-export function resolveOptions(o: RawOptions): { value: ClientConfigOptions; issues: Issue[] } {
+function resolveOptions(o: RawOptions): { value: ClientConfigOptions; issues: Issue[] } {
   const issues: Issue[] = [];
   const issue = (path: Path, message: string) => issues.push({ path, message });
   const vpn = vpnNetwork(o, issue);

@@ -21,7 +21,7 @@ export interface VpnNetwork {
 
 const v4 = (bits: bigint): HostAddress => ({ family: 4, bits, text: formatBits(bits, 4) });
 
-export function lastAddress(n: Network): bigint {
+function lastAddress(n: Network): bigint {
   return n.bits | ((1n << BigInt(32 - n.prefix)) - 1n);
 }
 
@@ -47,7 +47,7 @@ export function netmaskPrefix(mask: string): number | undefined {
   return 32 - inverted.toString(2).replace(/^0+/, '').length;
 }
 
-export function prefixNetmask(prefix: number): string {
+function prefixNetmask(prefix: number): string {
   return formatBits(prefix === 0 ? 0n : (0xffffffffn << BigInt(32 - prefix)) & 0xffffffffn, 4);
 }
 

@@ -58,13 +58,13 @@ function optionsSchema(z: typeof Z) {
     .strict();
 }
 
-export type ExecOptions = Z.output<ReturnType<typeof optionsSchema>>;
+type ExecOptions = Z.output<ReturnType<typeof optionsSchema>>;
 
 /** Env variables of OpenVPN's deferral files: the daemon's, never the script's. */
 const DEFERRAL_VARS = ['client_connect_deferred_file', 'auth_control_file', 'auth_pending_file', 'auth_failed_reason_file'];
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export interface Invocation {
+interface Invocation {
   readonly args: string[];
   readonly env: Record<string, string>;
   /** Files to write before the run: path → content (mode 0600). */
@@ -74,7 +74,7 @@ export interface Invocation {
 }
 
 /** argv and env for one event, as OpenVPN builds them; `dir` is this run's private folder. */
-export function invocation(event: AnyEvent, dir: string, userPass: 'via-file' | 'via-env'): Invocation {
+function invocation(event: AnyEvent, dir: string, userPass: 'via-file' | 'via-env'): Invocation {
   const env: Record<string, string> = { ...event.env };
   for (const v of DEFERRAL_VARS) delete env[v];
   env.script_type = event.name;
@@ -117,7 +117,7 @@ export function invocation(event: AnyEvent, dir: string, userPass: 'via-file' | 
 }
 
 /** Config lines a script wrote: blank lines and comments dropped, each line checked by ctx.config. */
-export function scriptConfigLines(text: string): string[] {
+function scriptConfigLines(text: string): string[] {
   return text
     .split('\n')
     .map((l) => l.replace(/\r$/, '').trim())

@@ -54,7 +54,7 @@ function limitSchema(z: typeof Zod, d: LimitOptions) {
     .default({ ...d });
 }
 
-export interface PasswordAuthOptions {
+interface PasswordAuthOptions {
   readonly file: string;
   readonly groups?: readonly string[];
   readonly 'client-reason': string;

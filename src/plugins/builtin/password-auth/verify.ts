@@ -14,7 +14,7 @@ import { argon2Params, classifyHash, type HashKind } from './users-file.ts';
  * Cheap enough that a reconnect storm of hundreds of password clients stays in seconds on
  * two cores, costly enough to make offline guessing slow.
  */
-export const ARGON2_PARAMS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+const ARGON2_PARAMS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
 /** Longer passwords are refused without hashing: nobody types them, and they cost CPU. */
 export const MAX_PASSWORD_BYTES = 1024;

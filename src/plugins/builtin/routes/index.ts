@@ -49,7 +49,7 @@ function optionsSchema(z: typeof Z) {
     });
 }
 
-export type RoutesOptions = Z.output<ReturnType<typeof optionsSchema>>;
+type RoutesOptions = Z.output<ReturnType<typeof optionsSchema>>;
 
 /** The config line that tells OpenVPN a network is behind this client. */
 export function irouteLine(n: Network): string {

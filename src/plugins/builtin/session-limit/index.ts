@@ -25,7 +25,7 @@
 import { errorMessage } from '../../../errors.ts';
 import type { LiveSession, PluginDefinition, SessionRecord } from '../../plugin-api.ts';
 
-export interface SessionLimitOptions {
+interface SessionLimitOptions {
   readonly max: number;
   readonly 'on-exceed': 'deny-new' | 'disconnect-oldest';
   readonly 'kill-poll': number;
