@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { parseDocument } from 'yaml';
 import { ask } from '../../src/cli/control.ts';
 import type { ControlSession } from '../../src/daemon/control-socket.ts';
 import { parseStatus3 } from '../../src/openvpn-management/commands.ts';
@@ -40,6 +41,13 @@ const HOSTILE = [
 ];
 
 /** `flexscript status --json` of the lab's config. */
+/** The config text with plugins added at the end of its plugin list (wherever that list is in the file). */
+const withPlugins = (config: string, ...plugins: Record<string, unknown>[]): string => {
+  const doc = parseDocument(config);
+  for (const p of plugins) doc.addIn(['plugins'], p);
+  return doc.toString();
+};
+
 const statusRows = (h: ModeLab): ControlSession[] => {
   const out = flexscript('status', '--config', h.configPath, '--json');
   assert.equal(out.status, 0, out.stderr);
@@ -329,7 +337,7 @@ for (const mode of MODES) {
       await first.waitConnected();
       const original = readFileSync(h.configPath, 'utf8');
       // a new plugin after the recorder: it serves the clients that come after the reload
-      const withAddresses = `${original}\n  - path: ${ADDRESS_RECORDER}\n    options:\n      file: ${addresses}\n`;
+      const withAddresses = withPlugins(original, { path: ADDRESS_RECORDER, options: { file: addresses } });
       writeFileSync(h.configPath, withAddresses);
       h.daemon.signal('SIGHUP');
       await h.daemon.waitForLog('reloaded', (l) => l.msg === 'reloaded' && Array.isArray(l.plugins) && l.plugins.includes('address-recorder'));
@@ -339,7 +347,7 @@ for (const mode of MODES) {
       await waitFor('bob recorded by the new plugin', () => existsSync(addresses) && readJsonLines(addresses).some((r) => r.commonName === 'bob'));
 
       // a plugin whose setup fails: the reload is refused, the running config and plugins stay
-      writeFileSync(h.configPath, `${withAddresses}  - path: ${SETUP_FAILS}\n`);
+      writeFileSync(h.configPath, withPlugins(withAddresses, { path: SETUP_FAILS }));
       h.daemon.signal('SIGHUP');
       const refused = await h.daemon.waitForLog('reload refused', (l) => l.msg === 'reload refused; keeping the running config and plugins');
       assert.match(JSON.stringify(refused.problems), /setup-fails setup failed: setup-fails refuses to start on purpose/);
@@ -389,7 +397,9 @@ for (const mode of MODES) {
         'records only ever grew',
       );
       await Promise.all((await Promise.all(burst)).map((c) => c.waitConnected()));
-      assert.ok(all.every((r) => r.instance === 'e2e' && r.endedAt === undefined && /^10\./.test(r.vpnAddress ?? '')));
+      assert.ok(all.every((r) => r.instance === 'e2e' && r.endedAt === undefined));
+      // management mode learns a client's address just after its connect is recorded
+      await waitFor('every record has its VPN address', () => sessions('--open').every((r) => /^10\./.test(r.vpnAddress ?? '')));
       await alice.stop();
       const closed = await waitFor('alice closed', () => sessions('--user', 'alice').find((r) => r.endedAt !== undefined));
       assert.equal(closed.endReason, 'disconnect');

@@ -44,6 +44,8 @@ export class ManagementSource implements SourceAdapter {
   readonly instance: string;
   #again: NodeJS.Timeout | undefined;
   readonly #pending = new Set<Promise<void>>();
+  /** CIDs whose connect OpenVPN announced since the daemon last attached. */
+  readonly #announced = new Set<number>();
   readonly #burst = new ConnectBurst();
 
   private constructor(
@@ -64,7 +66,8 @@ export class ManagementSource implements SourceAdapter {
     this.client.on('message', (m: ManagementMessage) => this.#onMessage(m));
     this.client.on('attach', () => {
       publishLifecycle(() => ({ what: 'source-attached', source: 'management', instance: this.instance }));
-      void this.#rebuild();
+      this.#announced.clear();
+      void this.#rebuild(true);
       // a client answered just before a restart may only now be applied by OpenVPN: look again
       clearTimeout(this.#again);
       this.#again = setTimeout(() => void this.#rebuild(), REBUILD_AGAIN_MS).unref();
@@ -104,6 +107,7 @@ export class ManagementSource implements SourceAdapter {
   #onMessage(m: ManagementMessage): void {
     switch (m.type) {
       case 'client-connect': {
+        this.#announced.add(m.cid);
         const p = this.#connect(m);
         this.#pending.add(p);
         void p.finally(() => this.#pending.delete(p));
@@ -193,8 +197,14 @@ export class ManagementSource implements SourceAdapter {
     await this.options.sink.addressAssigned(managementKey(this.instance, cid), address);
   }
 
-  /** Rebuilds live sessions from `status 3`; sessions whose disconnect was missed are closed. */
-  async #rebuild(): Promise<void> {
+  /**
+   * Rebuilds live sessions from `status 3`; sessions whose disconnect was missed are closed.
+   * Right after attaching, a listed client still waiting for its answer whose connect was never
+   * announced here came while no daemon was attached (OpenVPN had just started, or the daemon
+   * was away): OpenVPN announces a connect only once, so nobody would answer it before the
+   * hand-window runs out. It is told to reconnect at once, and its next connect is answered.
+   */
+  async #rebuild(afterAttach = false): Promise<void> {
     const { sink, log } = this.options;
     let clients: readonly ListedClient[];
     try {
@@ -207,9 +217,24 @@ export class ManagementSource implements SourceAdapter {
       else log.error({ err: errorMessage(err) }, 'could not read status to rebuild sessions');
       return;
     }
+    if (afterAttach) await this.#restartUnannounced(clients);
     const { rebuilt, closedAsMissed } = await sink.rebuild(this.instance, clients, { closeMissed: 'management' });
     log.info({ live: clients.length, rebuilt, closedAsMissed }, 'sessions rebuilt from status');
     publishLifecycle(() => ({ what: 'sessions-rebuilt', source: 'management', instance: this.instance, rebuilt, closedAsMissed }));
     this.options.onRebuilt?.();
+  }
+
+  async #restartUnannounced(clients: readonly ListedClient[]): Promise<void> {
+    const waiting = clients.filter((c) => !c.vpnAddress && !c.vpnAddress6 && c.key.via === 'management' && !this.#announced.has(c.key.cid));
+    for (const c of waiting) {
+      if (c.key.via !== 'management') continue;
+      try {
+        await this.client.clientKill(c.key.cid, 'RESTART');
+      } catch (err) {
+        // it left meanwhile
+        this.options.log.debug({ cid: c.key.cid, err: errorMessage(err) }, 'could not restart a waiting client');
+      }
+    }
+    if (waiting.length > 0) this.options.log.info({ clients: waiting.length }, 'clients that connected while no daemon was attached were told to reconnect');
   }
 }
