@@ -42,7 +42,6 @@ const FAST_PUSH_TIMEOUT = 60;
 export class ManagementSource implements SourceAdapter {
   readonly client: ManagementClient;
   readonly instance: string;
-  #closed = false;
   #again: NodeJS.Timeout | undefined;
   readonly #pending = new Set<Promise<void>>();
   readonly #burst = new ConnectBurst();
@@ -97,7 +96,6 @@ export class ManagementSource implements SourceAdapter {
 
   /** Answers the connects in progress, then detaches. */
   async close(): Promise<void> {
-    this.#closed = true;
     clearTimeout(this.#again);
     await Promise.allSettled([...this.#pending]);
     await this.client.close();
