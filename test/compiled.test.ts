@@ -42,8 +42,8 @@ function loadedBy(dir: string, argv: string[]): { status: number | null; out: st
 test('the CLI runs the compiled JavaScript: no TypeScript tooling and no source file loads unless a config names a plugin file', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-compiled-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const dist = pathToFileURL(join(REPO, 'dist')).href + '/';
-  const src = pathToFileURL(join(REPO, 'src')).href + '/';
+  const dist = `${pathToFileURL(join(REPO, 'dist')).href}/`;
+  const src = `${pathToFileURL(join(REPO, 'src')).href}/`;
 
   const help = loadedBy(dir, ['--help']);
   assert.equal(help.status, 0, help.out);

@@ -168,7 +168,7 @@ test('hostile common names reach plugins as exact strings and nothing runs', asy
   const s = setup(t);
   await s.start();
   const marker = join(s.dir, 'pwned');
-  const names = [`a;touch ${marker}`, `$(touch ${marker})`, `\`touch ${marker}\``, `it's "both"`, "x'; touch " + marker + "; '", 'Zoë 雪 \\n'];
+  const names = [`a;touch ${marker}`, `$(touch ${marker})`, `\`touch ${marker}\``, `it's "both"`, `x'; touch ${marker}; '`, 'Zoë 雪 \\n'];
   for (const [n, cn] of names.entries()) {
     const files = s.connectFiles(n);
     const r = await runHook([s.runDir, 'defer', 'deny', '1', files.cfg], s.connectEnv(cn, n, files));

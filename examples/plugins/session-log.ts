@@ -12,7 +12,7 @@ export default {
   setup: ({ options, configDir }) => {
     const file = resolve(configDir, options.file);
     return {
-      'client-connect': (event, ctx) => {
+      'client-connect': (_event, ctx) => {
         ctx.state.set('since', Date.now());
       },
       'learn-address': (event, ctx) => {

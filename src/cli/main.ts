@@ -112,7 +112,18 @@ program
   .description('a throwaway OpenVPN server, clients and the daemon on this machine, showing live events (needs root and openvpn)')
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 5)
   .option('--duration <seconds>', 'how long the clients stay connected', (v) => Number.parseInt(v, 10), 5)
-  .action(async (o: { clients: number; duration: number }) => process.exit(await (await import('../demo/demo.ts')).runDemo(o)));
+  .action(async (o: { clients: number; duration: number }) => {
+    const { runDemo } = await import('../demo/demo.ts');
+    // Ctrl-C or SIGTERM: the demo stops its clients, server and daemon and removes its files first
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const code = await runDemo({ ...o, out: (line) => process.stdout.write(`${line}\n`), signal: stop.signal });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.exit(code);
+  });
 
 program
   .command('bench')

@@ -92,7 +92,12 @@ class Daemon {
           instance: loaded.config.instance,
           sink: dispatcher,
           log: log.child({ source: 'hook' }),
-          onRebuilt: hookRebuilt && ((asOf) => (hookRebuilt(), void services.rebuilt(loaded.config.instance, asOf))),
+          onRebuilt:
+            hookRebuilt &&
+            ((asOf) => {
+              hookRebuilt();
+              void services.rebuilt(loaded.config.instance, asOf);
+            }),
         });
         await server.start();
         opened.push(server);
@@ -109,7 +114,10 @@ class Daemon {
           log: log.child({ source: 'management', instance: instance.name }),
           commandTimeoutMs: management!['command-timeout'],
           fastPush: management!['fast-push'],
-          onRebuilt: () => (rebuilt(), void services.rebuilt(instance.name)),
+          onRebuilt: () => {
+            rebuilt();
+            void services.rebuilt(instance.name);
+          },
         });
         opened.push(source);
         sources.push(source);

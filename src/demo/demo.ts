@@ -3,8 +3,8 @@
  * `flexscript demo`: the product doing its main job on a throwaway setup. A temporary PKI, a
  * real OpenVPN server running as nobody, the daemon (also nobody) with the example plugins,
  * and a few real clients; it prints the events as the daemon decides them (watched through its
- * control socket, not read from its log), then removes everything it started and made, also on
- * Ctrl-C.
+ * control socket, not read from its log), then removes everything it started and made, also when
+ * stopped early. The caller owns the terminal and the signals: it passes `out` and a stop signal.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +21,10 @@ import { SqliteStore } from '../store/sqlite-store.ts';
 export interface DemoOptions {
   readonly clients: number;
   readonly duration: number;
-  readonly out?: (line: string) => void;
+  /** Where the demo's lines go (the CLI passes the terminal). */
+  readonly out: (line: string) => void;
+  /** Aborted to stop early (the CLI aborts it on SIGINT and SIGTERM): the demo then cleans up and returns. */
+  readonly signal?: AbortSignal;
 }
 
 /** The demo's cast: who connects, and what the example plugins make of them. */
@@ -87,7 +90,7 @@ export function describe(e: DaemonEvent): string | undefined {
 }
 
 export async function runDemo(o: DemoOptions): Promise<number> {
-  const out = o.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const { out } = o;
   if (process.getuid?.() !== 0) {
     out('flexscript demo needs root: it creates a tun device and runs OpenVPN and the daemon as nobody.\n  sudo npm run demo');
     return 1;
@@ -108,12 +111,12 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   };
   const ticker = setInterval(show, 200);
   let interrupted = false;
-  const onSignal = () => {
+  const onStop = () => {
     interrupted = true;
     out('\ninterrupted: cleaning up');
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  if (o.signal?.aborted) onStop();
+  else o.signal?.addEventListener('abort', onStop, { once: true });
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       const end = Date.now() + ms;
@@ -172,8 +175,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     clearInterval(ticker);
     show();
     await lab?.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    o.signal?.removeEventListener('abort', onStop);
     out('  cleaned up: processes stopped, tun device gone, files removed');
   }
 }

@@ -1,9 +1,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventParseError } from '../errors.ts';
+import type { EventMap, EventName } from './event-map.ts';
 import { parseEvent, type RawEvent } from './parse-event.ts';
 
-const raw = (name: RawEvent['name'], env: Record<string, string>, args: string[] = []): RawEvent => ({ name, instance: 'vpn1', source: 'hook', env, args });
+const raw = <N extends EventName>(name: N, env: Record<string, string>, args: string[] = []): RawEvent & { name: N } => ({
+  name,
+  instance: 'vpn1',
+  source: 'hook',
+  env,
+  args,
+});
+/** parseEvent, typed by the event name it was given (and checked to keep it) */
+const parseAs = <N extends EventName>(input: RawEvent & { name: N }): EventMap[N] => {
+  const event = parseEvent(input);
+  assert.equal(event.name, input.name);
+  return event as EventMap[N];
+};
 
 test('client-connect: identity, addresses, peer info, raw env kept', () => {
   const env = {
@@ -18,7 +31,7 @@ test('client-connect: identity, addresses, peer info, raw env kept', () => {
     UV_X: '1',
     other: 'y',
   };
-  const e = parseEvent(raw('client-connect', env, ['/tmp/cc'])) as any;
+  const e = parseAs(raw('client-connect', env, ['/tmp/cc']));
   assert.equal(e.commonName, '$(id)');
   assert.equal(e.realAddress, '198.51.100.7');
   assert.equal(e.realPort, 51234);
@@ -28,7 +41,7 @@ test('client-connect: identity, addresses, peer info, raw env kept', () => {
 });
 
 test('client-disconnect: bytes and duration as numbers', () => {
-  const e = parseEvent(
+  const e = parseAs(
     raw('client-disconnect', {
       common_name: 'a',
       bytes_received: '123',
@@ -37,23 +50,23 @@ test('client-disconnect: bytes and duration as numbers', () => {
       trusted_ip6: '2001:db8::1',
       trusted_port: '1',
     }),
-  ) as any;
+  );
   assert.deepEqual([e.bytesReceived, e.bytesSent, e.duration, e.realAddress], [123, 456, 78, '2001:db8::1']);
 });
 
 test('learn-address: operations, and delete carries no common name', () => {
-  const add = parseEvent(raw('learn-address', {}, ['add', '10.8.0.6', 'alice'])) as any;
+  const add = parseAs(raw('learn-address', {}, ['add', '10.8.0.6', 'alice']));
   assert.deepEqual([add.operation, add.address, add.commonName], ['add', '10.8.0.6', 'alice']);
-  const del = parseEvent(raw('learn-address', {}, ['delete', 'fd00::1000/64'])) as any;
+  const del = parseAs(raw('learn-address', {}, ['delete', 'fd00::1000/64']));
   assert.equal(del.commonName, undefined);
 });
 
 test('tls-verify, up and ipchange arguments', () => {
-  const t = parseEvent(raw('tls-verify', { X509_0_CN: 'alice', untrusted_ip: '127.0.0.1', untrusted_port: '5' }, ['0', 'CN=alice'])) as any;
+  const t = parseAs(raw('tls-verify', { X509_0_CN: 'alice', untrusted_ip: '127.0.0.1', untrusted_port: '5' }, ['0', 'CN=alice']));
   assert.deepEqual([t.depth, t.subject, t.commonName, t.realAddress], [0, 'CN=alice', 'alice', '127.0.0.1']);
-  const up = parseEvent(raw('up', {}, ['tun0', '1500', '0', '10.8.0.1', '255.255.255.0', 'init'])) as any;
+  const up = parseAs(raw('up', {}, ['tun0', '1500', '0', '10.8.0.1', '255.255.255.0', 'init']));
   assert.deepEqual([up.dev, up.tunMtu, up.ifconfigLocal, up.ifconfigRemoteOrNetmask, up.phase], ['tun0', 1500, '10.8.0.1', '255.255.255.0', 'init']);
-  const ip = parseEvent(raw('ipchange', {}, ['192.0.2.1', '1194'])) as any;
+  const ip = parseAs(raw('ipchange', {}, ['192.0.2.1', '1194']));
   assert.deepEqual([ip.address, ip.port], ['192.0.2.1', 1194]);
 });
 
@@ -81,13 +94,13 @@ test('malformed input is refused with the field named', () => {
 test('a username on connect and disconnect is identity only when verified; the claim stays in env', () => {
   for (const name of ['client-connect', 'client-disconnect'] as const) {
     const env = { common_name: 'guest-17', username: 'carol', trusted_ip: '198.51.100.7', trusted_port: '1' };
-    const claimed = parseEvent(raw(name, env)) as any;
+    const claimed = parseAs(raw(name, env));
     assert.equal(claimed.username, undefined, name);
     assert.equal(claimed.env.username, 'carol');
-    assert.equal((parseEvent({ ...raw(name, env), usernameVerified: true }) as any).username, 'carol', name);
+    assert.equal(parseAs({ ...raw(name, env), usernameVerified: true }).username, 'carol', name);
     // checked either way
     assert.throws(() => parseEvent(raw(name, { ...env, username: 'x'.repeat(5000) })), /username: longer than 4096/);
   }
   // user-pass-verify carries the claim: it is what that event verifies
-  assert.equal((parseEvent(raw('user-pass-verify', { common_name: 'guest-17', username: 'carol' })) as any).username, 'carol');
+  assert.equal(parseAs(raw('user-pass-verify', { common_name: 'guest-17', username: 'carol' })).username, 'carol');
 });

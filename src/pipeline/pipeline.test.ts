@@ -12,7 +12,12 @@ import { Pipeline } from './pipeline.ts';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk))), cb()) });
+  const sink = new Writable({
+    write: (chunk, _e, cb) => {
+      lines.push(JSON.parse(String(chunk)));
+      cb();
+    },
+  });
   return { log: createLogger('info', sink), lines };
 }
 
@@ -212,7 +217,16 @@ test('decided: a hanging decided is cut off by the time limit and denies', async
 test('the addresses an answer gives are read as each line enters: the last ifconfig-push and ifconfig-ipv6-push win, IPv6 canonical, anything else ignored', async () => {
   const { log } = capture();
   const answer = (...lines: string[]) =>
-    new Pipeline([plugin('a', { 'client-connect': (_e, ctx) => lines.forEach((l) => ctx.config(l)) })], log).run(connect());
+    new Pipeline(
+      [
+        plugin('a', {
+          'client-connect': (_e, ctx) => {
+            for (const l of lines) ctx.config(l);
+          },
+        }),
+      ],
+      log,
+    ).run(connect());
   assert.equal((await answer('push "route 10.1.0.0 255.255.0.0"', 'iroute 10.9.0.0 255.255.0.0')).addresses, undefined);
   assert.deepEqual(
     (await answer('ifconfig-push 10.8.0.10 255.255.255.0', ' ifconfig-push  10.8.0.11 255.255.255.0 ', 'ifconfig-ipv6-push FD00:0:0::0A/64 fd00::1')).addresses,

@@ -139,7 +139,7 @@ describe('RootClient (against a fake stage)', () => {
     await waitFor('the forwarded ready line', () => log.records.find((r) => r.msg === 'flexscript-root: ready'));
     const ready = log.records.find((r) => r.msg === 'flexscript-root: ready');
     assert.equal(ready?.level, 'info');
-    assert.equal(typeof (ready?.fields.root as { pid?: unknown }).pid, 'number');
+    assert.equal(typeof (ready!.fields.root as { pid?: unknown }).pid, 'number');
     await waitFor('the plain line', () => log.records.find((r) => r.level === 'warn' && r.msg === 'flexscript-root: sudo: plain text on stderr'));
   });
 

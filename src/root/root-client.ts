@@ -32,6 +32,7 @@ import {
   type RootAction,
   type RootActionArgs,
   type RootActionResults,
+  type RootResponse,
   type RootState,
   type RouteSpec,
 } from './protocol.ts';
@@ -252,7 +253,10 @@ export class RootClient {
     return rootActions.tracePromise(
       () =>
         this.#send(action, args, first).then(
-          (result) => ((message.ms = performance.now() - started), result),
+          (result) => {
+            message.ms = performance.now() - started;
+            return result;
+          },
           (err: unknown) => {
             message.ms = performance.now() - started;
             message.code = (err as { code?: string }).code ?? 'UNKNOWN';
@@ -432,7 +436,7 @@ export class RootClient {
   }
 
   #onResponse(text: string): void {
-    let response;
+    let response: RootResponse;
     try {
       response = decodeResponse(text);
     } catch (err) {

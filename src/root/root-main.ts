@@ -12,7 +12,7 @@ import { limitProcesses, run } from './exec.ts';
 import { readLines } from './line-reader.ts';
 import { NftManager } from './nft-manager.ts';
 import { encodeLine, LIMITS } from './protocol.ts';
-import { loadRootConfig, RootConfigError } from './root-config.ts';
+import { loadRootConfig, RootConfigError, type RootConfig } from './root-config.ts';
 import { createRootLog, type RootLog } from './root-log.ts';
 import { RootStage } from './root-stage.ts';
 import { RouteManager } from './routes.ts';
@@ -75,7 +75,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log.fatal({ uid: process.getuid?.() }, 'flexscript-root must run as root (the daemon starts it through sudo)');
     return EXIT.config;
   }
-  let config;
+  let config: RootConfig;
   try {
     config = await loadRootConfig(configFile);
   } catch (err) {

@@ -91,7 +91,10 @@ export class RootStage {
       if (flush) this.#conntrackInflight -= 1;
     };
     return work.then(
-      (result): RootResponse => (done(), result === undefined ? { id: request.id, ok: true } : { id: request.id, ok: true, result }),
+      (result): RootResponse => {
+        done();
+        return result === undefined ? { id: request.id, ok: true } : { id: request.id, ok: true, result };
+      },
       (err: unknown): RootResponse => {
         done();
         const e = err instanceof RootError ? err : new RootError(RootErrorCode.INTERNAL, `unexpected failure: ${(err as Error)?.message ?? String(err)}`);

@@ -9,6 +9,7 @@
  * It imports only node's own modules, so that the check itself loads nothing it has not yet
  * checked but its own file.
  */
+import type { Stats } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -63,7 +64,7 @@ export async function findUntrustedPaths(paths: readonly string[]): Promise<Trus
       problems.push({ path, problem: `more than ${MAX_ENTRIES} paths to check` });
       return;
     }
-    let st;
+    let st: Stats;
     try {
       st = await lstat(path);
     } catch (err) {

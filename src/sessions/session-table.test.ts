@@ -68,7 +68,10 @@ test('two sessions holding one address (a missed disconnect): the latest to take
 test('after any sequence of adds, address changes and removes, the index agrees with a search of every session', () => {
   const t = new SessionTable();
   let seed = 7;
-  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   const address = () => (rand(4) === 0 ? undefined : `10.8.0.${rand(6)}`);
   const address6 = () => (rand(4) === 0 ? undefined : `fd00::${rand(6)}`);
   const made: Session[] = [];

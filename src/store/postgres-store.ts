@@ -185,7 +185,8 @@ export class PostgresStore implements Store {
   async sessions(q: SessionQuery): Promise<SessionRecord[]> {
     const where: string[] = [];
     const values: unknown[] = [];
-    const param = (v: unknown) => (values.push(v), `$${values.length}`);
+    // push returns the new length: the placeholder's number
+    const param = (v: unknown) => `$${values.push(v)}`;
     if (q.user !== undefined) {
       const p = param(q.user);
       where.push(`(common_name = ${p} OR username = ${p})`);

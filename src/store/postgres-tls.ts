@@ -9,7 +9,7 @@
  * readable by its group (0640 or less), so root can keep it and share it with the daemon's group.
  * Another user who could read either file could log in to the database as the daemon.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
@@ -69,7 +69,7 @@ function octal(mode: number): string {
 }
 
 function readText(file: string, secret: boolean): string {
-  let st;
+  let st: Stats;
   try {
     st = statSync(file);
   } catch (err) {

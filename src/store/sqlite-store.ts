@@ -113,7 +113,10 @@ export class SqliteStore implements Store {
       for (const w of batch) w.reject(err);
       return;
     }
-    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value as never) : batch[i]!.reject(o.value)));
+    for (const [i, o] of outcomes.entries()) {
+      if (o.ok) batch[i]!.resolve(o.value as never);
+      else batch[i]!.reject(o.value);
+    }
   }
 
   #migrate(): void {
@@ -214,10 +217,22 @@ export class SqliteStore implements Store {
   async sessions(q: SessionQuery): Promise<SessionRecord[]> {
     const where: string[] = [];
     const p: Record<string, unknown> = {};
-    if (q.user !== undefined) where.push('(common_name = @user OR username = @user)'), (p.user = q.user);
-    if (q.instance !== undefined) where.push('instance = @instance'), (p.instance = q.instance);
-    if (q.since !== undefined) where.push('(ended_at IS NULL OR ended_at >= @since)'), (p.since = q.since);
-    if (q.until !== undefined) where.push('started_at < @until'), (p.until = q.until);
+    if (q.user !== undefined) {
+      where.push('(common_name = @user OR username = @user)');
+      p.user = q.user;
+    }
+    if (q.instance !== undefined) {
+      where.push('instance = @instance');
+      p.instance = q.instance;
+    }
+    if (q.since !== undefined) {
+      where.push('(ended_at IS NULL OR ended_at >= @since)');
+      p.since = q.since;
+    }
+    if (q.until !== undefined) {
+      where.push('started_at < @until');
+      p.until = q.until;
+    }
     if (q.openOnly) where.push('ended_at IS NULL');
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ${Math.max(1, Math.min(q.limit ?? 1000, 100_000))}`;
     return (this.#db.prepare(sql).all(p) as Row[]).map(sessionFromRow);

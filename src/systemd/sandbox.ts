@@ -70,7 +70,9 @@ export function sandboxOf(unit: ResolvedUnit): Sandbox {
   const privateTmp = { value: !!pt && TRUE.test(pt.value), at: pt };
 
   const rules: PathRule[] = [];
-  const base = (paths: string[], access: PathAccess, at: Assignment | undefined) => paths.forEach((path) => rules.push({ path, access, at }));
+  const base = (paths: string[], access: PathAccess, at: Assignment | undefined) => {
+    for (const path of paths) rules.push({ path, access, at });
+  };
   if (protectSystem.value === 'strict') base(['/'], 'read-only', ps);
   else if (protectSystem.value !== 'no') base(protectSystem.value === 'full' ? ['/usr', '/boot', '/efi', '/etc'] : ['/usr', '/boot', '/efi'], 'read-only', ps);
   // API file systems stay as they are under strict

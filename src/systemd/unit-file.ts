@@ -83,14 +83,14 @@ export function unitNameParts(name: string): { prefix: string; instance: string 
 export function resolveUnit(name: string, fragments: readonly UnitFragment[]): ResolvedUnit {
   const all = fragments.flatMap((f) => parseUnitText(f.path, f.text));
   const { prefix, instance } = unitNameParts(name);
-  const unescape = (s: string) => s.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))).replace(/-/g, '/');
+  const unescapeUnitName = (s: string) => s.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))).replace(/-/g, '/');
   const specifiers: Record<string, string> = {
     i: instance ?? '',
-    I: unescape(instance ?? ''),
+    I: unescapeUnitName(instance ?? ''),
     n: name,
     N: name.replace(/\.[^.]+$/, ''),
     p: prefix,
-    P: unescape(prefix),
+    P: unescapeUnitName(prefix),
     t: '/run',
     S: '/var/lib',
     L: '/var/log',

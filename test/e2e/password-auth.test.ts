@@ -25,7 +25,7 @@ const USERS = {
   alice: 'Alice-Pa55-e2e',
   bob: 'Bob-Pa55-e2e',
   // a user name OpenVPN passes as is: quotes, command substitutions, ;, spaces, UTF-8
-  [`ev"il' $(touch /tmp/fxs-pw-1) \`touch /tmp/fxs-pw-2\`; Zoë 雪`]: `Hostile-Pa55 $(touch /tmp/fxs-pw-3) '"\``,
+  'ev"il\' $(touch /tmp/fxs-pw-1) `touch /tmp/fxs-pw-2`; Zoë 雪': `Hostile-Pa55 $(touch /tmp/fxs-pw-3) '"\``,
 } as const;
 const CAROL_BCRYPT = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a'; // rasmuslerdorf (PHP's example)
 const WRONG = 'Wrong-Gue55-e2e';

@@ -70,7 +70,7 @@ async function verify(plugin: PluginInstance, username: string, deadlineMs: numb
     name: 'user-pass-verify',
     instance: 't',
     source: 'management',
-    env: { common_name: username, username, password: 'pw of ' + username },
+    env: { common_name: username, username, password: `pw of ${username}` },
     args: [],
   });
   const started = Date.now();

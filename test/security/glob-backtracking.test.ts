@@ -24,7 +24,7 @@ function reference(pattern: string, name: string): boolean {
 
 /** Names that make a backtracking matcher try every way of splitting the dashes. */
 function hostileNames(): string[] {
-  const names = ['-'.repeat(1000), '-'.repeat(4096), '-'.repeat(MAX_GLOB_NAME), '-'.repeat(MAX_GLOB_NAME - 6) + '.staff'];
+  const names = ['-'.repeat(1000), '-'.repeat(4096), '-'.repeat(MAX_GLOB_NAME), `${'-'.repeat(MAX_GLOB_NAME - 6)}.staff`];
   for (let i = 0; i < 100; i++) {
     const n = 20 + ((i * 37) % (MAX_GLOB_NAME - 20));
     // dashes with a near miss at the end: `.staf`, `.stafX`, dashes only, a dash too few

@@ -16,6 +16,7 @@ import { runHook } from '../support/hook-runner.ts';
 const ENV_RECORDER = join(REPO, 'test/fixtures/plugins/env-recorder.ts');
 
 const HOSTILE: Record<string, string> = {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${HOME} is the hostile value under test
   X_dollar: '$(id) ${HOME} $HOME $',
   X_backquote: '`id` `',
   X_squote: "it's '' '",

@@ -39,7 +39,7 @@ test('kill matching: each of alice, "alice ", "alice\\u00a0" and " alice" matche
   const row = (name: string, cid: number) =>
     `CLIENT_LIST\t${name}\t127.0.0.1:${1000 + cid}\t10.8.0.${cid + 2}\t\t1\t1\t-\t1\tUNDEF\t${cid}\t${cid}\tAES-256-GCM`;
   const lines = [header, ...NAMES.map((n, i) => row(n, i + 1))];
-  NAMES.forEach((name, i) => assert.deepEqual(clientIdsNamed(lines, name), [i + 1], JSON.stringify(name)));
+  for (const [i, name] of NAMES.entries()) assert.deepEqual(clientIdsNamed(lines, name), [i + 1], JSON.stringify(name));
   assert.deepEqual(clientIdsNamed(lines, 'alice  '), []);
   assert.deepEqual(clientIdsNamed(lines, 'ALICE'), []);
 });

@@ -41,7 +41,11 @@ test('a plugin that gives a config line with a control character denies that cli
         path: '/sneaky.ts',
         timeoutMs: 1000,
         instance: {
-          'client-connect': (_e, ctx) => void (ctx.config('push "route 10.1.0.0 255.255.0.0"'), ctx.config('E\u0001ND'), ctx.config('signal SIGTERM')),
+          'client-connect': (_e, ctx) => {
+            ctx.config('push "route 10.1.0.0 255.255.0.0"');
+            ctx.config('E\u0001ND');
+            ctx.config('signal SIGTERM');
+          },
         },
       },
     ],
@@ -61,7 +65,7 @@ test('a plugin that gives a config line with a control character denies that cli
 });
 
 test('through real OpenVPN: a plugin line E\\x01ND is refused, the client is denied, no command runs, OpenVPN keeps serving', async (t) => {
-  const h = await modeLab(t, 'management', { plugins: ['  - path: ' + join(REPO, 'test/fixtures/plugins/hostile-config.ts')] });
+  const h = await modeLab(t, 'management', { plugins: [`  - path: ${join(REPO, 'test/fixtures/plugins/hostile-config.ts')}`] });
   const [end, tab] = await Promise.all(['ctl-end-eve', 'ctl-tab-eve'].map((commonName) => h.lab.startClient({ commonName, port: h.port })));
   await end!.waitAuthFailed(30_000);
   await tab!.waitAuthFailed(30_000);

@@ -96,7 +96,7 @@ test('through real OpenVPN with server-ipv6: the daemon restarted, then OpenVPN;
   const records = join(dir, 'addresses.jsonl');
   const h = await modeLab(t, 'management', {
     extraServer: ['server-ipv6 fd00:78:1::/64'],
-    plugins: ['  - path: ' + join(REPO, 'test/fixtures/plugins/address-recorder.ts'), '    options:', `      file: ${records}`],
+    plugins: [`  - path: ${join(REPO, 'test/fixtures/plugins/address-recorder.ts')}`, '    options:', `      file: ${records}`],
   });
   const vera = await h.lab.startClient({ commonName: 'v6-vera', port: h.port });
   await vera.waitConnected();

@@ -61,9 +61,16 @@ export async function socketDaemon(t: TestContext, extra: string[] = []): Promis
       const alive = () =>
         assert.equal(exitCode, undefined, `the daemon exited (${exitCode}) after ${what}:\n${readFileSync(daemon.logPath, 'utf8').slice(-3000)}`);
       if (!busy) {
-        await waitFor(`the daemon to close its connections after ${what}`, () => (alive(), connectionsTo(control) + connectionsTo(passThrough) === 0), {
-          timeoutMs: 60_000,
-        });
+        await waitFor(
+          `the daemon to close its connections after ${what}`,
+          () => {
+            alive();
+            return connectionsTo(control) + connectionsTo(passThrough) === 0;
+          },
+          {
+            timeoutMs: 60_000,
+          },
+        );
       }
       alive();
       const answer = await askControl(control, { command: 'status' }, 30_000);

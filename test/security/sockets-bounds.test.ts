@@ -24,7 +24,11 @@ async function flood(path: string, total: number): Promise<{ answer: string; sen
     sent += chunk.length;
     if (!s.write(chunk)) {
       await new Promise<void>((resolve) => {
-        const done = () => (s.off('drain', done), s.off('close', done), resolve());
+        const done = () => {
+          s.off('drain', done);
+          s.off('close', done);
+          resolve();
+        };
         s.on('drain', done).on('close', done);
       });
     }
@@ -54,7 +58,9 @@ test('connections over the limit are refused with an error line; the daemon serv
     [d.passThrough, /^ERROR: too many connections.*\n$/],
   ] as const) {
     const held: Socket[] = [];
-    t.after(() => held.forEach((s) => s.destroy()));
+    t.after(() => {
+      for (const s of held) s.destroy();
+    });
     for (let i = 0; i < MAX_CONNECTIONS; i++) {
       const s = await connect(path);
       s.on('error', () => undefined);

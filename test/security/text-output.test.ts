@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { statusTable } from '../../src/cli/control.ts';
 import { displayWidth } from '../../src/cli/display-width.ts';
-import { sessionsTable } from '../../src/cli/sessions.ts';
 import { tableName, terminalJson } from '../../src/cli/text-table.ts';
 import type { ControlSession } from '../../src/daemon/control-socket.ts';
 import { FLEXSCRIPT, ownedDir } from '../../src/lab/daemon-process.ts';

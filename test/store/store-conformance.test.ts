@@ -26,7 +26,11 @@ const backends: [string, Open, string | false][] = [
         for (const s of opened) await s.close();
         await rm(dir, { recursive: true, force: true });
       });
-      const open = async () => (opened.push(new SqliteStore(file)), opened.at(-1)!);
+      const open = async () => {
+        const store = new SqliteStore(file);
+        opened.push(store);
+        return store;
+      };
       return { store: await open(), reopen: open };
     },
     false,
@@ -40,7 +44,11 @@ const backends: [string, Open, string | false][] = [
         for (const s of opened) await s.close();
       });
       const config = { host: pg.host, port: pg.port, database: pg.database, user: pg.user, 'password-file': pg.passwordFile, pool: 2 };
-      const open = async () => (opened.push(await PostgresStore.open(config)), opened.at(-1)!);
+      const open = async () => {
+        const store = await PostgresStore.open(config);
+        opened.push(store);
+        return store;
+      };
       return { store: await open(), reopen: open };
     },
     postgresBin() ? false : 'PostgreSQL is not installed',

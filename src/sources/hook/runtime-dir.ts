@@ -108,14 +108,14 @@ export function prepareRuntimeDir(paths: RuntimePaths, mode: number, group?: str
       },
     );
   }
-  let st;
+  let st: Stats | undefined;
   try {
     st = lstatSync(paths.ring);
   } catch {
     st = undefined;
   }
   // only a FIFO the daemon made is kept; anything else under that name is replaced
-  const ours = st !== undefined && st.isFIFO() && st.uid === process.getuid!();
+  const ours = st?.isFIFO() === true && st.uid === process.getuid!();
   if (st && !ours) rmSync(paths.ring, { force: true });
   // Node cannot make a FIFO itself; this runs once at start.
   if (!ours) execFileSync('mkfifo', ['-m', '0600', paths.ring]);

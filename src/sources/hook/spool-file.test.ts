@@ -33,7 +33,7 @@ const hostile = [
 
 test('values written by dash export -p come back exactly, hostile ones included', () => {
   const vars: Record<string, string> = {};
-  hostile.forEach((v, i) => (vars[`v${i}`] = v));
+  for (const [i, v] of hostile.entries()) vars[`v${i}`] = v;
   const { env, args } = parseSpoolFile(dashExport(vars, ['add', '10.8.0.2', hostile[0]!]));
   for (const [k, v] of Object.entries(vars)) assert.equal(env[k], v, k);
   assert.deepEqual(args, ['add', '10.8.0.2', hostile[0]]);
@@ -42,7 +42,7 @@ test('values written by dash export -p come back exactly, hostile ones included'
 
 test('values written by bash export -p come back exactly, in bash and in POSIX mode', () => {
   const vars: Record<string, string> = {};
-  [...hostile, 'tab\there', 'bell\x07 del\x7f', "$'\\303'", 'é\n"$`\\'].forEach((v, i) => (vars[`v${i}`] = v));
+  for (const [i, v] of [...hostile, 'tab\there', 'bell\x07 del\x7f', "$'\\303'", 'é\n"$`\\'].entries()) vars[`v${i}`] = v;
   for (const posix of [false, true]) {
     const text = bashExport(vars, posix);
     assert.match(text, posix ? /^export v0=/m : /^declare -x v0=/m);

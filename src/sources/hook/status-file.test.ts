@@ -77,7 +77,12 @@ test('a status file OpenVPN writes in another version rebuilds nothing, and says
       'TITLE,OpenVPN 2.6.14\nTIME,2026-11-28 19:11:50,1795893110\nHEADER,CLIENT_LIST,Common Name,Real Address\nCLIENT_LIST,alice,127.0.0.1:1\nEND\n',
     );
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) });
+    const sink = new Writable({
+      write: (chunk, _e, cb) => {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
     const daemon = sinkFor(createLogger('silent'));
     await rebuildFromStatusFile(file, 'vpn1', daemon, createLogger('info', sink));
     assert.deepEqual(daemon.sessions.list(), []);

@@ -22,7 +22,15 @@ function setup(t: TestContext, script: string, options: Record<string, unknown> 
   writeFileSync(path, `#!/bin/sh\n${script}\n`);
   chmodSync(path, 0o755);
   const logged: Record<string, unknown>[] = [];
-  const log = createLogger('info', new Writable({ write: (c, _e, cb) => (logged.push(JSON.parse(String(c))), cb()) }));
+  const log = createLogger(
+    'info',
+    new Writable({
+      write: (c, _e, cb) => {
+        logged.push(JSON.parse(String(c)));
+        cb();
+      },
+    }),
+  );
   const opts = exec.options!(z).parse({
     path,
     events: ['client-connect', 'learn-address', 'user-pass-verify', 'client-disconnect'],

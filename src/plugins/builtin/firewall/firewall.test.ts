@@ -30,14 +30,22 @@ async function setup(t: TestContext) {
     setRemove: async (g, a) => void calls.push(`remove ${g} ${a}`),
     routeAdd: async () => ({ changed: false }),
     routeRemove: async () => ({ changed: false }),
-    conntrackFlush: async (a) => (calls.push(`flush ${a}`), { deleted: 0 }),
+    conntrackFlush: async (a) => {
+      calls.push(`flush ${a}`);
+      return { deleted: 0 };
+    },
   };
   const live: LiveSession[] = [];
   let searches = 0;
   const services: Services = {
     root,
     rootRules: rootRulesReader(join(dir, 'root.yaml')),
-    sessions: { list: () => (searches++, live) },
+    sessions: {
+      list: () => {
+        searches++;
+        return live;
+      },
+    },
     kill: async () => {},
   };
   const options = firewall.options!(z).parse({
