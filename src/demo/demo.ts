@@ -58,7 +58,7 @@ async function showAccounting(db: string, out: (line: string) => void): Promise<
 }
 
 /** One event the daemon published as a line for a person, or nothing for events not worth showing. */
-export function describe(e: DaemonEvent): string | undefined {
+function describe(e: DaemonEvent): string | undefined {
   const t = e.time.slice(11, 19);
   switch (e.channel) {
     case 'decision': {
