@@ -16,7 +16,7 @@ import { parseDocument } from 'yaml';
 import { ask } from '../../src/cli/control.ts';
 import type { ControlSession } from '../../src/daemon/control-socket.ts';
 import { parseStatus3 } from '../../src/openvpn-management/commands.ts';
-import { FLEXSCRIPT, readJsonLines, REPO } from '../../src/lab/daemon-process.ts';
+import { decisionOf, FLEXSCRIPT, lifecycleOf, readJsonLines, REPO } from '../../src/lab/daemon-process.ts';
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { SessionRecord } from '../../src/store/store.ts';
@@ -83,12 +83,16 @@ for (const mode of MODES) {
       const h = await modeLab(t, mode);
       const client = await h.lab.startClient({ commonName: 'deny-eve', port: h.port });
       await client.waitAuthFailed();
+      const denied = await h.daemon.waitForEvent('the deny', decisionOf({ event: 'client-connect', commonName: 'deny-eve', verdict: 'deny' }));
+      assert.equal(denied.data.reason, 'recorder refuses deny-eve');
+      assert.equal(denied.data.plugin, 'recorder');
+      // what the operator reads
       const line = await h.daemon.waitForLog('deny log line', (l) => l.msg === 'client-connect denied' && l.commonName === 'deny-eve');
       assert.equal(line.reason, 'recorder refuses deny-eve');
       assert.equal(line.plugin, 'recorder');
       if (h.caps.disconnectAfterDeny) {
         // OpenVPN runs client-disconnect for a denied deferred client too; plugins must not see it
-        await h.daemon.waitForLog('denied client left', (l) => l.msg === 'denied client left' && l.commonName === 'deny-eve');
+        await h.daemon.waitForEvent('denied client left', decisionOf({ event: 'client-disconnect', commonName: 'deny-eve', unhandled: 'denied-client-left' }));
       }
       if (h.caps.denyReason) {
         await h.server.waitForLog(/connection rejected: recorder refuses deny-eve, CLI:go away/);
@@ -126,8 +130,14 @@ for (const mode of MODES) {
       const [bad, ...good] = await Promise.all(['throw-x', 'dave', 'erin'].map((commonName) => h.lab.startClient({ commonName, port: h.port })));
       await bad!.waitAuthFailed();
       await Promise.all(good.map((c) => c.waitConnected()));
-      const line = await h.daemon.waitForLog('failure log', (l) => l.code === 'FXS_PLUGIN_FAILED' && l.plugin === 'recorder');
-      assert.match(String(line.err), /exploded on purpose/);
+      const failed = await h.daemon.waitForEvent(
+        'the failed call',
+        (e) => e.channel === 'plugin-call' && e.data.plugin === 'recorder' && e.data.outcome === 'error',
+      );
+      assert.equal(failed.channel === 'plugin-call' && failed.data.failure, 'recorder exploded on purpose');
+      const denied = await h.daemon.waitForEvent('the deny', decisionOf({ event: 'client-connect', commonName: 'throw-x', verdict: 'deny' }));
+      assert.equal(denied.data.reason, 'plugin recorder on client-connect: recorder exploded on purpose');
+      assert.equal(denied.data.plugin, 'recorder');
       const late = await h.lab.startClient({ commonName: 'frank', port: h.port });
       await late.waitConnected();
     });
@@ -138,10 +148,12 @@ for (const mode of MODES) {
       const fine = await h.lab.startClient({ commonName: 'quinn', port: h.port });
       await fine.waitConnected();
       await hung.waitAuthFailed();
-      const line = await h.daemon.waitForLog('timeout', (l) => l.code === 'FXS_PLUGIN_TIMEOUT');
-      assert.equal(line.plugin, 'recorder');
-      const denied = await h.daemon.waitForLog('the deny', (l) => l.msg === 'client-connect denied' && l.commonName === 'hang-forever');
-      assert.ok((denied.ms as number) >= 2000 && (denied.ms as number) < 5000, `denied after ${denied.ms} ms`);
+      await h.daemon.waitForEvent('the timed-out call', (e) => e.channel === 'plugin-call' && e.data.plugin === 'recorder' && e.data.outcome === 'timeout');
+      const denied = await h.daemon.waitForEvent('the deny', decisionOf({ event: 'client-connect', commonName: 'hang-forever', verdict: 'deny' }));
+      assert.equal(denied.data.reason, 'plugin recorder on client-connect: did not finish within 2000 ms');
+      assert.equal(denied.data.plugin, 'recorder');
+      const ms = denied.data.ms ?? 0;
+      assert.ok(ms >= 2000 && ms < 5000, `denied after ${ms} ms`);
       if (h.caps.denyReason) await h.server.waitForLog(/connection rejected: plugin recorder on client-connect: did not finish within 2000 ms/);
     });
 
@@ -181,9 +193,12 @@ for (const mode of MODES) {
       const bad = await h.lab.startClient({ commonName: 'lou', port: h.port, username: 'lou', password: 'guess' });
       await good.waitConnected();
       await bad.waitAuthFailed();
-      const log = await h.daemon.waitForLog('auth deny', (l) => l.msg === 'user-pass-verify denied');
-      assert.equal(log.reason, 'wrong password for lou');
+      const denied = await h.daemon.waitForEvent('auth deny', decisionOf({ event: 'user-pass-verify', verdict: 'deny' }));
+      assert.equal(denied.data.commonName, 'lou');
+      assert.equal(denied.data.reason, 'wrong password for lou');
+      await h.daemon.waitForEvent('kim accepted', decisionOf({ event: 'user-pass-verify', commonName: 'kim', verdict: 'accept' }));
       assert.ok(!JSON.stringify(h.daemon.logs()).includes('s3cret'), 'passwords are never logged');
+      assert.ok(!JSON.stringify(h.daemon.events()).includes('s3cret'), 'nor published');
     });
 
     test('tls-verify waits for the daemon and its deny refuses the client', { skip: needs('tlsVerify') }, async (t) => {
@@ -191,7 +206,7 @@ for (const mode of MODES) {
       const refused = await h.lab.startClient({ commonName: 'tlsdeny-zed', port: h.port });
       const fine = await h.lab.startClient({ commonName: 'yolanda', port: h.port });
       await fine.waitConnected();
-      await waitFor('tls-verify deny logged', () => h.daemon.logs().find((l) => l.msg === 'tls-verify denied' && l.commonName === 'tlsdeny-zed'));
+      await h.daemon.waitForEvent('tls-verify deny', decisionOf({ event: 'tls-verify', commonName: 'tlsdeny-zed', verdict: 'deny' }));
       await h.server.waitForLog(/VERIFY SCRIPT ERROR: depth=0, CN=tlsdeny-zed/);
       // the refused client's handshake failed on the server: it cannot have completed since
       assert.ok(!refused.log().includes('Initialization Sequence Completed'));
@@ -207,10 +222,15 @@ for (const mode of MODES) {
       const client = await h.lab.startClient({ commonName: 'slow-sue', port: h.port });
       await client.waitConnected();
       await h.server.waitForLog(/MANAGEMENT: CMD 'client-pending-auth \d+ \d+ "CR_TEXT:E:Approve the login on your phone" 30'/);
-      const decided = await h.daemon.waitForLog('accept', (l) => l.msg === 'client-connect' && l.commonName === 'slow-sue');
-      assert.ok((decided.ms as number) > 2000, `decided after ${decided.ms} ms, past the 1 s limit it extended`);
-      // the decision came after OpenVPN's answer to the notice: a refusal would be logged by now
-      assert.ok(!h.daemon.logs().some((l) => l.msg === 'OpenVPN did not take the pending notice'), 'OpenVPN accepted client-pending-auth');
+      const decided = await h.daemon.waitForEvent('accept', decisionOf({ event: 'client-connect', commonName: 'slow-sue', verdict: 'accept' }));
+      const ms = decided.data.ms ?? 0;
+      assert.ok(ms > 2000, `decided after ${ms} ms, past the 1 s limit it extended`);
+      // OpenVPN took the notice: it passed it on to the client
+      assert.match(
+        client.log(),
+        /AUTH_PENDING received[^\n]*\n[^\n]*Info command was pushed by server \('CR_TEXT:E:Approve the login on your phone'\)/,
+        'OpenVPN took client-pending-auth and passed the notice on',
+      );
       assert.match(client.pushReply() ?? '', routeRe('slow-sue'));
     });
 
@@ -239,6 +259,7 @@ for (const mode of MODES) {
       assert.match(after.pushReply() ?? '', routeRe('ivy'));
       await waitFor('hank in at last', () => refused.log().includes('Initialization Sequence Completed'), { timeoutMs: 90_000, intervalMs: 250 });
       assert.match(refused.pushReply() ?? '', routeRe('hank'));
+      assert.ok(!first.log().includes('SIGUSR1') && !first.log().includes('SIGTERM'), 'the connected client stayed throughout');
     });
 
     test('OpenVPN killed while the daemon runs: the daemon notices, its sessions end as missed, and a restarted OpenVPN serves new clients', async (t) => {
@@ -316,18 +337,29 @@ for (const mode of MODES) {
       const h = await modeLab(t, mode, { passThrough: true, allowKill: false });
       const client = await h.lab.startClient({ commonName: 'oscar', port: h.port });
       await client.waitConnected();
+      const oscarId = async () => (await openvpnClients(h)).find((c) => c.commonName === 'oscar')?.clientId;
+      const before = await oscarId();
+      assert.notEqual(before, undefined, 'OpenVPN lists oscar');
       const kill = flexscript('kill', 'oscar', '--config', h.configPath);
       assert.equal(kill.status, 1, kill.stdout);
       assert.match(kill.stderr, /killing clients is not allowed here \(management\.pass-through\.allow-kill\)/);
-      assert.deepEqual(await ask(h.passThroughSocket, 'client-kill 0'), ['ERROR: killing clients is not allowed here (management.pass-through.allow-kill)']);
-      // read-only commands still pass: OpenVPN answered status after the refused kills
-      assert.ok(
-        (await openvpnClients(h)).some((c) => c.commonName === 'oscar'),
-        'oscar is still connected',
-      );
+      assert.deepEqual(await ask(h.passThroughSocket, `client-kill ${before}`), [
+        'ERROR: killing clients is not allowed here (management.pass-through.allow-kill)',
+      ]);
+      // read-only commands still pass: OpenVPN answers status after the refused kills
+      assert.equal(await oscarId(), before, 'OpenVPN still lists oscar');
+      // a kill carried out would have reached oscar and the plugins by the time a later client
+      // has made its whole round trip
+      const later = await h.lab.startClient({ commonName: 'later-lee', port: h.port, extraConfig: ['explicit-exit-notify 1'] });
+      await later.waitConnected();
+      await later.stop();
+      await h.daemon.waitForEvent('later-lee left', decisionOf({ event: 'client-disconnect', commonName: 'later-lee' }));
+      assert.equal(await oscarId(), before, 'oscar is still connected, on the same connection');
       assert.ok(!client.log().includes('SIGTERM') && !client.log().includes('SIGUSR1'), 'the client was not told to go');
-      assert.deepEqual(h.recordsOf('client-disconnect'), []);
-      assert.ok(!h.daemon.logs().some((l) => l.msg === 'clients killed'));
+      assert.deepEqual(
+        h.recordsOf('client-disconnect').map((r) => r.commonName),
+        ['later-lee'],
+      );
     });
 
     test('SIGHUP reloads the plugins while clients stay; a plugin whose setup fails keeps the running ones and is reported', async (t) => {
@@ -340,7 +372,8 @@ for (const mode of MODES) {
       const withAddresses = withPlugins(original, { path: ADDRESS_RECORDER, options: { file: addresses } });
       writeFileSync(h.configPath, withAddresses);
       h.daemon.signal('SIGHUP');
-      await h.daemon.waitForLog('reloaded', (l) => l.msg === 'reloaded' && Array.isArray(l.plugins) && l.plugins.includes('address-recorder'));
+      const reloaded = await h.daemon.waitForEvent('the reload', (e) => lifecycleOf('reloaded')(e) || lifecycleOf('reload-failed')(e));
+      assert.deepEqual(reloaded.data, { what: 'reloaded', plugins: ['recorder', 'address-recorder'] });
       const second = await h.lab.startClient({ commonName: 'bob', port: h.port });
       await second.waitConnected();
       assert.match(second.pushReply() ?? '', routeRe('bob'), 'the reloaded recorder serves');
@@ -349,13 +382,16 @@ for (const mode of MODES) {
       // a plugin whose setup fails: the reload is refused, the running config and plugins stay
       writeFileSync(h.configPath, withPlugins(withAddresses, { path: SETUP_FAILS }));
       h.daemon.signal('SIGHUP');
-      const refused = await h.daemon.waitForLog('reload refused', (l) => l.msg === 'reload refused; keeping the running config and plugins');
-      assert.match(JSON.stringify(refused.problems), /setup-fails setup failed: setup-fails refuses to start on purpose/);
+      const refused = await h.daemon.waitForEvent('reload refused', lifecycleOf('reload-failed'));
+      assert.ok(
+        refused.data.problems.some((p) => p.includes('setup-fails setup failed: setup-fails refuses to start on purpose')),
+        JSON.stringify(refused.data.problems),
+      );
       const third = await h.lab.startClient({ commonName: 'carol', port: h.port });
       await third.waitConnected();
       assert.match(third.pushReply() ?? '', routeRe('carol'));
       await waitFor('carol recorded by the running plugins', () => readJsonLines(addresses).some((r) => r.commonName === 'carol'));
-      assert.ok(h.daemon.logs().filter((l) => l.msg === 'reloaded').length === 1, 'the refused reload swapped nothing');
+      assert.equal(h.daemon.events().filter(lifecycleOf('reloaded')).length, 1, 'the refused reload swapped nothing');
       // the clients from before both reloads are still served: alice's disconnect reaches plugins
       await first.stop();
       const gone = await waitFor('alice left', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'alice'));
@@ -363,7 +399,7 @@ for (const mode of MODES) {
       assert.ok(h.server.running);
     });
 
-    test("flexscript sessions reads a running daemon's SQLite store while the daemon writes it", async (t) => {
+    test("flexscript sessions reads a running daemon's SQLite store while the daemon writes it, and logs no error", async (t) => {
       const dir = await storeDir(t);
       const db = join(dir, 'accounting.db');
       const h = await modeLab(t, mode, { extraConfig: ['store:', `  sqlite: ${db}`], pluginsAfter: ['  - use: accounting'] });
@@ -408,6 +444,12 @@ for (const mode of MODES) {
       await late.waitConnected();
       await waitFor('late recorded', () => sessions('--user', 'late').length === 1);
       for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).uid, 65534, `${name} belongs to the daemon's user`);
+      assert.deepEqual(
+        h.daemon.events().filter((e) => e.channel === 'plugin-call' && e.data.outcome !== 'ok'),
+        [],
+        'every plugin call succeeded',
+      );
+      // what the operator reads
       assert.deepEqual(
         h.daemon.logs().filter((l) => (l.level ?? 0) >= 50),
         [],

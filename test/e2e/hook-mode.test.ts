@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { HOOK } from '../../src/lab/daemon-process.ts';
+import { decisionOf, HOOK } from '../../src/lab/daemon-process.ts';
 import { routeFor } from '../fixtures/plugins/recorder.ts';
 import { modeLab } from './mode-lab.ts';
 
@@ -28,4 +28,6 @@ test('answers that arrive before the hook has exited are still right, denials in
   assert.match(good.pushReply() ?? '', new RegExp(routeFor('quick').replace(/\./g, '\\.')));
   await bad.waitAuthFailed();
   await h.server.waitForLog(/deny-quick.*rejected due to 'disable' directive/);
+  const denied = await h.daemon.waitForEvent('the deny', decisionOf({ event: 'client-connect', commonName: 'deny-quick', verdict: 'deny' }));
+  assert.equal(denied.data.reason, 'recorder refuses deny-quick');
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
 import type { EventName } from '../../src/events/event-map.ts';
-import { HOOK, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonHandle } from '../../src/lab/daemon-process.ts';
+import { HOOK, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonEvent, type DaemonHandle } from '../../src/lab/daemon-process.ts';
 import { createLab, type Lab } from '../../src/lab/lab.ts';
 import type { OpenVpnServer } from '../../src/lab/openvpn-process.ts';
 import { hookModeLines } from '../../src/sources/hook/openvpn-lines.ts';
@@ -81,6 +81,12 @@ export const CAPS: Readonly<Record<Mode, ModeCaps>> = {
     learnAtConnect: false,
   },
 };
+
+/** The daemon attached to the management interface of OpenVPN instance `instance`. */
+export const attachedTo =
+  (instance: string) =>
+  (e: DaemonEvent): boolean =>
+    e.channel === 'lifecycle' && e.data.what === 'source-attached' && e.data.instance === instance;
 
 export interface ModeLabOptions {
   /** Hook mode: the hooks OpenVPN calls. */
@@ -194,7 +200,7 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   if (!held) await server.waitForLog(/Initialization Sequence Completed/);
   const start = async () => {
     const d = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: o.netns });
-    if (mode === 'management') await d.waitForLog('attach', (l) => l.msg === 'attached to OpenVPN management interface');
+    if (mode === 'management') await d.waitForEvent('attach', attachedTo(instance));
     return d;
   };
   let daemon = await start();

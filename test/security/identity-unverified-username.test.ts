@@ -81,7 +81,7 @@ async function identityLab(t: TestContext, mode: Mode, o: { passwordAuth: boolea
 
 for (const mode of MODES) {
   describe(`identity: an unverified username, ${mode} mode`, { skip: isRoot ? false : 'needs root' }, () => {
-    test('guest-17 sending username carol gets neither her config nor her group; a guest sending alice leaves the real alice connected', async (t) => {
+    test('guest-17 sending username carol gets neither her config nor her group, and the log calls it a claim; a guest sending alice leaves the real alice connected', async (t) => {
       const { h, open, client } = await identityLab(t, mode, { passwordAuth: false });
       const guest = await client('guest-17', 'carol');
       await guest.waitConnected();
@@ -112,8 +112,17 @@ for (const mode of MODES) {
         ],
         'nobody was marked for a kill, and no record holds a claimed username',
       );
+      // the limit was not hit: where the oldest session can be disconnected it would have been,
+      // elsewhere the newer client would have been refused (session-limit denies it)
+      const denies = h.daemon.events().filter(decisionOf({ verdict: 'deny' }));
+      assert.deepEqual(denies, [], 'nobody was denied');
+      // a kill is sent before guest-18 is answered; alice would have heard of it by the time
+      // guest-18 and guest-17 have left
+      await Promise.all([impostor.stop(), guest.stop()]);
+      for (const commonName of ['guest-18', 'guest-17'])
+        await h.daemon.waitForEvent(`${commonName} left`, decisionOf({ event: 'client-disconnect', commonName }));
       assert.equal(alice.log().includes('replaced this one'), false, 'alice stays');
-      assert.ok(!h.daemon.events().some((e) => e.channel === 'decision' && e.data.verdict === 'deny'), 'no session limit was hit: nobody was denied');
+      assert.ok(!h.daemon.events().some(decisionOf({ event: 'client-disconnect', commonName: 'alice' })), 'alice did not leave');
     });
 
     test('with password-auth the verified username counts: carol gets her config and group, a second alice is over the limit', async (t) => {
@@ -134,6 +143,13 @@ for (const mode of MODES) {
       } else {
         // where the older one cannot be disconnected, the newer is refused
         await phone.waitAuthFailed();
+        const refused = await h.daemon.waitForEvent('the phone refused', decisionOf({ event: 'client-connect', commonName: 'alice-phone', verdict: 'deny' }));
+        assert.equal(refused.data.plugin, 'session-limit');
+        assert.equal(
+          refused.data.reason,
+          'session-limit: "alice" has 1 session(s) open, at most 1 allowed, and the oldest cannot be disconnected here: ' +
+            'cannot disconnect a client of e2e: it is not served through the management interface',
+        );
       }
       const records = await waitFor('the records settle', async () => {
         const r = await open();
