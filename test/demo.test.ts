@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { runDemo } from '../src/demo/demo.ts';
+import { runDemo } from '../src/cli/demo.ts';
 
 test('the demo shows connects, a denial and disconnects, then removes everything it made', async () => {
   const lines: string[] = [];

@@ -113,7 +113,7 @@ program
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 5)
   .option('--duration <seconds>', 'how long the clients stay connected', (v) => Number.parseInt(v, 10), 5)
   .action(async (o: { clients: number; duration: number }) => {
-    const { runDemo } = await import('../demo/demo.ts');
+    const { runDemo } = await import('./demo.ts');
     // Ctrl-C or SIGTERM: the demo stops its clients, server and daemon and removes its files first
     const stop = new AbortController();
     const onSignal = () => stop.abort();

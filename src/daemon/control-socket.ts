@@ -17,7 +17,7 @@
  * ← {"channel":"decision","data":{"event":"client-connect","commonName":"alice","verdict":"accept",...},"time":"..."}
  */
 import { keyString, type Client, type ClientInfo } from '../core/client.ts';
-import type { SourceAdapter } from '../core/source.ts';
+import type { SourceAdapter } from '../events/source.ts';
 import { errorMessage } from '../errors.ts';
 import type { ControlConfig } from '../config/config-schema.ts';
 import type { Logger } from '../logger.ts';

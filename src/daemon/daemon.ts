@@ -14,7 +14,7 @@ import { Pipeline } from '../pipeline/pipeline.ts';
 import { HookServer } from '../sources/hook/hook-server.ts';
 import type { ManagementSource } from '../sources/management/management-source.ts';
 import type { ConnectionKey } from '../core/client.ts';
-import type { SourceAdapter } from '../core/source.ts';
+import type { SourceAdapter } from '../events/source.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { DaemonServices } from './services.ts';
 

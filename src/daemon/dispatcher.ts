@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { keyString, type Client, type ClientInfo, type ConnectionKey, type ListedClient } from '../core/client.ts';
 import type { Decision, RunOptions } from '../core/decision.ts';
-import type { EventSink, KeyOf, RawInput, RebuildOptions, RebuildResult } from '../core/source.ts';
+import type { EventSink, KeyOf, RawInput, RebuildOptions, RebuildResult } from '../events/source.ts';
 import { errorMessage } from '../errors.ts';
 import { learnAddressAdd, missedDisconnect } from '../events/daemon-events.ts';
 import type { AnyEvent, ClientConnectEvent, ClientDisconnectEvent, EventName, EventSource } from '../events/event-map.ts';

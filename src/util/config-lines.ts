@@ -9,7 +9,6 @@
  * and log viewers act on them (U+009B starts an escape sequence): refusing costs nothing.
  */
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
-import type { VpnAddresses } from '../core/client.ts';
 import { ConfigLineError } from '../errors.ts';
 
 /** OpenVPN reads option lines into a 256-byte buffer (OPTION_LINE_SIZE). */
@@ -50,7 +49,13 @@ export function pushLine(option: string): string {
  * `ifconfig-ipv6-push ADDR/BITS ...` (IPv6 canonical, as OpenVPN writes it in learn-address and
  * >CLIENT:ADDRESS); undefined for any other line or a value that is no address of that family.
  */
-export function lineAddress(line: string): VpnAddresses | undefined {
+/** The VPN addresses a line gives (the client model's `vpnAddress` and `vpnAddress6`). */
+export interface LineAddresses {
+  readonly vpnAddress?: string;
+  readonly vpnAddress6?: string;
+}
+
+export function lineAddress(line: string): LineAddresses | undefined {
   if (!line.includes('ifconfig')) return undefined;
   const [directive, value = ''] = line.trim().split(/\s+/);
   if (directive === 'ifconfig-push' && isIPv4(value)) return { vpnAddress: value };

@@ -22,7 +22,7 @@ import { errorMessage } from '../../errors.ts';
 import { LineSplitter } from '../../util/line-splitter.ts';
 import { hookKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
 import type { Decision } from '../../core/decision.ts';
-import { REBUILD_AGAIN_MS, type EventSink, type KeyOf, type SourceAdapter } from '../../core/source.ts';
+import { REBUILD_AGAIN_MS, type EventSink, type KeyOf, type SourceAdapter } from '../../events/source.ts';
 import { isEventName } from '../../events/event-map.ts';
 import type { HookConfig } from '../../config/config-schema.ts';
 import type { Logger } from '../../logger.ts';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../../errors.ts';
 import type { ListedClient } from '../../core/client.ts';
 import { listedClient } from '../../core/listed-client.ts';
-import type { EventSink } from '../../core/source.ts';
+import type { EventSink } from '../../events/source.ts';
 import type { Logger } from '../../logger.ts';
 import { publishLifecycle } from '../../observe/channels.ts';
 import { parseStatus3 } from '../../openvpn-management/commands.ts';

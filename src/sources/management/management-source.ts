@@ -11,7 +11,7 @@ import { errorMessage } from '../../errors.ts';
 import { managementKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
 import type { Decision, PendingAuth } from '../../core/decision.ts';
 import { listedClient } from '../../core/listed-client.ts';
-import { REBUILD_AGAIN_MS, type EventSink, type SourceAdapter } from '../../core/source.ts';
+import { REBUILD_AGAIN_MS, type EventSink, type SourceAdapter } from '../../events/source.ts';
 import type { ManagementInstanceConfig } from '../../config/config-schema.ts';
 import type { Logger } from '../../logger.ts';
 import { publishLifecycle } from '../../observe/channels.ts';

@@ -8,7 +8,7 @@
  * (`SUCCESS: ...`, `ERROR: ...`, or lines ending in `END`).
  */
 import { errorMessage } from '../../errors.ts';
-import type { EventSink } from '../../core/source.ts';
+import type { EventSink } from '../../events/source.ts';
 import type { ManagementConfig } from '../../config/config-schema.ts';
 import type { Logger } from '../../logger.ts';
 import { LineServer } from '../../util/line-server.ts';

@@ -15,7 +15,7 @@ import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { openvpnBinary } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
-import { sessionsTable } from '../cli/sessions.ts';
+import { sessionsTable } from './sessions.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 
 export interface DemoOptions {

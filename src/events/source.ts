@@ -5,10 +5,10 @@
  * and sends the answers back; it never changes the live sessions itself. The daemon wires
  * sources to its dispatcher; sources import nothing of the daemon.
  */
-import type { ClientConnectEvent, ClientDisconnectEvent, EventName } from '../events/event-map.ts';
-import type { RawEvent } from '../events/parse-event.ts';
-import type { Client, ConnectionKey, ListedClient } from './client.ts';
-import type { Decision, RunOptions } from './decision.ts';
+import type { ClientConnectEvent, ClientDisconnectEvent, EventName } from './event-map.ts';
+import type { RawEvent } from './parse-event.ts';
+import type { Client, ConnectionKey, ListedClient } from '../core/client.ts';
+import type { Decision, RunOptions } from '../core/decision.ts';
 
 /**
  * After a restart, sources read the live clients a second time this much later: a client whose
