@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decisionOf, FLEXSCRIPT, lifecycleOf, ownedDir, startDaemon, writeConfig, type DaemonHandle } from '../../src/lab/daemon-process.ts';
 import { createLab } from '../../src/lab/lab.ts';
@@ -49,7 +49,9 @@ test('with management-hold the daemon releases OpenVPN and reads its live client
 });
 
 test('the pass-through socket refuses commands that are not read-only and serves flexscript status from OpenVPN', async (t) => {
-  const h = await modeLab(t, 'management', { passThrough: true });
+  // no control socket: flexscript status must read OpenVPN's own list
+  const h = await modeLab(t, 'management', { passThrough: true, watch: false });
+  assert.doesNotMatch(readFileSync(h.configPath, 'utf8'), /^control:/m, 'the daemon has no control socket');
   const socket = h.passThroughSocket;
   assert.match((await ask(socket, 'version'))[0] ?? '', /^OpenVPN Version: OpenVPN 2\.6/);
   assert.deepEqual(await ask(socket, 'signal SIGTERM'), ['ERROR: command not allowed here: "signal SIGTERM"']);

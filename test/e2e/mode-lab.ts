@@ -89,6 +89,11 @@ export const attachedTo =
     e.channel === 'lifecycle' && e.data.what === 'source-attached' && e.data.instance === instance;
 
 export interface ModeLabOptions {
+  /**
+   * false: the daemon runs with no control socket (the lab adds one to watch it otherwise), so
+   * tools fall back to what OpenVPN says; the lab then waits on the daemon's log.
+   */
+  readonly watch?: boolean;
   /** Hook mode: the hooks OpenVPN calls. */
   readonly events?: EventName[];
   readonly extraServer?: string[];
@@ -199,8 +204,9 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
   const held = o.extraServer?.includes('management-hold') ?? false;
   if (!held) await server.waitForLog(/Initialization Sequence Completed/);
   const start = async () => {
-    const d = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: o.netns });
-    if (mode === 'management') await d.waitForEvent('attach', attachedTo(instance));
+    const d = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: o.netns, watch: o.watch });
+    if (mode === 'management' && o.watch === false) await d.waitForLog('attach', (l) => l.msg === 'attached to OpenVPN management interface');
+    else if (mode === 'management') await d.waitForEvent('attach', attachedTo(instance));
     return d;
   };
   let daemon = await start();
