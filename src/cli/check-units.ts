@@ -8,7 +8,7 @@
  * `FILE:LINE: field: problem` at the assignment that decides it.
  */
 import { dirname } from 'node:path';
-import type { Config } from '../config/config-schema.ts';
+import type { Config, HookConfig } from '../config/config-schema.ts';
 import type { OpenVpnDirective } from '../util/openvpn-directives.ts';
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { sandboxOf, type Sandbox } from '../systemd/sandbox.ts';
@@ -74,6 +74,9 @@ function checkWritable(sb: Sandbox, who: string, needs: readonly Need[], fix: st
   }
 }
 
+/** The last line of OpenVPN's config with this name. */
+type DirectiveOf = (name: string) => OpenVpnDirective | undefined;
+
 /** Checks the installed units against the config and OpenVPN's config; adds findings. */
 export function checkUnits(
   config: Config,
@@ -82,125 +85,161 @@ export function checkUnits(
   o: UnitCheckOptions,
   f: Findings,
 ): void {
-  const one = (name: string) => openvpn.filter((d) => d.name === name).at(-1);
-  const { hook, management } = config;
-  const openvpnUser = one('user')?.args[0];
-  const openvpnGroup = one('group')?.args[0];
+  const one: DirectiveOf = (name) => openvpn.filter((d) => d.name === name).at(-1);
+  const ov = readOpenVpnUnit(openvpnConfigPath, o, f);
+  if (ov) checkOpenVpnUnit(ov, config, one, f);
+  const d = readDaemonUnit(o, f);
+  if (!d) return;
+  checkDaemonUser(d, config, one, f);
+  checkDaemonWritable(d, config, f);
+  checkDaemonReachesOpenVpn(d, config, f);
+}
 
-  // ---- OpenVPN's unit
+// ---------------------------------------------------------------- OpenVPN's unit
+
+/** OpenVPN's unit as installed, drop-ins applied; undefined when it is not known, not installed or masked. */
+function readOpenVpnUnit(openvpnConfigPath: string | undefined, o: UnitCheckOptions, f: Findings): Sandbox | undefined {
   const ovName = o.openvpnUnit ? unitName(o.openvpnUnit) : openvpnConfigPath ? openvpnUnitFor(openvpnConfigPath) : undefined;
-  let ov: Sandbox | undefined;
-  if (ovName) {
-    const found = findUnit(ovName, o.unitRoot);
-    if ('missing' in found) {
-      if (o.openvpnUnit) f.problems.push(`${ovName}: no such unit installed; name OpenVPN's unit with --openvpn-unit (e.g. openvpn-server@NAME)`);
-    } else if (found.masked) {
-      f.problems.push(`${found.masked}: ${ovName} is masked: OpenVPN does not start; systemctl unmask ${ovName}`);
-    } else {
-      ov = sandboxOf(resolveUnit(ovName, found.fragments));
-    }
+  if (!ovName) return undefined;
+  const found = findUnit(ovName, o.unitRoot);
+  if ('missing' in found) {
+    if (o.openvpnUnit) f.problems.push(`${ovName}: no such unit installed; name OpenVPN's unit with --openvpn-unit (e.g. openvpn-server@NAME)`);
+    return undefined;
   }
-  if (ov) {
-    const main = ov.unit.fragments[0]!.path;
-    const dropIn = dropInPath(ov.unit.name);
-    if (ov.user && ov.user.value !== 'root' && ov.user.value !== '0') {
+  if (found.masked) {
+    f.problems.push(`${found.masked}: ${ovName} is masked: OpenVPN does not start; systemctl unmask ${ovName}`);
+    return undefined;
+  }
+  return sandboxOf(resolveUnit(ovName, found.fragments));
+}
+
+/** OpenVPN's unit: it starts as root, its sandbox lets the mode work, its command line leaves the config's lines alone. */
+function checkOpenVpnUnit(ov: Sandbox, config: Config, one: DirectiveOf, f: Findings): void {
+  const main = ov.unit.fragments[0]!.path;
+  const dropIn = dropInPath(ov.unit.name);
+  if (ov.user && ov.user.value !== 'root' && ov.user.value !== '0') {
+    f.problems.push(
+      at(
+        ov.user,
+        main,
+        'User',
+        `OpenVPN's unit starts it as ${ov.user.value}: it must start as root to open its tun device and drops to its \`user\` itself; remove User= (an empty \`User=\` in ${dropIn})`,
+      ),
+    );
+  }
+  if (config.hook) checkOpenVpnHookSandbox(ov, config.hook, one, f);
+  if (config.management) checkOpenVpnManagementSocket(ov, one, f);
+  checkOpenVpnCommandLine(ov, config.hook, f);
+}
+
+/** Hook mode: OpenVPN may fork its hooks and write the spool, its deferral files and the status file. */
+function checkOpenVpnHookSandbox(ov: Sandbox, hook: HookConfig, one: DirectiveOf, f: Findings): void {
+  const main = ov.unit.fragments[0]!.path;
+  const dropIn = dropInPath(ov.unit.name);
+  const openvpnUser = one('user')?.args[0];
+  const limit = ov.limitNproc;
+  if (limit && limit.value < MIN_HOOK_NPROC) {
+    f.problems.push(
+      at(
+        limit.at,
+        main,
+        'LimitNPROC',
+        `${limit.at.value}: in hook mode the daemon runs as OpenVPN's user${openvpnUser ? ` (${openvpnUser})` : ''}, and RLIMIT_NPROC counts every process and thread of that user (the daemon alone has more than 10): OpenVPN cannot fork a hook ("openvpn_execve: unable to fork"), which it treats as fatal: it exits at the first client's connect; install the drop-in flexscript init writes as ${dropIn} (LimitNPROC=${HOOK_NPROC}), then systemctl daemon-reload`,
+      ),
+    );
+  }
+  // where OpenVPN creates its deferral files: the config's tmp-dir, else the command line's, else /tmp
+  const words = ov.execStart?.words ?? [];
+  const cmdTmp = words[words.indexOf('--tmp-dir') + 1];
+  const tmpDir = one('tmp-dir')?.args[0] ?? (words.includes('--tmp-dir') ? cmdTmp : undefined) ?? '/tmp';
+  const tmpAccess = ov.access(tmpDir);
+  if (tmpAccess.privateTmp) {
+    f.problems.push(
+      at(
+        ov.privateTmp.at,
+        main,
+        'PrivateTmp',
+        `OpenVPN's /tmp is private to its unit, and its deferral files go to ${tmpDir}: the daemon never sees them and every connect times out; set OpenVPN's tmp-dir and hook.tmp-dir to a directory both units can write (flexscript init: /run/flexscript/openvpn-tmp)`,
+      ),
+    );
+  }
+  const needs: Need[] = [
+    { path: runtimePaths(hook.dir).spool, what: 'is where its hooks hand events to the daemon' },
+    ...(tmpAccess.privateTmp ? [] : [{ path: tmpDir, what: 'is where OpenVPN creates its deferral files' }]),
+    ...(hook['status-file'] ? [{ path: dirname(hook['status-file']), what: 'holds the status file OpenVPN writes' }] : []),
+  ];
+  checkWritable(ov, "OpenVPN's unit", needs, `add ReadWritePaths=PATH to ${dropIn}`, f);
+}
+
+/** Management mode: OpenVPN may create its management socket where the daemon reaches it. */
+function checkOpenVpnManagementSocket(ov: Sandbox, one: DirectiveOf, f: Findings): void {
+  const mgmt = one('management');
+  if (mgmt?.args[1] !== 'unix' || !mgmt.args[0]) return;
+  const main = ov.unit.fragments[0]!.path;
+  const dropIn = dropInPath(ov.unit.name);
+  checkWritable(
+    ov,
+    "OpenVPN's unit",
+    [{ path: dirname(mgmt.args[0]), what: 'is where OpenVPN creates its management socket' }],
+    `add ReadWritePaths=PATH to ${dropIn}`,
+    f,
+  );
+  if (ov.access(mgmt.args[0]).privateTmp) {
+    f.problems.push(
+      at(
+        ov.privateTmp.at,
+        main,
+        'PrivateTmp',
+        `OpenVPN's management socket ${mgmt.args[0]} is in its private /tmp, which the daemon cannot reach; put it in /run/openvpn`,
+      ),
+    );
+  }
+}
+
+/** OpenVPN reads its config after the command line: a --status given after --config wins over the config's status lines. */
+function checkOpenVpnCommandLine(ov: Sandbox, hook: HookConfig | undefined, f: Findings): void {
+  const words = ov.execStart?.words ?? [];
+  const configAt = words.indexOf('--config');
+  if (!hook?.['status-file'] || !ov.execStart || configAt < 0) return;
+  const main = ov.unit.fragments[0]!.path;
+  const dropIn = dropInPath(ov.unit.name);
+  for (const opt of ['--status', '--status-version', '--tmp-dir']) {
+    const i = words.indexOf(opt, configAt + 1);
+    if (i > configAt) {
       f.problems.push(
         at(
-          ov.user,
+          ov.execStart.at,
           main,
-          'User',
-          `OpenVPN's unit starts it as ${ov.user.value}: it must start as root to open its tun device and drops to its \`user\` itself; remove User= (an empty \`User=\` in ${dropIn})`,
+          'ExecStart',
+          `${opt} ${words[i + 1] ?? ''} comes after --config, so it overrides the config's ${opt.slice(2)} line (the daemon then reads the wrong file, or a status-version it cannot read); move ${opt} before --config or drop it (an empty \`ExecStart=\` and a new one in ${dropIn})`,
         ),
       );
     }
-    if (hook) {
-      const limit = ov.limitNproc;
-      if (limit && limit.value < MIN_HOOK_NPROC) {
-        f.problems.push(
-          at(
-            limit.at,
-            main,
-            'LimitNPROC',
-            `${limit.at.value}: in hook mode the daemon runs as OpenVPN's user${openvpnUser ? ` (${openvpnUser})` : ''}, and RLIMIT_NPROC counts every process and thread of that user (the daemon alone has more than 10): OpenVPN cannot fork a hook ("openvpn_execve: unable to fork"), which it treats as fatal: it exits at the first client's connect; install the drop-in flexscript init writes as ${dropIn} (LimitNPROC=${HOOK_NPROC}), then systemctl daemon-reload`,
-          ),
-        );
-      }
-      // where OpenVPN creates its deferral files: the config's tmp-dir, else the command line's, else /tmp
-      const words = ov.execStart?.words ?? [];
-      const cmdTmp = words[words.indexOf('--tmp-dir') + 1];
-      const tmpDir = one('tmp-dir')?.args[0] ?? (words.includes('--tmp-dir') ? cmdTmp : undefined) ?? '/tmp';
-      const tmpAccess = ov.access(tmpDir);
-      if (tmpAccess.privateTmp) {
-        f.problems.push(
-          at(
-            ov.privateTmp.at,
-            main,
-            'PrivateTmp',
-            `OpenVPN's /tmp is private to its unit, and its deferral files go to ${tmpDir}: the daemon never sees them and every connect times out; set OpenVPN's tmp-dir and hook.tmp-dir to a directory both units can write (flexscript init: /run/flexscript/openvpn-tmp)`,
-          ),
-        );
-      }
-      const needs: Need[] = [
-        { path: runtimePaths(hook.dir).spool, what: 'is where its hooks hand events to the daemon' },
-        ...(tmpAccess.privateTmp ? [] : [{ path: tmpDir, what: 'is where OpenVPN creates its deferral files' }]),
-        ...(hook['status-file'] ? [{ path: dirname(hook['status-file']), what: 'holds the status file OpenVPN writes' }] : []),
-      ];
-      checkWritable(ov, "OpenVPN's unit", needs, `add ReadWritePaths=PATH to ${dropIn}`, f);
-    }
-    if (management) {
-      const mgmt = one('management');
-      if (mgmt?.args[1] === 'unix' && mgmt.args[0]) {
-        checkWritable(
-          ov,
-          "OpenVPN's unit",
-          [{ path: dirname(mgmt.args[0]), what: 'is where OpenVPN creates its management socket' }],
-          `add ReadWritePaths=PATH to ${dropIn}`,
-          f,
-        );
-        if (ov.access(mgmt.args[0]).privateTmp) {
-          f.problems.push(
-            at(
-              ov.privateTmp.at,
-              main,
-              'PrivateTmp',
-              `OpenVPN's management socket ${mgmt.args[0]} is in its private /tmp, which the daemon cannot reach; put it in /run/openvpn`,
-            ),
-          );
-        }
-      }
-    }
-    // OpenVPN reads its config after the command line: a --status given after --config wins over the config's status lines
-    const words = ov.execStart?.words ?? [];
-    const configAt = words.indexOf('--config');
-    if (hook?.['status-file'] && ov.execStart && configAt >= 0) {
-      for (const opt of ['--status', '--status-version', '--tmp-dir']) {
-        const i = words.indexOf(opt, configAt + 1);
-        if (i > configAt) {
-          f.problems.push(
-            at(
-              ov.execStart.at,
-              main,
-              'ExecStart',
-              `${opt} ${words[i + 1] ?? ''} comes after --config, so it overrides the config's ${opt.slice(2)} line (the daemon then reads the wrong file, or a status-version it cannot read); move ${opt} before --config or drop it (an empty \`ExecStart=\` and a new one in ${dropIn})`,
-            ),
-          );
-        }
-      }
-    }
   }
+}
 
-  // ---- the daemon's unit
+// ---------------------------------------------------------------- the daemon's unit
+
+/** The daemon's unit as installed, drop-ins applied; undefined when it is not installed or masked. */
+function readDaemonUnit(o: UnitCheckOptions, f: Findings): Sandbox | undefined {
   const dName = unitName(o.daemonUnit ?? DAEMON_UNIT);
   const found = findUnit(dName, o.unitRoot);
   if ('missing' in found) {
     if (o.daemonUnit) f.problems.push(`${dName}: no such unit installed; install the unit flexscript init writes`);
-    return;
+    return undefined;
   }
   if (found.masked) {
     f.problems.push(`${found.masked}: ${dName} is masked: the daemon does not start; systemctl unmask ${dName}`);
-    return;
+    return undefined;
   }
-  const d = sandboxOf(resolveUnit(dName, found.fragments));
+  return sandboxOf(resolveUnit(dName, found.fragments));
+}
+
+/** The daemon's user, group and process limit, against the mode and OpenVPN's user. */
+function checkDaemonUser(d: Sandbox, config: Config, one: DirectiveOf, f: Findings): void {
+  const { hook, management } = config;
+  const openvpnUser = one('user')?.args[0];
+  const openvpnGroup = one('group')?.args[0];
   const main = d.unit.fragments[0]!.path;
   const user = d.user?.value;
   if (!user || user === 'root' || user === '0') {
@@ -246,6 +285,12 @@ export function checkUnits(
       at(d.limitNproc.at, main, 'LimitNPROC', `${d.limitNproc.at.value}: the daemon alone has more threads than that; remove it or raise it to ${HOOK_NPROC}`),
     );
   }
+}
+
+/** The paths the daemon writes: its runtime directory, hook.tmp-dir, its sockets and store. */
+function checkDaemonWritable(d: Sandbox, config: Config, f: Findings): void {
+  const { hook } = config;
+  const main = d.unit.fragments[0]!.path;
   const needs: Need[] = [];
   if (hook) {
     needs.push({ path: runtimePaths(hook.dir).spool, what: 'is its runtime directory (spool, ring pipe)' });
@@ -270,6 +315,12 @@ export function checkUnits(
     if (path) needs.push({ path: dirname(path), what });
   }
   checkWritable(d, "the daemon's unit", needs, 'add ReadWritePaths=PATH (or RuntimeDirectory=/StateDirectory=) to the unit', f);
+}
+
+/** What the daemon reads of OpenVPN's: its management sockets and status file. */
+function checkDaemonReachesOpenVpn(d: Sandbox, config: Config, f: Findings): void {
+  const { hook, management } = config;
+  const main = d.unit.fragments[0]!.path;
   if (management) {
     for (const i of management.instances) {
       if (i.socket && d.access(i.socket).access === 'inaccessible') {

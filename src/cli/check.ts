@@ -13,7 +13,7 @@ import { basename, dirname } from 'node:path';
 import { ConfigError, errorMessage, formatProblem, type ConfigProblem } from '../errors.ts';
 import { sourceLocation } from '../util/source-location.ts';
 import { groupIdOf, userIdOf, userNameOf } from '../util/system-accounts.ts';
-import type { Config } from '../config/config-schema.ts';
+import type { Config, HookConfig, ManagementConfig } from '../config/config-schema.ts';
 import { loadConfig, type FieldPath, type LoadedConfig } from '../config/load-config.ts';
 import { EVENT_NAMES, type EventName } from '../events/event-map.ts';
 import { createLogger } from '../logger.ts';
@@ -53,14 +53,37 @@ function stat(path: string): Stats | undefined {
 
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
 
+/** OpenVPN's config as the checks read it. */
+interface OpenVpnLines {
+  /** Every line with this name. */
+  readonly all: (name: string) => OpenVpnDirective[];
+  /** The last line with this name (the one OpenVPN uses). */
+  readonly one: (name: string) => OpenVpnDirective | undefined;
+  /** A finding at a line (the file's first when the line is missing). */
+  readonly at: (d: OpenVpnDirective | undefined, field: string, problem: string) => string;
+}
+
 /** Checks OpenVPN's server config against the mode(s) the flexscript config uses. */
 export function checkOpenVpnConfig(file: string, text: string, config: Config, handled: readonly EventName[], f: Findings): void {
   const directives = parseOpenVpnConfig(text);
   const all = (name: string) => directives.filter((d) => d.name === name);
-  const one = (name: string) => all(name).at(-1);
-  const at = (d: OpenVpnDirective | undefined, field: string, problem: string) => formatProblem({ file, line: d?.line ?? 1, field, problem });
-  const printed = (mode: string) => `the lines \`flexscript openvpn-config --config CONFIG --mode ${mode}\` prints`;
+  const lines: OpenVpnLines = {
+    all,
+    one: (name) => all(name).at(-1),
+    at: (d, field, problem) => formatProblem({ file, line: d?.line ?? 1, field, problem }),
+  };
+  checkUserAndGroup(lines, f);
+  checkTcpManagement(lines, f);
+  if (config.management) checkManagementLines(lines, config.management, !!config.hook, handled, f);
+  const { hook } = config;
+  if (!hook) return;
+  checkHookAccess(lines, hook, handled, f);
+  checkHookLines(lines, hook, handled, f);
+  checkHookFiles(lines, hook, f);
+}
 
+/** OpenVPN drops root to a user and group that exist. */
+function checkUserAndGroup({ one, at }: OpenVpnLines, f: Findings): void {
   const user = one('user');
   const group = one('group');
   if (!user) f.problems.push(at(undefined, 'user', 'missing: OpenVPN keeps running as root after start-up; add `user nobody` (and `group nogroup`)'));
@@ -70,10 +93,13 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
     f.problems.push(at(user, 'group', "missing: OpenVPN keeps root's group; add `group nogroup` (the group that shares the runtime directory and sockets)"));
   else if (group && groupIdOf(group.args[0] ?? '') === undefined)
     f.problems.push(at(group, 'group', `group ${group.args[0]} does not exist; create it or name an existing one`));
+}
 
-  const { hook, management } = config;
-  // a TCP management interface is open to every local user (and further, off loopback): OpenVPN
-  // asks a password only when the line names a password file
+/**
+ * A TCP management interface is open to every local user (and further, off loopback): OpenVPN
+ * asks a password only when the line names a password file.
+ */
+function checkTcpManagement({ all, at }: OpenVpnLines, f: Findings): void {
   for (const d of all('management')) {
     const [host, port, pwFile] = d.args;
     if (port === 'unix' || host === undefined) continue;
@@ -96,58 +122,65 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
       );
     }
   }
+}
+
+/** Management mode: OpenVPN's management line is an instance of the config, and asks the daemon about clients. */
+function checkManagementLines({ one, at }: OpenVpnLines, management: ManagementConfig, hookToo: boolean, handled: readonly EventName[], f: Findings): void {
+  const printed = (mode: string) => `the lines \`flexscript openvpn-config --config CONFIG --mode ${mode}\` prints`;
   const mgmt = one('management');
-  if (management) {
-    const instance =
-      mgmt && management.instances.find((i) => (i.socket ? mgmt.args[0] === i.socket && mgmt.args[1] === 'unix' : Number(mgmt.args[1]) === i.port));
-    if (!mgmt) {
-      if (!hook) f.problems.push(at(undefined, 'management', `missing: the daemon cannot reach this OpenVPN; add ${printed('management')}`));
-    } else if (!instance) {
-      const where = management.instances.map((i) => (i.socket ? `${i.socket} unix` : `${i.host ?? '127.0.0.1'} ${i.port}`)).join(', ');
+  const instance =
+    mgmt && management.instances.find((i) => (i.socket ? mgmt.args[0] === i.socket && mgmt.args[1] === 'unix' : Number(mgmt.args[1]) === i.port));
+  if (!mgmt) {
+    if (!hookToo) f.problems.push(at(undefined, 'management', `missing: the daemon cannot reach this OpenVPN; add ${printed('management')}`));
+  } else if (!instance) {
+    const where = management.instances.map((i) => (i.socket ? `${i.socket} unix` : `${i.host ?? '127.0.0.1'} ${i.port}`)).join(', ');
+    f.problems.push(
+      at(
+        mgmt,
+        'management',
+        `${mgmt.args.slice(0, 2).join(' ')} is not an instance of the config (${where}); make the socket path (or port) match management.instances`,
+      ),
+    );
+  } else {
+    if (!one('management-client-auth')) {
+      f.problems.push(at(mgmt, 'management-client-auth', 'missing: OpenVPN then admits clients without asking the daemon; add `management-client-auth`'));
+    }
+    if (instance.socket && !one('management-client-user') && !one('management-client-group')) {
       f.problems.push(
         at(
           mgmt,
-          'management',
-          `${mgmt.args.slice(0, 2).join(' ')} is not an instance of the config (${where}); make the socket path (or port) match management.instances`,
+          'management-client-user',
+          'missing: any local user who can reach the socket can admit and kill clients; add `management-client-user DAEMON-USER`',
         ),
       );
-    } else {
-      if (!one('management-client-auth')) {
-        f.problems.push(at(mgmt, 'management-client-auth', 'missing: OpenVPN then admits clients without asking the daemon; add `management-client-auth`'));
-      }
-      if (instance.socket && !one('management-client-user') && !one('management-client-group')) {
-        f.problems.push(
-          at(
-            mgmt,
-            'management-client-user',
-            'missing: any local user who can reach the socket can admit and kill clients; add `management-client-user DAEMON-USER`',
-          ),
-        );
-      }
-      if (instance.socket && mgmt.args[2] === undefined && instance['password-file']) {
-        f.problems.push(
-          at(mgmt, 'management', `the config gives password-file ${instance['password-file']} but OpenVPN asks no password; add it as the third word`),
-        );
-      }
-      if (!handled.includes('user-pass-verify') && !one('auth-user-pass-optional')) {
-        f.warnings.push(
-          at(
-            mgmt,
-            'auth-user-pass-optional',
-            'missing while no plugin checks passwords: clients without a username and password are refused; add `auth-user-pass-optional` for certificate-only clients',
-          ),
-        );
-      }
-      if (!one('management-hold'))
-        f.warnings.push(
-          at(mgmt, 'management-hold', 'missing: clients that connect before the daemon attaches wait until hand-window runs out; consider `management-hold`'),
-        );
     }
+    if (instance.socket && mgmt.args[2] === undefined && instance['password-file']) {
+      f.problems.push(
+        at(mgmt, 'management', `the config gives password-file ${instance['password-file']} but OpenVPN asks no password; add it as the third word`),
+      );
+    }
+    if (!handled.includes('user-pass-verify') && !one('auth-user-pass-optional')) {
+      f.warnings.push(
+        at(
+          mgmt,
+          'auth-user-pass-optional',
+          'missing while no plugin checks passwords: clients without a username and password are refused; add `auth-user-pass-optional` for certificate-only clients',
+        ),
+      );
+    }
+    if (!one('management-hold'))
+      f.warnings.push(
+        at(mgmt, 'management-hold', 'missing: clients that connect before the daemon attaches wait until hand-window runs out; consider `management-hold`'),
+      );
   }
+}
 
-  if (!hook) return;
+/** Hook mode: OpenVPN may run the hook client, as the runtime directory's owner and group. */
+function checkHookAccess({ one, at }: OpenVpnLines, hook: HookConfig, handled: readonly EventName[], f: Findings): void {
+  const user = one('user');
+  const group = one('group');
   const security = Number(one('script-security')?.args[0] ?? 1);
-  const viaEnv = (config.hook?.events['user-pass-verify']?.method ?? 'via-file') === 'via-env';
+  const viaEnv = (hook.events['user-pass-verify']?.method ?? 'via-file') === 'via-env';
   const needed = viaEnv && handled.includes('user-pass-verify') ? 3 : 2;
   if (security < needed) {
     f.problems.push(
@@ -178,70 +211,110 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
       ),
     );
   }
+}
+
+/** Hook mode: one hook line per event the daemon needs, running the hook client as the config says. */
+function checkHookLines(lines: OpenVpnLines, hook: HookConfig, handled: readonly EventName[], f: Findings): void {
   const wanted = new Set<EventName>([...handled, 'client-connect', 'client-disconnect']);
   // learn-address: connect means the daemon reports addresses itself; a hook would report them twice
   const learnAtConnect = hook['learn-address'] === 'connect';
   if (learnAtConnect) wanted.delete('learn-address');
-  for (const event of EVENT_NAMES) {
-    const option = HOOK_OPTION[event];
-    const d = one(option);
-    if (d && event === 'learn-address' && learnAtConnect) {
-      f.problems.push(
-        at(
-          d,
-          option,
-          'hook.learn-address is connect: the daemon reports addresses when a connect is accepted, and this hook would report them twice; remove the line (or set hook.learn-address: hook)',
-        ),
-      );
-      continue;
-    }
-    const expected = hookCommand(event, hook, HOOK_PATH);
-    const line = `${option} "${expected}"${event === 'user-pass-verify' ? ` ${hook.events['user-pass-verify']?.method ?? 'via-file'}` : ''}`;
-    if (!d) {
-      if (wanted.has(event))
-        f.problems.push(
-          at(
-            undefined,
-            option,
-            `missing: ${handled.includes(event) ? 'a plugin handles' : 'the daemon tracks sessions with'} ${event} but OpenVPN never reports it; add: ${line}`,
-          ),
-        );
-      continue;
-    }
-    const [program, runDir, mode, unreachable, seconds] = (d.args[0] ?? '').split(/\s+/);
-    if (basename(program ?? '') !== 'flexscript-hook') {
-      f.problems.push(
-        at(
-          d,
-          option,
-          `runs ${program}, not the hook client: the event never reaches the daemon; replace it with: ${line} (an existing script can run as the exec plugin)`,
-        ),
-      );
-      continue;
-    }
-    try {
-      accessSync(program!, constants.X_OK);
-    } catch {
-      f.problems.push(at(d, option, `${program} is not an executable file; point it at ${HOOK_PATH}`));
-    }
-    if (runDir !== hook.dir) f.problems.push(at(d, option, `hands events to ${runDir} but hook.dir is ${hook.dir}; use: ${line}`));
-    if ((event === 'client-connect' || event === 'user-pass-verify') && mode !== 'defer') {
-      f.problems.push(
-        at(d, option, `runs in ${mode} mode: OpenVPN's event loop (every client, traffic included) then waits for the plugins; use deferral: ${line}`),
-      );
-    } else if (mode !== hookMode(event, hook)) {
-      f.problems.push(at(d, option, `runs in ${mode} mode but the config says ${hookMode(event, hook)} (hook.events.${event}.wait); use: ${line}`));
-    }
-    const [, , , wantUnreachable, wantSeconds] = expected.split(' ');
-    if (unreachable !== wantUnreachable)
-      f.problems.push(at(d, option, `on-unreachable is ${unreachable} but the config says ${wantUnreachable}; use: ${line}`));
-    if (seconds !== wantSeconds) f.problems.push(at(d, option, `waits ${seconds} s but hook.timeout is ${wantSeconds} s; use: ${line}`));
-    if (event === 'user-pass-verify') {
-      const method = hook.events['user-pass-verify']?.method ?? 'via-file';
-      if (d.args[1] !== method) f.problems.push(at(d, option, `passes credentials ${d.args[1] ?? '(no method)'} but the config says ${method}; use: ${line}`));
-    }
-    if (!wanted.has(event)) f.warnings.push(at(d, option, `no plugin handles ${event}: OpenVPN starts a process per event for nothing; remove the line`));
+  for (const event of EVENT_NAMES) checkHookLine(lines, hook, event, handled, wanted, learnAtConnect, f);
+}
+
+/** The hook line of one event: present when wanted, and the hook client with the config's arguments. */
+function checkHookLine(
+  { one, at }: OpenVpnLines,
+  hook: HookConfig,
+  event: EventName,
+  handled: readonly EventName[],
+  wanted: ReadonlySet<EventName>,
+  learnAtConnect: boolean,
+  f: Findings,
+): void {
+  const option = HOOK_OPTION[event];
+  const d = one(option);
+  if (d && event === 'learn-address' && learnAtConnect) {
+    f.problems.push(
+      at(
+        d,
+        option,
+        'hook.learn-address is connect: the daemon reports addresses when a connect is accepted, and this hook would report them twice; remove the line (or set hook.learn-address: hook)',
+      ),
+    );
+    return;
   }
+  const expected = hookCommand(event, hook, HOOK_PATH);
+  const line = `${option} "${expected}"${event === 'user-pass-verify' ? ` ${hook.events['user-pass-verify']?.method ?? 'via-file'}` : ''}`;
+  if (!d) {
+    if (wanted.has(event))
+      f.problems.push(
+        at(
+          undefined,
+          option,
+          `missing: ${handled.includes(event) ? 'a plugin handles' : 'the daemon tracks sessions with'} ${event} but OpenVPN never reports it; add: ${line}`,
+        ),
+      );
+    return;
+  }
+  checkHookCommand(at, d, { event, option, expected, line }, hook, wanted, f);
+}
+
+/** What the hook line of one event must say. */
+interface HookLine {
+  readonly event: EventName;
+  readonly option: string;
+  /** The command the hook client runs with, as `flexscript openvpn-config` prints it. */
+  readonly expected: string;
+  /** The whole line, for the fix. */
+  readonly line: string;
+}
+
+/** A present hook line: it runs the hook client with the config's arguments, for an event the daemon needs. */
+function checkHookCommand(
+  at: OpenVpnLines['at'],
+  d: OpenVpnDirective,
+  { event, option, expected, line }: HookLine,
+  hook: HookConfig,
+  wanted: ReadonlySet<EventName>,
+  f: Findings,
+): void {
+  const [program, runDir, mode, unreachable, seconds] = (d.args[0] ?? '').split(/\s+/);
+  if (basename(program ?? '') !== 'flexscript-hook') {
+    f.problems.push(
+      at(
+        d,
+        option,
+        `runs ${program}, not the hook client: the event never reaches the daemon; replace it with: ${line} (an existing script can run as the exec plugin)`,
+      ),
+    );
+    return;
+  }
+  try {
+    accessSync(program!, constants.X_OK);
+  } catch {
+    f.problems.push(at(d, option, `${program} is not an executable file; point it at ${HOOK_PATH}`));
+  }
+  if (runDir !== hook.dir) f.problems.push(at(d, option, `hands events to ${runDir} but hook.dir is ${hook.dir}; use: ${line}`));
+  if ((event === 'client-connect' || event === 'user-pass-verify') && mode !== 'defer') {
+    f.problems.push(
+      at(d, option, `runs in ${mode} mode: OpenVPN's event loop (every client, traffic included) then waits for the plugins; use deferral: ${line}`),
+    );
+  } else if (mode !== hookMode(event, hook)) {
+    f.problems.push(at(d, option, `runs in ${mode} mode but the config says ${hookMode(event, hook)} (hook.events.${event}.wait); use: ${line}`));
+  }
+  const [, , , wantUnreachable, wantSeconds] = expected.split(' ');
+  if (unreachable !== wantUnreachable) f.problems.push(at(d, option, `on-unreachable is ${unreachable} but the config says ${wantUnreachable}; use: ${line}`));
+  if (seconds !== wantSeconds) f.problems.push(at(d, option, `waits ${seconds} s but hook.timeout is ${wantSeconds} s; use: ${line}`));
+  if (event === 'user-pass-verify') {
+    const method = hook.events['user-pass-verify']?.method ?? 'via-file';
+    if (d.args[1] !== method) f.problems.push(at(d, option, `passes credentials ${d.args[1] ?? '(no method)'} but the config says ${method}; use: ${line}`));
+  }
+  if (!wanted.has(event)) f.warnings.push(at(d, option, `no plugin handles ${event}: OpenVPN starts a process per event for nothing; remove the line`));
+}
+
+/** Hook mode: OpenVPN writes the status file and its deferral files where the daemon reads them. */
+function checkHookFiles({ one, at }: OpenVpnLines, hook: HookConfig, f: Findings): void {
   const statusFile = hook['status-file'];
   // a --status on OpenVPN's command line (Debian's openvpn-server@ unit) comes before --config: the config's lines win
   if (statusFile) {
@@ -308,20 +381,7 @@ export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[
     }
     return;
   }
-  // OpenVPN opens the file as root with O_CREAT|O_TRUNC, following links
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
-    const st = stat(dir);
-    if (st) {
-      const stickyRoot = st.uid === 0 && (st.mode & 0o1000) !== 0;
-      if (st.uid !== 0 || (st.mode & 0o022 && !stickyRoot)) {
-        f.problems.push(
-          `${file}: OpenVPN opens its status file as root and follows links, but ${dir} is ${st.uid !== 0 ? `owned by ${userName(st.uid)}` : `writable by group or others (mode ${octal(st.mode)})`}: whoever can write there can make root overwrite any file; keep the status file in a directory only root can change (flexscript init: /run/openvpn-flexscript)`,
-        );
-        break;
-      }
-    }
-    if (dir === dirname(dir)) break;
-  }
+  checkStatusFileDirs(file, f);
   const st = stat(file);
   if (!st) {
     f.warnings.push(
@@ -344,11 +404,33 @@ export function checkStatusFile(loaded: LoadedConfig, stateful: readonly string[
     );
   }
   if (st.mode & 0o004) f.warnings.push(`${file}: mode ${octal(st.mode)} lets every local user read who is connected from where; chmod o-r ${file}`);
+  checkStatusVersion(file, f);
+}
+
+/** OpenVPN opens its status file as root with O_CREAT|O_TRUNC, following links: only root may change the directories above it. */
+function checkStatusFileDirs(file: string, f: Findings): void {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const st = stat(dir);
+    if (st) {
+      const stickyRoot = st.uid === 0 && (st.mode & 0o1000) !== 0;
+      if (st.uid !== 0 || (st.mode & 0o022 && !stickyRoot)) {
+        f.problems.push(
+          `${file}: OpenVPN opens its status file as root and follows links, but ${dir} is ${st.uid !== 0 ? `owned by ${userName(st.uid)}` : `writable by group or others (mode ${octal(st.mode)})`}: whoever can write there can make root overwrite any file; keep the status file in a directory only root can change (flexscript init: /run/openvpn-flexscript)`,
+        );
+        break;
+      }
+    }
+    if (dir === dirname(dir)) break;
+  }
+}
+
+/** The status file, if it exists and can be read here, is written as status-version 3. */
+function checkStatusVersion(file: string, f: Findings): void {
   let first = '';
   try {
     first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
   } catch {
-    // unreadable by the checking user: already reported above when it matters
+    // unreadable by the checking user: checkStatusFile reports that when it matters
   }
   const version = first.startsWith('TITLE\t') ? 3 : first.startsWith('TITLE,') ? 2 : first.startsWith('OpenVPN CLIENT LIST') ? 1 : undefined;
   if (version !== undefined && version !== 3) {
@@ -379,12 +461,18 @@ export function checkManagementPasswords(loaded: LoadedConfig, f: Findings): voi
 
 // ---------------------------------------------------------------- sockets and the runtime directory
 
-/** Modes and groups the config gives, and the files they are applied to if they exist. */
-export function checkSockets(loaded: LoadedConfig, f: Findings): void {
-  const { config } = loaded;
-  const where = (path: FieldPath, problem: string) =>
-    loaded.problems([{ code: 'custom', path: [], message: problem, input: undefined }], path).map(formatProblem);
-  const places: { field: FieldPath; path: string; mode: number; group?: string; kind: string }[] = [];
+/** A file the daemon creates with the config's mode and group. */
+interface Place {
+  readonly field: FieldPath;
+  readonly path: string;
+  readonly mode: number;
+  readonly group?: string;
+  readonly kind: string;
+}
+
+/** The runtime directory, ring pipe and sockets the config gives. */
+function socketPlaces(config: Config): Place[] {
+  const places: Place[] = [];
   if (config.hook) {
     const paths = runtimePaths(config.hook.dir);
     places.push({ field: ['hook'], path: paths.dir, mode: config.hook.mode, group: config.hook.group, kind: 'runtime directory' });
@@ -403,7 +491,15 @@ export function checkSockets(loaded: LoadedConfig, f: Findings): void {
     places.push({ field: ['control'], path: config.control.socket, mode: config.control.mode, group: config.control.group, kind: 'control socket' });
   if (config.metrics?.socket)
     places.push({ field: ['metrics'], path: config.metrics.socket, mode: config.metrics.mode, group: config.metrics.group, kind: 'metrics socket' });
+  return places;
+}
 
+/** Modes and groups the config gives, and the files they are applied to if they exist. */
+export function checkSockets(loaded: LoadedConfig, f: Findings): void {
+  const { config } = loaded;
+  const where = (path: FieldPath, problem: string) =>
+    loaded.problems([{ code: 'custom', path: [], message: problem, input: undefined }], path).map(formatProblem);
+  const places = socketPlaces(config);
   for (const p of places) {
     if (p.mode & 0o007)
       f.problems.push(...where([...p.field, 'mode'], `${octal(p.mode)} lets every local user reach the ${p.kind}; use ${octal(p.mode & ~0o007)}`));

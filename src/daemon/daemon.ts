@@ -6,10 +6,13 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
+import type { Config } from '../config/config-schema.ts';
 import { loadConfig, type LoadedConfig } from '../config/load-config.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { closePlugins, loadPlugins, type LoadedPlugin } from '../plugins/load-plugins.ts';
+import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import { publishLifecycle } from '../observe/channels.ts';
+import type { WatchFeed } from '../observe/watch-feed.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { HookServer } from '../sources/hook/hook-server.ts';
 import type { ManagementSource } from '../sources/management/management-source.ts';
@@ -20,6 +23,52 @@ import { DaemonServices } from './services.ts';
 
 interface DaemonOptions {
   readonly log?: Logger;
+}
+
+/** What watches the daemon from its channels: metrics and the control socket's watchers. */
+interface Observers {
+  readonly metrics?: DaemonMetrics;
+  readonly watch?: WatchFeed;
+  close(): Promise<void>;
+}
+
+/** The gates a source opens once it has rebuilt its sessions after a restart. */
+interface RebuildGates {
+  readonly hook: (() => void) | undefined;
+  readonly management: Map<string, () => void>;
+}
+
+/** Subscribes metrics and the control socket's watch feed to the channels, as far as the config asks for them. */
+async function openObservers(config: Config, log: Logger): Promise<Observers> {
+  const metrics = config.metrics ? new (await import('../metrics/daemon-metrics.ts')).DaemonMetrics() : undefined;
+  const unsubscribeMetrics = metrics?.subscribe();
+  const watch = config.control ? new (await import('../observe/watch-feed.ts')).WatchFeed(log.child({ source: 'watch' })) : undefined;
+  return {
+    metrics,
+    watch,
+    close: async () => {
+      unsubscribeMetrics?.();
+      watch?.close();
+    },
+  };
+}
+
+/** The services plugins use, then the plugins; on failure closes what was opened, observers included. */
+async function openServicesAndPlugins(loaded: LoadedConfig, log: Logger, observers: Observers): Promise<{ services: DaemonServices; plugins: LoadedPlugin[] }> {
+  let services: DaemonServices;
+  try {
+    services = await DaemonServices.open(loaded.config, log);
+  } catch (err) {
+    await observers.close();
+    throw err;
+  }
+  try {
+    return { services, plugins: await loadPlugins(loaded, log, services) };
+  } catch (err) {
+    await services.close();
+    await observers.close();
+    throw err;
+  }
 }
 
 class Daemon {
@@ -46,109 +95,25 @@ class Daemon {
     const loaded = await loadConfig(configPath);
     const log = options.log ?? createLogger(loaded.config.log.level);
     // metrics and watchers subscribe to the channels before the first event can flow
-    const metrics = loaded.config.metrics ? new (await import('../metrics/daemon-metrics.ts')).DaemonMetrics() : undefined;
-    const unsubscribeMetrics = metrics?.subscribe();
-    const watch = loaded.config.control ? new (await import('../observe/watch-feed.ts')).WatchFeed(log.child({ source: 'watch' })) : undefined;
-    const observers = {
-      close: async () => {
-        unsubscribeMetrics?.();
-        watch?.close();
-      },
-    };
-    let services: DaemonServices;
-    try {
-      services = await DaemonServices.open(loaded.config, log);
-    } catch (err) {
-      await observers.close();
-      throw err;
-    }
-    let plugins: LoadedPlugin[];
-    try {
-      plugins = await loadPlugins(loaded, log, services);
-    } catch (err) {
-      await services.close();
-      await observers.close();
-      throw err;
-    }
+    const observers = await openObservers(loaded.config, log);
+    const { services, plugins } = await openServicesAndPlugins(loaded, log, observers);
     const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'] };
     const dispatcher = new Dispatcher(new Pipeline(plugins, log), log, loaded.config.pipeline.concurrency, identity);
     // the observers are closed last: watchers see the daemon stop
-    const opened: { close(): Promise<void> }[] = [observers];
-    const sources: SourceAdapter[] = [];
-    const daemon = new Daemon(loaded, plugins, log, dispatcher, opened, services);
+    const daemon = new Daemon(loaded, plugins, log, dispatcher, [observers], services);
     // registered before the root stage starts: its first reconcile waits for them
-    const hookRebuilt = loaded.config.hook?.['status-file'] ? services.rebuildGate('hook') : undefined;
-    const managementRebuilt = new Map((loaded.config.management?.instances ?? []).map((i) => [i.name, services.rebuildGate(`management/${i.name}`)]));
+    const rebuilt: RebuildGates = {
+      hook: loaded.config.hook?.['status-file'] ? services.rebuildGate('hook') : undefined,
+      management: new Map((loaded.config.management?.instances ?? []).map((i) => [i.name, services.rebuildGate(`management/${i.name}`)])),
+    };
     services.attach(
       dispatcher.sessions,
       () => daemon.plugins,
       (session, reason) => daemon.kill(session, reason),
     );
     try {
-      const { hook } = loaded.config;
-      if (hook) {
-        const server = new HookServer({
-          config: hook,
-          instance: loaded.config.instance,
-          sink: dispatcher,
-          log: log.child({ source: 'hook' }),
-          onRebuilt:
-            hookRebuilt &&
-            ((asOf) => {
-              hookRebuilt();
-              void services.rebuilt(loaded.config.instance, asOf);
-            }),
-        });
-        await server.start();
-        opened.push(server);
-        sources.push(server);
-      }
-      const { management } = loaded.config;
-      // loaded only when used, like every source
-      const { ManagementSource } = management ? await import('../sources/management/management-source.ts') : { ManagementSource: undefined };
-      for (const instance of management?.instances ?? []) {
-        const rebuilt = managementRebuilt.get(instance.name)!;
-        const source = await ManagementSource!.start({
-          config: instance,
-          sink: dispatcher,
-          log: log.child({ source: 'management', instance: instance.name }),
-          commandTimeoutMs: management!['command-timeout'],
-          fastPush: management!['fast-push'],
-          onRebuilt: () => {
-            rebuilt();
-            void services.rebuilt(instance.name);
-          },
-        });
-        opened.push(source);
-        sources.push(source);
-        daemon.management.set(instance.name, source);
-      }
-      const passThrough = management?.['pass-through'];
-      if (passThrough) {
-        const { PassThroughServer } = await import('../sources/management/pass-through.ts');
-        const server = new PassThroughServer(passThrough, daemon.management, dispatcher, log.child({ source: 'pass-through' }));
-        await server.start();
-        opened.push(server);
-      }
-      if (loaded.config.control) {
-        const { ControlServer } = await import('./control-socket.ts');
-        const rootClient = services.root;
-        const control = {
-          sessions: () => dispatcher.sessions.list(),
-          sources: () => sources,
-          root: rootClient && (() => rootClient.stats),
-          watch,
-        };
-        const server = new ControlServer(loaded.config.control, control, log.child({ source: 'control' }));
-        await server.start();
-        opened.push(server);
-      }
-      if (metrics) {
-        const { serveMetrics } = await import('../metrics/metrics-server.ts');
-        const instances = [...(hook ? [loaded.config.instance] : []), ...daemon.management.keys()];
-        const targets = { dispatcher, root: services.root, management: daemon.management, instances };
-        opened.push(await serveMetrics(loaded.config.metrics!, metrics, targets, log.child({ source: 'metrics' })));
-      }
+      const sources = await daemon.#startSources(rebuilt);
+      await daemon.#serveTools(sources, observers);
     } catch (err) {
       await daemon.close();
       throw err;
@@ -156,6 +121,85 @@ class Daemon {
     log.info({ config: loaded.file, instance: loaded.config.instance, plugins: plugins.map((p) => p.name) }, 'flexscript daemon started');
     publishLifecycle(() => ({ what: 'started', instance: loaded.config.instance, plugins: plugins.map((p) => p.name) }));
     return daemon;
+  }
+
+  /** Starts the event sources: the hook server, then one management source per instance. */
+  async #startSources(rebuilt: RebuildGates): Promise<SourceAdapter[]> {
+    const { config } = this.loaded;
+    const { dispatcher, log, services, opened } = this;
+    const sources: SourceAdapter[] = [];
+    const { hook } = config;
+    if (hook) {
+      const hookRebuilt = rebuilt.hook;
+      const server = new HookServer({
+        config: hook,
+        instance: config.instance,
+        sink: dispatcher,
+        log: log.child({ source: 'hook' }),
+        onRebuilt:
+          hookRebuilt &&
+          ((asOf) => {
+            hookRebuilt();
+            void services.rebuilt(config.instance, asOf);
+          }),
+      });
+      await server.start();
+      opened.push(server);
+      sources.push(server);
+    }
+    const { management } = config;
+    // loaded only when used, like every source
+    const { ManagementSource } = management ? await import('../sources/management/management-source.ts') : { ManagementSource: undefined };
+    for (const instance of management?.instances ?? []) {
+      const instanceRebuilt = rebuilt.management.get(instance.name)!;
+      const source = await ManagementSource!.start({
+        config: instance,
+        sink: dispatcher,
+        log: log.child({ source: 'management', instance: instance.name }),
+        commandTimeoutMs: management!['command-timeout'],
+        fastPush: management!['fast-push'],
+        onRebuilt: () => {
+          instanceRebuilt();
+          void services.rebuilt(instance.name);
+        },
+      });
+      opened.push(source);
+      sources.push(source);
+      this.management.set(instance.name, source);
+    }
+    return sources;
+  }
+
+  /** Starts the sockets that serve tools: management pass-through, control, metrics. */
+  async #serveTools(sources: readonly SourceAdapter[], observers: Observers): Promise<void> {
+    const { config } = this.loaded;
+    const { dispatcher, log, services, opened } = this;
+    const passThrough = config.management?.['pass-through'];
+    if (passThrough) {
+      const { PassThroughServer } = await import('../sources/management/pass-through.ts');
+      const server = new PassThroughServer(passThrough, this.management, dispatcher, log.child({ source: 'pass-through' }));
+      await server.start();
+      opened.push(server);
+    }
+    if (config.control) {
+      const { ControlServer } = await import('./control-socket.ts');
+      const rootClient = services.root;
+      const control = {
+        sessions: () => dispatcher.sessions.list(),
+        sources: () => sources,
+        root: rootClient && (() => rootClient.stats),
+        watch: observers.watch,
+      };
+      const server = new ControlServer(config.control, control, log.child({ source: 'control' }));
+      await server.start();
+      opened.push(server);
+    }
+    if (observers.metrics) {
+      const { serveMetrics } = await import('../metrics/metrics-server.ts');
+      const instances = [...(config.hook ? [config.instance] : []), ...this.management.keys()];
+      const targets = { dispatcher, root: services.root, management: this.management, instances };
+      opened.push(await serveMetrics(config.metrics!, observers.metrics, targets, log.child({ source: 'metrics' })));
+    }
   }
 
   /** Loads the config and plugins again; on any problem keeps the running ones and returns false. */

@@ -34,59 +34,22 @@ function utf8Bytes(cp: number): string {
   return Buffer.from(String.fromCodePoint(cp), 'utf8').toString('latin1');
 }
 
+/** A piece of the text read: what it holds and the offset just past it. */
+interface Scanned {
+  readonly value: string;
+  readonly end: number;
+}
+
+function fail(what: string, offset: number): never {
+  throw new SpoolError(`spool file: ${what} at offset ${offset}`);
+}
+
 /** Parses `export -p` output; throws SpoolError if it is cut short or not in a known format. */
 export function parseExports(input: string | Buffer): { vars: Map<string, string>; complete: boolean } {
   // one char per byte, so escapes that stand for single bytes combine into UTF-8 characters
   const text = typeof input === 'string' ? Buffer.from(input, 'utf8').toString('latin1') : input.toString('latin1');
   const vars = new Map<string, string>();
   let i = 0;
-  const fail = (what: string): never => {
-    throw new SpoolError(`spool file: ${what} at offset ${i}`);
-  };
-
-  /** bash's $'...' (i is just past the opening quote). */
-  const ansiC = (): string => {
-    let out = '';
-    for (;;) {
-      const c = text[i];
-      if (c === undefined) fail("unterminated $'...' quote");
-      if (c === "'") {
-        i++;
-        return out;
-      }
-      if (c !== '\\') {
-        out += c;
-        i++;
-        continue;
-      }
-      const e = text[i + 1];
-      if (e === undefined) fail("unterminated $'...' quote");
-      i += 2;
-      if (e! in SIMPLE_ESCAPES) {
-        out += String.fromCharCode(SIMPLE_ESCAPES[e!]!);
-      } else if (e! >= '0' && e! <= '7') {
-        let n = Number(e);
-        for (let k = 0; k < 2 && text[i]! >= '0' && text[i]! <= '7'; k++) n = n * 8 + Number(text[i++]);
-        out += String.fromCharCode(n & 0xff);
-      } else if (e === 'x' || e === 'u' || e === 'U') {
-        const max = e === 'x' ? 2 : e === 'u' ? 4 : 8;
-        let digits = '';
-        while (digits.length < max && text[i] !== undefined && HEX.test(text[i]!)) digits += text[i++];
-        if (digits === '')
-          out += `\\${e}`; // as bash: not an escape without a digit
-        else if (e === 'x') out += String.fromCharCode(Number.parseInt(digits, 16));
-        else out += utf8Bytes(Number.parseInt(digits, 16));
-      } else if (e === 'c') {
-        const x = text[i++];
-        if (x === undefined) fail("unterminated $'...' quote");
-        out += String.fromCharCode(x!.charCodeAt(0) & 0x1f);
-      } else {
-        out += `\\${e}`; // bash keeps an unknown escape as it is
-      }
-      if (out.includes('\0')) fail('NUL byte in a value');
-    }
-  };
-
   while (i < text.length) {
     const c = text[i];
     if (c === '\n' || c === ' ' || c === '\t') {
@@ -94,66 +57,130 @@ export function parseExports(input: string | Buffer): { vars: Map<string, string
       continue;
     }
     if (text.startsWith('#end', i)) return { vars: decode(vars), complete: true };
-    if (text.startsWith('export ', i)) {
-      i += 7;
-    } else {
-      DECLARE.lastIndex = i;
-      if (!DECLARE.exec(text)) fail('not the export -p output of a known shell (expected "export" or "declare -x")');
-      i = DECLARE.lastIndex;
-    }
-    NAME.lastIndex = i;
-    const m = NAME.exec(text);
-    if (!m) fail('expected a variable name');
-    const name = m![0];
-    i = NAME.lastIndex;
+    const name = exportedName(text, i);
+    i = name.end;
     if (text[i] !== '=') {
-      if (i < text.length && text[i] !== '\n' && text[i] !== ' ') fail('unexpected text after a variable name');
-      vars.set(name, '');
+      if (i < text.length && text[i] !== '\n' && text[i] !== ' ') fail('unexpected text after a variable name', i);
+      vars.set(name.value, '');
       continue;
     }
-    i++;
-    let value = '';
-    // a word: a run of quoted and unquoted pieces, ended by whitespace
-    while (i < text.length && text[i] !== '\n' && text[i] !== ' ' && text[i] !== '\t') {
-      const q = text[i]!;
-      if (q === "'") {
-        const end = text.indexOf("'", i + 1);
-        if (end < 0) fail('unterminated single quote');
-        value += text.slice(i + 1, end);
-        i = end + 1;
-      } else if (q === '$' && text[i + 1] === "'") {
-        i += 2;
-        value += ansiC();
-      } else if (q === '"') {
-        i++;
-        for (;;) {
-          const d = text[i];
-          if (d === undefined) fail('unterminated double quote');
-          if (d === '"') break;
-          if (d === '$' || d === '`') fail(`unescaped ${d} in double quotes`);
-          if (d === '\\' && text[i + 1] !== undefined && '"\\$`\n'.includes(text[i + 1]!)) {
-            if (text[i + 1] !== '\n') value += text[i + 1]; // backslash-newline joins lines
-            i += 2;
-            continue;
-          }
-          value += d;
-          i++;
-        }
-        i++;
-      } else if (q === '\\') {
-        if (i + 1 >= text.length) fail('backslash at the end');
-        if (text[i + 1] !== '\n') value += text[i + 1];
-        i += 2;
-      } else if ('$`;&|<>()"'.includes(q)) {
-        fail(`unquoted ${q}`);
-      } else {
-        value += q;
-        i++;
-      }
-    }
-    vars.set(name, value);
+    const value = word(text, i + 1);
+    vars.set(name.value, value.value);
+    i = value.end;
   }
   return { vars: decode(vars), complete: false };
+}
+
+/** `export NAME` or `declare -x NAME` (start is at the line's first word): the name. */
+function exportedName(text: string, start: number): Scanned {
+  let i = start;
+  if (text.startsWith('export ', i)) {
+    i += 7;
+  } else {
+    DECLARE.lastIndex = i;
+    if (!DECLARE.exec(text)) fail('not the export -p output of a known shell (expected "export" or "declare -x")', i);
+    i = DECLARE.lastIndex;
+  }
+  NAME.lastIndex = i;
+  const m = NAME.exec(text);
+  if (!m) fail('expected a variable name', i);
+  return { value: m![0], end: NAME.lastIndex };
+}
+
+/** A value: a run of quoted and unquoted pieces, ended by whitespace (start is just past the `=`). */
+function word(text: string, start: number): Scanned {
+  let i = start;
+  let value = '';
+  while (i < text.length && text[i] !== '\n' && text[i] !== ' ' && text[i] !== '\t') {
+    const q = text[i]!;
+    if (q === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) fail('unterminated single quote', i);
+      value += text.slice(i + 1, end);
+      i = end + 1;
+    } else if (q === '$' && text[i + 1] === "'") {
+      const piece = ansiC(text, i + 2);
+      value += piece.value;
+      i = piece.end;
+    } else if (q === '"') {
+      const piece = doubleQuoted(text, i + 1);
+      value += piece.value;
+      i = piece.end;
+    } else if (q === '\\') {
+      if (i + 1 >= text.length) fail('backslash at the end', i);
+      if (text[i + 1] !== '\n') value += text[i + 1];
+      i += 2;
+    } else if ('$`;&|<>()"'.includes(q)) {
+      fail(`unquoted ${q}`, i);
+    } else {
+      value += q;
+      i++;
+    }
+  }
+  return { value, end: i };
+}
+
+/** A "..." piece (start is just past the opening quote); a backslash escapes only " \ $ ` and newline. */
+function doubleQuoted(text: string, start: number): Scanned {
+  let i = start;
+  let value = '';
+  for (;;) {
+    const d = text[i];
+    if (d === undefined) fail('unterminated double quote', i);
+    if (d === '"') return { value, end: i + 1 };
+    if (d === '$' || d === '`') fail(`unescaped ${d} in double quotes`, i);
+    if (d === '\\' && text[i + 1] !== undefined && '"\\$`\n'.includes(text[i + 1]!)) {
+      if (text[i + 1] !== '\n') value += text[i + 1]; // backslash-newline joins lines
+      i += 2;
+      continue;
+    }
+    value += d;
+    i++;
+  }
+}
+
+/** bash's $'...' (start is just past the opening quote). */
+function ansiC(text: string, start: number): Scanned {
+  let i = start;
+  let out = '';
+  for (;;) {
+    const c = text[i];
+    if (c === undefined) fail("unterminated $'...' quote", i);
+    if (c === "'") {
+      i++;
+      return { value: out, end: i };
+    }
+    if (c !== '\\') {
+      out += c;
+      i++;
+      continue;
+    }
+    const e = text[i + 1];
+    if (e === undefined) fail("unterminated $'...' quote", i);
+    i += 2;
+    if (e! in SIMPLE_ESCAPES) {
+      out += String.fromCharCode(SIMPLE_ESCAPES[e!]!);
+    } else if (e! >= '0' && e! <= '7') {
+      let n = Number(e);
+      for (let k = 0; k < 2 && text[i]! >= '0' && text[i]! <= '7'; k++) n = n * 8 + Number(text[i++]);
+      out += String.fromCharCode(n & 0xff);
+    } else if (e === 'x' || e === 'u' || e === 'U') {
+      const max = e === 'x' ? 2 : e === 'u' ? 4 : 8;
+      let digits = '';
+      while (digits.length < max && text[i] !== undefined && HEX.test(text[i]!)) digits += text[i++];
+      if (digits === '')
+        out += `\\${e}`; // as bash: not an escape without a digit
+      else if (e === 'x') out += String.fromCharCode(Number.parseInt(digits, 16));
+      else out += utf8Bytes(Number.parseInt(digits, 16));
+    } else if (e === 'c') {
+      const x = text[i++];
+      if (x === undefined) fail("unterminated $'...' quote", i);
+      out += String.fromCharCode(x!.charCodeAt(0) & 0x1f);
+    } else {
+      out += `\\${e}`; // bash keeps an unknown escape as it is
+    }
+    if (out.includes('\0')) fail('NUL byte in a value', i);
+  }
 }
 
 /** Byte strings to text: each value is UTF-8 (invalid bytes become U+FFFD, as before). */
