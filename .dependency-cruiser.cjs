@@ -34,6 +34,13 @@ module.exports = {
       to: { path: '^src/', pathNot: `^src/(events|core)/|^src/openvpn-management/(codec|encoder|commands)\\.ts$|${LEAVES}` },
     },
     {
+      name: 'leaves-are-leaves',
+      severity: 'error',
+      comment: 'The shared leaves (src/util, errors.ts, logger.ts) import only each other and the self-contained root stage.',
+      from: { path: LEAVES },
+      to: { path: '^src/', pathNot: `${LEAVES}|^src/root/` },
+    },
+    {
       name: 'root-stage-alone',
       severity: 'error',
       comment: 'The root stage runs as root: it imports nothing outside src/root.',

@@ -6,10 +6,11 @@
  * a test keeps the two in step. An operator can search logs and docs for any code.
  */
 import { codesOf, type ErrorCodeInfo, ROOT_ERROR_CODES, ROOT_SETUP_CODES } from './root/error-codes.ts';
-import { type ConfigProblem, formatProblem } from './util/source-location.ts';
+// from where the code lives (src/util re-exports it too): util's modules import errors.ts, not the reverse
+import { type ConfigProblem, formatProblem } from './root/source-location.ts';
 
 export type { ErrorCodeInfo } from './root/error-codes.ts';
-export { type ConfigProblem, formatProblem } from './util/source-location.ts';
+export { type ConfigProblem, formatProblem } from './root/source-location.ts';
 
 /** Codes raised by the daemon, the CLI, the launchers in bin/ and the hook client (hook/flexscript-hook). */
 const DAEMON_ERROR_CODES = {

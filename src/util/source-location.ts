@@ -4,4 +4,4 @@
  * src/root/source-location.ts because the root stage, which formats its own config's problems,
  * may import only src/root; everything else imports it from here.
  */
-export { type ConfigProblem, formatProblem, sourceLocation } from '../root/source-location.ts';
+export { formatProblem, sourceLocation } from '../root/source-location.ts';
