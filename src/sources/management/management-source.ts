@@ -15,6 +15,7 @@ import { REBUILD_AGAIN_MS, type EventSink, type SourceAdapter } from '../../even
 import type { ManagementInstanceConfig } from '../../config/config-schema.ts';
 import type { Logger } from '../../logger.ts';
 import { publishLifecycle } from '../../observe/channels.ts';
+import { simpleCommand } from '../../openvpn-management/commands.ts';
 import { ManagementClient } from '../../openvpn-management/management-client.ts';
 import type { ManagementMessage } from '../../openvpn-management/codec.ts';
 import { ConnectBurst } from './connect-burst.ts';
@@ -46,6 +47,8 @@ export class ManagementSource implements SourceAdapter {
   readonly #pending = new Set<Promise<void>>();
   /** CIDs whose connect OpenVPN announced since the daemon last attached. */
   readonly #announced = new Set<number>();
+  /** The pid of the OpenVPN last attached to: a new one numbers its clients from 0 again. */
+  #openvpnPid: number | undefined;
   readonly #burst = new ConnectBurst();
 
   private constructor(
@@ -206,6 +209,7 @@ export class ManagementSource implements SourceAdapter {
    */
   async #rebuild(afterAttach = false): Promise<void> {
     const { sink, log } = this.options;
+    if (afterAttach) await this.#endSessionsOfEarlierOpenvpn();
     let clients: readonly ListedClient[];
     try {
       clients = await this.liveClients();
@@ -236,5 +240,31 @@ export class ManagementSource implements SourceAdapter {
       }
     }
     if (waiting.length > 0) this.options.log.info({ clients: waiting.length }, 'clients that connected while no daemon was attached were told to reconnect');
+  }
+
+  /**
+   * After OpenVPN restarted, none of the clients of the one before is connected, and the new one
+   * gives its clients the ids the old ones had: the old sessions end as missed before the new
+   * list is read, so a new client is never taken for an old one.
+   */
+  async #endSessionsOfEarlierOpenvpn(): Promise<void> {
+    let pid: number | undefined;
+    try {
+      const reply = await this.client.command(simpleCommand('pid'));
+      const found = reply.type === 'success' ? /pid=(\d+)/.exec(reply.text) : null;
+      pid = found ? Number(found[1]) : undefined;
+    } catch (err) {
+      this.options.log.debug({ err: errorMessage(err) }, 'could not ask OpenVPN for its pid');
+    }
+    const before = this.#openvpnPid;
+    if (pid !== undefined) this.#openvpnPid = pid;
+    if (pid === undefined || before === undefined || pid === before) return;
+    // clients announced since the attach are the new OpenVPN's: kept
+    const kept = [...this.#announced].flatMap((cid) => {
+      const live = this.options.sink.client(managementKey(this.instance, cid));
+      return live ? [{ ...live, bytesReceived: 0, bytesSent: 0 }] : [];
+    });
+    const { closedAsMissed } = await this.options.sink.rebuild(this.instance, kept, { closeMissed: 'management' });
+    if (closedAsMissed > 0) this.options.log.info({ pid, closedAsMissed }, 'OpenVPN was restarted; the sessions of the one before ended as missed');
   }
 }
