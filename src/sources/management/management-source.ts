@@ -209,7 +209,8 @@ export class ManagementSource implements SourceAdapter {
    */
   async #rebuild(afterAttach = false): Promise<void> {
     const { sink, log } = this.options;
-    if (afterAttach) await this.#endSessionsOfEarlierOpenvpn();
+    // the sessions a restarted OpenVPN took with it count with those the list no longer has
+    const endedWithEarlier = afterAttach ? await this.#endSessionsOfEarlierOpenvpn() : 0;
     let clients: readonly ListedClient[];
     try {
       clients = await this.liveClients();
@@ -222,7 +223,9 @@ export class ManagementSource implements SourceAdapter {
       return;
     }
     if (afterAttach) await this.#restartUnannounced(clients);
-    const { rebuilt, closedAsMissed } = await sink.rebuild(this.instance, clients, { closeMissed: 'management' });
+    const rebuild = await sink.rebuild(this.instance, clients, { closeMissed: 'management' });
+    const { rebuilt } = rebuild;
+    const closedAsMissed = rebuild.closedAsMissed + endedWithEarlier;
     log.info({ live: clients.length, rebuilt, closedAsMissed }, 'sessions rebuilt from status');
     publishLifecycle(() => ({ what: 'sessions-rebuilt', source: 'management', instance: this.instance, rebuilt, closedAsMissed }));
     this.options.onRebuilt?.();
@@ -247,7 +250,7 @@ export class ManagementSource implements SourceAdapter {
    * gives its clients the ids the old ones had: the old sessions end as missed before the new
    * list is read, so a new client is never taken for an old one.
    */
-  async #endSessionsOfEarlierOpenvpn(): Promise<void> {
+  async #endSessionsOfEarlierOpenvpn(): Promise<number> {
     let pid: number | undefined;
     try {
       const reply = await this.client.command(simpleCommand('pid'));
@@ -258,7 +261,7 @@ export class ManagementSource implements SourceAdapter {
     }
     const before = this.#openvpnPid;
     if (pid !== undefined) this.#openvpnPid = pid;
-    if (pid === undefined || before === undefined || pid === before) return;
+    if (pid === undefined || before === undefined || pid === before) return 0;
     // clients announced since the attach are the new OpenVPN's: kept
     const kept = [...this.#announced].flatMap((cid) => {
       const live = this.options.sink.client(managementKey(this.instance, cid));
@@ -266,5 +269,6 @@ export class ManagementSource implements SourceAdapter {
     });
     const { closedAsMissed } = await this.options.sink.rebuild(this.instance, kept, { closeMissed: 'management' });
     if (closedAsMissed > 0) this.options.log.info({ pid, closedAsMissed }, 'OpenVPN was restarted; the sessions of the one before ended as missed');
+    return closedAsMissed;
   }
 }
