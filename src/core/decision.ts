@@ -21,6 +21,8 @@ export interface Decision {
    * pool addresses in the connect's env. Read from each line as it enters the answer.
    */
   readonly addresses?: VpnAddresses;
+  /** Groups the accepting plugins put the client in (user-pass-verify, client-connect), in plugin order, each once. */
+  readonly groups?: readonly string[];
 }
 
 /** What a plugin announces when it needs time (a second factor, an approval on a phone). */

@@ -15,6 +15,7 @@ import type { Decision, RunOptions } from '../core/decision.ts';
 import type { ConnectContext, SettledEvent, Handler, LiveSession } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
 import { stateOf, type ClientState, type Session } from '../sessions/session-table.ts';
+import { checkGroupNames } from '../core/groups.ts';
 import { checkConfigLine, lineAddress, pushLine } from '../util/config-lines.ts';
 
 export type { Decision, RunOptions };
@@ -40,12 +41,14 @@ export class Pipeline {
   async run(event: AnyEvent, session?: Session, runOptions: RunOptions = {}): Promise<Decision> {
     const decision = isDecisionEvent(event.name);
     const config: string[] = [];
+    const groups = new Set<string>();
     let addresses: VpnAddresses | undefined;
     for (const plugin of this.plugins) {
       const handler = plugin.instance[event.name] as Handler<EventName> | undefined;
       if (typeof handler !== 'function') continue;
       const plog = this.#logs.get(plugin)!;
       const lines: string[] = [];
+      const joined: string[] = [];
       // the addresses this plugin's lines give, read as each line enters (the last of a kind wins)
       let given: VpnAddresses | undefined;
       let denial: { reason: string; clientReason?: string } | undefined;
@@ -87,6 +90,11 @@ export class Pipeline {
                   plog.warn({ err: errorMessage(err) }, 'OpenVPN did not take the pending notice'),
                 );
               },
+              addGroups: (...names) => {
+                if (!open) return plog.warn({ event: event.name }, 'addGroups() after the handler finished is ignored');
+                if (event.name !== 'client-connect' && event.name !== 'user-pass-verify') throw new Error(`addGroups() is not available on ${event.name}`);
+                joined.push(...checkGroupNames(names));
+              },
               push: (option) => {
                 if (!open) return plog.warn({ event: event.name }, 'push() after the handler finished is ignored');
                 if (event.name !== 'client-connect') throw new Error(`push is only accepted on client-connect`);
@@ -113,10 +121,11 @@ export class Pipeline {
         return { verdict: 'deny', reason: denial.reason, clientReason: denial.clientReason, decidedBy: plugin.name, config: [] };
       }
       config.push(...lines);
+      for (const g of joined) groups.add(g);
       if (given) addresses = { ...addresses, ...given };
     }
-    if (config.length === 0) return ACCEPT;
-    return addresses ? { verdict: 'accept', config, addresses } : { verdict: 'accept', config };
+    if (config.length === 0 && groups.size === 0) return ACCEPT;
+    return { verdict: 'accept', config, ...(addresses ? { addresses } : {}), ...(groups.size > 0 ? { groups: [...groups] } : {}) };
   }
 
   /**

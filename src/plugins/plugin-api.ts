@@ -59,6 +59,12 @@ export interface AuthContext extends DecisionContext {
    * becomes `timeout`; the handler then allows or denies as usual.
    */
   pending(auth: PendingAuth): void;
+  /**
+   * Puts the client in groups (a directory's groups, the users file's, a provider's claims):
+   * every plugin matching on groups sees them. They count only if the client is accepted, and
+   * from user-pass-verify only when this plugin verifies usernames. Names are data, kept as given.
+   */
+  addGroups(...groups: string[]): void;
 }
 
 export interface ConnectContext extends AuthContext {
