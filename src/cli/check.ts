@@ -635,7 +635,7 @@ function daemonUserOf(config: Config, options: CheckOptions, openvpn: readonly O
 }
 
 /** Runs every check; resolves with the findings (config errors included as problems). */
-export async function runChecks(file: string, options: CheckOptions = {}): Promise<Findings & { plugins?: string[] }> {
+export async function runChecks(file: string, options: CheckOptions = {}): Promise<Findings & { plugins?: string[]; found?: string[] }> {
   const f: Findings = { problems: [], warnings: [] };
   let loaded: LoadedConfig;
   try {
@@ -647,12 +647,27 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   const { config } = loaded;
   let handled: EventName[] = [];
   let plugins: string[] | undefined;
+  const found: string[] = [];
   // plugins whose state a restart must rebuild: by their hooks once loaded, else by built-in name
   let stateful = config.plugins.filter((p) => p.enabled && p.use !== undefined && STATEFUL_BUILTINS.has(p.use)).map((p) => p.name ?? p.use!);
   try {
     const log = createLogger('silent');
     const loadedPlugins = await loadPlugins(loaded, log, offlineServices(config));
-    await closePlugins(loadedPlugins, log);
+    // plugins that depend on a service reach it now (a directory: bind, bases, groups)
+    try {
+      for (const p of loadedPlugins) {
+        if (typeof p.instance.check !== 'function') continue;
+        try {
+          const r = await p.instance.check();
+          if (r.ok) found.push(`${p.name}: ${r.message}`);
+          else f.problems.push(`${file}: plugin ${p.name}: ${r.message}`);
+        } catch (err) {
+          f.problems.push(`${file}: plugin ${p.name}: check failed: ${errorMessage(err)}`);
+        }
+      }
+    } finally {
+      await closePlugins(loadedPlugins, log);
+    }
     handled = EVENT_NAMES.filter((e) => loadedPlugins.some((p) => typeof p.instance[e] === 'function'));
     plugins = loadedPlugins.map((p) => p.name);
     stateful = loadedPlugins.filter((p) => typeof p.instance.kernelState === 'function' || typeof p.instance.sessionsRebuilt === 'function').map((p) => p.name);
@@ -679,12 +694,13 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   const daemonUser = daemonUserOf(config, options, openvpn);
   checkStatusFile(loaded, stateful, daemonUser, f);
   await checkRoot(loaded, options, daemonUser, f);
-  return { ...f, plugins };
+  return { ...f, plugins, found };
 }
 
 export async function checkCommand(file: string, options: CheckOptions = {}): Promise<number> {
   const result = await runChecks(file, options);
   // stderr carries only the problems, one per line, for scripts and editors
+  for (const line of result.found ?? []) process.stdout.write(`${line}\n`);
   for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
   for (const p of result.problems) process.stderr.write(`${p}\n`);
   if (result.problems.length > 0) return 1;

@@ -31,7 +31,7 @@ export interface LoadedPlugin {
 const HERE = fileURLToPath(import.meta.url);
 
 /** Built-in plugins by their `use:` name: each is a folder under builtin/ whose index module is the plugin. */
-const BUILTINS: readonly string[] = ['accounting', 'client-config', 'exec', 'firewall', 'password-auth', 'routes', 'session-limit'];
+const BUILTINS: readonly string[] = ['accounting', 'client-config', 'exec', 'firewall', 'ldap-auth', 'password-auth', 'routes', 'session-limit'];
 
 /** `.js` in dist/, where the product runs from; `.ts` when the sources run directly (tests). */
 const BUILTIN_EXT = extname(HERE);
@@ -114,7 +114,7 @@ export function pluginServices(services: Services): Services {
   };
 }
 
-const INSTANCE_EXTRAS = new Set(['close', 'decided', 'kernelState', 'sessionsRebuilt', 'verifiesUsernames']);
+const INSTANCE_EXTRAS = new Set(['check', 'close', 'decided', 'kernelState', 'sessionsRebuilt', 'verifiesUsernames']);
 
 /** Loads every enabled plugin, or throws a ConfigError listing every problem (nothing is kept). */
 export async function loadPlugins(loaded: LoadedConfig, log: Logger, daemonServices: Services): Promise<LoadedPlugin[]> {

@@ -105,6 +105,11 @@ export interface PluginInstance extends PluginHandlers {
   /** Called on shutdown and when a reload replaces this instance. */
   close?(): void | Promise<void>;
   /**
+   * Asked by `flexscript check` after setup: reach what the plugin depends on (a directory, a
+   * service) and say what was found, or why it could not (`ok: false` fails the check).
+   */
+  check?(): PluginCheck | Promise<PluginCheck>;
+  /**
    * Called with the final answer of tls-verify, user-pass-verify and client-connect, after every
    * plugin has run and before OpenVPN is answered, for every plugin that has it (also those after
    * the one that denied). Record or apply an accepted client here: if it throws on an accept, the
@@ -119,6 +124,12 @@ export interface PluginInstance extends PluginHandlers {
    * connected before `asOf` (ms; when the list was taken) have left while nobody was watching.
    */
   sessionsRebuilt?(instance: string, live: readonly LiveSession[], asOf: number): unknown;
+}
+
+/** What a plugin's `check` found: one line for the operator. */
+export interface PluginCheck {
+  readonly ok: boolean;
+  readonly message: string;
 }
 
 /** A live client session as plugins see it (all instances this daemon serves): the client and its session id. */

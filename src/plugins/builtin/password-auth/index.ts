@@ -23,46 +23,17 @@
  *         address: { failures: 20, window: 15m, lockout: 1m, max-lockout: 1h }
  */
 import { resolve } from 'node:path';
-import type { z as Zod } from 'zod';
-import { duration } from '../../../util/duration.ts';
-import { addressKey, RateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { type LimitOptions, limiterOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
+import { addressKey, RateLimiter } from '../../../util/rate-limit.ts';
 import { argon2Params, UsersFile, type UserEntry } from './users-file.ts';
 import { dummyHashLike, verifyPassword } from './verify.ts';
 import type { PluginDefinition } from '../../plugin-api.ts';
-
-type LimitOptions = { failures: number; window: number; lockout: number; 'max-lockout': number; 'max-keys': number };
-
-const USER_LIMITS: LimitOptions = { failures: 5, window: 15 * 60_000, lockout: 60_000, 'max-lockout': 3_600_000, 'max-keys': 100_000 };
-// several users may share an address (NAT): more room than per user
-const ADDRESS_LIMITS: LimitOptions = { ...USER_LIMITS, failures: 20 };
-
-function limitSchema(z: typeof Zod, d: LimitOptions) {
-  return z
-    .object({
-      /** Failures allowed in a burst before the first lockout. */
-      failures: z.number().int().min(1).max(1000).default(d.failures),
-      /** Time for the allowance to refill completely. */
-      window: duration.default(d.window),
-      /** First lockout; each further one doubles, up to max-lockout. */
-      lockout: duration.default(d.lockout),
-      'max-lockout': duration.default(d['max-lockout']),
-      /** Keys remembered at most (memory stays bounded under a flood of random names). */
-      'max-keys': z.number().int().min(100).max(10_000_000).default(d['max-keys']),
-    })
-    .strict()
-    .refine((l) => l['max-lockout'] >= l.lockout, { message: 'max-lockout must not be shorter than lockout', path: ['max-lockout'] })
-    .default({ ...d });
-}
 
 interface PasswordAuthOptions {
   readonly file: string;
   readonly groups?: readonly string[];
   readonly 'client-reason': string;
   readonly limits: { readonly user: LimitOptions; readonly address: LimitOptions };
-}
-
-function limiterOptions(l: LimitOptions): RateLimitOptions {
-  return { failures: l.failures, window: l.window, lockout: l.lockout, maxLockout: l['max-lockout'], maxKeys: l['max-keys'] };
 }
 
 /** The hash most users have: an unknown user's dummy check should cost what theirs costs. */
@@ -97,13 +68,7 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
           .max(200)
           .regex(/^[^\r\n]*$/, 'one line')
           .default('authentication failed'),
-        limits: z
-          .object({
-            user: limitSchema(z, USER_LIMITS),
-            address: limitSchema(z, ADDRESS_LIMITS),
-          })
-          .strict()
-          .default({ user: USER_LIMITS, address: ADDRESS_LIMITS }),
+        limits: loginLimitsSchema(z),
       })
       .strict(),
 
