@@ -161,6 +161,28 @@ const root = z
   })
   .strict();
 
+/**
+ * Static group rules: who is in a group besides those whoever authenticated them put there.
+ * Group names are free text, as directories name groups (spaces, capitals), compared exactly.
+ */
+const groupRules = z.record(
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[^\u0000-\u001f\u007f-\u009f]+$/, 'a group name has no control characters'),
+  z
+    .object({
+      /** Exact certificate common names. */
+      'common-names': z.array(z.string().min(1).max(64)).default([]),
+      /** Exact usernames, verified ones only (a plugin such as password-auth accepted them). */
+      usernames: z.array(z.string().min(1).max(256)).default([]),
+      /** Globs (`*`, `?`) matched against the whole common name and the whole verified username. */
+      patterns: z.array(z.string().min(1).max(128)).default([]),
+    })
+    .strict(),
+);
+
 const absolutePath = z.string().startsWith('/', 'must be an absolute path');
 
 /** 127.0.0.0/8, ::1 or localhost. */
@@ -230,6 +252,12 @@ export const configSchema = z
       })
       .strict()
       .default({ 'usernames-verified-by-openvpn': false }),
+    /**
+     * Group name → members, e.g. `vpn-admins: { common-names: [alice], usernames: [carol],
+     * patterns: ["ops-*"] }`: these groups join those a client's authentication gave it, and
+     * every plugin that matches on groups sees them.
+     */
+    groups: groupRules.default({}),
     /** Accounting store shared by the built-in plugins (accounting, session limits). */
     store: storeConfigSchema.optional(),
     metrics: metrics.optional(),

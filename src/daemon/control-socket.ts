@@ -31,6 +31,8 @@ export interface ControlSession extends ClientInfo {
   /** From OpenVPN's status (management `status 3`, or hook mode's status file); absent when unknown. */
   readonly bytesReceived?: number;
   readonly bytesSent?: number;
+  /** The client's groups, when it is in any. */
+  readonly groups?: readonly string[];
 }
 
 /** The root stage as `status` reports it: without the table in place the firewall admits nobody. */
@@ -96,6 +98,7 @@ async function statusOf(sources: ControlSources, log: Logger): Promise<ControlSe
       since: new Date(s.connectedAt).toISOString(),
       bytesReceived: b?.received,
       bytesSent: b?.sent,
+      groups: s.groups.length > 0 ? s.groups : undefined,
     };
   });
 }

@@ -97,7 +97,7 @@ class Daemon {
     // metrics and watchers subscribe to the channels before the first event can flow
     const observers = await openObservers(loaded.config, log);
     const { services, plugins } = await openServicesAndPlugins(loaded, log, observers);
-    const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'] };
+    const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'], groups: loaded.config.groups };
     const dispatcher = new Dispatcher(new Pipeline(plugins, log), log, loaded.config.pipeline.concurrency, identity);
     // the observers are closed last: watchers see the daemon stop
     const daemon = new Daemon(loaded, plugins, log, dispatcher, [observers], services);
@@ -238,7 +238,7 @@ class Daemon {
     this.plugins = plugins;
     this.loaded = next;
     log.level = next.config.log.level;
-    this.dispatcher.identity = { usernamesVerifiedByOpenvpn: next.config.identity['usernames-verified-by-openvpn'] };
+    this.dispatcher.identity = { usernamesVerifiedByOpenvpn: next.config.identity['usernames-verified-by-openvpn'], groups: next.config.groups };
     await this.dispatcher.swap(new Pipeline(plugins, log));
     await closePlugins(old, log);
     log.info({ plugins: plugins.map((p) => p.name) }, 'reloaded');

@@ -5,7 +5,7 @@
  * decision. Sources only translate their wire format to and from this.
  */
 import { isIP } from 'node:net';
-import { keyString, type Client, type ClientInfo, type ConnectionKey, type ListedClient } from '../core/client.ts';
+import { hookKey, keyString, type Client, type ClientInfo, type ConnectionKey, type ListedClient } from '../core/client.ts';
 import type { Decision, RunOptions } from '../core/decision.ts';
 import type { EventSink, KeyOf, RawInput, RebuildOptions, RebuildResult } from '../events/source.ts';
 import { errorMessage } from '../errors.ts';
@@ -15,7 +15,8 @@ import { parseEvent } from '../events/parse-event.ts';
 import type { Logger } from '../logger.ts';
 import { decisions, type DecisionMessage } from '../observe/channels.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
-import { SessionTable, type Session } from '../sessions/session-table.ts';
+import { groupRules, type GroupRules } from '../sessions/group-rules.ts';
+import { joinGroups, SessionTable, setGroups, type Session } from '../sessions/session-table.ts';
 import { Semaphore } from '../util/semaphore.ts';
 
 /** A pipeline and the number of events still running through it (for a clean swap on reload). */
@@ -101,7 +102,19 @@ export interface IdentityOptions {
    * then identity. Off by default: only a plugin that verifies usernames makes one.
    */
   readonly usernamesVerifiedByOpenvpn?: boolean;
+  /** The operator's static group rules (the config's `groups:`). */
+  readonly groups?: GroupRules;
 }
+
+/** What a client-connect takes over from its user-pass-verify. */
+interface Verified {
+  /** The username this client-connect carries is identity. */
+  readonly verified: boolean;
+  /** The groups the verifying plugins put the client in there. */
+  readonly groups: readonly string[];
+}
+
+const UNVERIFIED: Verified = { verified: false, groups: [] };
 
 /**
  * Ties a user-pass-verify to the client-connect of the same client: the instance and the
@@ -121,8 +134,10 @@ export class Dispatcher implements EventSink {
    * client never had a session, and plugins must not see it leave. Connection keys, as strings.
    */
   readonly #denied = new Set<string>();
-  /** Auth link (see authLink) → the username a verifying plugin accepted, and when. */
-  readonly #verified = new Map<string, { readonly username: string; readonly at: number }>();
+  /** Auth link (see authLink) → the username a verifying plugin accepted, the groups it gave, and when. */
+  readonly #verified = new Map<string, { readonly username: string; readonly groups: readonly string[]; readonly at: number }>();
+  /** The groups the operator's static rules put a client in. */
+  #rules: (who: Pick<Client, 'commonName' | 'username'>) => string[];
   #current: Generation;
   readonly #slots: Semaphore;
   #identity: IdentityOptions;
@@ -136,12 +151,14 @@ export class Dispatcher implements EventSink {
     this.#current = new Generation(pipeline);
     this.#slots = new Semaphore(concurrency);
     this.#identity = identity;
+    this.#rules = groupRules(identity.groups);
     this.#trustRestored();
   }
 
   /** Changes who verifies usernames (a reload of the config). */
   set identity(identity: IdentityOptions) {
     this.#identity = identity;
+    this.#rules = groupRules(identity.groups);
     this.#trustRestored();
   }
 
@@ -280,7 +297,10 @@ export class Dispatcher implements EventSink {
       if (this.sessions.get(c.key)) continue;
       const { key, connectedAt, bytesReceived: _in, bytesSent: _out, ...info } = c;
       // the list holds whatever username each client sent: the table's policy decides (restoredUsernamesVerified)
-      this.sessions.add(this.sessions.create(key, info, connectedAt));
+      const session = this.sessions.create(key, info, connectedAt);
+      // the groups its authentication gave are gone with the daemon that heard it; the rules' stay
+      joinGroups(session, this.#rules(session));
+      this.sessions.add(session);
       rebuilt++;
     }
     let closedAsMissed = 0;
@@ -299,28 +319,46 @@ export class Dispatcher implements EventSink {
 
   /**
    * Was the username this client-connect carries verified for this client? By OpenVPN, where
-   * the config says so, or by a verifying plugin at this client's user-pass-verify (taken
-   * once: the next connect from the same address and port must be verified anew).
+   * the config says so, or by a verifying plugin at this client's user-pass-verify; with the
+   * groups that plugin gave (taken once: the next connect from the same address and port must
+   * be verified anew).
    */
-  #usernameVerified(event: ClientConnectEvent): boolean {
+  #takeVerified(event: ClientConnectEvent): Verified {
     const claimed = event.env.username;
     const link = authLink(event);
-    const verified = link === undefined ? undefined : this.#verified.get(link);
+    const noted = link === undefined ? undefined : this.#verified.get(link);
     if (link !== undefined) this.#verified.delete(link);
-    if (!claimed) return false;
-    if (this.#identity.usernamesVerifiedByOpenvpn === true) return true;
-    return verified !== undefined && verified.username === claimed && Date.now() - verified.at <= VERIFIED_TTL_MS;
+    if (!claimed) return UNVERIFIED;
+    const byPlugin = noted !== undefined && noted.username === claimed && Date.now() - noted.at <= VERIFIED_TTL_MS;
+    return { verified: byPlugin || this.#identity.usernamesVerifiedByOpenvpn === true, groups: byPlugin ? noted.groups : [] };
   }
 
-  /** Notes the outcome of a user-pass-verify for the client-connect that follows it. */
+  /**
+   * Notes the outcome of a user-pass-verify for the client-connect that follows it. A live
+   * hook-mode client authenticating again (a renegotiation runs no client-connect there) takes
+   * the groups this authentication brought at once.
+   */
   #noteVerified(gen: Generation, event: AnyEvent & { name: 'user-pass-verify' }, decision: Decision): void {
     const link = authLink(event);
     if (link === undefined) return;
     this.#verified.delete(link);
     if (decision.verdict !== 'accept' || !gen.verifiesUsernames || event.username === '') return;
-    this.#verified.set(link, { username: event.username, at: Date.now() });
+    const groups = decision.groups ?? [];
+    this.#verified.set(link, { username: event.username, groups, at: Date.now() });
     // a Map iterates in insertion order: drop the oldest
     if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
+    const live = this.sessions.get(hookKey(event));
+    if (live && groups.length > 0 && live.username === event.username) setGroups(live, [...groups, ...this.#rules(live)]);
+  }
+
+  /**
+   * A connecting client's groups before plugins run: those its authentication gave and the
+   * static rules'. A live client authenticating again keeps its groups unless the new
+   * authentication brought some.
+   */
+  #groupsAtConnect(session: Session, carried: readonly string[], reauth: boolean): void {
+    if (!reauth) joinGroups(session, [...carried, ...this.#rules(session)]);
+    else if (carried.length > 0) setGroups(session, [...carried, ...this.#rules(session)]);
   }
 
   async #run(gen: Generation, event: AnyEvent, keyOf: KeyOf | undefined, started: number, run: RunOptions, message?: DecisionMessage): Promise<Decision> {
@@ -330,10 +368,14 @@ export class Dispatcher implements EventSink {
     switch (event.name) {
       case 'client-connect': {
         // a username is identity only once verified; the claim stays in env
-        if (this.#usernameVerified(event)) event = { ...event, username: event.env.username };
+        const taken = this.#takeVerified(event);
+        if (taken.verified) event = { ...event, username: event.env.username };
         const key = this.#keyOf(keyOf, event);
         const live = this.sessions.get(key);
         session = event.reauth && live ? live : this.sessions.create(key, clientInfo(event), (event.time ?? Date.now() / 1000) * 1000, true);
+        // plugins see the groups on the session; those they add join it as each one accepts
+        const groupsBefore = session.groups;
+        this.#groupsAtConnect(session, taken.groups, session === live);
         decision = await pipeline.run(event, session, run);
         // a live client keeps its address on reauth; a new one gets the answer's, before its
         // record is made and learn-address looks it up by that address
@@ -345,6 +387,8 @@ export class Dispatcher implements EventSink {
         if (pipeline.settles) decision = await pipeline.settle(event, decision, session);
         if (decision.verdict === 'accept') this.sessions.add(session);
         else this.#rememberDenied(key);
+        // a refused re-authentication changes nothing of the live session
+        if (decision.verdict !== 'accept' && session === live) setGroups(session, groupsBefore);
         break;
       }
       case 'client-disconnect': {
@@ -361,7 +405,10 @@ export class Dispatcher implements EventSink {
         const known = this.sessions.get(key);
         const username = known ? known.username : this.sessions.restoredUsernamesVerified ? event.env.username || undefined : undefined;
         if (username !== event.username) event = { ...event, username };
-        session = known ?? this.sessions.create(key, clientInfo(event), Date.now() - event.duration * 1000, true);
+        if (!known) {
+          session = this.sessions.create(key, clientInfo(event), Date.now() - event.duration * 1000, true);
+          joinGroups(session, this.#rules(session));
+        } else session = known;
         decision = await pipeline.run(event, session);
         this.sessions.remove(key);
         break;
@@ -415,7 +462,12 @@ export class Dispatcher implements EventSink {
       ...details(event),
     };
     // the addresses the client gets, which the answer may have changed
-    if (event.name === 'client-connect' && session) Object.assign(fields, { vpnAddress: session.vpnAddress, vpnAddress6: session.vpnAddress6 });
+    if (event.name === 'client-connect' && session)
+      Object.assign(fields, {
+        vpnAddress: session.vpnAddress,
+        vpnAddress6: session.vpnAddress6,
+        groups: session.groups.length > 0 ? session.groups : undefined,
+      });
     // the same fields for watchers (details() never holds the password)
     if (message)
       Object.assign(message, fields, { reason: decision.reason, plugin: decision.decidedBy, config: decision.config.length ? decision.config : undefined });

@@ -24,6 +24,7 @@ function sessionStart(s: LiveSession): SessionStart {
     vpnAddress: s.vpnAddress,
     vpnAddress6: s.vpnAddress6,
     startedAt: s.connectedAt,
+    ...(s.groups.length > 0 ? { groups: s.groups } : {}),
   };
 }
 

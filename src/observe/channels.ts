@@ -60,6 +60,8 @@ export interface DecisionMessage {
   address?: string;
   /** client-connect: the config lines the answer gives the client. */
   config?: readonly string[];
+  /** client-connect: the groups the client is in (its authentication's, the rules', the plugins'). */
+  groups?: readonly string[];
   reauth?: boolean;
   /** client-disconnect. */
   duration?: number;
@@ -175,6 +177,7 @@ const DECISION_FIELDS = [
   'operation',
   'address',
   'config',
+  'groups',
   'reauth',
   'duration',
   'bytesReceived',

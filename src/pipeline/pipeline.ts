@@ -14,7 +14,7 @@ import type { VpnAddresses } from '../core/client.ts';
 import type { Decision, RunOptions } from '../core/decision.ts';
 import type { ConnectContext, SettledEvent, Handler, LiveSession } from '../plugins/plugin-api.ts';
 import { TimeLimitExceeded, withTimeout } from '../plugins/time-limit.ts';
-import { stateOf, type ClientState, type Session } from '../sessions/session-table.ts';
+import { joinGroups, stateOf, type ClientState, type Session } from '../sessions/session-table.ts';
 import { checkGroupNames } from '../core/groups.ts';
 import { checkConfigLine, lineAddress, pushLine } from '../util/config-lines.ts';
 
@@ -121,7 +121,16 @@ export class Pipeline {
         return { verdict: 'deny', reason: denial.reason, clientReason: denial.clientReason, decidedBy: plugin.name, config: [] };
       }
       config.push(...lines);
-      for (const g of joined) groups.add(g);
+      if (joined.length > 0) {
+        if (event.name === 'user-pass-verify' && plugin.instance.verifiesUsernames !== true) {
+          // only a plugin that checked the credentials says who the client is, and so its groups
+          plog.debug({ event: event.name, groups: joined.length }, 'groups from a plugin that does not verify usernames are ignored');
+        } else {
+          for (const g of joined) groups.add(g);
+          // later plugins of this connect see them on the session
+          if (session && event.name === 'client-connect') joinGroups(session, joined);
+        }
+      }
       if (given) addresses = { ...addresses, ...given };
     }
     if (config.length === 0 && groups.size === 0) return ACCEPT;

@@ -61,8 +61,13 @@ export interface AuthContext extends DecisionContext {
   pending(auth: PendingAuth): void;
   /**
    * Puts the client in groups (a directory's groups, the users file's, a provider's claims):
-   * every plugin matching on groups sees them. They count only if the client is accepted, and
-   * from user-pass-verify only when this plugin verifies usernames. Names are data, kept as given.
+   * every plugin matching on groups sees them in `session.groups`. They count only if the client
+   * is accepted, and from user-pass-verify only when this plugin verifies usernames
+   * (`verifiesUsernames`; another plugin's are ignored): they are carried to the client-connect
+   * of the same connection. A client's groups there are those, the config's static `groups:`
+   * rules', and those added by client-connect plugins, each visible to the plugins after the one
+   * that added it. A re-authenticated live client keeps its groups unless the new
+   * authentication brought some. Names are data, kept as given and compared exactly.
    */
   addGroups(...groups: string[]): void;
 }

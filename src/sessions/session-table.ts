@@ -31,6 +31,25 @@ export function stateOf(session: Session, plugin: string): ClientState {
   return state;
 }
 
+/** The most groups one session holds, whatever the sources of its groups (see core/groups.ts). */
+const MAX_SESSION_GROUPS = 1024;
+
+/**
+ * Puts a session in groups, each once, in the order they came. The one way a session's groups
+ * grow: while its connect runs, plugins after the one that added them see them.
+ */
+export function joinGroups(session: Session, groups: readonly string[]): void {
+  if (groups.length === 0) return;
+  const all = new Set([...session.groups, ...groups]);
+  (session as { groups: readonly string[] }).groups = [...all].slice(0, MAX_SESSION_GROUPS);
+}
+
+/** Replaces a session's groups (a re-authentication that brought its own). */
+export function setGroups(session: Session, groups: readonly string[]): void {
+  (session as { groups: readonly string[] }).groups = [];
+  joinGroups(session, groups);
+}
+
 type Family = 'vpnAddress' | 'vpnAddress6';
 
 export class SessionTable {

@@ -83,6 +83,12 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX sessions_common_name_open ON sessions (common_name) WHERE ended_at IS NULL AND username IS NULL',
     ],
   },
+  {
+    version: 4,
+    name: 'the groups of a session',
+    // a JSON array of the client's group names (free text); NULL when it is in none
+    statements: () => ['ALTER TABLE sessions ADD COLUMN client_groups TEXT'],
+  },
 ];
 
 export const MIGRATIONS_TABLE = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)';

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { ErrorCode, FlexscriptError } from '../errors.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
-import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
+import { denialFromRow, groupsColumn, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 import {
   SUPERSEDE_SET,
   limitKeyOf,
@@ -86,9 +86,20 @@ export class PostgresStore implements Store {
          UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '$9')}
          WHERE ended_at IS NULL AND id <> $1 AND instance = $2 AND common_name = $3 AND real_address = $5 AND real_port = $6
        )
-       INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
-      [s.id, s.instance, s.commonName, s.username ?? null, s.realAddress ?? null, s.realPort ?? null, s.vpnAddress ?? null, s.vpnAddress6 ?? null, s.startedAt],
+       INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at, client_groups)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
+      [
+        s.id,
+        s.instance,
+        s.commonName,
+        s.username ?? null,
+        s.realAddress ?? null,
+        s.realPort ?? null,
+        s.vpnAddress ?? null,
+        s.vpnAddress6 ?? null,
+        s.startedAt,
+        groupsColumn(s.groups),
+      ],
     );
   }
 

@@ -10,6 +10,15 @@ export type Row = Record<string, unknown>;
 const str = (v: unknown) => (v === null || v === undefined ? undefined : String(v));
 const num = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
 
+/** A session's groups as stored: a JSON array, or NULL for none. */
+export const groupsColumn = (groups: readonly string[] | undefined): string | null => (groups && groups.length > 0 ? JSON.stringify(groups) : null);
+
+function groupsFromColumn(v: unknown): { groups?: string[] } {
+  if (typeof v !== 'string') return {};
+  const parsed: unknown = JSON.parse(v);
+  return Array.isArray(parsed) ? { groups: parsed.map(String) } : {};
+}
+
 export function sessionFromRow(r: Row): SessionRecord {
   return {
     id: String(r.id),
@@ -26,6 +35,7 @@ export function sessionFromRow(r: Row): SessionRecord {
     bytesIn: num(r.bytes_in),
     bytesOut: num(r.bytes_out),
     endReason: str(r.end_reason) as EndReason | undefined,
+    ...groupsFromColumn(r.client_groups),
   };
 }
 

@@ -23,13 +23,19 @@ import {
   type SessionStart,
   type Store,
 } from './store.ts';
-import { denialFromRow, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
+import { denialFromRow, groupsColumn, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 import { openStoreFile, openStoreFileReadOnly } from './sqlite-file.ts';
 
 interface QueuedWrite {
   readonly work: () => unknown;
   readonly resolve: (value: never) => void;
   readonly reject: (err: unknown) => void;
+}
+
+/** A session's named parameters: NULL for what it lacks, its groups as stored. */
+function sessionRow(s: SessionStart) {
+  const { groups, ...rest } = s;
+  return { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...rest, clientGroups: groupsColumn(groups) };
 }
 
 export class SqliteStore implements Store {
@@ -55,8 +61,8 @@ export class SqliteStore implements Store {
     this.#db.pragma('busy_timeout = 5000');
     if (!options.readOnly) this.#migrate();
     this.#insert = this.#db.prepare(
-      `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at)
-       VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at, client_groups)
+       VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt, @clientGroups) ON CONFLICT (id) DO NOTHING`,
     );
     this.#supersede = this.#db.prepare(`UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '@startedAt').replaceAll('GREATEST', 'MAX')}
        WHERE ended_at IS NULL AND id <> @id AND instance = @instance AND common_name = @commonName AND real_address = @realAddress AND real_port = @realPort`);
@@ -137,14 +143,14 @@ export class SqliteStore implements Store {
 
   /** Records a session, ending an open record of the same connection first (see SUPERSEDE_SET). */
   #record(s: SessionStart): void {
-    const row = { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s };
+    const row = sessionRow(s);
     this.#supersede.run(row);
     this.#insert.run(row);
   }
 
   claimSession(s: SessionStart, limit: SessionLimit): Promise<{ recorded: boolean; others: SessionRecord[] }> {
     return this.#write(() => {
-      const row = { username: null, realAddress: null, realPort: null, vpnAddress: null, vpnAddress6: null, ...s };
+      const row = sessionRow(s);
       // a record of this very connection is over, and must not count against the limit
       this.#supersede.run(row);
       const key = limitKeyOf(s);

@@ -21,6 +21,8 @@ export interface SessionStart extends ClientInfo {
   readonly id: string;
   /** ms since the epoch. */
   readonly startedAt: number;
+  /** The groups the client is in (from its authentication and the operator's rules), when any. */
+  readonly groups?: readonly string[];
 }
 
 export interface SessionEnd extends VpnAddresses {

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { decisionOf, FLEXSCRIPT, lifecycleOf, readJsonLines, REPO } from '../../
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { SessionRecord } from '../../src/store/store.ts';
+import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
 import { routeFor } from '../fixtures/plugins/recorder.ts';
 import { CAPS, MODES, modeLab, type ModeLab } from './mode-lab.ts';
 
@@ -28,6 +29,9 @@ const execFileAsync = promisify(execFile);
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 const ADDRESS_RECORDER = join(REPO, 'test/fixtures/plugins/address-recorder.ts');
 const SETUP_FAILS = join(REPO, 'test/fixtures/plugins/setup-fails.ts');
+const GROUP_CLAIMER = join(REPO, 'test/fixtures/plugins/group-claimer.ts');
+/** A directory group name as directories have them: spaces, quotes, shell syntax, long. */
+const HOSTILE_GROUP = `Ops "Team" $(touch /tmp/fxs-grp-pwned); \`id\` ${'g'.repeat(200)}`;
 
 const HOSTILE = [
   'a;touch /tmp/fxs-pwned-1',
@@ -199,6 +203,64 @@ for (const mode of MODES) {
       await h.daemon.waitForEvent('kim accepted', decisionOf({ event: 'user-pass-verify', commonName: 'kim', verdict: 'accept' }));
       assert.ok(!JSON.stringify(h.daemon.logs()).includes('s3cret'), 'passwords are never logged');
       assert.ok(!JSON.stringify(h.daemon.events()).includes('s3cret'), 'nor published');
+    });
+
+    test("groups: the users file's group gets its client-config push and is recorded with the session; a group a non-verifying plugin claims counts for nothing", async (t) => {
+      rmSync('/tmp/fxs-grp-pwned', { force: true });
+      const dir = await storeDir(t);
+      const usersFile = join(dir, 'users');
+      await writeFile(usersFile, `kim:${await hashPassword('Kim-Pa55')}:vpn-admins\nlou:${await hashPassword('Lou-Pa55')}\n`, { mode: 0o640 });
+      await chown(usersFile, 65534, 65534);
+      const db = join(dir, 'accounting.db');
+      const h = await modeLab(t, mode, {
+        events: ['user-pass-verify', 'client-connect', 'client-disconnect', 'learn-address'],
+        passwords: true,
+        // two password hashes at once on a busy machine: more than the lab's 1 s
+        pluginTimeout: '10s',
+        control: true,
+        extraConfig: ['store:', `  sqlite: ${db}`, 'groups:', '  by-rule: { common-names: [lou-laptop] }'],
+        plugins: [
+          '  - use: password-auth',
+          `    options: { file: ${usersFile} }`,
+          // claims vpn-admins for everyone at user-pass-verify without verifying anything
+          `  - path: ${GROUP_CLAIMER}`,
+          `    options: { claimed: vpn-admins, connect-group: ${JSON.stringify(HOSTILE_GROUP)} }`,
+        ],
+        pluginsAfter: [
+          '  - use: client-config',
+          '    options:',
+          '      groups:',
+          '        admins: { members: { groups: [vpn-admins] }, push: ["route 10.30.0.0 255.255.0.0"] }',
+          `        hostile: { members: { groups: [${JSON.stringify(HOSTILE_GROUP)}] }, push: ["route 10.31.0.0 255.255.0.0"] }`,
+          '        ruled: { members: { groups: [by-rule] }, push: ["route 10.32.0.0 255.255.0.0"] }',
+          '  - use: accounting',
+        ],
+      });
+      const kim = await h.lab.startClient({ commonName: 'kim-laptop', port: h.port, username: 'kim', password: 'Kim-Pa55' });
+      const lou = await h.lab.startClient({ commonName: 'lou-laptop', port: h.port, username: 'lou', password: 'Lou-Pa55' });
+      await Promise.all([kim.waitConnected(), lou.waitConnected()]);
+      assert.match(kim.pushReply() ?? '', /route 10\.30\.0\.0 255\.255\.0\.0/, "kim's users-file group gets the admins push");
+      assert.doesNotMatch(lou.pushReply() ?? '', /route 10\.30\.0\.0/, 'lou is no admin: the claim of a plugin that verifies nothing does not count');
+      assert.doesNotMatch(kim.pushReply() ?? '', /route 10\.32\.0\.0/);
+      assert.match(lou.pushReply() ?? '', /route 10\.32\.0\.0/, "the static rule's group");
+      for (const c of [kim, lou]) assert.match(c.pushReply() ?? '', /route 10\.31\.0\.0/, 'a hostile group name added at connect is matched exactly');
+      const sessions = (): SessionRecord[] => {
+        const out = flexscript('sessions', '--config', h.configPath, '--json', '--open');
+        assert.equal(out.status, 0, out.stderr);
+        return JSON.parse(out.stdout) as SessionRecord[];
+      };
+      const rows = await waitFor('both recorded', () => {
+        const r = sessions();
+        return r.length === 2 && r;
+      });
+      const groupsOf = (cn: string) => rows.find((r) => r.commonName === cn)?.groups;
+      assert.deepEqual(groupsOf('kim-laptop'), ['vpn-admins', HOSTILE_GROUP]);
+      assert.deepEqual(groupsOf('lou-laptop'), ['by-rule', HOSTILE_GROUP]);
+      assert.equal(rows.find((r) => r.commonName === 'kim-laptop')?.username, 'kim');
+      const accepted = await h.daemon.waitForEvent('kim connected', decisionOf({ event: 'client-connect', commonName: 'kim-laptop', verdict: 'accept' }));
+      assert.deepEqual(accepted.data.groups, ['vpn-admins', HOSTILE_GROUP], 'the decision feed carries the groups');
+      assert.deepEqual(statusRows(h).find((r) => r.commonName === 'kim-laptop')?.groups, ['vpn-admins', HOSTILE_GROUP], 'and so does flexscript status');
+      assert.equal(existsSync('/tmp/fxs-grp-pwned'), false, 'nothing of the group name ran');
     });
 
     test('tls-verify waits for the daemon and its deny refuses the client', { skip: needs('tlsVerify') }, async (t) => {

@@ -6,10 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { decisionOf, lifecycleOf } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
+import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
 import { CAPS, MODES } from './mode-lab.ts';
 import { netnsLab, pushedAddress, TABLE, type NetnsLab } from '../support/netns-lab.ts';
 
@@ -82,6 +86,41 @@ for (const mode of MODES) {
         await n.h.daemon.waitForEvent('down handled', decisionOf({ event: 'down' }));
         await setsBecome(n, { staff: [], ops: [], guests: [] }, 'every set empty after down');
       }
+    });
+
+    test('a user whose users-file line gives group vpn-admins joins the set of the firewall group mapped from it; a user without it does not', async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'fxs-fw-groups-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
+      await chmod(dir, 0o755);
+      const usersFile = join(dir, 'users');
+      await writeFile(usersFile, `kim:${await hashPassword('Kim-Pa55')}:vpn-admins\nlou:${await hashPassword('Lou-Pa55')}:Vpn-Admins\n`, { mode: 0o640 });
+      await chown(usersFile, 65534, 65534);
+      const n = await netnsLab(t, mode, {
+        events: ['user-pass-verify', 'client-connect', 'client-disconnect', 'learn-address'],
+        passwords: true,
+        pluginTimeout: '10s',
+        plugins: [
+          '  - use: password-auth',
+          `    options: { file: ${usersFile} }`,
+          '  - use: firewall',
+          '    options:',
+          '      groups:',
+          '        staff: { groups: [vpn-admins] }',
+          '        guests: {}',
+          '      default-group: guests',
+        ],
+      });
+      const start = async (commonName: string, username: string, password: string) => {
+        const client = await n.h.lab.startClient({ commonName, port: n.h.port, username, password, extraConfig: ['explicit-exit-notify 1'] });
+        await client.waitConnected();
+        return { client, address: pushedAddress(client.pushReply()) };
+      };
+      const kim = await start('kim-laptop', 'kim', 'Kim-Pa55');
+      // another spelling of the group: no member
+      const lou = await start('lou-laptop', 'lou', 'Lou-Pa55');
+      await setsBecome(n, { staff: [kim.address], guests: [lou.address] }, "kim's address in staff through her group, lou's in guests");
+      await kim.client.stop();
+      await setsBecome(n, { staff: [], guests: [lou.address] }, 'kim left staff');
     });
 
     if (CAPS[mode].learnAtConnect) {

@@ -205,6 +205,24 @@ for (const [name, open, skip] of backends) {
       assert.equal((await store.sessions({})).length, 3);
     });
 
+    test("a session's groups are recorded with it, names as data, in order; a session in none records none", async (t) => {
+      const { store } = await open(t);
+      const groups = ['vpn-admins', 'Domain Admins', `x'); DROP TABLE sessions; -- "q" \\ ${'g'.repeat(256)}`, 'Zoë 雪', '["not", "json"]'];
+      const s = start({ groups });
+      await store.openSession(s);
+      const claimed = start({ id: randomUUID(), commonName: 'bob', username: 'bob', realPort: 2, groups: ['ops'] });
+      assert.equal((await store.claimSession(claimed, { max: 1, refuse: true })).recorded, true);
+      const none = start({ id: randomUUID(), commonName: 'carol', username: 'carol', realPort: 3, groups: [] });
+      await store.openSession(none);
+      const byId = new Map((await store.sessions({})).map((r) => [r.id, r]));
+      assert.deepEqual(byId.get(s.id)?.groups, groups);
+      assert.deepEqual(byId.get(claimed.id)?.groups, ['ops']);
+      assert.equal(byId.get(none.id)?.groups, undefined);
+      await store.closeSession(s.id, undefined, end);
+      assert.deepEqual((await store.sessions({ user: 'alice' }))[0]?.groups, groups, 'a closed record keeps them');
+      assert.deepEqual((await store.openSessions('vpn1')).find((r) => r.id === claimed.id)?.groups, ['ops']);
+    });
+
     test('session limits: the check and the record are one step, also for connects at the same moment from two daemons', async (t) => {
       const { store, reopen } = await open(t);
       const other = await reopen();

@@ -158,6 +158,38 @@ test("a client's lines: its groups' in group order, then its own; none without a
   assert.equal(lookup({ commonName: 'alice.staff.x' }), undefined, 'patterns match the whole name');
 });
 
+test("a group's members include the clients in the client groups it lists, compared exactly; with exclusive, they are admitted", async () => {
+  const lookup = linesFor(
+    parse({
+      exclusive: true,
+      groups: {
+        admins: { members: { groups: ['vpn-admins', 'Domain Admins'] }, push: ['route 10.30.0.0 255.255.0.0'] },
+        staff: { members: { patterns: ['*.staff'] }, push: ['route 10.1.0.0 255.255.0.0'] },
+      },
+    }),
+  );
+  assert.deepEqual(lookup({ commonName: 'laptop', groups: ['vpn-admins'] }), ['push "route 10.30.0.0 255.255.0.0"']);
+  assert.deepEqual(lookup({ commonName: 'a.staff', groups: ['Domain Admins'] }), ['push "route 10.30.0.0 255.255.0.0"', 'push "route 10.1.0.0 255.255.0.0"']);
+  for (const near of ['VPN-Admins', 'domain admins', ' vpn-admins', `vpn-admins"; push "route 0.0.0.0 0.0.0.0${'x'.repeat(300)}`])
+    assert.equal(lookup({ commonName: 'laptop', groups: [near] }), undefined, near.slice(0, 20));
+  // the plugin reads the groups from the session, as they are when it runs
+  const plugin = await clientConfig.setup({
+    options: parse({ exclusive: true, groups: { admins: { members: { groups: ['vpn-admins'] }, push: ['route 10.30.0.0 255.255.0.0'] } } }),
+    log: createLogger('silent'),
+  } as never);
+  const run = (groups: string[]) => {
+    const out: string[] = [];
+    const denied: string[] = [];
+    plugin['client-connect']!(
+      { commonName: 'laptop' } as never,
+      { session: { groups }, config: (l: string) => void out.push(l), deny: (r: string) => void denied.push(r) } as never,
+    );
+    return { out, denied: denied.length };
+  };
+  assert.deepEqual(run(['vpn-admins']), { out: ['push "route 10.30.0.0 255.255.0.0"'], denied: 0 });
+  assert.deepEqual(run(['other']), { out: [], denied: 1 });
+});
+
 test('users matched by username when match: username', () => {
   const lookup = linesFor(parse({ match: 'username', users: { kim: { push: ['route 10.3.0.0 255.255.0.0'] } } }));
   assert.deepEqual(lookup({ commonName: 'laptop-1', username: 'kim' }), ['push "route 10.3.0.0 255.255.0.0"']);

@@ -16,6 +16,10 @@
  *       staff:
  *         members: { patterns: ["*.staff"] }
  *         push: ["route 10.20.0.0 255.255.0.0", "dhcp-option DNS 10.20.0.53"]
+ *       admins:
+ *         # clients in group vpn-admins (its users file line, the directory, the config's groups:)
+ *         members: { groups: [vpn-admins] }
+ *         push: ["route 10.30.0.0 255.255.0.0"]
  *     users:
  *       alice: { address: 10.8.0.10, groups: [staff] }
  */
@@ -23,7 +27,7 @@ import { compileGlob, MAX_GLOB_NAME } from '../../../util/glob.ts';
 import { optionsSchema, type ClientConfigOptions } from './options.ts';
 import type { ClientIdentity, PluginDefinition } from '../../plugin-api.ts';
 
-type Who = Pick<ClientIdentity, 'commonName' | 'username'>;
+type Who = Pick<ClientIdentity, 'commonName' | 'username'> & { readonly groups?: readonly string[] };
 
 /**
  * A client's config lines, or undefined when it has no entry at all. The username is the
@@ -33,7 +37,7 @@ type Who = Pick<ClientIdentity, 'commonName' | 'username'>;
  */
 export function linesFor(options: ClientConfigOptions, onTooLong?: (name: string) => void): (who: Who) => string[] | undefined {
   const groups = options.groups.map((g) => ({ ...g, patterns: g.patterns.map((p) => compileGlob(p)) }));
-  return ({ commonName, username }) => {
+  return ({ commonName, username, groups: clientGroups = [] }) => {
     for (const name of [commonName, username]) if (name !== undefined && name.length > MAX_GLOB_NAME) onTooLong?.(name);
     const user = options.users.get(options.match === 'username' ? (username ?? '') : commonName);
     const named = (name: string | undefined) => name !== undefined && name !== '';
@@ -42,7 +46,8 @@ export function linesFor(options: ClientConfigOptions, onTooLong?: (name: string
         user?.groups.includes(g.name) ||
         g.commonNames.has(commonName) ||
         (named(username) && g.usernames.has(username!)) ||
-        g.patterns.some((p) => p(commonName) || (named(username) && p(username!))),
+        g.patterns.some((p) => p(commonName) || (named(username) && p(username!))) ||
+        clientGroups.some((c) => g.clientGroups.has(c)),
     );
     if (!user && member.length === 0) return undefined;
     return [...member.flatMap((g) => g.lines), ...(user?.lines ?? [])];
@@ -57,7 +62,8 @@ const clientConfig: PluginDefinition<ClientConfigOptions> = {
     log.info({ users: options.users.size, groups: options.groups.length, exclusive: options.exclusive }, 'client config loaded');
     return {
       'client-connect': (event, ctx) => {
-        const lines = lookup(event);
+        // the client's groups so far: its authentication's, the static rules', earlier plugins'
+        const lines = lookup({ commonName: event.commonName, username: event.username, groups: ctx.session?.groups });
         if (lines === undefined) {
           if (options.exclusive)
             ctx.deny(

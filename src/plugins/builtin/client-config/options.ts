@@ -27,9 +27,11 @@ export function optionsSchema(z: typeof Z) {
           usernames: z.array(z.string().min(1).max(256)).default([]),
           /** Globs (`*`, `?`) matched against the whole common name and the whole username. */
           patterns: z.array(z.string().min(1).max(128)).default([]),
+          /** The client's groups (from its authentication and the config's `groups:` rules), compared exactly. */
+          groups: z.array(z.string().min(1).max(256)).default([]),
         })
         .strict()
-        .default({ 'common-names': [], usernames: [], patterns: [] }),
+        .default({ 'common-names': [], usernames: [], patterns: [], groups: [] }),
       push: lines,
       config: lines,
     })
@@ -81,7 +83,10 @@ interface RawOptions {
   network6?: string;
   exclusive: boolean;
   match: 'common-name' | 'username';
-  groups: Record<string, { members: { 'common-names': string[]; usernames: string[]; patterns: string[] }; push: string[]; config: string[] }>;
+  groups: Record<
+    string,
+    { members: { 'common-names': string[]; usernames: string[]; patterns: string[]; groups: string[] }; push: string[]; config: string[] }
+  >;
   users: Record<string, { address?: string; address6?: string; groups: string[]; push: string[]; config: string[] }>;
 }
 
@@ -90,6 +95,8 @@ interface GroupEntry {
   readonly commonNames: ReadonlySet<string>;
   readonly usernames: ReadonlySet<string>;
   readonly patterns: readonly string[];
+  /** Client groups whose members are in this group. */
+  readonly clientGroups: ReadonlySet<string>;
   /** Checked config lines, in order: config lines, then pushes. */
   readonly lines: readonly string[];
 }
@@ -198,6 +205,7 @@ function resolveOptions(o: RawOptions): { value: ClientConfigOptions; issues: Is
     commonNames: new Set(g.members['common-names']),
     usernames: new Set(g.members.usernames),
     patterns: g.members.patterns,
+    clientGroups: new Set(g.members.groups),
     lines: checked(['groups', name], g),
   }));
 

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { LearnAddressEvent } from '../../../events/event-map.ts';
 import { createLogger } from '../../../logger.ts';
 import type { DecisionContext, LiveSession, PluginInstance, RootActions, Services } from '../../plugin-api.ts';
-import firewall from './index.ts';
+import firewall, { membership } from './index.ts';
 import { rootRulesReader } from '../../../daemon/services.ts';
 
 const ROOT_YAML = `table: fxs_unit
@@ -49,7 +49,11 @@ async function setup(t: TestContext) {
     kill: async () => {},
   };
   const options = firewall.options!(z).parse({
-    groups: { staff: { 'common-names': ['alice'], usernames: ['carol'] }, ops: { patterns: ['*.ops'] }, guests: {} },
+    groups: {
+      staff: { 'common-names': ['alice'], usernames: ['carol'], groups: ['vpn-admins', 'Domain Admins'] },
+      ops: { patterns: ['*.ops'] },
+      guests: {},
+    },
     'default-group': 'guests',
   });
   const plugin: PluginInstance = await firewall.setup({
@@ -92,6 +96,29 @@ test('learn-address: the session the daemon hands over decides the groups; nothi
   await f.learn('add', '10.8.0.3/32', undefined, 'bob.ops');
   assert.deepEqual(f.taken(), ['add ops 10.8.0.3']);
   assert.equal(f.searches(), 0);
+});
+
+test("learn-address and kernelState: a client's groups put it in the firewall groups whose members list them, compared exactly", async (t) => {
+  const f = await setup(t);
+  const admin = { ...session('laptop-1', '10.8.0.4'), groups: ['vpn-admins'] };
+  const directory = { ...session('laptop-2', '10.8.0.5'), groups: ['Domain Admins'] };
+  const near = { ...session('laptop-3', '10.8.0.6'), groups: ['VPN-Admins', 'domain admins', 'vpn-admins ', 'Domain Admins; x'] };
+  await f.learn('add', '10.8.0.4', admin, 'laptop-1');
+  await f.learn('add', '10.8.0.5', directory, 'laptop-2');
+  await f.learn('add', '10.8.0.6', near, 'laptop-3');
+  assert.deepEqual(f.taken(), ['add guests 10.8.0.6', 'add staff 10.8.0.4', 'add staff 10.8.0.5']);
+  assert.deepEqual(f.plugin.kernelState!([admin, directory, near]), { sets: { staff: ['10.8.0.4', '10.8.0.5'], guests: ['10.8.0.6'] } });
+});
+
+test('membership: names, patterns and client groups, each alone, and a hostile group name is data', () => {
+  const groupsOf = membership(
+    firewall.options!(z).parse({ groups: { admins: { groups: ['vpn-admins'] }, ops: { patterns: ['ops-*'] } }, 'default-group': 'ops' }),
+  );
+  assert.deepEqual(groupsOf({ commonName: 'x', groups: ['vpn-admins'] }), ['admins']);
+  assert.deepEqual(groupsOf({ commonName: 'ops-1', groups: ['vpn-admins'] }), ['admins', 'ops']);
+  assert.deepEqual(groupsOf({ commonName: 'x', groups: [`vpn-admins$(reboot)${'x'.repeat(300)}`] }), ['ops'], 'the default group');
+  // a pattern matches names, never group names
+  assert.deepEqual(membership(firewall.options!(z).parse({ groups: { ops: { patterns: ['vpn-*'] } } }))({ commonName: 'x', groups: ['vpn-admins'] }), []);
 });
 
 test('an address that moved to another client leaves the sets of the other groups; a delete spares a held address', async (t) => {

@@ -17,6 +17,7 @@
  *     groups:
  *       staff: { common-names: [alice], usernames: [carol], patterns: ["*.staff"] }
  *       ops: { patterns: ["ops-*"] }
+ *       admins: { groups: ["vpn-admins", "Domain Admins"] }   # the client's groups, exactly
  *     default-group: guests
  */
 import type { z as Z } from 'zod';
@@ -34,6 +35,8 @@ function optionsSchema(z: typeof Z) {
       usernames: z.array(z.string().min(1).max(256)).default([]),
       /** Globs (`*`, `?`) matched against the whole common name and the whole username. */
       patterns: z.array(z.string().min(1).max(128)).default([]),
+      /** The client's groups (from its authentication and the config's `groups:` rules), compared exactly. */
+      groups: z.array(z.string().min(1).max(256)).default([]),
     })
     .strict();
   return z
@@ -51,12 +54,12 @@ function optionsSchema(z: typeof Z) {
 
 export type FirewallOptions = Z.output<ReturnType<typeof optionsSchema>>;
 
-type Who = Partial<Pick<ClientIdentity, 'commonName' | 'username'>>;
+type Who = Partial<Pick<ClientIdentity, 'commonName' | 'username'>> & { readonly groups?: readonly string[] };
 
 /**
- * Which groups a client belongs to: every group that names it, else the default group. The
- * username is the session's, so a verified one: a name the client merely sent is no member of
- * anything. A name longer than MAX_GLOB_NAME matches no pattern (`onTooLong` hears of it).
+ * Which groups a client belongs to: every group that names it or one of the client's groups,
+ * else the default group. The username and groups are the session's, so a verified username: a
+ * name the client merely sent is no member of anything. A name longer than MAX_GLOB_NAME matches no pattern (`onTooLong` hears of it).
  */
 export function membership(options: FirewallOptions, onTooLong?: (name: string) => void): (who: Who) => string[] {
   const groups = Object.entries(options.groups).map(([name, m]) => ({
@@ -64,16 +67,18 @@ export function membership(options: FirewallOptions, onTooLong?: (name: string) 
     names: new Set(m['common-names']),
     users: new Set(m.usernames),
     patterns: m.patterns.map((p) => compileGlob(p)),
+    clientGroups: new Set(m.groups),
   }));
   const fallback = options['default-group'];
-  return ({ commonName, username }) => {
+  return ({ commonName, username, groups: clientGroups = [] }) => {
     for (const name of [commonName, username]) if (name !== undefined && name.length > MAX_GLOB_NAME) onTooLong?.(name);
     const found = groups
       .filter(
         (g) =>
           (commonName !== undefined && g.names.has(commonName)) ||
           (username !== undefined && g.users.has(username)) ||
-          g.patterns.some((p) => (commonName !== undefined && p(commonName)) || (username !== undefined && p(username))),
+          g.patterns.some((p) => (commonName !== undefined && p(commonName)) || (username !== undefined && p(username))) ||
+          clientGroups.some((c) => g.clientGroups.has(c)),
       )
       .map((g) => g.name);
     return found.length > 0 || fallback === undefined ? found : [fallback];

@@ -9,6 +9,10 @@
  * password is checked against a dummy hash of the same cost, so timing does not tell either.
  * The password itself is never logged or kept.
  *
+ * A user's groups (the third field of the line, `alice:HASH:vpn-admins,staff`) become the
+ * client's groups (`session.groups`), which firewall, client-config, routes and session-limit
+ * match on.
+ *
  * The users file is re-read when it changes (checked before each login), and at every reload
  * (SIGHUP); a bad new version is logged and the previous one stays in use.
  *
@@ -118,6 +122,8 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
         byUser.success(userKey);
         if (allowed && !entry.groups.some((g) => allowed.has(g)))
           return ctx.deny(`user is in none of the allowed groups (${[...allowed].join(', ')})`, generic);
+        // the groups of the user's line are the client's: every plugin matching on groups sees them
+        if (entry.groups.length > 0) ctx.addGroups(...entry.groups);
       },
     };
   },

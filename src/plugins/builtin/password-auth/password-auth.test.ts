@@ -34,6 +34,8 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}, extr
     signal: new AbortController().signal,
     services,
   });
+  /** The groups the last login put the client in. */
+  const joined: string[] = [];
   const login = async (username: string, password: string, realAddress = '198.51.100.7') => {
     const event: UserPassVerifyEvent = {
       name: 'user-pass-verify',
@@ -48,18 +50,19 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}, extr
       realPort: 1194,
     };
     let denied: { reason: string; clientReason?: string } | undefined;
+    joined.length = 0;
     const ctx = {
       log,
       signal: new AbortController().signal,
       state: undefined,
       deny: (reason: string, clientReason?: string) => (denied ??= { reason, clientReason }),
       pending: () => undefined,
-      addGroups: () => undefined,
+      addGroups: (...groups: string[]) => void joined.push(...groups),
     } as AuthContext;
     await plugin['user-pass-verify']!(event, ctx);
     return denied;
   };
-  return { dir, login, logged };
+  return { dir, login, logged, joined };
 }
 
 test('right password accepted; wrong password and unknown user denied with a generic client reason', async (t) => {
@@ -70,6 +73,16 @@ test('right password accepted; wrong password and unknown user denied with a gen
   assert.deepEqual(await login('mallory', 'Alice#Secret1'), { reason: 'unknown user', clientReason: 'authentication failed' });
   assert.deepEqual(await login('', ''), { reason: 'unknown user', clientReason: 'authentication failed' });
   assert.ok(!logged.join('').includes('Secret'), `no password in the log: ${logged.join('')}`);
+});
+
+test('an accepted user is put in the groups of its users-file line; a refused one in none', async (t) => {
+  const { login, joined } = await setup(t, {}, [`carol:${await hashPassword('Carol#Secret3')}:vpn-admins,Ops.Team_2`]);
+  assert.equal(await login('carol', 'Carol#Secret3'), undefined);
+  assert.deepEqual(joined, ['vpn-admins', 'Ops.Team_2']);
+  assert.equal(await login('bob', 'Bob#Secret2'), undefined);
+  assert.deepEqual(joined, [], 'a line without groups');
+  assert.ok(await login('carol', 'wrong'));
+  assert.deepEqual(joined, []);
 });
 
 test('a user is locked out after its failures, even with the right password, while others still log in', async (t) => {

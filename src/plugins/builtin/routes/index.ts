@@ -6,11 +6,18 @@
  * the server sends them to OpenVPN at all); both end when the client disconnects. Networks are
  * checked when the config loads, and must lie inside the root config's `routes.allowed`.
  *
+ * `groups` names networks behind every client of a client group (its authentication's groups
+ * and the config's `groups:` rules', compared exactly): redundant routers of one site, say.
+ * OpenVPN sends such a network to the member that connected last; the kernel route stays while
+ * any member is connected.
+ *
  * @example
  * - use: routes
  *   options:
  *     clients:
  *       branch-paris: [192.168.10.0/24, "fd00:10::/64"]
+ *     groups:
+ *       lyon-routers: [192.168.20.0/24]
  */
 import type { z as Z } from 'zod';
 import { contains, parseNetwork, type Network } from '../../../util/ip-address.ts';
@@ -33,23 +40,30 @@ function optionsSchema(z: typeof Z) {
         .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, 'not an interface name')
         .optional(),
       /** Common name → the networks behind that client. */
-      clients: z.record(z.string().min(1).max(64), z.array(network).min(1)),
+      clients: z.record(z.string().min(1).max(64), z.array(network).min(1)).default({}),
+      /** Client group → the networks behind each of its members. */
+      groups: z.record(z.string().min(1).max(256), z.array(network).min(1)).default({}),
     })
     .strict()
     .superRefine((o, ctx) => {
-      // one network behind two clients would make OpenVPN's choice arbitrary
+      // one network behind two entries would make OpenVPN's choice arbitrary
       const owner = new Map<string, string>();
-      for (const [cn, nets] of Object.entries(o.clients)) {
-        nets.forEach((n, i) => {
-          const other = owner.get(n.text);
-          if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['clients', cn, i], message: `${n.text} is already behind ${other}` });
-          owner.set(n.text, cn);
-        });
+      for (const field of ['clients', 'groups'] as const) {
+        for (const [name, nets] of Object.entries(o[field])) {
+          nets.forEach((n, i) => {
+            const other = owner.get(n.text);
+            if (other !== undefined) ctx.addIssue({ code: 'custom', path: [field, name, i], message: `${n.text} is already behind ${other}` });
+            owner.set(n.text, field === 'clients' ? name : `group ${name}`);
+          });
+        }
       }
     });
 }
 
 type RoutesOptions = Z.output<ReturnType<typeof optionsSchema>>;
+
+/** Who a client is, for its networks: its common name and groups. */
+type Who = Pick<LiveSession, 'commonName'> & { readonly groups?: readonly string[] };
 
 /** The config line that tells OpenVPN a network is behind this client. */
 export function irouteLine(n: Network): string {
@@ -66,57 +80,76 @@ const routes: PluginDefinition<RoutesOptions> = {
     if (!root || !services.rootRules) throw new Error('the routes plugin needs the root stage: add a root: section to the config');
     const rules = await services.rootRules();
     const allowed = rules.allowedRoutes.map((a) => parseNetwork(a));
-    for (const [cn, nets] of Object.entries(options.clients)) {
-      for (const n of nets) {
-        if (!allowed.some((a) => contains(a, n))) {
-          throw new Error(`${n.text} (behind ${cn}) is outside routes.allowed of ${rules.file}`);
+    for (const [field, entries] of [
+      ['', options.clients],
+      ['group ', options.groups],
+    ] as const) {
+      for (const [name, nets] of Object.entries(entries)) {
+        for (const n of nets) {
+          if (!allowed.some((a) => contains(a, n))) throw new Error(`${n.text} (behind ${field}${name}) is outside routes.allowed of ${rules.file}`);
         }
       }
     }
     // after a daemon restart the device of rebuilt sessions is unknown: the only VPN interface then
     const onlyDevice = options.dev ?? (rules.vpnInterfaces.length === 1 ? rules.vpnInterfaces[0] : undefined);
-    /** The device each connected site's routes point into, by common name. */
+    /** The device each connected site's routes point into, by session id. */
     const devices = new Map<string, string>();
-    const specs = (cn: string, dev: string): RouteSpec[] => (options.clients[cn] ?? []).map((n) => ({ network: n.text, dev }));
+    const byGroup = new Map(Object.entries(options.groups));
+    /** The networks behind a client: by its common name, then by its groups, each once. */
+    const networksOf = (who: Who): Network[] => {
+      const nets = [...(options.clients[who.commonName] ?? []), ...(who.groups ?? []).flatMap((g) => byGroup.get(g) ?? [])];
+      return nets.filter((n, i) => nets.findIndex((m) => m.text === n.text) === i);
+    };
+    const specs = (nets: readonly Network[], dev: string): RouteSpec[] => nets.map((n) => ({ network: n.text, dev }));
+    /** Takes back a leaving client's routes that no other live client needs (a group's member still there). */
+    const release = async (who: Who, id: string | undefined, dev: string) => {
+      // other live clients routed into the same device
+      const others = services.sessions.list().filter((s) => s.id !== id && (devices.get(s.id) ?? dev) === dev);
+      for (const r of specs(networksOf(who), dev)) {
+        if (others.some((s) => networksOf(s).some((n) => n.text === r.network))) continue;
+        await root.routeRemove(r);
+      }
+    };
 
     return {
       'client-connect': (event, ctx) => {
-        for (const n of options.clients[event.commonName] ?? []) ctx.config(irouteLine(n));
+        for (const n of networksOf({ commonName: event.commonName, groups: ctx.session?.groups })) ctx.config(irouteLine(n));
       },
       async decided(event, outcome, session) {
-        if (event.name !== 'client-connect' || !session || !options.clients[session.commonName]) return;
+        if (event.name !== 'client-connect' || !session) return;
+        const nets = networksOf(session);
+        if (nets.length === 0) return;
         if (outcome.verdict === 'deny') {
           // a later plugin could not record the accept: take back what was added
-          const dev = devices.get(session.commonName);
-          devices.delete(session.commonName);
-          if (dev) for (const r of specs(session.commonName, dev)) await root.routeRemove(r);
+          const dev = devices.get(session.id);
+          devices.delete(session.id);
+          if (dev) await release(session, session.id, dev);
           return;
         }
         const dev = options.dev ?? event.env.dev;
         if (!dev) throw new Error('routes: OpenVPN did not say its device; set the dev option');
-        devices.set(session.commonName, dev);
-        for (const r of specs(session.commonName, dev)) await root.routeAdd(r);
-        log.info(
-          { commonName: session.commonName, networks: specs(session.commonName, dev).map((r) => r.network), dev },
-          'routes to the networks behind the client added',
-        );
+        devices.set(session.id, dev);
+        for (const r of specs(nets, dev)) await root.routeAdd(r);
+        log.info({ commonName: session.commonName, networks: nets.map((n) => n.text), dev }, 'routes to the networks behind the client added');
       },
-      'client-disconnect': async (event) => {
-        const nets = options.clients[event.commonName];
-        if (!nets) return;
-        const dev = devices.get(event.commonName) ?? options.dev ?? event.env.dev;
-        devices.delete(event.commonName);
+      'client-disconnect': async (event, ctx) => {
+        const who: Who = ctx.session ?? event;
+        if (networksOf(who).length === 0) return;
+        const id = ctx.session?.id;
+        const dev = (id === undefined ? undefined : devices.get(id)) ?? options.dev ?? event.env.dev;
+        if (id !== undefined) devices.delete(id);
         if (!dev) return;
-        for (const r of specs(event.commonName, dev)) await root.routeRemove(r);
+        await release(who, id, dev);
         log.info({ commonName: event.commonName }, 'routes to the networks behind the client removed');
       },
       kernelState(sessions: readonly LiveSession[]): KernelState {
-        const wanted: RouteSpec[] = [];
+        // a group's network behind several members is one route
+        const wanted = new Map<string, RouteSpec>();
         for (const s of sessions) {
-          const dev = devices.get(s.commonName) ?? onlyDevice;
-          if (dev) wanted.push(...specs(s.commonName, dev));
+          const dev = devices.get(s.id) ?? onlyDevice;
+          if (dev) for (const r of specs(networksOf(s), dev)) wanted.set(`${r.network} ${r.dev}`, r);
         }
-        return { routes: wanted };
+        return { routes: [...wanted.values()] };
       },
     };
   },

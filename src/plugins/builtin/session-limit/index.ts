@@ -16,10 +16,14 @@
  * session is one of this daemon's hook-mode clients, the new client is refused instead. List it
  * before `accounting`, so the record is made here, under the limit.
  *
+ * `groups` gives the members of a client group (its authentication's groups and the config's
+ * `groups:` rules', compared exactly) their own limit; a client in several such groups gets the
+ * largest, one in none gets `max`.
+ *
  * @example
  * plugins:
  *   - use: session-limit
- *     options: { max: 2, on-exceed: disconnect-oldest }
+ *     options: { max: 2, on-exceed: disconnect-oldest, groups: { vpn-admins: 5 } }
  *   - use: accounting
  */
 import { errorMessage } from '../../../errors.ts';
@@ -29,6 +33,8 @@ interface SessionLimitOptions {
   readonly max: number;
   readonly 'on-exceed': 'deny-new' | 'disconnect-oldest';
   readonly 'kill-poll': number;
+  /** Client group → the limit of its members. */
+  readonly groups?: Readonly<Record<string, number>>;
 }
 
 /** A request no daemon took within this time is dropped: its client has surely gone or been replaced. */
@@ -51,6 +57,8 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         'on-exceed': z.enum(['deny-new', 'disconnect-oldest']).default('deny-new'),
         /** Seconds between looks for requests from other daemons to disconnect a client here. */
         'kill-poll': z.number().min(0.2).max(300).default(2),
+        /** Client group → at most this many sessions for its members, instead of max. */
+        groups: z.record(z.string().min(1).max(256), z.number().int().min(1)).default({}),
       })
       .strict(),
   setup({ options, services, log, instance }) {
@@ -61,6 +69,12 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
     const liveFor = (r: Connection & { readonly id?: string }): LiveSession | undefined => {
       const live = services.sessions.list();
       return live.find((s) => s.id === r.id) ?? live.find((s) => sameConnection(s, r));
+    };
+    const groupLimits = new Map(Object.entries(options.groups ?? {}));
+    /** A session's limit: the largest of its groups', else max. */
+    const maxFor = (session: LiveSession): number => {
+      const own = session.groups.map((g) => groupLimits.get(g)).filter((m): m is number => m !== undefined);
+      return own.length > 0 ? Math.max(...own) : options.max;
     };
     const served = () => new Set([instance, ...services.sessions.list().map((s) => s.instance)]);
 
@@ -136,12 +150,13 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         if (event.reauth) return;
         const { kind, name: user } = records.limitKey(session);
         const refuse = options['on-exceed'] === 'deny-new';
-        const { recorded, others } = await records.claim(session, { max: options.max, refuse });
+        const max = maxFor(session);
+        const { recorded, others } = await records.claim(session, { max, refuse });
         if (!recorded) {
-          log.info({ user, kind, open: others.length, max: options.max }, 'over the session limit: the new client is refused');
-          throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed`);
+          log.info({ user, kind, open: others.length, max }, 'over the session limit: the new client is refused');
+          throw new Error(`${JSON.stringify(user)} has ${others.length} session(s) open, at most ${max} allowed`);
         }
-        const excess = others.length + 1 - options.max;
+        const excess = others.length + 1 - max;
         const oldest = others.slice(0, Math.max(0, excess)).map((r) => ({ r, live: liveFor(r) }));
         // Sessions this daemon serves are disconnected before the new client is answered: where
         // that is impossible (hook mode offers no way), the new client is refused instead, so
@@ -151,7 +166,7 @@ const sessionLimit: PluginDefinition<SessionLimitOptions> = {
         } catch (err) {
           await records.forget(session.id);
           throw new Error(
-            `${JSON.stringify(user)} has ${others.length} session(s) open, at most ${options.max} allowed, and the oldest cannot be disconnected here: ${errorMessage(err)}`,
+            `${JSON.stringify(user)} has ${others.length} session(s) open, at most ${max} allowed, and the oldest cannot be disconnected here: ${errorMessage(err)}`,
           );
         }
         for (const { r } of oldest.filter((o) => !o.live)) {

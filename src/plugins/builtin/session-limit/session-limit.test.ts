@@ -36,7 +36,7 @@ async function daemon(t: TestContext, file: string, instance: string, options: R
     await store.close();
   });
   let port = 40000;
-  const connect = async (commonName: string, username?: string) => {
+  const connect = async (commonName: string, username?: string, groups: string[] = []) => {
     const s: LiveSession = {
       id: `${instance}-${port}`,
       instance,
@@ -45,7 +45,7 @@ async function daemon(t: TestContext, file: string, instance: string, options: R
       realAddress: '198.51.100.7',
       realPort: port++,
       connectedAt: Date.now(),
-      groups: [],
+      groups,
     };
     const event = {
       name: 'client-connect',
@@ -94,6 +94,21 @@ test('deny-new: the connect over the limit is refused; a slot freed by a disconn
   await d.connect('tablet', 'alice');
   assert.equal(await d.store.countOpen('alice'), 2);
   assert.deepEqual(d.killed, []);
+});
+
+test("groups: a member of a listed client group gets that group's limit (the largest of its groups'), others max", async (t) => {
+  const d = await daemon(t, await storeFile(t), 'vpn1', { max: 1, groups: { 'vpn-admins': 3, 'Domain Admins': 2 } });
+  await d.connect('a1', 'alice', ['Domain Admins', 'vpn-admins']);
+  await d.connect('a2', 'alice', ['vpn-admins']);
+  await d.connect('a3', 'alice', ['vpn-admins']);
+  await assert.rejects(d.connect('a4', 'alice', ['vpn-admins']), /"alice" has 3 session\(s\) open, at most 3 allowed/);
+  await d.connect('b1', 'bob', ['Domain Admins']);
+  await d.connect('b2', 'bob', ['Domain Admins']);
+  await assert.rejects(d.connect('b3', 'bob', ['Domain Admins']), /at most 2 allowed/);
+  // exactly: another spelling is no member
+  await d.connect('c1', 'carol', ['VPN-Admins']);
+  await assert.rejects(d.connect('c2', 'carol', ['VPN-Admins']), /at most 1 allowed/);
+  assert.throws(() => sessionLimit.options!(z).parse({ max: 1, groups: { x: 0 } }));
 });
 
 test('disconnect-oldest: the new session is admitted and the oldest is disconnected, its record ending as killed', async (t) => {

@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ConnectionKey } from '../core/client.ts';
+import type { ClientConnectEvent, ClientDisconnectEvent, EventSource } from '../events/event-map.ts';
+import type { RawEvent } from '../events/parse-event.ts';
+import { createLogger } from '../logger.ts';
+import { Pipeline } from '../pipeline/pipeline.ts';
+import type { LoadedPlugin } from '../plugins/load-plugins.ts';
+import type { PluginInstance } from '../plugins/plugin-api.ts';
+import type { GroupRules } from '../sessions/group-rules.ts';
+import { Dispatcher } from './dispatcher.ts';
+
+const log = createLogger('silent');
+const plugin = (name: string, instance: PluginInstance): LoadedPlugin => ({ name, path: `/${name}.ts`, timeoutMs: 1000, instance });
+
+/** Directory group names are free text: spaces, capitals, punctuation, long. */
+const HOSTILE_GROUP = `Domain Admins; $(touch /tmp/x) "q" ${'g'.repeat(200)}`;
+const RULES: GroupRules = {
+  'static-ops': { 'common-names': [], usernames: [], patterns: ['ops-*'] },
+  'by-user': { 'common-names': [], usernames: ['alice'], patterns: [] },
+  'by-name': { 'common-names': ['laptop'], usernames: [], patterns: [] },
+};
+
+/**
+ * Both sources' shapes of one connection: hook mode keys a connection by its real address and
+ * port (untrusted_* at user-pass-verify, trusted_* at client-connect), management mode by
+ * OpenVPN's client id, with untrusted_* in both events.
+ */
+const SHAPES: readonly { source: EventSource; keyOf: (e: ClientConnectEvent | ClientDisconnectEvent) => ConnectionKey; at: 'trusted' | 'untrusted' }[] = [
+  {
+    source: 'hook',
+    keyOf: (e) => ({ via: 'hook', instance: e.instance, realAddress: e.realAddress, realPort: e.realPort, commonName: e.commonName }),
+    at: 'trusted',
+  },
+  { source: 'management', keyOf: (e) => ({ via: 'management', instance: e.instance, cid: e.realPort ?? 0 }), at: 'untrusted' },
+];
+
+for (const shape of SHAPES) {
+  const auth = (commonName: string, username: string, port: number): RawEvent => ({
+    name: 'user-pass-verify',
+    instance: 'i',
+    source: shape.source,
+    env: { common_name: commonName, username, password: 'pw', untrusted_ip: '198.51.100.7', untrusted_port: String(port) },
+  });
+  const connect = (commonName: string, username: string | undefined, port: number, extra: Partial<RawEvent> = {}): RawEvent => ({
+    name: 'client-connect',
+    instance: 'i',
+    source: shape.source,
+    env: {
+      common_name: commonName,
+      ...(username === undefined ? {} : { username }),
+      [`${shape.at}_ip`]: '198.51.100.7',
+      [`${shape.at}_port`]: String(port),
+      ifconfig_pool_remote_ip: `10.8.0.${100 + port}`,
+    },
+    ...extra,
+  });
+
+  /** A verifier giving alice and carol their directory groups, a watcher claiming one, plugins adding and reading groups at connect. */
+  function groupsLab(directory: Record<string, string[]>) {
+    const seen: { plugin: string; commonName: string; groups: readonly string[] }[] = [];
+    const connects = { refuse: false };
+    const plugins = [
+      plugin('watcher', {
+        // does not verify usernames: what it claims counts for nothing
+        'user-pass-verify': (_e, ctx) => ctx.addGroups('claimed-by-watcher'),
+      }),
+      plugin('verifier', {
+        verifiesUsernames: true,
+        'user-pass-verify': (e, ctx) => {
+          const groups = directory[e.username];
+          if (!groups) return ctx.deny('unknown user');
+          if (groups.length > 0) ctx.addGroups(...groups);
+        },
+      }),
+      plugin('first', {
+        'client-connect': (e, ctx) => {
+          seen.push({ plugin: 'first', commonName: e.commonName, groups: ctx.session?.groups ?? [] });
+          if (e.commonName === 'tagged') ctx.addGroups('added-at-connect');
+        },
+      }),
+      plugin('second', {
+        'client-connect': (e, ctx) => {
+          seen.push({ plugin: 'second', commonName: e.commonName, groups: ctx.session?.groups ?? [] });
+          if (connects.refuse) ctx.deny('refused');
+        },
+      }),
+    ];
+    const d = new Dispatcher(new Pipeline(plugins, log), log, 4, { groups: RULES });
+    const sessionAt = (port: number) => d.sessions.list().find((s) => s.realPort === port);
+    return { d, seen, sessionAt, keyOf: shape.keyOf, connects };
+  }
+
+  test(`${shape.source} keys: groups from the verifying plugin reach the client-connect of that connection, with the rules' and earlier plugins'`, async () => {
+    const { d, seen, sessionAt, keyOf } = groupsLab({ alice: ['vpn-admins', HOSTILE_GROUP], carol: [] });
+    const accepted = await d.handle({ raw: auth('laptop', 'alice', 1), keyOf });
+    assert.equal(accepted.verdict, 'accept');
+    assert.deepEqual(accepted.groups, ['vpn-admins', HOSTILE_GROUP], "a non-verifying plugin's groups are not in the decision");
+    assert.equal((await d.handle({ raw: connect('laptop', 'alice', 1), keyOf })).verdict, 'accept');
+    // carried groups, then the rules': the verified username and the common name
+    const want = ['vpn-admins', HOSTILE_GROUP, 'by-user', 'by-name'];
+    assert.deepEqual(seen.at(-2), { plugin: 'first', commonName: 'laptop', groups: want });
+    assert.deepEqual(sessionAt(1)?.groups, want);
+    assert.ok(!sessionAt(1)?.groups.includes('claimed-by-watcher'), 'a group a plugin that verifies nothing claimed does not count');
+
+    // a group added at connect is seen by the plugins after the one that added it, and is final
+    await d.handle({ raw: auth('tagged', 'carol', 2), keyOf });
+    const tagged = await d.handle({ raw: connect('tagged', 'carol', 2), keyOf });
+    assert.deepEqual(tagged.groups, ['added-at-connect']);
+    assert.deepEqual(seen.at(-2), { plugin: 'first', commonName: 'tagged', groups: [] });
+    assert.deepEqual(seen.at(-1), { plugin: 'second', commonName: 'tagged', groups: ['added-at-connect'] });
+    assert.deepEqual(sessionAt(2)?.groups, ['added-at-connect']);
+  });
+
+  test(`${shape.source} keys: carried groups are taken once, need the verified username, and a claim is no member of anything`, async () => {
+    const { d, sessionAt, keyOf } = groupsLab({ alice: ['vpn-admins'] });
+    // verified on port 3, but this connect claims another name: neither the username nor its groups
+    await d.handle({ raw: auth('laptop', 'alice', 3), keyOf });
+    await d.handle({ raw: connect('ops-1', 'mallory', 3), keyOf });
+    assert.deepEqual(sessionAt(3)?.groups, ['static-ops']);
+    // a claimed username alice, never verified: the usernames rule does not see it
+    await d.handle({ raw: connect('guest', 'alice', 4), keyOf });
+    assert.equal(sessionAt(4)?.username, undefined);
+    assert.deepEqual(sessionAt(4)?.groups, []);
+    // a refused user-pass-verify carries nothing
+    assert.equal((await d.handle({ raw: auth('guest', 'mallory', 5), keyOf })).verdict, 'deny');
+    await d.handle({ raw: connect('guest', 'mallory', 5), keyOf });
+    assert.deepEqual(sessionAt(5)?.groups, []);
+  });
+
+  test(`${shape.source} keys: a re-authenticated live client keeps its groups unless the new authentication brings some`, async () => {
+    const directory: Record<string, string[]> = { alice: ['vpn-admins'] };
+    const { d, sessionAt, keyOf, connects } = groupsLab(directory);
+    await d.handle({ raw: auth('laptop', 'alice', 6), keyOf });
+    await d.handle({ raw: connect('laptop', 'alice', 6), keyOf });
+    const live = sessionAt(6);
+    assert.deepEqual(live?.groups, ['vpn-admins', 'by-user', 'by-name']);
+    // the directory lost her groups: the re-auth brings none, and she keeps hers
+    directory.alice = [];
+    await d.handle({ raw: auth('laptop', 'alice', 6), keyOf });
+    await d.handle({ raw: connect('laptop', 'alice', 6, { reauth: true }), keyOf });
+    assert.equal(sessionAt(6), live);
+    assert.deepEqual(live?.groups, ['vpn-admins', 'by-user', 'by-name']);
+    // a re-auth bringing groups replaces those an authentication gave
+    directory.alice = ['auditors'];
+    await d.handle({ raw: auth('laptop', 'alice', 6), keyOf });
+    if (shape.source === 'management') await d.handle({ raw: connect('laptop', 'alice', 6, { reauth: true }), keyOf });
+    // hook mode: a renegotiation runs user-pass-verify only; the live session takes them there
+    assert.deepEqual(sessionAt(6)?.groups, ['auditors', 'by-user', 'by-name']);
+    if (shape.source === 'management') {
+      // a re-authentication refused at connect changes nothing of the live session
+      directory.alice = ['intruders'];
+      connects.refuse = true;
+      await d.handle({ raw: auth('laptop', 'alice', 6), keyOf });
+      assert.equal((await d.handle({ raw: connect('laptop', 'alice', 6, { reauth: true }), keyOf })).verdict, 'deny');
+      assert.deepEqual(live?.groups, ['auditors', 'by-user', 'by-name']);
+    }
+  });
+}
+
+test("sessions rebuilt from OpenVPN's list, and a disconnect of a session the daemon never saw, get the rules' groups", async () => {
+  const left: (readonly string[])[] = [];
+  const d = new Dispatcher(new Pipeline([plugin('p', { 'client-disconnect': (_e, ctx) => void left.push(ctx.session?.groups ?? []) })], log), log, 4, {
+    groups: RULES,
+  });
+  await d.rebuild('i', [
+    {
+      key: { via: 'management', instance: 'i', cid: 7 },
+      instance: 'i',
+      commonName: 'ops-7',
+      realAddress: '198.51.100.7',
+      realPort: 7,
+      vpnAddress: '10.8.0.7',
+      connectedAt: 1,
+      bytesReceived: 0,
+      bytesSent: 0,
+    },
+  ]);
+  assert.deepEqual(d.sessions.list()[0]?.groups, ['static-ops']);
+  await d.handle({
+    raw: { name: 'client-disconnect', instance: 'i', source: 'hook', env: { common_name: 'laptop', trusted_ip: '198.51.100.8', trusted_port: '9' } },
+    keyOf: (e) => ({ via: 'hook', instance: e.instance, realAddress: e.realAddress, realPort: e.realPort, commonName: e.commonName }),
+  });
+  assert.deepEqual(left, [['by-name']]);
+  // a reload changes the rules
+  d.identity = {};
+  await d.handle({
+    raw: { name: 'client-connect', instance: 'i', source: 'hook', env: { common_name: 'ops-2', trusted_ip: '198.51.100.9', trusted_port: '2' } },
+    keyOf: (e) => ({ via: 'hook', instance: e.instance, realAddress: e.realAddress, realPort: e.realPort, commonName: e.commonName }),
+  });
+  assert.deepEqual(d.sessions.list().find((s) => s.commonName === 'ops-2')?.groups, []);
+});
