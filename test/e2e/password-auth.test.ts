@@ -55,6 +55,8 @@ async function passwordLab(t: TestContext, { mode, method }: Flavour) {
   const extraServer: string[] = [];
   const h = await modeLab(t, mode, {
     passwords: true,
+    // hashing (argon2, bcrypt cost 10) on a busy 2-core machine can take longer than the lab's 1 s
+    pluginTimeout: '10s',
     events,
     hookPath: (labDir) => {
       if (method === 'via-env') {
