@@ -168,7 +168,7 @@ test('hook mode: missing, foreign and blocking hook lines, script-security, user
     warnings.join('\n'),
   );
   const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers);
-  assert.equal(cli.status, 1);
+  assert.equal(cli.status, 3, 'exit 3: check found problems');
   assert.equal(cli.stderr.trim().split('\n').length, problems.length, 'one line per problem');
 });
 
@@ -288,7 +288,7 @@ test('root stage: a missing, invalid or untrusted root config, and a plugin grou
 
   writeFileSync(s.rootYaml, ROOT_YAML.replace('staff', 'admins'), { mode: 0o644 });
   ({ problems } = await s.check());
-  found(problems, /flexscript\.yaml:\d+: plugins\[0\]\.path: plugin firewall setup failed: group\(s\) staff are not defined in .*root\.yaml/);
+  found(problems, /flexscript\.yaml:\d+: plugins\[0\]\.use: plugin firewall setup failed: group\(s\) staff are not defined in .*root\.yaml/);
 
   writeFileSync(s.rootYaml, ROOT_YAML);
   chmodSync(s.rootYaml, 0o666);
@@ -408,6 +408,120 @@ test('hook mode: the status file must be readable by the daemon, status-version 
   // OpenVPN's status and status-version lines must match
   writeFileSync(s.openvpn, readFileSync(s.openvpn, 'utf8').replace(/^status-version 3$/m, 'status-version 2'));
   found((await s.check()).problems, /server\.conf:\d+: status-version: the daemon reads status-version 3/);
+});
+
+test("password-auth's users file must be readable by the daemon's user: OpenVPN's in hook mode, the daemon unit's in management mode", async (t) => {
+  const s = setup(t);
+  const users = join(s.dir, 'users');
+  // what `flexscript passwd` makes of a new file run as root: root:root 0640
+  const made = spawnSync(process.execPath, [FLEXSCRIPT, 'passwd', 'alice', '--file', users], { input: 'correct horse\n', encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const lines = readFileSync(s.config, 'utf8').trimEnd().split('\n');
+  s.writeConfig([...lines, '  - use: password-auth', '    options:', `      file: ${users}`]);
+  const line = lines.length + 3;
+  const message = (who: string, group: string, why: string) =>
+    `${s.config}:${line}: plugins[1].options.file: the daemon runs as ${who} and cannot read the users file: ${why}; chgrp ${group} ${users} && chmod 0640 ${users} (root stays its owner; the daemon's group reads it)`;
+  let { problems } = await s.check();
+  assert.ok(problems.includes(message('nobody', 'nogroup', `${users} has uid 0, gid 0, mode 0640`)), problems.join('\n'));
+  // the fix the message gives
+  chownSync(users, 0, 65534);
+  ({ problems } = await s.check());
+  assert.deepEqual(
+    problems.filter((p) => p.includes('users file')),
+    [],
+  );
+  // readable, but in a folder the daemon cannot enter
+  const closed = join(s.dir, 'closed');
+  mkdirSync(closed, { mode: 0o700 });
+  const inside = join(closed, 'users');
+  writeFileSync(inside, readFileSync(users), { mode: 0o644 });
+  s.writeConfig([...lines, '  - use: password-auth', '    options:', `      file: ${inside}`]);
+  ({ problems } = await s.check());
+  assert.ok(
+    problems.some((p) =>
+      p.startsWith(
+        `${s.config}:${line}: plugins[1].options.file: the daemon runs as nobody and cannot read the users file: it cannot enter ${closed} (uid 0, gid 0, mode 0700); chgrp nogroup ${inside}`,
+      ),
+    ),
+    problems.join('\n'),
+  );
+
+  // management mode: the daemon's user is not OpenVPN's; here the one management-client-user names
+  const mgmt = join(s.dir, 'management.yaml');
+  writeFileSync(
+    mgmt,
+    [
+      'management:',
+      '  instances:',
+      '    - { name: a, socket: /run/openvpn/a.sock }',
+      'plugins:',
+      '  - use: password-auth',
+      '    options:',
+      `      file: ${users}`,
+      '',
+    ].join('\n'),
+  );
+  chownSync(users, 0, 0);
+  writeFileSync(
+    s.openvpn,
+    ['user nobody', 'group nogroup', 'management /run/openvpn/a.sock unix', 'management-client-auth', 'management-client-user nobody'].join('\n'),
+  );
+  ({ problems } = await runChecks(mgmt, { openvpnConfig: s.openvpn }));
+  assert.deepEqual(problems, [
+    `${mgmt}:7: plugins[0].options.file: the daemon runs as nobody and cannot read the users file: ${users} has uid 0, gid 0, mode 0640; chgrp nogroup ${users} && chmod 0640 ${users} (root stays its owner; the daemon's group reads it)`,
+  ]);
+  // --daemon-user names it outright; root reads everything
+  assert.deepEqual((await runChecks(mgmt, { openvpnConfig: s.openvpn, daemonUser: 'root' })).problems, []);
+});
+
+test("check type-checks the operator's .ts plugins against the published types: a typo fails at FILE:LINE:COL, a correct plugin passes", async (t) => {
+  // a plugin folder like /etc/flexscript/plugins: outside the package, no node_modules beside it
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-plugin-types-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'plugins'));
+  const plugin = join(dir, 'plugins', 'office.ts');
+  const source = (cn: string, deny: string) =>
+    [
+      "import type { PluginDefinition } from 'openvpn-flexscript';",
+      '',
+      'export default {',
+      "  name: 'office',",
+      '  setup: () => ({',
+      "    'client-connect': (event, ctx) => {",
+      `      if (event.${cn} === 'mallory') ctx.${deny}('not here');`,
+      '    },',
+      '  }),',
+      '} satisfies PluginDefinition;',
+      '',
+    ].join('\n');
+  writeFileSync(plugin, source('commonNam', 'denyy'));
+  const config = join(dir, 'flexscript.yaml');
+  writeFileSync(config, ['instance: office', 'plugins:', '  - path: plugins/office.ts', ''].join('\n'));
+  const typo = await runChecks(config);
+  assert.deepEqual(typo.problems, [
+    `${plugin}:7:17: Property 'commonNam' does not exist on type 'ClientConnectEvent'. Did you mean 'commonName'? (TS2551)`,
+    `${plugin}:7:46: Property 'denyy' does not exist on type 'ConnectContext'. Did you mean 'deny'? (TS2551)`,
+  ]);
+  // run time is unchanged: the plugin still loads (its typo would just never match)
+  assert.deepEqual(typo.plugins, ['office']);
+  // the built command resolves the published types from dist/ as well
+  const cli = flexscript('check', '--config', config);
+  assert.equal(cli.status, 3, cli.stderr);
+  assert.match(cli.stderr, /office\.ts:7:17: Property 'commonNam' does not exist on type 'ClientConnectEvent'\. Did you mean 'commonName'\?/);
+  writeFileSync(plugin, source('commonName', 'deny'));
+  assert.deepEqual((await runChecks(config)).problems, []);
+  assert.equal(flexscript('check', '--config', config).status, 0);
+});
+
+test("management mode: the management socket's folder must exist, or OpenVPN cannot create the socket", async (t) => {
+  const s = setup(t);
+  const missing = join(s.dir, 'openvpn-run');
+  writeFileSync(s.config, ['management:', '  instances:', `    - { name: a, socket: ${missing}/a.sock }`, 'plugins: []', ''].join('\n'));
+  assert.deepEqual((await runChecks(s.config)).problems, [
+    `${s.config}:3: management.instances[0].socket: ${missing} does not exist: OpenVPN cannot create its management socket there and exits at start; create it (mkdir -m 0755 ${missing}; below /run also a tmpfiles.d line \`d ${missing} 0755 root root -\` so it is there after a reboot)`,
+  ]);
+  mkdirSync(missing, { mode: 0o755 });
+  assert.deepEqual((await runChecks(s.config)).problems, []);
 });
 
 test("hook mode: OpenVPN's tmp-dir is hook.tmp-dir; without one, deferral files in /tmp are a warning (systemd's PrivateTmp)", async (t) => {

@@ -93,7 +93,7 @@ test('flexscript check and the daemon refuse a config with a bad plugin option, 
   const daemon = await startDaemon(path, join(dir, 'daemon.log'), { wait: false });
   assert.notEqual(await daemon.exited, 0);
   const check = spawnSync(process.execPath, [FLEXSCRIPT, 'check', '--config', path], { encoding: 'utf8' });
-  assert.equal(check.status, 1);
+  assert.equal(check.status, 3);
   assert.equal(
     check.stderr,
     `${path}:8: plugins[0].options.names[0]: Invalid input: expected string, received number\n${path}:8: plugins[0].options.names[1]: Invalid input: expected string, received object\n`,

@@ -35,7 +35,7 @@ test('flexscript sessions lists history newest first, filters by user, instance,
   const all = flexscript('--config', config);
   assert.equal(all.status, 0, all.stderr);
   const lines = all.stdout.trim().split('\n');
-  assert.match(lines[0]!, /^INSTANCE\s+NAME\s+USER\s+VPN ADDRESS\s+REAL ADDRESS\s+START\s+END\s+DURATION\s+BYTES IN\s+BYTES OUT\s+ENDED BY$/);
+  assert.match(lines[0]!, /^INSTANCE\s+NAME\s+USER\s+VPN ADDRESS\s+REAL ADDRESS\s+START \([^)]+\)\s+END\s+DURATION\s+BYTES IN\s+BYTES OUT\s+ENDED BY$/);
   assert.equal(lines.length, 4);
   assert.match(lines[1]!, /^vpn1\s+eve\\nx\s/, 'newest first; a control character is shown escaped');
   assert.match(lines[3]!, /^vpn1\s+alice\s+alice@corp\s+10\.8\.0\.2\s+198\.51\.100\.7:5000\s.*\s1h00m00s\s+10\s+20\s+disconnect$/);

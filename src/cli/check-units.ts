@@ -221,6 +221,11 @@ function checkOpenVpnCommandLine(ov: Sandbox, hook: HookConfig | undefined, f: F
 // ---------------------------------------------------------------- the daemon's unit
 
 /** The daemon's unit as installed, drop-ins applied; undefined when it is not installed or masked. */
+/** The User= of the daemon's unit as installed, if any. */
+export function installedDaemonUser(o: UnitCheckOptions): string | undefined {
+  return readDaemonUnit(o, { problems: [], warnings: [] })?.user?.value || undefined;
+}
+
 function readDaemonUnit(o: UnitCheckOptions, f: Findings): Sandbox | undefined {
   const dName = unitName(o.daemonUnit ?? DAEMON_UNIT);
   const found = findUnit(dName, o.unitRoot);

@@ -9,7 +9,7 @@
  * work but cost or surprise) are printed too and do not change the exit code.
  */
 import { accessSync, constants, lstatSync, readFileSync, type Stats } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { ConfigError, errorMessage, formatProblem, type ConfigProblem } from '../errors.ts';
 import { sourceLocation } from '../util/source-location.ts';
 import { groupIdOf, userIdOf, userNameOf } from '../util/system-accounts.ts';
@@ -26,7 +26,9 @@ import { HOOK_OPTION, hookCommand, hookMode } from '../sources/hook/openvpn-line
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
 import { parseOpenVpnConfig, type OpenVpnDirective } from '../util/openvpn-directives.ts';
-import { checkUnits, type UnitCheckOptions } from './check-units.ts';
+import { checkUnits, installedDaemonUser, type UnitCheckOptions } from './check-units.ts';
+import { checkManagementSocketDirs, checkUsersFiles } from './check-files.ts';
+import { EXIT } from './exit-codes.ts';
 import type { Findings } from './findings.ts';
 
 export interface CheckOptions extends UnitCheckOptions {
@@ -626,13 +628,24 @@ export async function checkRoot(loaded: LoadedConfig, options: CheckOptions, dae
 
 // ---------------------------------------------------------------- the command
 
-/** The daemon's user: given, else the runtime directory's owner, else OpenVPN's `user` in hook mode. */
+/**
+ * The daemon's user: given; in hook mode the runtime directory's owner, else OpenVPN's `user`;
+ * in management mode the User= of the installed daemon unit, else OpenVPN's
+ * management-client-user, else init's `flexscript` when that user exists.
+ */
 function daemonUserOf(config: Config, options: CheckOptions, openvpn: readonly OpenVpnDirective[]): string | undefined {
   if (options.daemonUser) return options.daemonUser;
-  const dir = config.hook && stat(config.hook.dir);
-  if (dir) return userName(dir.uid);
-  return config.hook ? openvpn.filter((d) => d.name === 'user').at(-1)?.args[0] : undefined;
+  const last = (name: string) => openvpn.filter((d) => d.name === name).at(-1)?.args[0];
+  if (config.hook) {
+    const dir = stat(config.hook.dir);
+    return dir ? userName(dir.uid) : last('user');
+  }
+  if (!config.management) return undefined;
+  return installedDaemonUser(options) ?? last('management-client-user') ?? (userIdOf(INIT_DAEMON_USER) !== undefined ? INIT_DAEMON_USER : undefined);
 }
+
+/** The management-mode daemon user `flexscript init` sets up. */
+const INIT_DAEMON_USER = 'flexscript';
 
 /** Runs every check; resolves with the findings (config errors included as problems). */
 export async function runChecks(file: string, options: CheckOptions = {}): Promise<Findings & { plugins?: string[]; found?: string[] }> {
@@ -648,6 +661,8 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   let handled: EventName[] = [];
   let plugins: string[] | undefined;
   const found: string[] = [];
+  // plugin entries the loader refused, by index
+  const refused = new Set<string>();
   // plugins whose state a restart must rebuild: by their hooks once loaded, else by built-in name
   let stateful = config.plugins.filter((p) => p.enabled && p.use !== undefined && STATEFUL_BUILTINS.has(p.use)).map((p) => p.name ?? p.use!);
   try {
@@ -673,7 +688,14 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
     stateful = loadedPlugins.filter((p) => typeof p.instance.kernelState === 'function' || typeof p.instance.sessionsRebuilt === 'function').map((p) => p.name);
   } catch (err) {
     f.problems.push(...(err instanceof ConfigError ? err.problems.map((p: ConfigProblem) => formatProblem(p)) : [`${file}: ${errorMessage(err)}`]));
+    if (err instanceof ConfigError) for (const p of err.problems) refused.add(/^plugins\[(\d+)\]/.exec(p.field)?.[1] ?? '');
   }
+  // the operator's TypeScript plugins, against the published types: typos load fine and never match
+  // (not the ones the loader refused: a file root must not trust is not read further)
+  const tsPlugins = config.plugins
+    .filter((p, i) => p.enabled && p.path !== undefined && /\.[mc]?ts$/.test(p.path) && !refused.has(String(i)))
+    .map((p) => resolve(loaded.dir, p.path!));
+  if (tsPlugins.length > 0) f.problems.push(...(await import('./check-plugin-types.ts')).typeCheckPlugins(tsPlugins));
   checkSockets(loaded, f);
   let openvpn: OpenVpnDirective[] = [];
   if (options.openvpnConfig) {
@@ -693,24 +715,32 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   checkManagementPasswords(loaded, f);
   const daemonUser = daemonUserOf(config, options, openvpn);
   checkStatusFile(loaded, stateful, daemonUser, f);
+  checkUsersFiles(loaded, daemonUser, f);
+  checkManagementSocketDirs(loaded, f);
   await checkRoot(loaded, options, daemonUser, f);
   return { ...f, plugins, found };
 }
 
-export async function checkCommand(file: string, options: CheckOptions = {}): Promise<number> {
+export async function checkCommand(file: string, options: CheckOptions & { readonly json?: boolean } = {}): Promise<number> {
   const result = await runChecks(file, options);
-  // stderr carries only the problems, one per line, for scripts and editors
-  for (const line of result.found ?? []) process.stdout.write(`${line}\n`);
-  for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
-  for (const p of result.problems) process.stderr.write(`${p}\n`);
-  if (result.problems.length > 0) return 1;
   const checked = [
     'config',
     'plugins',
     'sockets',
     ...(options.openvpnConfig ? ['OpenVPN config'] : []),
-    ...(result.plugins && (await loadConfig(file)).config.root ? ['root stage', 'sudoers'] : []),
+    ...(result.plugins && (await loadConfig(file).catch(() => undefined))?.config.root ? ['root stage', 'sudoers'] : []),
   ];
+  const ok = result.problems.length === 0;
+  if (options.json) {
+    const { problems, warnings, plugins = [], found = [] } = result;
+    process.stdout.write(`${JSON.stringify({ config: file, ok, problems, warnings, plugins, found, checked }, null, 2)}\n`);
+    return ok ? EXIT.ok : EXIT.config;
+  }
+  // stderr carries only the problems, one per line, for scripts and editors
+  for (const line of result.found ?? []) process.stdout.write(`${line}\n`);
+  for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
+  for (const p of result.problems) process.stderr.write(`${p}\n`);
+  if (!ok) return EXIT.config;
   process.stdout.write(`${file}: OK (${result.plugins?.length ?? 0} plugin(s): ${result.plugins?.join(', ') || 'none'}); checked: ${checked.join(', ')}\n`);
-  return 0;
+  return EXIT.ok;
 }

@@ -4,13 +4,14 @@
  * daemon's control socket when the config has `control:` (both modes), else the management
  * pass-through socket; `kill` needs the pass-through (management mode).
  */
-import { quotedName, tableName, tableTime, terminalJson, textTable } from './text-table.ts';
+import { quotedName, tableName, tableTime, tableTimeZone, terminalJson, textTable } from './text-table.ts';
 import { createConnection } from 'node:net';
 import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { parseStatus3, type StatusClient } from '../openvpn-management/commands.ts';
 import type { ControlResponse, ControlSession } from '../daemon/control-socket.ts';
 import { listedClient } from '../core/listed-client.ts';
+import { EXIT, UnreachableError, WHY_UNREACHABLE } from './exit-codes.ts';
 
 /**
  * Writes one request line to a unix socket and reads until `complete` makes sense of what came
@@ -22,7 +23,7 @@ function request<T>(socketPath: string, line: string, complete: (text: string) =
     let text = '';
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`));
+      reject(new UnreachableError(`no answer from ${socketPath} within ${timeoutMs} ms; ${WHY_UNREACHABLE}`));
     }, timeoutMs);
     const finish = (settle: () => void) => {
       clearTimeout(timer);
@@ -32,7 +33,7 @@ function request<T>(socketPath: string, line: string, complete: (text: string) =
     socket.on('connect', () => socket.write(`${line}\n`));
     socket.on('error', (err) => {
       clearTimeout(timer);
-      reject(new Error(`cannot reach the daemon at ${socketPath}: ${err.message}`));
+      reject(new UnreachableError(`cannot reach the daemon at ${socketPath}: ${err.message}; ${WHY_UNREACHABLE}`));
     });
     socket.on('data', (d) => {
       text += d;
@@ -95,7 +96,7 @@ async function guarded(fn: () => Promise<number>): Promise<number> {
     return await fn();
   } catch (err) {
     process.stderr.write(`${err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : errorMessage(err)}\n`);
-    return 1;
+    return err instanceof ConfigError ? EXIT.config : err instanceof UnreachableError ? EXIT.unreachable : EXIT.failure;
   }
 }
 
@@ -117,7 +118,7 @@ function fromStatus(instance: string, row: StatusClient): ControlSession {
 }
 
 export function statusTable(rows: readonly ControlSession[]): string {
-  const head = ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', 'SINCE', 'BYTES IN', 'BYTES OUT'];
+  const head = ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', `SINCE (${tableTimeZone()})`, 'BYTES IN', 'BYTES OUT'];
   return textTable(
     head,
     rows.map((s) => [

@@ -15,11 +15,14 @@ import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { openvpnBinary } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
+import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 import { sessionsTable } from './sessions.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 
 export interface DemoOptions {
   readonly clients: number;
+  /** How OpenVPN hands events to the daemon: its hook client (default) or its management interface. */
+  readonly mode?: 'hook' | 'management';
   readonly duration: number;
   /** Where the demo's lines go (the CLI passes the terminal). */
   readonly out: (line: string) => void;
@@ -30,12 +33,19 @@ export interface DemoOptions {
 /** The demo's cast: who connects, and what the example plugins make of them. */
 const CAST = ['alice', 'ops-bob', 'lost-laptop-17', "robert'); DROP TABLE vpn;--", 'carol', 'dave', 'erin', 'frank'];
 
-function demoConfig(work: string): string {
+function demoConfig(work: string, mode: 'hook' | 'management', socket: string): string {
+  const source =
+    mode === 'hook'
+      ? `hook:
+  dir: ${join(work, 'run')}
+  group: nogroup`
+      : `management:
+  instances:
+    - name: demo
+      socket: ${socket}`;
   return `# written by flexscript demo
 instance: demo
-hook:
-  dir: ${join(work, 'run')}
-  group: nogroup
+${source}
 store:
   sqlite: ${join(work, 'accounting.db')}
 ${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['ops-*'], deny: 'lost-laptop-17' })}  - use: accounting
@@ -68,7 +78,9 @@ function describe(e: DaemonEvent): string | undefined {
       const who = JSON.stringify(d.commonName ?? '');
       if (d.event === 'client-connect' && d.verdict === 'deny') return `${t}  DENIED      ${who} by plugin ${d.plugin}: ${d.reason}`;
       if (d.event === 'client-connect') {
-        return `${t}  connect     ${who} from ${d.realAddress}:${d.realPort} gets ${d.vpnAddress}; pushed ${(d.config ?? []).join(' | ') || 'nothing'}`;
+        // management mode answers before OpenVPN picks the address: the address line shows it then
+        const gets = d.vpnAddress === undefined ? '' : ` gets ${d.vpnAddress}`;
+        return `${t}  connect     ${who} from ${d.realAddress}:${d.realPort}${gets}; pushed ${(d.config ?? []).join(' | ') || 'nothing'}`;
       }
       if (d.event === 'learn-address') return `${t}  address     ${d.operation} ${d.address}${d.commonName ? ` for ${who}` : ''}`;
       if (d.event === 'client-disconnect') return `${t}  disconnect  ${who} after ${d.duration}s, ${d.bytesReceived} bytes in, ${d.bytesSent} bytes out`;
@@ -127,23 +139,41 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         }
       }, 100);
     });
+  const mode = o.mode ?? 'hook';
   try {
-    out('openvpn-flexscript demo: a throwaway OpenVPN server and clients on 127.0.0.1, hook mode');
+    out(`openvpn-flexscript demo: a throwaway OpenVPN server and clients on 127.0.0.1, ${mode} mode`);
     lab = await createLab('demo');
     const work = ownedDir(join(lab.dir, 'work'));
-    const yaml = demoConfig(work);
+    // management mode: OpenVPN creates the socket (as root) and lets only the daemon's user in
+    const yaml = demoConfig(work, mode, join(lab.dir, 'mgmt.sock'));
     const configPath = writeConfig(lab.dir, yaml);
+    const config = parseConfig(yaml, configPath).config;
     out(`  folder ${lab.dir} (removed at the end)`);
-    daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'));
-    const d = daemon;
-    lab.track(() => d.stop());
     const port = await lab.allocPort();
-    const hook = parseConfig(yaml, configPath).config.hook!;
-    const server = await lab.startServer({
-      port,
-      extraConfig: hookModeLines(hook, ['client-connect', 'client-disconnect', 'learn-address'], HOOK),
-    });
-    await server.waitForLog(/Initialization Sequence Completed/);
+    const l = lab;
+    const startDemoDaemon = async () => {
+      const started = await startDaemon(configPath, join(l.dir, 'daemon.log'));
+      l.track(() => started.stop());
+      return started;
+    };
+    let server: Awaited<ReturnType<Lab['startServer']>>;
+    if (mode === 'hook') {
+      // the hook client denies connects while no daemon listens: the daemon first
+      daemon = await startDemoDaemon();
+      server = await lab.startServer({ port, extraConfig: hookModeLines(config.hook!, ['client-connect', 'client-disconnect', 'learn-address'], HOOK) });
+      await server.waitForLog(/Initialization Sequence Completed/);
+    } else {
+      // OpenVPN first: the daemon attaches to its management socket, and reattaches if it restarts
+      server = await lab.startServer({
+        port,
+        extraConfig: managementModeLines(config.management!.instances[0]!, { checksPasswords: false, daemonUser: 'nobody' }),
+      });
+      await server.waitForLog(/Initialization Sequence Completed/);
+      daemon = await startDemoDaemon();
+      await daemon.waitForEvent('attach', (e) => e.channel === 'lifecycle' && e.data.what === 'source-attached' && e.data.instance === 'demo');
+      out(`  daemon attached to OpenVPN's management interface ${config.management!.instances[0]!.socket}`);
+    }
+    const d = daemon;
     out(`  OpenVPN server up on udp 127.0.0.1:${port}, running as nobody\n`);
     const names = Array.from({ length: o.clients }, (_, i) => CAST[i] ?? `client-${i + 1}`);
     const clients = await Promise.all(names.map((commonName) => lab!.startClient({ commonName, port, extraConfig: ['explicit-exit-notify 1'] })));

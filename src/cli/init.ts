@@ -198,6 +198,8 @@ instance: vpn
 
 log:
   level: info
+  # auto: readable text in the journal (journalctl -p warning filters by level), JSON elsewhere
+  format: auto
 
 ${source}
 

@@ -2,19 +2,43 @@
  * @module cli
  * `flexscript`: one command with verbs an operator can guess.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, type CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BENCH_MODES, type BenchMode } from '../bench/bench-modes.ts';
+import { ConfigError, formatProblem } from '../errors.ts';
+import { EXIT } from './exit-codes.ts';
 import type { SessionsOptions } from './sessions.ts';
 
 // Each verb loads its own modules when it runs: the daemon never loads the demo, the
 // benchmark or the lab, and a short command compiles only what it uses.
 
-const program = new Command('flexscript').description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.').showHelpAfterError();
+/** Where every verb reads its configuration unless told otherwise. */
+const DEFAULT_CONFIG = '/etc/flexscript/flexscript.yaml';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('flexscript')
+  .description('Run OpenVPN event hooks as typed TypeScript plugins in one long-lived daemon.')
+  .version(version, '-V, --version', 'print the version')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Every verb that reads the configuration takes --config FILE; without it, $FLEXSCRIPT_CONFIG, else ${DEFAULT_CONFIG}.
+Exit status: 0 ok, 1 failed, 2 usage (the command line), 3 configuration invalid (or check found problems), 4 daemon not reachable.`,
+  )
+  // a wrong command line exits 2, not 1 (commander's own choice); help and --version exit 0
+  .exitOverride((err: CommanderError) => {
+    process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  });
+
+/** -c, --config FILE: $FLEXSCRIPT_CONFIG, else /etc/flexscript/flexscript.yaml. */
+const configOption = (what = 'configuration file') => new Option('-c, --config <file>', what).env('FLEXSCRIPT_CONFIG').default(DEFAULT_CONFIG);
 
 program
   .command('run')
   .description('run the daemon (SIGHUP reloads, SIGTERM stops)')
-  .requiredOption('-c, --config <file>', 'configuration file')
+  .addOption(configOption())
   .action(async (o: { config: string }) => {
     const { runDaemon } = await import('../daemon/daemon.ts');
     await runDaemon(o.config);
@@ -23,26 +47,39 @@ program
 
 program
   .command('check')
-  .description("validate the configuration, plugins, sockets, root stage and sudoers (and OpenVPN's config); one line per problem, exit 1 on any")
-  .requiredOption('-c, --config <file>', 'configuration file')
+  .description(
+    "validate the configuration, plugins (.ts plugins type-checked), sockets, root stage and sudoers (and OpenVPN's config); one line per problem, exit 3 on any",
+  )
+  .addOption(configOption())
   .option('--openvpn-config <file>', "OpenVPN's server config: check the lines the mode needs")
   .option('--sudoers <file>', 'the sudoers drop-in for the root stage (default: /etc/sudoers.d/flexscript)')
   .option('--daemon-user <user>', "the daemon's user (default: the runtime directory's owner, or OpenVPN's user in hook mode)")
   .option('--openvpn-unit <unit>', "OpenVPN's systemd unit, e.g. openvpn-server@NAME (default: from --openvpn-config's path)")
   .option('--daemon-unit <unit>', "the daemon's systemd unit (default: flexscriptd.service, when installed)")
   .option('--unit-root <dir>', 'read unit files below this directory instead of asking systemd')
+  .option('--json', 'print one JSON object (ok, problems, warnings, plugins, checked) instead of lines')
   .action(
-    async (o: { config: string; openvpnConfig?: string; sudoers: string; daemonUser?: string; openvpnUnit?: string; daemonUnit?: string; unitRoot?: string }) =>
-      process.exit(await (await import('./check.ts')).checkCommand(o.config, o)),
+    async (o: {
+      config: string;
+      openvpnConfig?: string;
+      sudoers: string;
+      daemonUser?: string;
+      openvpnUnit?: string;
+      daemonUnit?: string;
+      unitRoot?: string;
+      json?: boolean;
+    }) => process.exit(await (await import('./check.ts')).checkCommand(o.config, o)),
   );
 
 program
   .command('openvpn-config')
   .description("print the lines to add to OpenVPN's server config")
-  .requiredOption('-c, --config <file>', 'configuration file')
-  .addOption(new Option('-m, --mode <mode>', 'event source').choices(['hook', 'management']).default('hook'))
+  .addOption(configOption())
+  .addOption(
+    new Option('-m, --mode <mode>', "event source (default: the config's, when it has only hook: or only management:)").choices(['hook', 'management']),
+  )
   .option('--daemon-user <user>', 'management mode: the user the daemon runs as (restricts the unix socket)')
-  .action(async (o: { config: string; mode: 'hook' | 'management'; daemonUser?: string }) =>
+  .action(async (o: { config: string; mode?: 'hook' | 'management'; daemonUser?: string }) =>
     process.exit(await (await import('./openvpn-config.ts')).openvpnConfigCommand(o.config, o.mode, o.daemonUser)),
   );
 
@@ -62,21 +99,21 @@ program
 program
   .command('status')
   .description("live clients: through the daemon's control socket (control:, both modes), else management mode's pass-through socket")
-  .requiredOption('-c, --config <file>', 'configuration file')
+  .addOption(configOption())
   .option('--json', 'print JSON instead of a table')
   .action(async (o: { config: string; json?: boolean }) => process.exit(await (await import('./control.ts')).statusCommand(o.config, o.json ?? false)));
 
 program
   .command('watch')
   .description('what the daemon does, live: decisions, plugin calls, root-stage requests, reloads (through its control socket)')
-  .requiredOption('-c, --config <file>', 'configuration file (its control: section)')
+  .addOption(configOption('configuration file (its control: section)'))
   .option('--json', 'print the JSON lines as they come')
   .action(async (o: { config: string; json?: boolean }) => process.exit(await (await import('./watch.ts')).watchCommand(o.config, o.json ?? false)));
 
 program
   .command('sessions')
   .description('session history from the accounting store, newest first')
-  .requiredOption('-c, --config <file>', 'configuration file (its store: section)')
+  .addOption(configOption('configuration file (its store: section)'))
   .option('-u, --user <name>', 'only this common name or username')
   .option('-i, --instance <name>', 'only this OpenVPN instance')
   .option('--since <when>', 'sessions active since: 2h, 7d or an ISO time')
@@ -90,7 +127,7 @@ program
   .command('kill')
   .description('disconnect every live session with exactly this common name (spaces included)')
   .argument('<name>', 'common name')
-  .requiredOption('-c, --config <file>', 'configuration file')
+  .addOption(configOption())
   .option('-i, --instance <name>', 'only on this OpenVPN instance')
   .action(async (name: string, o: { config: string; instance?: string }) =>
     process.exit(await (await import('./control.ts')).killCommand(o.config, name, o.instance)),
@@ -112,7 +149,8 @@ program
   .description('a throwaway OpenVPN server, clients and the daemon on this machine, showing live events (needs root and openvpn)')
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 5)
   .option('--duration <seconds>', 'how long the clients stay connected', (v) => Number.parseInt(v, 10), 5)
-  .action(async (o: { clients: number; duration: number }) => {
+  .addOption(new Option('-m, --mode <mode>', 'how OpenVPN hands events to the daemon').choices(['hook', 'management']).default('hook'))
+  .action(async (o: { clients: number; duration: number; mode: 'hook' | 'management' }) => {
     const { runDemo } = await import('./demo.ts');
     // Ctrl-C or SIGTERM: the demo stops its clients, server and daemon and removes its files first
     const stop = new AbortController();
@@ -127,7 +165,9 @@ program
 
 program
   .command('bench')
-  .description('the reconnect-storm benchmark: N real clients, then a real server, five ways of running hooks (needs root and openvpn)')
+  .description(
+    `the reconnect-storm benchmark: N real clients, then a real server, once per way of running hooks (${BENCH_MODES.join(', ')}; needs root and openvpn)`,
+  )
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 300)
   .option('--json <file>', 'also write the results as JSON (every run)')
   .option('--modes <list>', `comma-separated subset of ${BENCH_MODES.join(',')}`)
@@ -158,7 +198,10 @@ program
     const { formatTable, runBench, stopBench } = await import('../bench/bench.ts');
     const modes = o.modes?.split(',') as BenchMode[] | undefined;
     const unknown = modes?.filter((m) => !(BENCH_MODES as readonly string[]).includes(m));
-    if (unknown?.length) throw new Error(`unknown mode(s): ${unknown.join(', ')}`);
+    if (unknown?.length) {
+      process.stderr.write(`flexscript bench: unknown mode(s): ${unknown.join(', ')} (modes: ${BENCH_MODES.join(', ')})\n`);
+      process.exit(EXIT.usage);
+    }
     // stopped by a signal or a crash: the root grant for nobody, the namespace and every process
     // go first; the labs' exit hook then removes their files
     const stop = (code: number) => {
@@ -187,6 +230,11 @@ program
   });
 
 await program.parseAsync(process.argv).catch((err: unknown) => {
+  // a config that does not load (flexscript run): its problems, one a line, and exit 3
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.problems.map(formatProblem).join('\n')}\n`);
+    process.exit(EXIT.config);
+  }
   process.stderr.write(`flexscript: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  process.exit(EXIT.failure);
 });

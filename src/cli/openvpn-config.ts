@@ -13,6 +13,7 @@ import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
 import { offlineServices } from '../daemon/services.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
+import { EXIT } from './exit-codes.ts';
 
 /** The hook client shipped with this package. */
 export const HOOK_PATH = fileURLToPath(new URL('../../hook/flexscript-hook', import.meta.url));
@@ -38,9 +39,18 @@ export function hookServerLines(hook: HookConfig, handled: readonly EventName[])
   return lines;
 }
 
-export async function openvpnConfigCommand(file: string, mode: 'hook' | 'management', daemonUser?: string): Promise<number> {
+export async function openvpnConfigCommand(file: string, modeGiven: 'hook' | 'management' | undefined, daemonUser?: string): Promise<number> {
   try {
     const loaded = await loadConfig(file);
+    // the config's own mode, when it has one; a config with both sections serves both: say which
+    const mode =
+      modeGiven ?? (loaded.config.management && !loaded.config.hook ? 'management' : loaded.config.hook && !loaded.config.management ? 'hook' : undefined);
+    if (!mode) {
+      process.stderr.write(
+        `${file}: ${loaded.config.hook ? 'has both hook: and management:' : 'has neither hook: nor management:'}; give --mode hook or --mode management\n`,
+      );
+      return loaded.config.hook ? EXIT.usage : EXIT.config;
+    }
     // stdout carries the OpenVPN lines; plugin warnings go to stderr
     const log = createLogger('warn', pino.destination({ dest: 2, sync: true }));
     const plugins = await loadPlugins(loaded, log, offlineServices(loaded.config));
@@ -50,7 +60,7 @@ export async function openvpnConfigCommand(file: string, mode: 'hook' | 'managem
       const { management } = loaded.config;
       if (!management) {
         process.stderr.write(`${file}: management: missing; management mode needs a management: section (instances)\n`);
-        return 1;
+        return EXIT.config;
       }
       const checksPasswords = handled.includes('user-pass-verify');
       const blocks = management.instances.map((i) => managementModeLines(i, { checksPasswords, daemonUser }).join('\n'));
@@ -59,13 +69,13 @@ export async function openvpnConfigCommand(file: string, mode: 'hook' | 'managem
     }
     if (!loaded.config.hook) {
       process.stderr.write(`${file}: hook: missing; hook mode needs a hook: section (dir, group)\n`);
-      return 1;
+      return EXIT.config;
     }
     process.stdout.write(`${hookServerLines(loaded.config.hook, handled).join('\n')}\n`);
     return 0;
   } catch (err) {
     const text = err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : errorMessage(err);
     process.stderr.write(`${text}\n`);
-    return 1;
+    return err instanceof ConfigError ? EXIT.config : EXIT.failure;
   }
 }

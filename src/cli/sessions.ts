@@ -3,12 +3,13 @@
  * `flexscript sessions`: session history from the accounting store, newest first, with
  * filters by user (common name or username), time and instance; a table or `--json`.
  */
-import { errorMessage } from '../errors.ts';
+import { ConfigError, errorMessage, formatProblem } from '../errors.ts';
+import { EXIT } from './exit-codes.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { createLogger } from '../logger.ts';
 import { openStore } from '../store/open-store.ts';
 import type { SessionQuery, SessionRecord } from '../store/store.ts';
-import { tableName, tableTime, terminalJson, textTable } from './text-table.ts';
+import { tableName, tableTime, tableTimeZone, terminalJson, textTable } from './text-table.ts';
 
 export interface SessionsOptions {
   readonly config: string;
@@ -39,7 +40,7 @@ function duration(r: SessionRecord, now: number): string {
 
 export function sessionsTable(rows: readonly SessionRecord[], now = Date.now()): string {
   return textTable(
-    ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', 'START', 'END', 'DURATION', 'BYTES IN', 'BYTES OUT', 'ENDED BY'],
+    ['INSTANCE', 'NAME', 'USER', 'VPN ADDRESS', 'REAL ADDRESS', `START (${tableTimeZone()})`, 'END', 'DURATION', 'BYTES IN', 'BYTES OUT', 'ENDED BY'],
     rows.map((r) => [
       r.instance,
       tableName(r.commonName),
@@ -82,7 +83,7 @@ export async function sessionsCommand(o: SessionsOptions): Promise<number> {
     }
     return 0;
   } catch (err) {
-    process.stderr.write(`flexscript sessions: ${errorMessage(err)}\n`);
-    return 1;
+    process.stderr.write(`flexscript sessions: ${err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : errorMessage(err)}\n`);
+    return err instanceof ConfigError ? EXIT.config : EXIT.failure;
   }
 }

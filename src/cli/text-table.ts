@@ -64,9 +64,26 @@ function escapeJson(json: string): string {
   );
 }
 
-/** Columns padded to their widest cell (in terminal columns), two spaces apart, no trailing blanks. */
-export function textTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const cells = [head, ...rows].map((r) => head.map((_, i) => visibleText(r[i] ?? '')));
+/** The widest a table column gets, in terminal columns: a long name is cut with `…` (--json has it whole). */
+export const MAX_COLUMN_WIDTH = 40;
+
+/** Text cut to at most `width` terminal columns, ending in `…` when cut. */
+function capWidth(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text;
+  let out = '';
+  for (const ch of text) {
+    if (displayWidth(`${out}${ch}`) > width - 1) break;
+    out += ch;
+  }
+  return `${out}…`;
+}
+
+/**
+ * Columns padded to their widest cell (in terminal columns, each at most MAX_COLUMN_WIDTH), two
+ * spaces apart, no trailing blanks.
+ */
+export function textTable(head: readonly string[], rows: readonly (readonly string[])[], maxWidth = MAX_COLUMN_WIDTH): string {
+  const cells = [head, ...rows].map((r) => head.map((_, i) => capWidth(visibleText(r[i] ?? ''), Math.max(maxWidth, displayWidth(head[i]!)))));
   const widths = head.map((_, i) => Math.max(...cells.map((r) => displayWidth(r[i]!))));
   return cells
     .map((r) =>
@@ -78,7 +95,15 @@ export function textTable(head: readonly string[], rows: readonly (readonly stri
     .join('\n');
 }
 
-/** A time for a table: `2026-11-28 21:05:33` (UTC). */
+/** The time zone tables are shown in: the system's (TZ), e.g. `Europe/Berlin` or `UTC`. */
+export function tableTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
+}
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** A time for a table, in the local time zone (tableTimeZone, named in the column's head): `2026-11-28 22:05:33`. */
 export function tableTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }

@@ -10,6 +10,7 @@ import type { DecisionMessage } from '../observe/channels.ts';
 import { openWatch } from '../observe/watch-client.ts';
 import type { WatchLine } from '../observe/watch-feed.ts';
 import { quotedName, terminalJsonLine, visibleText } from './text-table.ts';
+import { EXIT, WHY_UNREACHABLE } from './exit-codes.ts';
 
 const ms = (n: number | undefined) => (n === undefined ? '' : ` ${n.toFixed(1)} ms`);
 
@@ -68,7 +69,9 @@ export async function watchCommand(configFile: string, json: boolean): Promise<n
     process.stderr.write('the daemon ended the watch\n');
     return 0;
   } catch (err) {
-    process.stderr.write(`${err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : errorMessage(err)}\n`);
-    return 1;
+    const unreachable = /cannot reach the daemon/.test(errorMessage(err));
+    const text = err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : `${errorMessage(err)}${unreachable ? `; ${WHY_UNREACHABLE}` : ''}`;
+    process.stderr.write(`${text}\n`);
+    return err instanceof ConfigError ? EXIT.config : unreachable ? EXIT.unreachable : EXIT.failure;
   }
 }

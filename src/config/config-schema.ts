@@ -223,9 +223,13 @@ export const configSchema = z
     /** Names this OpenVPN server in logs and records. */
     instance: instanceName.default('openvpn'),
     log: z
-      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        /** text: one line a record for people; json: for log shippers; auto: text on a terminal and in the journal. */
+        format: z.enum(['auto', 'text', 'json']).default('auto'),
+      })
       .strict()
-      .default({ level: 'info' }),
+      .default({ level: 'info', format: 'auto' }),
     hook: hook.optional(),
     management: management.optional(),
     pipeline: z

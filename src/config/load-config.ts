@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { type FieldPath, formatField, lineOf, parseYaml } from '../util/yaml-location.ts';
 import { configSchema, type Config } from './config-schema.ts';
+import { didYouMean, knownKeys } from './did-you-mean.ts';
 
 export type { FieldPath } from '../util/yaml-location.ts';
 
@@ -17,15 +18,34 @@ export interface LoadedConfig {
   readonly file: string;
   readonly dir: string;
   readonly config: Config;
-  /** Turns a schema failure at `prefix` into problems with file, line and field. */
-  problems(issues: readonly z.core.$ZodIssue[], prefix?: FieldPath): ConfigProblem[];
+  /**
+   * Turns a schema failure at `prefix` into problems with file, line and field; given the schema
+   * the issues came from, an unknown key names the nearest known one.
+   */
+  problems(issues: readonly z.core.$ZodIssue[], prefix?: FieldPath, schema?: z.core.$ZodType): ConfigProblem[];
 }
 
-function issueProblems(file: string, doc: Document, counter: LineCounter, issues: readonly z.core.$ZodIssue[], prefix: FieldPath): ConfigProblem[] {
+function issueProblems(
+  file: string,
+  doc: Document,
+  counter: LineCounter,
+  issues: readonly z.core.$ZodIssue[],
+  prefix: FieldPath,
+  schema: z.core.$ZodType | undefined,
+): ConfigProblem[] {
   return issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => ({ file, line: lineOf(doc, counter, path, k), field: formatField([...path, k]), problem: 'unknown key' }));
+      const known = knownKeys(schema, issue.path);
+      return issue.keys.map((k) => {
+        const near = didYouMean(k, known);
+        return {
+          file,
+          line: lineOf(doc, counter, path, k),
+          field: formatField([...path, k]),
+          problem: near ? `unknown key; did you mean ${near}?` : 'unknown key',
+        };
+      });
     }
     if (issue.code === 'invalid_union') {
       // report the most specific branch message rather than zod's generic one
@@ -42,12 +62,12 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   if (yaml.problems) throw new ConfigError(yaml.problems);
   const { doc, counter } = yaml;
   const result = configSchema.safeParse(doc.toJS() ?? {});
-  if (!result.success) throw new ConfigError(issueProblems(file, doc, counter, result.error.issues, []));
+  if (!result.success) throw new ConfigError(issueProblems(file, doc, counter, result.error.issues, [], configSchema));
   return {
     file,
     dir: dirname(resolve(file)),
     config: result.data,
-    problems: (issues, prefix = []) => issueProblems(file, doc, counter, issues, prefix),
+    problems: (issues, prefix = [], schema = undefined) => issueProblems(file, doc, counter, issues, prefix, schema),
   };
 }
 

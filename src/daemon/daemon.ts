@@ -93,7 +93,7 @@ class Daemon {
 
   static async start(configPath: string, options: DaemonOptions = {}): Promise<Daemon> {
     const loaded = await loadConfig(configPath);
-    const log = options.log ?? createLogger(loaded.config.log.level);
+    const log = options.log ?? createLogger(loaded.config.log.level, undefined, loaded.config.log.format);
     // metrics and watchers subscribe to the channels before the first event can flow
     const observers = await openObservers(loaded.config, log);
     const { services, plugins } = await openServicesAndPlugins(loaded, log, observers);

@@ -129,6 +129,8 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, daemonServi
   for (const [i, entry] of config.plugins.entries()) {
     if (!entry.enabled) continue;
     let path: string;
+    // a built-in's problems name the line that names it
+    const source = entry.use !== undefined ? 'use' : 'path';
     if (entry.use !== undefined) {
       if (!BUILTINS.includes(entry.use)) {
         at(i, 'use', `no built-in plugin named ${entry.use} (built-ins: ${BUILTINS.join(', ')})`);
@@ -147,11 +149,11 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, daemonServi
     try {
       def = await importPlugin(path, entry.use !== undefined);
     } catch (err) {
-      at(i, 'path', `cannot load ${path}: ${errorMessage(err)}`);
+      at(i, source, `cannot load ${path}: ${errorMessage(err)}`);
       continue;
     }
     if (!isDefinition(def)) {
-      at(i, 'path', `${path} must export default a plugin definition ({ name, setup })`);
+      at(i, source, `${path} must export default a plugin definition ({ name, setup })`);
       continue;
     }
     const name = entry.name ?? def.name;
@@ -163,9 +165,10 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, daemonServi
 
     let options: unknown = entry.options;
     if (def.options) {
-      const parsed = def.options(z).safeParse(entry.options);
+      const schema = def.options(z);
+      const parsed = schema.safeParse(entry.options);
       if (!parsed.success) {
-        problems.push(...loaded.problems(parsed.error.issues, ['plugins', i, 'options']));
+        problems.push(...loaded.problems(parsed.error.issues, ['plugins', i, 'options'], schema));
         continue;
       }
       options = parsed.data;
@@ -181,12 +184,12 @@ export async function loadPlugins(loaded: LoadedConfig, log: Logger, daemonServi
         def.setup({ options, log: plog, instance: config.instance, configDir: loaded.dir, signal, services }),
       );
     } catch (err) {
-      at(i, 'path', `plugin ${name} setup failed: ${errorMessage(err)}`);
+      at(i, source, `plugin ${name} setup failed: ${errorMessage(err)}`);
       continue;
     }
     const unknown = Object.keys(instance ?? {}).filter((k) => !INSTANCE_EXTRAS.has(k) && !isEventName(k));
     if (typeof instance !== 'object' || instance === null || unknown.length > 0) {
-      at(i, 'path', `plugin ${name} returned unknown hook(s): ${unknown.join(', ') || typeof instance}`);
+      at(i, source, `plugin ${name} returned unknown hook(s): ${unknown.join(', ') || typeof instance}`);
       await instance?.close?.();
       continue;
     }

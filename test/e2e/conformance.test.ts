@@ -364,7 +364,7 @@ for (const mode of MODES) {
         JSON.stringify(rows),
       );
       const table = flexscript('status', '--config', h.configPath);
-      assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE +BYTES IN +BYTES OUT\ne2e +(rita|sam) /);
+      assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE \([^)]+\) +BYTES IN +BYTES OUT\ne2e +(rita|sam) /);
       // a disconnect after the restart reaches plugins for the rebuilt session
       await clients[0]!.stop();
       const gone = await waitFor('disconnect after restart', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'rita'));

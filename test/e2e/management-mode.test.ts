@@ -69,7 +69,7 @@ test('the pass-through socket refuses commands that are not read-only and serves
   );
   assert.match(rows[0]!.vpnAddress, /^10\./);
   const table = flexscript('status', '--config', h.configPath);
-  assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE +BYTES IN +BYTES OUT\ne2e +peggy /);
+  assert.match(table.stdout, /^INSTANCE +NAME +USER +VPN ADDRESS +REAL ADDRESS +SINCE \([^)]+\) +BYTES IN +BYTES OUT\ne2e +peggy /);
 });
 
 test('one daemon serves two OpenVPN instances: a unix socket and a password-protected loopback TCP port', async (t) => {

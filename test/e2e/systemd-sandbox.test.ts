@@ -169,7 +169,7 @@ test("hook mode under Debian's openvpn-server@ unit: with init's drop-in a clien
 
   // without the drop-in: check points at the shipped unit's LimitNPROC line
   const before = m.flexscript(...checkArgs(m));
-  assert.equal(before.status, 1, `${before.stdout}\n${before.stderr}`);
+  assert.equal(before.status, 3, `${before.stdout}\n${before.stderr}`);
   const unitFile = join(m.unitRoot, 'lib/systemd/system/openvpn-server@.service');
   const line =
     readFileSync(unitFile, 'utf8')

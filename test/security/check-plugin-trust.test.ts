@@ -60,7 +60,7 @@ function refused(s: Setup, reason: RegExp): void {
     ['openvpn-config', '--config', s.config, '--mode', 'hook'],
   ]) {
     const r = flexscript(...args);
-    assert.equal(r.status, 1, `${args[0]} refuses: ${r.stdout}${r.stderr}`);
+    assert.equal(r.status, 3, `${args[0]} refuses: ${r.stdout}${r.stderr}`);
     assert.match(
       r.stderr,
       new RegExp(
