@@ -9,7 +9,7 @@ export type Logger = PinoLogger;
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 /** Paths that can hold a password anywhere in a log record. */
-const REDACT = ['password', 'env.password', 'event.password', 'event.env.password', '*.password'];
+const REDACT = ['password', 'env.password', 'event.password', 'event.env.password', '*.password', 'challengeResponse', '*.challengeResponse'];
 
 export function createLogger(level: LogLevel = 'info', destination?: DestinationStream): Logger {
   const options = {

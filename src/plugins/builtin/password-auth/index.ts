@@ -25,7 +25,7 @@
 import { resolve } from 'node:path';
 import type { z as Zod } from 'zod';
 import { duration } from '../../../util/duration.ts';
-import { addressKey, RateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { addressKey, RateLimiter, type RateLimitOptions } from '../../../util/rate-limit.ts';
 import { argon2Params, UsersFile, type UserEntry } from './users-file.ts';
 import { dummyHashLike, verifyPassword } from './verify.ts';
 import type { PluginDefinition } from '../../plugin-api.ts';
