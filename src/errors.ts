@@ -35,6 +35,15 @@ const DAEMON_ERROR_CODES = {
   },
   HOOK_QUEUED: { code: 'FXS_HOOK_QUEUED', meaning: 'a notify event was spooled while no daemon listened; the daemon reads it when it starts' },
   HOOK_USAGE: { code: 'FXS_HOOK_USAGE', meaning: 'the hook client was started with fewer than its four arguments', exit: 1 },
+  CHALLENGE_UNAVAILABLE: {
+    code: 'FXS_CHALLENGE_UNAVAILABLE',
+    meaning: 'a plugin asked a client a question (challenge) where its source cannot carry the answer (hook mode); the client is denied',
+  },
+  TOTP_SECRETS: {
+    code: 'FXS_TOTP_SECRETS',
+    meaning:
+      "the totp plugin's secrets file is refused (owner, mode, a link, a bad line); at start the plugin does not load, later the previous version stays in use",
+  },
 } as const satisfies Readonly<Record<string, ErrorCodeInfo>>;
 
 /** The codes of FlexscriptError, by name (the root pipe's codes are RootErrorCode in src/root/protocol.ts). */

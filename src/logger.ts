@@ -18,7 +18,7 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export type LogFormat = 'auto' | 'text' | 'json';
 
 /** Paths that can hold a password anywhere in a log record. */
-const REDACT = ['password', 'env.password', 'event.password', 'event.env.password', '*.password'];
+const REDACT = ['password', 'env.password', 'event.password', 'event.env.password', '*.password', 'challengeResponse', '*.challengeResponse'];
 
 /** pino's numeric levels, by name and as syslog priorities (RFC 5424: 2 crit, 3 err, 4 warning, 6 info, 7 debug). */
 const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };

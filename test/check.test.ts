@@ -656,3 +656,22 @@ test('check reads the units: private /tmp holding the deferral files, a read-onl
     /flexscriptd\.service:2: User: flexscript, but OpenVPN's management-client-user is nobody/,
   );
 });
+
+test('totp mode dynamic in hook mode is refused at its line, naming management mode; static there and dynamic in management mode pass', async (t) => {
+  const s = setup(t);
+  const secrets = join(s.dir, 'totp-secrets');
+  writeFileSync(secrets, 'alice:JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n', { mode: 0o600 });
+  const totp = (mode: string) => ['  - use: totp', '    options:', `      file: ${secrets}`, `      mode: ${mode}`];
+  const hook = ['instance: office', 'hook:', `  dir: ${s.runDir}`, '  group: nogroup', 'plugins:'];
+  s.writeConfig([...hook, ...totp('dynamic')]);
+  const dynamicInHook = (await runChecks(s.config)).problems;
+  found(
+    dynamicInHook,
+    /flexscript\.yaml:9: plugins\[0\]\.options\.mode: mode dynamic .* only management mode hears its answer .*serve this OpenVPN in management mode/,
+  );
+  s.writeConfig([...hook, ...totp('static')]);
+  assert.deepEqual((await runChecks(s.config)).problems, []);
+  s.writeConfig(['instance: office', 'management:', '  instances:', '    - { name: a, socket: /run/openvpn/a.sock }', 'plugins:', ...totp('dynamic')]);
+  const management = (await runChecks(s.config)).problems;
+  assert.ok(!management.some((p) => /mode dynamic/.test(p)), management.join('\n'));
+});

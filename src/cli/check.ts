@@ -461,6 +461,18 @@ export function checkManagementPasswords(loaded: LoadedConfig, f: Findings): voi
   });
 }
 
+/** A challenge answered while the client waits needs management mode: OpenVPN gives hook scripts no answer. */
+function checkChallenges(loaded: LoadedConfig, f: Findings): void {
+  if (!loaded.config.hook) return;
+  loaded.config.plugins.forEach((p, i) => {
+    const mode = (p.options as { mode?: unknown } | undefined)?.mode;
+    if (p.use !== 'totp' || !p.enabled || mode !== 'dynamic') return;
+    const text =
+      'mode dynamic asks the client while it waits (CR_TEXT), and only management mode hears its answer (>CLIENT:CR_RESPONSE); OpenVPN gives hook scripts none: serve this OpenVPN in management mode, or use mode static or crv1';
+    f.problems.push(...loaded.problems([{ code: 'custom', path: [], message: text, input: undefined }], ['plugins', i, 'options', 'mode']).map(formatProblem));
+  });
+}
+
 // ---------------------------------------------------------------- sockets and the runtime directory
 
 /** A file the daemon creates with the config's mode and group. */
@@ -713,6 +725,7 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   // the systemd units OpenVPN and the daemon run under, as installed
   checkUnits(config, options.openvpnConfig, openvpn, options, f);
   checkManagementPasswords(loaded, f);
+  checkChallenges(loaded, f);
   const daemonUser = daemonUserOf(config, options, openvpn);
   checkStatusFile(loaded, stateful, daemonUser, f);
   checkUsersFiles(loaded, daemonUser, f);

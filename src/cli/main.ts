@@ -145,6 +145,20 @@ program
   );
 
 program
+  .command('totp')
+  .description('second factor (the totp plugin)')
+  .command('enroll')
+  .description('make a new TOTP secret for a user in a secrets file; prints the otpauth:// URI and its QR code')
+  .argument('<user>', 'user name')
+  .requiredOption('-f, --file <file>', 'TOTP secrets file (created with mode 0640 if missing)')
+  .option('--issuer <name>', 'the name authenticator apps show', 'OpenVPN')
+  .option('--force', 'replace the secret of a user already enrolled')
+  .option('--no-qr', 'print the URI only')
+  .action(async (user: string, o: { file: string; issuer: string; force?: boolean; qr: boolean }) =>
+    process.exit(await (await import('./totp.ts')).totpEnrollCommand(user, o)),
+  );
+
+program
   .command('demo')
   .description('a throwaway OpenVPN server, clients and the daemon on this machine, showing live events (needs root and openvpn)')
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 5)

@@ -93,7 +93,7 @@ function findUser(lines: readonly string[], user: string, file: string): number 
 }
 
 /** Replaces `path` with `text` atomically, keeping the old file's mode and owner. */
-async function replaceFile(path: string, text: string): Promise<void> {
+export async function replaceFile(path: string, text: string): Promise<void> {
   const old = await fs.stat(path).catch(() => undefined);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, old ? old.mode & 0o777 : 0o640);

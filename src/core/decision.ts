@@ -33,8 +33,20 @@ export interface PendingAuth {
   readonly timeout: number;
 }
 
+/** A question put to the client while its authentication waits (OpenVPN's CR_TEXT). */
+export interface Challenge {
+  /** Shown to the user, one line. */
+  readonly text: string;
+  /** Seconds to wait for the answer; also this handler's new time limit. */
+  readonly timeout: number;
+  /** Whether the client shows what the user types (a code), or hides it (a password). Default true. */
+  readonly echo?: boolean;
+}
+
 /** Per-run hooks a source provides. */
 export interface RunOptions {
   /** Tells OpenVPN a plugin needs time (management: client-pending-auth). */
   readonly onPending?: (auth: PendingAuth) => void | Promise<void>;
+  /** Asks the client a question and resolves with its answer (management: CR_TEXT and CR_RESPONSE). */
+  readonly challenge?: (challenge: Challenge, signal: AbortSignal) => Promise<string>;
 }

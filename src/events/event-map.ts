@@ -4,6 +4,9 @@
  * which can be deferred are all derived from here; an unknown name fails where it is used.
  */
 import type { ClientIdentity, VpnAddresses } from '../core/client.ts';
+import type { ChallengeResponse } from './password-challenge.ts';
+
+export type { ChallengeResponse };
 
 /** OpenVPN's hook names, spelled as its `script_type` (user-pass-verify, not auth-user-pass-verify). */
 export const EVENT_NAMES = [
@@ -92,8 +95,13 @@ export interface TlsVerifyEvent extends EventBase<'tls-verify'> {
 export interface UserPassVerifyEvent extends EventBase<'user-pass-verify'>, ClientIdentity {
   /** The username the client claims: what this event is about to verify. */
   readonly username: string;
-  /** Never logged: the logger redacts any `password` field. */
+  /**
+   * Never logged: the logger redacts any `password` field. The password alone: a static-challenge
+   * password (`SCRV1:...`) is decoded, and a CRV1 answer gives the password of the connect it answers.
+   */
   readonly password: string;
+  /** The second factor the client sent with its password (static challenge, CRV1 answer), if any. */
+  readonly challengeResponse?: ChallengeResponse;
 }
 
 export interface ClientConnectEvent extends EventBase<'client-connect'>, ClientIdentity, VpnAddresses {

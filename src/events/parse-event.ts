@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { EventParseError } from '../errors.ts';
 import type { AnyEvent, EventMap, EventName, EventSource, TunnelDevice } from './event-map.ts';
+import { decodePassword } from './password-challenge.ts';
 
 export interface RawEvent {
   readonly name: EventName;
@@ -137,15 +138,20 @@ export function parseEvent(raw: RawEvent): AnyEvent {
       const subject = f.required('arg 2 (subject)', args[1]);
       return { ...base, name, depth, subject, commonName: f.text(`X509_${depth}_CN`), ...realAddress(f, env) };
     }
-    case 'user-pass-verify':
+    case 'user-pass-verify': {
+      const username = f.text('username') ?? '';
+      // a static-challenge or CRV1 answer: the password alone for password plugins, the response apart
+      const { password, challengeResponse } = decodePassword(username, env.password ?? '');
       return {
         ...base,
         name,
         commonName: f.text('common_name') ?? '',
-        username: f.text('username') ?? '',
-        password: env.password ?? '',
+        username,
+        password,
+        ...(challengeResponse ? { challengeResponse } : {}),
         ...realAddress(f, env),
       };
+    }
     case 'client-connect':
       return {
         ...base,

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { answerClient, answerConfig, type ClientAnswers, type ClientQuestion } from './client-answers.ts';
 import type { Pki } from './pki.ts';
 import { waitFor } from './wait.ts';
 
@@ -154,10 +155,17 @@ export interface ClientOptions {
   readonly extraConfig?: readonly string[];
   /** Run inside this network namespace (the server's, to reach its loopback). */
   readonly netns?: string;
+  /**
+   * Credentials and challenge answers given as a VPN GUI gives them, over the client's own
+   * management interface (instead of `username`/`password` in an auth file).
+   */
+  readonly answers?: ClientAnswers;
 }
 
 export interface OpenVpnClient extends ManagedProcess {
   readonly commonName: string;
+  /** The questions the client was asked (with `answers`), in order. */
+  readonly questions: readonly ClientQuestion[];
   waitConnected(timeoutMs?: number): Promise<void>;
   waitAuthFailed(timeoutMs?: number): Promise<void>;
   /** The PUSH_REPLY the client received, if any. */
@@ -193,10 +201,27 @@ export async function startClient(o: ClientOptions): Promise<OpenVpnClient> {
     await writeFile(auth, `${o.username}\n${o.password ?? ''}\n`, { mode: 0o600 });
     config.push(`auth-user-pass ${auth}`);
   }
+  const socket = join(o.dir, `client-${process.pid}-${n}.sock`);
+  if (o.answers) config.push(...answerConfig(socket, o.answers));
   config.push(...(o.extraConfig ?? []));
   const configPath = join(o.dir, `client-${process.pid}-${n}.conf`);
   await writeFile(configPath, `${config.join('\n')}\n`);
-  const proc = startProcess(openvpnBinary(), ['--config', configPath], join(o.dir, `client-${process.pid}-${n}.log`), o.netns);
+  const started = startProcess(openvpnBinary(), ['--config', configPath], join(o.dir, `client-${process.pid}-${n}.log`), o.netns);
+  let answering: Awaited<ReturnType<typeof answerClient>> | undefined;
+  try {
+    answering = o.answers ? await answerClient(socket, o.answers) : undefined;
+  } catch (err) {
+    await started.stop();
+    throw err;
+  }
+  const proc: ManagedProcess = answering
+    ? extend(started, {
+        stop: async () => {
+          answering.close();
+          await started.stop();
+        },
+      })
+    : started;
   const fail = (what: string) => new Error(`client ${JSON.stringify(o.commonName)}: ${what}; log ${proc.logPath}:\n${proc.log().slice(-1500)}`);
   /** Waits for `expected` in the log; `opposite` there first fails at once. */
   const outcome = (expected: string, opposite: string, timeoutMs: number) =>
@@ -215,6 +240,7 @@ export async function startClient(o: ClientOptions): Promise<OpenVpnClient> {
       });
   const client: Omit<OpenVpnClient, keyof ManagedProcess> = {
     commonName: o.commonName,
+    questions: answering?.questions ?? [],
     waitConnected: (timeoutMs = 60_000) => outcome('Initialization Sequence Completed', 'AUTH_FAILED', timeoutMs),
     waitAuthFailed: (timeoutMs = 60_000) => outcome('AUTH_FAILED', 'Initialization Sequence Completed', timeoutMs),
     pushReply() {

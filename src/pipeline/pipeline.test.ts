@@ -264,3 +264,41 @@ test('across plugins the later address wins, and a plugin that denies gives none
   assert.equal(d.verdict, 'deny');
   assert.equal(d.addresses, undefined);
 });
+
+test('challenge: the source asks the client and the handler gets the answer, past its old time limit; without a source that can, it rejects', async () => {
+  const { log } = capture();
+  const answers: string[] = [];
+  const p = new Pipeline(
+    [
+      plugin(
+        'otp',
+        {
+          'user-pass-verify': async (_e, ctx) => {
+            try {
+              answers.push(await ctx.challenge({ text: 'Code?', timeout: 2 }));
+            } catch (err) {
+              ctx.deny((err as Error).message);
+            }
+          },
+        },
+        50,
+      ),
+    ],
+    log,
+  );
+  const auth = parseEvent({ name: 'user-pass-verify', instance: 'i', source: 'management', env: { username: 'u', password: 'p' } });
+  const asked: unknown[] = [];
+  const answered = await p.run(auth, undefined, {
+    challenge: async (c) => {
+      asked.push(c);
+      await new Promise((r) => setTimeout(r, 150));
+      return '123456';
+    },
+  });
+  assert.equal(answered.verdict, 'accept');
+  assert.deepEqual(asked, [{ text: 'Code?', timeout: 2, echo: true }]);
+  assert.deepEqual(answers, ['123456']);
+  const hook = await p.run(auth);
+  assert.equal(hook.verdict, 'deny');
+  assert.match(hook.reason!, /challenge\(\) needs management mode/);
+});

@@ -5,7 +5,7 @@
  * that throws or times out denies that one client (for decision events) or is logged and
  * skipped (for notifications). Nothing a plugin does can crash the daemon.
  */
-import { ErrorCode, PluginFailure, errorMessage } from '../errors.ts';
+import { ErrorCode, FlexscriptError, PluginFailure, errorMessage } from '../errors.ts';
 import { isDecisionEvent, type AnyEvent, type EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import { pluginCalls, type PluginCallMessage } from '../observe/channels.ts';
@@ -89,6 +89,21 @@ export class Pipeline {
                 void Promise.resolve(runOptions.onPending?.({ extra, timeout })).catch((err: unknown) =>
                   plog.warn({ err: errorMessage(err) }, 'OpenVPN did not take the pending notice'),
                 );
+              },
+              challenge: async (c) => {
+                if (!open) throw new Error('challenge() after the handler finished');
+                if (event.name !== 'user-pass-verify') throw new Error(`challenge() is not available on ${event.name}`);
+                if (!runOptions.challenge)
+                  throw new FlexscriptError(
+                    ErrorCode.CHALLENGE_UNAVAILABLE,
+                    'challenge() needs management mode: OpenVPN gives hook scripts no challenge response',
+                  );
+                const timeout = Number(c?.timeout);
+                if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw new Error('challenge(): timeout must be 1 to 3600 seconds');
+                // the answer may take the whole timeout; a little more to hear it
+                extend(timeout * 1000 + 5000);
+                plog.info({ event: event.name, timeout }, 'challenge sent to the client');
+                return runOptions.challenge({ text: String(c.text), timeout, echo: c.echo !== false }, signal);
               },
               addGroups: (...names) => {
                 if (!open) return plog.warn({ event: event.name }, 'addGroups() after the handler finished is ignored');

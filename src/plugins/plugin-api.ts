@@ -19,13 +19,13 @@ import type { z } from 'zod';
 import type { ClientDisconnectEvent, EventMap, EventName } from '../events/event-map.ts';
 import type { Logger } from '../logger.ts';
 import type { Client, ClientIdentity } from '../core/client.ts';
-import type { Decision, PendingAuth } from '../core/decision.ts';
+import type { Challenge, Decision, PendingAuth } from '../core/decision.ts';
 import type { ClientState } from '../sessions/session-table.ts';
 import type { DenialRecord, KillRequest, LimitKey, SessionLimit, SessionRecord } from '../store/store.ts';
 
 export { EVENT_NAMES } from '../events/event-map.ts';
 export type * from '../events/event-map.ts';
-export type { Client, ClientIdentity, ClientState, Decision, DenialRecord, KillRequest, LimitKey, Logger, PendingAuth, SessionLimit, SessionRecord };
+export type { Challenge, Client, ClientIdentity, ClientState, Decision, DenialRecord, KillRequest, LimitKey, Logger, PendingAuth, SessionLimit, SessionRecord };
 
 export interface BaseContext {
   /** The plugin's child logger (carries the plugin's name). */
@@ -70,6 +70,14 @@ export interface AuthContext extends DecisionContext {
    * authentication brought some. Names are data, kept as given and compared exactly.
    */
   addGroups(...groups: string[]): void;
+  /**
+   * Asks the client a question and resolves with what the user answered (a one-time code).
+   * Management mode only: OpenVPN is told `client-pending-auth ... "CR_TEXT:..."` and the
+   * client's `>CLIENT:CR_RESPONSE` is the answer. The handler's time limit becomes `timeout`.
+   * Rejects in hook mode (OpenVPN gives hook scripts no answer), on timeout, and when the
+   * client leaves. The answer is client-controlled text.
+   */
+  challenge(challenge: Challenge): Promise<string>;
 }
 
 export interface ConnectContext extends AuthContext {

@@ -9,7 +9,8 @@
 import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../../errors.ts';
 import { managementKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
-import type { Decision, PendingAuth } from '../../core/decision.ts';
+import type { Challenge, Decision, PendingAuth } from '../../core/decision.ts';
+import { base64Text } from '../../events/password-challenge.ts';
 import { listedClient } from '../../core/listed-client.ts';
 import { REBUILD_AGAIN_MS, type EventSink, type SourceAdapter } from '../../events/source.ts';
 import type { ManagementInstanceConfig } from '../../config/config-schema.ts';
@@ -50,6 +51,8 @@ export class ManagementSource implements SourceAdapter {
   /** The pid of the OpenVPN last attached to: a new one numbers its clients from 0 again. */
   #openvpnPid: number | undefined;
   readonly #burst = new ConnectBurst();
+  /** Challenges waiting for the client's CR_RESPONSE, by `cid/kid`. */
+  readonly #challenges = new Map<string, (answer: string | Error) => void>();
 
   private constructor(
     private readonly options: ManagementSourceOptions,
@@ -75,7 +78,11 @@ export class ManagementSource implements SourceAdapter {
       clearTimeout(this.#again);
       this.#again = setTimeout(() => void this.#rebuild(), REBUILD_AGAIN_MS).unref();
     });
-    this.client.on('detach', () => publishLifecycle(() => ({ what: 'source-detached', source: 'management', instance: this.instance })));
+    this.client.on('detach', () => {
+      // the OpenVPN that would have carried the answers is gone
+      for (const settle of [...this.#challenges.values()]) settle(new Error('OpenVPN detached before the client answered'));
+      publishLifecycle(() => ({ what: 'source-detached', source: 'management', instance: this.instance }));
+    });
     // an OpenVPN on hold (management-hold) answers status only once released
     this.client.on('release', () => void this.#rebuild());
   }
@@ -119,7 +126,11 @@ export class ManagementSource implements SourceAdapter {
       case 'client-address':
         void this.#address(m.cid, m.address);
         break;
+      case 'client-cr-response':
+        this.#answered(m.cid, m.kid, m.response);
+        break;
       case 'client-disconnect':
+        for (const [id, settle] of [...this.#challenges]) if (id.startsWith(`${m.cid}/`)) settle(new Error('the client left before it answered'));
         // A client refused or dropped before it was accepted leaves with an empty env; it
         // never had a session and plugins never saw it connect.
         if (!this.options.sink.client(managementKey(this.instance, m.cid)) && !m.env.common_name) {
@@ -142,8 +153,52 @@ export class ManagementSource implements SourceAdapter {
     const key = managementKey(this.instance, cid);
     const { kid, ...rawExtra } = extra;
     // a plugin that needs time: OpenVPN keeps the client waiting instead of timing it out
-    const run = kid === undefined ? {} : { onPending: (p: PendingAuth) => this.client.clientPendingAuth(cid, kid, p.extra, p.timeout).then(() => undefined) };
+    const run =
+      kid === undefined
+        ? {}
+        : {
+            onPending: (p: PendingAuth) => this.client.clientPendingAuth(cid, kid, p.extra, p.timeout).then(() => undefined),
+            ...(name === 'user-pass-verify' ? { challenge: (c: Challenge, signal: AbortSignal) => this.#challenge(cid, kid, c, signal) } : {}),
+          };
     return this.options.sink.handle({ raw: { name, instance: this.instance, source: 'management', env, ...rawExtra }, keyOf: () => key, run });
+  }
+
+  /**
+   * Puts a question to a client waiting in user-pass-verify (`client-pending-auth ... CR_TEXT`)
+   * and resolves with its `>CLIENT:CR_RESPONSE`, decoded. One question per client key at a time.
+   */
+  #challenge(cid: number, kid: number, c: Challenge, signal: AbortSignal): Promise<string> {
+    const id = `${cid}/${kid}`;
+    if (this.#challenges.has(id)) return Promise.reject(new Error('a challenge to this client is already waiting for its answer'));
+    // CR_TEXT:flags:text; E: the client shows what is typed, R: an answer is required
+    const extra = `CR_TEXT:${c.echo === false ? 'R' : 'E,R'}:${c.text.replace(/[\r\n]+/g, ' ')}`;
+    return new Promise<string>((resolve, reject) => {
+      const settle = (answer: string | Error) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.#challenges.delete(id);
+        if (answer instanceof Error) reject(answer);
+        else resolve(answer);
+      };
+      const onAbort = () => settle(new Error('the challenge was abandoned'));
+      const timer = setTimeout(() => settle(new Error(`no answer to the challenge within ${c.timeout} s`)), c.timeout * 1000);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#challenges.set(id, settle);
+      this.client
+        .clientPendingAuth(cid, kid, extra, c.timeout)
+        .catch((err: unknown) => settle(new Error(`OpenVPN did not take the challenge: ${errorMessage(err)}`)));
+    });
+  }
+
+  /** A client's CR_RESPONSE: the answer to the challenge waiting for that client key, if any. */
+  #answered(cid: number, kid: number, response: string): void {
+    const settle = this.#challenges.get(`${cid}/${kid}`);
+    if (!settle) {
+      this.options.log.info({ cid, kid }, 'a challenge response nobody waits for was dropped');
+      return;
+    }
+    const text = base64Text(response);
+    settle(text ?? new Error('the challenge response is not base64 of UTF-8 text'));
   }
 
   /** Disconnects a live client of this instance; false when the key names no client of it. */

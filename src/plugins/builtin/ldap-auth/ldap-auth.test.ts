@@ -48,6 +48,7 @@ async function plugin(t: TestContext, options: Record<string, unknown>) {
       state: undefined,
       deny: (reason: string, clientReason?: string) => void (denied ??= { reason, ...(clientReason === undefined ? {} : { clientReason }) }),
       pending: () => undefined,
+      challenge: () => Promise.reject(new Error('no challenge here')),
       addGroups: (...g: string[]) => void groups.push(...g),
     } as AuthContext;
     await instance['user-pass-verify']!(event as UserPassVerifyEvent, ctx);

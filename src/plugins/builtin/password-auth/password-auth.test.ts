@@ -57,6 +57,7 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}, extr
       state: undefined,
       deny: (reason: string, clientReason?: string) => (denied ??= { reason, clientReason }),
       pending: () => undefined,
+      challenge: () => Promise.reject(new Error('no challenge in hook mode')),
       addGroups: (...groups: string[]) => void joined.push(...groups),
     } as AuthContext;
     await plugin['user-pass-verify']!(event, ctx);
