@@ -26,18 +26,13 @@
  *       mode: static
  */
 import { resolve } from 'node:path';
-import type { z as Zod } from 'zod';
 import { sealChallengeState } from '../../../util/challenge-state.ts';
 import { duration } from '../../../util/duration.ts';
+import { type LimitOptions, limiterOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
 import { addressKey, RateLimiter } from '../../../util/rate-limit.ts';
 import { matchingStep, ReplayGuard } from './codes.ts';
 import { SecretsFile } from './secrets-file.ts';
 import type { PluginDefinition } from '../../plugin-api.ts';
-
-type LimitOptions = { failures: number; window: number; lockout: number; 'max-lockout': number; 'max-keys': number };
-
-const USER_LIMITS: LimitOptions = { failures: 5, window: 15 * 60_000, lockout: 60_000, 'max-lockout': 3_600_000, 'max-keys': 100_000 };
-const ADDRESS_LIMITS: LimitOptions = { ...USER_LIMITS, failures: 20 };
 
 export type TotpMode = 'static' | 'crv1' | 'dynamic';
 
@@ -53,22 +48,7 @@ interface TotpOptions {
   readonly limits: { readonly user: LimitOptions; readonly address: LimitOptions };
 }
 
-function limitSchema(z: typeof Zod, d: LimitOptions) {
-  return z
-    .object({
-      failures: z.number().int().min(1).max(1000).default(d.failures),
-      window: duration.default(d.window),
-      lockout: duration.default(d.lockout),
-      'max-lockout': duration.default(d['max-lockout']),
-      'max-keys': z.number().int().min(100).max(10_000_000).default(d['max-keys']),
-    })
-    .strict()
-    .refine((l) => l['max-lockout'] >= l.lockout, { message: 'max-lockout must not be shorter than lockout', path: ['max-lockout'] })
-    .default({ ...d });
-}
-
-const limiter = (l: LimitOptions) =>
-  new RateLimiter({ failures: l.failures, window: l.window, lockout: l.lockout, maxLockout: l['max-lockout'], maxKeys: l['max-keys'] });
+const limiter = (l: LimitOptions) => new RateLimiter(limiterOptions(l));
 
 /** OpenVPN's management interface takes at most 255 bytes in one argument (the client reason), quotes included. */
 const MAX_CRV1_BYTES = 253;
@@ -103,10 +83,7 @@ const totp: PluginDefinition<TotpOptions> = {
           .max(200)
           .regex(/^[^\r\n]*$/, 'one line')
           .default('authentication failed'),
-        limits: z
-          .object({ user: limitSchema(z, USER_LIMITS), address: limitSchema(z, ADDRESS_LIMITS) })
-          .strict()
-          .default({ user: USER_LIMITS, address: ADDRESS_LIMITS }),
+        limits: loginLimitsSchema(z),
       })
       .strict()
       .refine((o) => o['challenge-timeout'] >= 5_000 && o['challenge-timeout'] <= 600_000, {
