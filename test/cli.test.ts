@@ -67,7 +67,7 @@ test('without --config every verb reads $FLEXSCRIPT_CONFIG, else /etc/flexscript
   assert.match(missing.stderr, /^\/etc\/flexscript\/flexscript\.yaml:1: \(top level\): cannot read: ENOENT/);
 });
 
-test('check: exit 3 with one line per problem, and --json with ok, problems, warnings, plugins and checked', (t) => {
+test('check: exit 3 with one line per problem, and --json with ok, problems, warnings, plugins, what plugins found and checked', (t) => {
   const dir = tempDir(t);
   const config = join(dir, 'flexscript.yaml');
   writeFileSync(config, 'instance: x\npipeline:\n  timeout: 2\n  concurency: 4\n');
@@ -89,6 +89,7 @@ test('check: exit 3 with one line per problem, and --json with ok, problems, war
     ],
     warnings: [],
     plugins: [],
+    found: [],
     checked: ['config', 'plugins', 'sockets'],
   });
   writeFileSync(config, 'instance: x\npipeline:\n  timeout: 2s\n');
