@@ -7,8 +7,17 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Writable } from 'node:stream';
+import type { ClientConnectEvent } from '../src/events/event-map.ts';
+import { parseEvent } from '../src/events/parse-event.ts';
+import { parseConfig } from '../src/config/load-config.ts';
+import { offlineServices } from '../src/daemon/services.ts';
 import { FLEXSCRIPT } from '../src/lab/daemon-process.ts';
+import { createLogger } from '../src/logger.ts';
+import { Pipeline } from '../src/pipeline/pipeline.ts';
+import { loadPlugins } from '../src/plugins/load-plugins.ts';
 import { parseRootConfig } from '../src/root/root-config.ts';
+import { SessionTable } from '../src/sessions/session-table.ts';
 
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 
@@ -67,6 +76,51 @@ for (const mode of ['hook', 'management'] as const) {
     assert.equal(readFileSync(join(dir, 'flexscript.yaml'), 'utf8'), 'instance: mine\n');
     assert.equal(flexscript('init', '--dir', dir, '--mode', mode, '--force').status, 0);
     assert.notEqual(readFileSync(join(dir, 'flexscript.yaml'), 'utf8'), 'instance: mine\n');
+  });
+}
+
+/** What a client gets from the plugins of this config: its verdict and config lines (the store left out: it refuses every call here). */
+async function answerFor(yaml: string, file: string, commonName: string) {
+  const loaded = parseConfig(yaml, file);
+  const log = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
+  const plugins = (await loadPlugins(loaded, log, offlineServices(loaded.config))).filter((p) => p.name !== 'accounting');
+  assert.deepEqual(
+    plugins.map((p) => p.name),
+    ['deny-list', 'office-routes', 'session-log'],
+  );
+  const event = parseEvent({
+    name: 'client-connect',
+    instance: 'vpn',
+    source: 'management',
+    env: { common_name: commonName, trusted_ip: '192.0.2.1', trusted_port: '1194' },
+  }) as ClientConnectEvent;
+  const session = new SessionTable().create({ via: 'management', instance: 'vpn', cid: 0 }, { instance: 'vpn', commonName });
+  return new Pipeline(plugins, log).run(event, session);
+}
+
+for (const mode of ['hook', 'management'] as const) {
+  test(`init's ${mode}-mode config changes nothing a client gets until the operator fills in an example`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'fxs-init-optin-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    assert.equal(flexscript('init', '--dir', dir, '--mode', mode).status, 0);
+    const file = join(dir, 'flexscript.yaml');
+    const yaml = readFileSync(file, 'utf8');
+    const as = await answerFor(yaml, file, 'alice');
+    assert.equal(as.verdict, 'accept');
+    assert.deepEqual(as.config, [], 'no route, no DNS, nothing pushed');
+    // the operator opts in as the comment says: groups: [] replaced by the commented lines
+    const lines = yaml.split('\n');
+    const at = lines.indexOf('      groups: []');
+    assert.ok(at > 0, 'office-routes starts with no group');
+    let i = at + 1;
+    while (lines[i]?.startsWith('      # ')) {
+      lines[i] = lines[i]!.replace('      # ', '      ');
+      i++;
+    }
+    lines.splice(at, 1);
+    const optedIn = await answerFor(lines.join('\n'), file, 'alice');
+    assert.equal(optedIn.verdict, 'accept');
+    assert.deepEqual(optedIn.config, ['push "route 10.20.0.0 255.255.0.0"'], 'the example, once filled in, pushes its route');
   });
 }
 

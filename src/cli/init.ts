@@ -222,17 +222,22 @@ store:
 #   port: 9477
 
 # Plugins run in this order; any deny wins. Paths are relative to this file; edit the copies
-# in plugins/ or add your own.
+# in plugins/ or add your own. As written, no plugin changes what a client gets: the examples
+# below take effect only once you fill them in.
 plugins:
+  # common names refused at connect; none yet
   - path: plugins/deny-list.ts
     options:
       names: []
+  # routes and DNS pushed by group. No group yet, so nothing is pushed; to push a route to
+  # every client, replace "groups: []" with the commented lines below it
   - path: plugins/office-routes.ts
     options:
-      groups:
-        - name: everyone
-          members: ["*"]
-          routes: [10.20.0.0/16]
+      groups: []
+      # groups:
+      #   - name: everyone
+      #     members: ["*"]
+      #     routes: [10.20.0.0/16]
   - path: plugins/session-log.ts
     options:
       file: /var/log/flexscript/sessions.jsonl

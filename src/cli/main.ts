@@ -124,6 +124,22 @@ program
   .action(async (o: SessionsOptions) => process.exit(await (await import('./sessions.ts')).sessionsCommand(o)));
 
 program
+  .command('backup')
+  .description('copy the SQLite store to FILE while the daemon runs (SQLite online backup; PostgreSQL: use pg_dump)')
+  .addOption(configOption('configuration file (its store: section)'))
+  .requiredOption('--to <file>', 'where the copy goes (a new file, mode 0640)')
+  .option('--force', 'replace FILE when it exists')
+  .action(async (o: { config: string; to: string; force?: boolean }) => process.exit(await (await import('./backup.ts')).backupCommand(o)));
+
+program
+  .command('prune')
+  .description('remove session records that ended, and denials made, longer ago than AGE (both stores; open sessions are kept)')
+  .addOption(configOption('configuration file (its store: section)'))
+  .requiredOption('--older-than <age>', 'e.g. 180d (days), 26w (weeks) or 72h (hours)')
+  .option('--dry-run', 'only count what would be removed')
+  .action(async (o: { config: string; olderThan: string; dryRun?: boolean }) => process.exit(await (await import('./prune.ts')).pruneCommand(o)));
+
+program
   .command('kill')
   .description('disconnect every live session with exactly this common name (spaces included)')
   .argument('<name>', 'common name')

@@ -9,12 +9,17 @@ import { ErrorCode, FlexscriptError } from '../errors.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
 import { denialFromRow, groupsColumn, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 import {
+  PRUNE_BATCH,
+  PRUNE_DENIALS_WHERE,
+  PRUNE_SESSIONS_WHERE,
   SUPERSEDE_SET,
   limitKeyOf,
   limitKeyWhere,
   type ClientConnection,
   type DenialRecord,
   type KillRequest,
+  type PruneCounts,
+  type PruneOptions,
   type SessionEnd,
   type SessionLimit,
   type SessionQuery,
@@ -221,6 +226,28 @@ export class PostgresStore implements Store {
   async countOpen(user: string): Promise<number> {
     const r = await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND (common_name = $1 OR username = $1)', [user]);
     return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async prune(before: number, options: PruneOptions = {}): Promise<PruneCounts> {
+    const counts = { sessions: 0, denials: 0 };
+    for (const [table, where] of [
+      ['sessions', PRUNE_SESSIONS_WHERE],
+      ['denials', PRUNE_DENIALS_WHERE],
+    ] as const) {
+      const sql = where.replaceAll('$before', '$1');
+      if (options.dryRun) {
+        counts[table] = Number((await this.pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${sql}`, [before])).rows[0]?.n ?? 0);
+        continue;
+      }
+      const batch = options.batch ?? PRUNE_BATCH;
+      // one short transaction per batch: a long one would hold back vacuum and replication
+      let removed: number;
+      do {
+        removed = (await this.pool.query(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${sql} LIMIT $2)`, [before, batch])).rowCount ?? 0;
+        counts[table] += removed;
+      } while (removed === batch);
+    }
+    return counts;
   }
 
   async close(): Promise<void> {

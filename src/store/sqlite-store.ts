@@ -7,15 +7,21 @@
  * reconnect storm, hundreds of connects cost a few commits instead of one each. Each write runs
  * in its own savepoint, so one failing write fails alone.
  */
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
 import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations.ts';
 import {
+  PRUNE_BATCH,
+  PRUNE_DENIALS_WHERE,
+  PRUNE_SESSIONS_WHERE,
   SUPERSEDE_SET,
   limitKeyOf,
   limitKeyWhere,
   type ClientConnection,
   type DenialRecord,
   type KillRequest,
+  type PruneCounts,
+  type PruneOptions,
   type SessionEnd,
   type SessionLimit,
   type SessionQuery,
@@ -257,6 +263,65 @@ export class SqliteStore implements Store {
     return (
       this.#db.prepare('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL AND (common_name = ? OR username = ?)').get(user, user) as { n: number }
     ).n;
+  }
+
+  /**
+   * Copies the store to `to` with SQLite's online backup: one read transaction, so the copy is
+   * the store at one moment, and (in WAL mode) the daemon's writes go on meanwhile. The copy
+   * is made next to `to` (created new, 0640: it holds names and addresses), checked, switched
+   * to a rollback journal so it is one self-contained file, and then renamed to `to`.
+   */
+  async backup(to: string): Promise<PruneCounts & { readonly open: number }> {
+    const partial = `${to}.partial-${process.pid}`;
+    // exclusive: never a file or link someone else put there
+    closeSync(openSync(partial, 'wx', 0o640));
+    try {
+      // the first step copies nothing; the next copies every page at once (a restart-free snapshot)
+      await this.#db.backup(partial, { progress: () => 0x7fffffff });
+      const copy = new Database(partial, { fileMustExist: true });
+      let counts: PruneCounts & { readonly open: number };
+      try {
+        copy.pragma('journal_mode = DELETE');
+        const check = copy.pragma('integrity_check', { simple: true });
+        if (check !== 'ok') throw new Error(`the copy in ${partial} fails SQLite's integrity check: ${String(check)}`);
+        const n = (sql: string) => (copy.prepare(sql).get() as { n: number }).n;
+        counts = {
+          sessions: n('SELECT COUNT(*) AS n FROM sessions'),
+          open: n('SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL'),
+          denials: n('SELECT COUNT(*) AS n FROM denials'),
+        };
+      } finally {
+        copy.close();
+      }
+      renameSync(partial, to);
+      return counts;
+    } catch (err) {
+      rmSync(partial, { force: true });
+      throw err;
+    }
+  }
+
+  async prune(before: number, options: PruneOptions = {}): Promise<PruneCounts> {
+    const counts = { sessions: 0, denials: 0 };
+    for (const [table, where] of [
+      ['sessions', PRUNE_SESSIONS_WHERE],
+      ['denials', PRUNE_DENIALS_WHERE],
+    ] as const) {
+      const sql = where.replaceAll('$before', '@before');
+      if (options.dryRun) {
+        counts[table] = (this.#db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${sql}`).get({ before }) as { n: number }).n;
+        continue;
+      }
+      const remove = this.#db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${sql} LIMIT @batch)`);
+      const batch = options.batch ?? PRUNE_BATCH;
+      // one short transaction per batch, through the group commit: the daemon's writes go in between
+      let removed: number;
+      do {
+        removed = await this.#write(() => remove.run({ before, batch }).changes);
+        counts[table] += removed;
+      } while (removed === batch);
+    }
+    return counts;
   }
 
   async close(): Promise<void> {

@@ -106,8 +106,30 @@ export const limitKeyOf = (s: Pick<ClientIdentity, 'username' | 'commonName'>): 
   s.username !== undefined ? { kind: 'username', name: s.username } : { kind: 'common-name', name: s.commonName };
 
 /** The open sessions of a limit key, for both backends (`$key`, `$id`: placeholders to fill). */
+/**
+ * Sessions and denials `prune` removes, for both backends (`$before`: the placeholder to fill).
+ * A session ends after it starts, so `started_at` (indexed) narrows the search before `ended_at`.
+ */
+export const PRUNE_SESSIONS_WHERE = 'started_at < $before AND ended_at IS NOT NULL AND ended_at < $before';
+export const PRUNE_DENIALS_WHERE = 'at < $before';
+/** Rows one prune transaction removes, unless told otherwise. */
+export const PRUNE_BATCH = 1000;
+
 export const limitKeyWhere = (kind: LimitKey['kind']): string =>
   kind === 'username' ? 'ended_at IS NULL AND username = $key AND id <> $id' : 'ended_at IS NULL AND username IS NULL AND common_name = $key AND id <> $id';
+
+/** What `prune` removed, or with `dryRun` would remove. */
+export interface PruneCounts {
+  readonly sessions: number;
+  readonly denials: number;
+}
+
+export interface PruneOptions {
+  /** Count only; nothing is removed. */
+  readonly dryRun?: boolean;
+  /** Rows per transaction (default 1000): a daemon writing to the same store waits for one batch at most. */
+  readonly batch?: number;
+}
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
@@ -139,5 +161,10 @@ export interface Store {
   denials(query: { readonly since?: number; readonly instance?: string; readonly limit?: number }): Promise<DenialRecord[]>;
   /** Open sessions of a user (common name or username) across every instance sharing the store. */
   countOpen(user: string): Promise<number>;
+  /**
+   * Removes the closed sessions that ended before `before` (ms) and the denials made before it,
+   * in batches; an open session is never removed, however old.
+   */
+  prune(before: number, options?: PruneOptions): Promise<PruneCounts>;
   close(): Promise<void>;
 }

@@ -96,6 +96,14 @@ async function machine(t: TestContext, mode: 'hook' | 'management'): Promise<Mac
   // 1. flexscript init, as the README says
   const init = spawnSync(process.execPath, [FLEXSCRIPT, 'init', '--dir', etc, '--mode', mode, '--user', 'nobody', '--group', 'nogroup'], { encoding: 'utf8' });
   assert.equal(init.status, 0, init.stderr);
+  // 1b. the operator's edit ($EDITOR in the README): office-routes' commented example group
+  // replaces its empty list, as the config's comment says; as written it pushes nothing
+  const configPath = join(etc, 'flexscript.yaml');
+  const yaml = readFileSync(configPath, 'utf8');
+  const edited = yaml.replace(/^ {6}groups: \[\]\n((?: {6}# .*\n)+)/m, (_all, example: string) => example.replace(/^( {6})# /gm, '$1'));
+  assert.notEqual(edited, yaml, "init's config has office-routes' example to fill in");
+  assert.match(edited, /^ {10}routes: \[10\.20\.0\.0\/16\]$/m);
+  writeFileSync(configPath, edited);
   // 2. the daemon's user (management mode): systemd-sysusers on a copy of the user database, bound into the machine
   if (existsSync(join(etc, 'sysusers-flexscript.conf'))) {
     const sysroot = join(base, 'sysroot');
@@ -151,7 +159,7 @@ const checkArgs = (m: Machine) => [
   m.unitRoot,
 ];
 
-/** A client connects and gets the route init's office-routes plugin pushes to everyone. */
+/** A client connects and gets the route init's office-routes plugin, once filled in, pushes to everyone. */
 async function connectsWithRoute(m: Machine, commonName: string): Promise<void> {
   const client = await m.lab.startClient({ commonName, port: m.port });
   await client.waitConnected(60_000);

@@ -273,6 +273,39 @@ for (const [name, open, skip] of backends) {
       assert.equal((await store.takeKillRequests(['vpn3', 'vpn2'], 1000)).length, 1);
     });
 
+    test('prune removes closed sessions and denials older than the cutoff, in batches; never an open session; a dry run only counts', async (t) => {
+      const { store } = await open(t);
+      const day = 86_400_000;
+      const cutoff = 1_700_000_000_000;
+      const old = Array.from({ length: 5 }, (_, i) => start({ commonName: `old-${i}`, username: undefined, realPort: 100 + i, startedAt: cutoff - 10 * day }));
+      // started long ago and still connected: kept, however old
+      const stillOpen = start({ commonName: 'forever', username: undefined, realPort: 200, startedAt: cutoff - 400 * day });
+      // started before the cutoff, ended after it: kept
+      const straddles = start({ commonName: 'straddles', username: undefined, realPort: 201, startedAt: cutoff - day });
+      const recent = start({ commonName: 'recent', username: undefined, realPort: 202, startedAt: cutoff + day });
+      for (const s of [...old, stillOpen, straddles, recent]) await store.openSession(s);
+      for (const s of old) await store.closeSession(s.id, undefined, { ...end, endedAt: s.startedAt + 60_000 });
+      await store.closeSession(straddles.id, undefined, { ...end, endedAt: cutoff + 1000 });
+      await store.closeSession(recent.id, undefined, { ...end, endedAt: cutoff + 2 * day });
+      for (const at of [cutoff - 3 * day, cutoff - 2 * day, cutoff - 1, cutoff, cutoff + 1])
+        await store.recordDenial({ at, instance: 'vpn1', event: 'client-connect', commonName: `denied-${at}`, reason: 'no' });
+      const names = async () => (await store.sessions({})).map((r) => r.commonName).sort();
+      const before = await names();
+
+      assert.deepEqual(await store.prune(cutoff, { dryRun: true }), { sessions: 5, denials: 3 });
+      assert.deepEqual(await names(), before, 'a dry run removes nothing');
+      assert.equal((await store.denials({})).length, 5);
+
+      assert.deepEqual(await store.prune(cutoff, { batch: 2 }), { sessions: 5, denials: 3 });
+      assert.deepEqual(await names(), ['forever', 'recent', 'straddles']);
+      assert.deepEqual(
+        (await store.denials({})).map((d) => d.at),
+        [cutoff + 1, cutoff],
+      );
+      assert.equal(await store.countOpen('forever'), 1);
+      assert.deepEqual(await store.prune(cutoff), { sessions: 0, denials: 0 }, 'nothing left to remove');
+    });
+
     test('migrations run once: opening the store again keeps its records', async (t) => {
       const { store, reopen } = await open(t);
       const s = start();
