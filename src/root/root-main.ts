@@ -85,6 +85,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const scratch = new ScratchDir();
   process.on('exit', () => scratch.close());
+  // sudo passes the daemon's SIGTERM/SIGHUP on; without handlers Node exits without 'exit'
+  for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(signal, () => process.exit(EXIT.failed));
   // a bound on processes per tool, whatever mix of requests arrives (LIMITS.processes in all);
   // separate, so a flood of flushes never holds up a set change
   const nft = new NftManager({ config, log, scratch, runner: limitProcesses(run, 1) });
