@@ -37,7 +37,8 @@ const DAEMON_ERROR_CODES = {
   HOOK_USAGE: { code: 'FXS_HOOK_USAGE', meaning: 'the hook client was started with fewer than its four arguments', exit: 1 },
   CHALLENGE_UNAVAILABLE: {
     code: 'FXS_CHALLENGE_UNAVAILABLE',
-    meaning: 'a plugin asked a client a question (challenge) where its source cannot carry the answer (hook mode); the client is denied',
+    meaning:
+      'a plugin asked a client a question (challenge) where its source cannot carry it (hook mode without a waiting user-pass-verify hook); the client is denied',
   },
   TOTP_SECRETS: {
     code: 'FXS_TOTP_SECRETS',

@@ -657,21 +657,41 @@ test('check reads the units: private /tmp holding the deferral files, a read-onl
   );
 });
 
-test('totp mode dynamic in hook mode is refused at its line, naming management mode; static there and dynamic in management mode pass', async (t) => {
+test('totp mode dynamic in hook mode needs user-pass-verify in ask mode and the client-crresponse line, named with the line to add', async (t) => {
   const s = setup(t);
   const secrets = join(s.dir, 'totp-secrets');
   writeFileSync(secrets, 'alice:JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n', { mode: 0o600 });
   const totp = (mode: string) => ['  - use: totp', '    options:', `      file: ${secrets}`, `      mode: ${mode}`];
   const hook = ['instance: office', 'hook:', `  dir: ${s.runDir}`, '  group: nogroup', 'plugins:'];
-  s.writeConfig([...hook, ...totp('dynamic')]);
-  const dynamicInHook = (await runChecks(s.config)).problems;
-  found(
-    dynamicInHook,
-    /flexscript\.yaml:9: plugins\[0\]\.options\.mode: mode dynamic .* only management mode hears its answer .*serve this OpenVPN in management mode/,
-  );
+  const hookLines = (problems: readonly string[]) => problems.filter((p) => /auth-user-pass-verify|client-crresponse|mode dynamic/.test(p));
+  /** OpenVPN's config as `flexscript openvpn-config` prints it for the config as it is now. */
+  const printConfig = () => {
+    const printed = flexscript('openvpn-config', '--config', s.config, '--mode', 'hook');
+    assert.equal(printed.status, 0, printed.stderr);
+    writeFileSync(s.openvpn, ['user nobody', 'group nogroup', printed.stdout].join('\n'));
+    return printed.stdout;
+  };
   s.writeConfig([...hook, ...totp('static')]);
-  assert.deepEqual((await runChecks(s.config)).problems, []);
-  s.writeConfig(['instance: office', 'management:', '  instances:', '    - { name: a, socket: /run/openvpn/a.sock }', 'plugins:', ...totp('dynamic')]);
-  const management = (await runChecks(s.config)).problems;
-  assert.ok(!management.some((p) => /mode dynamic/.test(p)), management.join('\n'));
+  const staticLines = printConfig();
+  assert.doesNotMatch(staticLines, /client-crresponse/);
+  assert.deepEqual(hookLines((await runChecks(s.config, { openvpnConfig: s.openvpn })).problems), []);
+
+  // dynamic with the static lines: the hook must wait for the question, and the answer needs its hook
+  s.writeConfig([...hook, ...totp('dynamic')]);
+  const problems = hookLines((await runChecks(s.config, { openvpnConfig: s.openvpn })).problems);
+  found(
+    problems,
+    /server\.conf:\d+: auth-user-pass-verify: runs in defer mode but ask mode is needed: the totp plugin's mode dynamic asks the client.*; use: auth-user-pass-verify ".*flexscript-hook .* ask deny 5" via-file/,
+    /server\.conf:1: client-crresponse: missing: .*add: client-crresponse ".*flexscript-hook .* defer deny 5"/,
+  );
+  assert.equal(problems.length, 2, problems.join('\n'));
+  // the lines openvpn-config prints for it pass
+  assert.match(printConfig(), /^client-crresponse ".*flexscript-hook .* defer deny 5"$/m);
+  assert.deepEqual(hookLines((await runChecks(s.config, { openvpnConfig: s.openvpn })).problems), []);
+  // and back to static: ask mode is not needed, and holds OpenVPN for nothing
+  s.writeConfig([...hook, ...totp('static')]);
+  found((await runChecks(s.config, { openvpnConfig: s.openvpn })).problems, /auth-user-pass-verify: runs in ask mode but defer mode is needed/);
+  // without OpenVPN's config, mode dynamic in hook mode is no problem of its own
+  s.writeConfig([...hook, ...totp('dynamic')]);
+  assert.deepEqual(hookLines((await runChecks(s.config)).problems), []);
 });

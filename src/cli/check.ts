@@ -22,7 +22,16 @@ import { offlineServices } from '../daemon/services.ts';
 import { loadRootConfig, RootConfigError } from '../root/root-config.ts';
 import { checkSudoers, ROOT_SCRIPT, rootCommand } from '../root/sudoers.ts';
 import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.ts';
-import { HOOK_OPTION, hookCommand, hookMode } from '../sources/hook/openvpn-lines.ts';
+import {
+  asksChallenges,
+  CRRESPONSE_OPTION,
+  crresponseCommand,
+  HOOK_OPTION,
+  hookCommand,
+  hookMode,
+  type HookLineOptions,
+  type HookMode,
+} from '../sources/hook/openvpn-lines.ts';
 import { runtimePaths } from '../sources/hook/runtime-dir.ts';
 import { HOOK_PATH } from './openvpn-config.ts';
 import { parseOpenVpnConfig, type OpenVpnDirective } from '../util/openvpn-directives.ts';
@@ -80,7 +89,9 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   const { hook } = config;
   if (!hook) return;
   checkHookAccess(lines, hook, handled, f);
-  checkHookLines(lines, hook, handled, f);
+  const o: HookLineOptions = { challenges: asksChallenges(config.plugins) };
+  checkHookLines(lines, hook, handled, o, f);
+  if (o.challenges) checkCrResponseLine(lines, hook, f);
   checkHookFiles(lines, hook, f);
 }
 
@@ -216,12 +227,34 @@ function checkHookAccess({ one, at }: OpenVpnLines, hook: HookConfig, handled: r
 }
 
 /** Hook mode: one hook line per event the daemon needs, running the hook client as the config says. */
-function checkHookLines(lines: OpenVpnLines, hook: HookConfig, handled: readonly EventName[], f: Findings): void {
+function checkHookLines(lines: OpenVpnLines, hook: HookConfig, handled: readonly EventName[], o: HookLineOptions, f: Findings): void {
   const wanted = new Set<EventName>([...handled, 'client-connect', 'client-disconnect']);
   // learn-address: connect means the daemon reports addresses itself; a hook would report them twice
   const learnAtConnect = hook['learn-address'] === 'connect';
   if (learnAtConnect) wanted.delete('learn-address');
-  for (const event of EVENT_NAMES) checkHookLine(lines, hook, event, handled, wanted, learnAtConnect, f);
+  for (const event of EVENT_NAMES) checkHookLine(lines, hook, event, handled, wanted, learnAtConnect, o, f);
+}
+
+/**
+ * Hook mode with a plugin that asks clients while they wait (totp `mode: dynamic`): the
+ * client's answer reaches the daemon only through OpenVPN's client-crresponse hook.
+ */
+function checkCrResponseLine({ one, at }: OpenVpnLines, hook: HookConfig, f: Findings): void {
+  const line = `${CRRESPONSE_OPTION} "${crresponseCommand(hook, HOOK_PATH)}"`;
+  const d = one(CRRESPONSE_OPTION);
+  if (!d) {
+    f.problems.push(
+      at(
+        undefined,
+        CRRESPONSE_OPTION,
+        `missing: the totp plugin's mode dynamic asks the client (CR_TEXT) and its answer comes through this hook; add: ${line}`,
+      ),
+    );
+    return;
+  }
+  const [program, runDir] = (d.args[0] ?? '').split(/\s+/);
+  if (basename(program ?? '') !== 'flexscript-hook' || runDir !== hook.dir)
+    f.problems.push(at(d, CRRESPONSE_OPTION, `does not hand the client's answer to the daemon (hook client, hook.dir); use: ${line}`));
 }
 
 /** The hook line of one event: present when wanted, and the hook client with the config's arguments. */
@@ -232,6 +265,7 @@ function checkHookLine(
   handled: readonly EventName[],
   wanted: ReadonlySet<EventName>,
   learnAtConnect: boolean,
+  o: HookLineOptions,
   f: Findings,
 ): void {
   const option = HOOK_OPTION[event];
@@ -246,7 +280,7 @@ function checkHookLine(
     );
     return;
   }
-  const expected = hookCommand(event, hook, HOOK_PATH);
+  const expected = hookCommand(event, hook, HOOK_PATH, o);
   const line = `${option} "${expected}"${event === 'user-pass-verify' ? ` ${hook.events['user-pass-verify']?.method ?? 'via-file'}` : ''}`;
   if (!d) {
     if (wanted.has(event))
@@ -259,7 +293,7 @@ function checkHookLine(
       );
     return;
   }
-  checkHookCommand(at, d, { event, option, expected, line }, hook, wanted, f);
+  checkHookCommand(at, d, { event, option, expected, line, mode: hookMode(event, hook, o) }, hook, wanted, f);
 }
 
 /** What the hook line of one event must say. */
@@ -270,13 +304,15 @@ interface HookLine {
   readonly expected: string;
   /** The whole line, for the fix. */
   readonly line: string;
+  /** The mode the hook client must run in. */
+  readonly mode: HookMode;
 }
 
 /** A present hook line: it runs the hook client with the config's arguments, for an event the daemon needs. */
 function checkHookCommand(
   at: OpenVpnLines['at'],
   d: OpenVpnDirective,
-  { event, option, expected, line }: HookLine,
+  { event, option, expected, line, mode: wantMode }: HookLine,
   hook: HookConfig,
   wanted: ReadonlySet<EventName>,
   f: Findings,
@@ -298,12 +334,18 @@ function checkHookCommand(
     f.problems.push(at(d, option, `${program} is not an executable file; point it at ${HOOK_PATH}`));
   }
   if (runDir !== hook.dir) f.problems.push(at(d, option, `hands events to ${runDir} but hook.dir is ${hook.dir}; use: ${line}`));
-  if ((event === 'client-connect' || event === 'user-pass-verify') && mode !== 'defer') {
+  if ((event === 'client-connect' || event === 'user-pass-verify') && mode !== 'defer' && mode !== 'ask') {
     f.problems.push(
       at(d, option, `runs in ${mode} mode: OpenVPN's event loop (every client, traffic included) then waits for the plugins; use deferral: ${line}`),
     );
-  } else if (mode !== hookMode(event, hook)) {
-    f.problems.push(at(d, option, `runs in ${mode} mode but the config says ${hookMode(event, hook)} (hook.events.${event}.wait); use: ${line}`));
+  } else if (event === 'user-pass-verify' && mode !== wantMode) {
+    const why =
+      wantMode === 'ask'
+        ? "the totp plugin's mode dynamic asks the client, and OpenVPN reads the question only when this hook returns"
+        : 'no plugin asks the client while it waits, and ask mode holds OpenVPN while the plugins run';
+    f.problems.push(at(d, option, `runs in ${mode} mode but ${wantMode} mode is needed: ${why}; use: ${line}`));
+  } else if (mode !== wantMode) {
+    f.problems.push(at(d, option, `runs in ${mode} mode but the config says ${wantMode} (hook.events.${event}.wait); use: ${line}`));
   }
   const [, , , wantUnreachable, wantSeconds] = expected.split(' ');
   if (unreachable !== wantUnreachable) f.problems.push(at(d, option, `on-unreachable is ${unreachable} but the config says ${wantUnreachable}; use: ${line}`));
@@ -458,18 +500,6 @@ export function checkManagementPasswords(loaded: LoadedConfig, f: Findings): voi
     const st = pwFile ? stat(pwFile) : undefined;
     if (pwFile && st && st.mode & 0o004)
       problem([...field, 'password-file'], `${pwFile} has mode ${octal(st.mode)}: every local user can read the management password; chmod o-rwx ${pwFile}`);
-  });
-}
-
-/** A challenge answered while the client waits needs management mode: OpenVPN gives hook scripts no answer. */
-function checkChallenges(loaded: LoadedConfig, f: Findings): void {
-  if (!loaded.config.hook) return;
-  loaded.config.plugins.forEach((p, i) => {
-    const mode = (p.options as { mode?: unknown } | undefined)?.mode;
-    if (p.use !== 'totp' || !p.enabled || mode !== 'dynamic') return;
-    const text =
-      'mode dynamic asks the client while it waits (CR_TEXT), and only management mode hears its answer (>CLIENT:CR_RESPONSE); OpenVPN gives hook scripts none: serve this OpenVPN in management mode, or use mode static or crv1';
-    f.problems.push(...loaded.problems([{ code: 'custom', path: [], message: text, input: undefined }], ['plugins', i, 'options', 'mode']).map(formatProblem));
   });
 }
 
@@ -725,7 +755,6 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   // the systemd units OpenVPN and the daemon run under, as installed
   checkUnits(config, options.openvpnConfig, openvpn, options, f);
   checkManagementPasswords(loaded, f);
-  checkChallenges(loaded, f);
   const daemonUser = daemonUserOf(config, options, openvpn);
   checkStatusFile(loaded, stateful, daemonUser, f);
   checkUsersFiles(loaded, daemonUser, f);

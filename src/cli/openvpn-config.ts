@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { createLogger } from '../logger.ts';
 import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
 import { offlineServices } from '../daemon/services.ts';
-import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
+import { asksChallenges, hookModeLines, type HookLineOptions } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -23,10 +23,12 @@ const quote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"
 
 /**
  * Hook mode's lines for OpenVPN: the hooks and the status file, then OpenVPN's tmp-dir, so the
- * deferral files OpenVPN creates are where the daemon can answer in them.
+ * deferral files OpenVPN creates are where the daemon can answer in them. With a plugin that asks
+ * clients while they wait (totp `mode: dynamic`), user-pass-verify runs in ask mode and the
+ * client-crresponse line carries the answers.
  */
-export function hookServerLines(hook: HookConfig, handled: readonly EventName[]): string[] {
-  const lines = hookModeLines(hook, handled, HOOK_PATH);
+export function hookServerLines(hook: HookConfig, handled: readonly EventName[], o: HookLineOptions = {}): string[] {
+  const lines = hookModeLines(hook, handled, HOOK_PATH, o);
   if (hook['status-file']) {
     lines.push(
       "# Debian's openvpn-server@.service passes --status .../status-%i.log --status-version 2 on its",
@@ -71,7 +73,7 @@ export async function openvpnConfigCommand(file: string, modeGiven: 'hook' | 'ma
       process.stderr.write(`${file}: hook: missing; hook mode needs a hook: section (dir, group)\n`);
       return EXIT.config;
     }
-    process.stdout.write(`${hookServerLines(loaded.config.hook, handled).join('\n')}\n`);
+    process.stdout.write(`${hookServerLines(loaded.config.hook, handled, { challenges: asksChallenges(loaded.config.plugins) }).join('\n')}\n`);
     return 0;
   } catch (err) {
     const text = err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : errorMessage(err);

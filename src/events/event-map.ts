@@ -134,6 +134,19 @@ export interface LearnAddressEvent extends EventBase<'learn-address'> {
   readonly commonName?: string;
 }
 
+/**
+ * OpenVPN's `client-crresponse` (hook mode): a client's answer to the CR_TEXT challenge its
+ * deferred user-pass-verify put to it. Not a plugin event: the source hands the answer to the
+ * plugin waiting in `challenge()`, and the deferred user-pass-verify answers OpenVPN.
+ */
+export interface CrResponseEvent extends Pick<ClientIdentity, 'commonName' | 'realAddress' | 'realPort'> {
+  readonly name: 'client-crresponse';
+  readonly instance: string;
+  readonly source: EventSource;
+  /** The decoded answer (client-controlled text), or undefined when it is not base64 of UTF-8 text. */
+  readonly response: string | undefined;
+}
+
 export interface EventMap {
   up: UpEvent;
   down: DownEvent;

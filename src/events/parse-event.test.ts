@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventParseError } from '../errors.ts';
 import type { EventMap, EventName } from './event-map.ts';
-import { parseEvent, type RawEvent } from './parse-event.ts';
+import { parseCrResponse, parseEvent, type RawEvent } from './parse-event.ts';
 
 const raw = <N extends EventName>(name: N, env: Record<string, string>, args: string[] = []): RawEvent & { name: N } => ({
   name,
@@ -103,4 +103,24 @@ test('a username on connect and disconnect is identity only when verified; the c
   }
   // user-pass-verify carries the claim: it is what that event verifies
   assert.equal(parseAs(raw('user-pass-verify', { common_name: 'guest-17', username: 'carol' })).username, 'carol');
+});
+
+test('client-crresponse: who answered, and the answer decoded strictly (base64 of UTF-8 text, bounded)', () => {
+  const env = { common_name: 'alice', untrusted_ip: '192.0.2.7', untrusted_port: '40001' };
+  const parse = (response: string | undefined) => parseCrResponse({ instance: 'vpn1', source: 'hook', env, response });
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  assert.deepEqual(parse(`${b64('123 456')}\n`), {
+    name: 'client-crresponse',
+    instance: 'vpn1',
+    source: 'hook',
+    commonName: 'alice',
+    realAddress: '192.0.2.7',
+    realPort: 40001,
+    response: '123 456',
+  });
+  // hostile answers are data, or nothing
+  assert.equal(parse(b64('$(id)`x`')).response, '$(id)`x`');
+  for (const bad of ['!!', 'MTIz*', b64('a\0b'), Buffer.from([0xff, 0xfe]).toString('base64'), b64('x'.repeat(4000)), undefined])
+    assert.equal(parse(bad).response, undefined, String(bad).slice(0, 20));
+  assert.throws(() => parseCrResponse({ instance: 'vpn1', source: 'hook', env: { ...env, untrusted_ip: 'nope' }, response: '' }), EventParseError);
 });

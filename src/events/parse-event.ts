@@ -6,8 +6,8 @@
  */
 import { isIP } from 'node:net';
 import { EventParseError } from '../errors.ts';
-import type { AnyEvent, EventMap, EventName, EventSource, TunnelDevice } from './event-map.ts';
-import { decodePassword } from './password-challenge.ts';
+import type { AnyEvent, CrResponseEvent, EventMap, EventName, EventSource, TunnelDevice } from './event-map.ts';
+import { base64Text, decodePassword } from './password-challenge.ts';
 
 export interface RawEvent {
   readonly name: EventName;
@@ -31,7 +31,7 @@ const MAX_FIELD = 4096;
 
 class Fields {
   constructor(
-    private readonly event: EventName,
+    private readonly event: EventName | 'client-crresponse',
     private readonly env: Readonly<Record<string, string>>,
   ) {}
 
@@ -186,4 +186,31 @@ export function parseEvent(raw: RawEvent): AnyEvent {
       };
     }
   }
+}
+
+/** The longest challenge answer taken from a client, base64 (real answers are a few characters). */
+const MAX_CR_RESPONSE = 4096;
+
+/**
+ * Parses a client-crresponse: who answered, and the answer decoded as strictly as management
+ * mode's `>CLIENT:CR_RESPONSE` (base64 of UTF-8 text without NUL). Throws EventParseError when
+ * the client cannot be named; a bad answer is `response: undefined`, for the waiting plugin to deny.
+ */
+export function parseCrResponse(raw: {
+  instance: string;
+  source: EventSource;
+  env: Readonly<Record<string, string>>;
+  response: string | undefined;
+}): CrResponseEvent {
+  const f = new Fields('client-crresponse', raw.env);
+  const encoded = raw.response?.trim();
+  const response = encoded === undefined || encoded.length > MAX_CR_RESPONSE ? undefined : base64Text(encoded);
+  return {
+    name: 'client-crresponse',
+    instance: raw.instance,
+    source: raw.source,
+    commonName: f.text('common_name') ?? '',
+    ...realAddress(f, raw.env),
+    response,
+  };
 }

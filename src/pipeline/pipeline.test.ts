@@ -300,5 +300,5 @@ test('challenge: the source asks the client and the handler gets the answer, pas
   assert.deepEqual(answers, ['123456']);
   const hook = await p.run(auth);
   assert.equal(hook.verdict, 'deny');
-  assert.match(hook.reason!, /challenge\(\) needs management mode/);
+  assert.match(hook.reason!, /challenge\(\) cannot reach this client/);
 });

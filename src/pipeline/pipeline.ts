@@ -96,7 +96,7 @@ export class Pipeline {
                 if (!runOptions.challenge)
                   throw new FlexscriptError(
                     ErrorCode.CHALLENGE_UNAVAILABLE,
-                    'challenge() needs management mode: OpenVPN gives hook scripts no challenge response',
+                    'challenge() cannot reach this client: in hook mode the user-pass-verify hook must run in ask mode, with a client-crresponse line (flexscript openvpn-config prints both)',
                   );
                 const timeout = Number(c?.timeout);
                 if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) throw new Error('challenge(): timeout must be 1 to 3600 seconds');

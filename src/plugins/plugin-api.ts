@@ -72,10 +72,12 @@ export interface AuthContext extends DecisionContext {
   addGroups(...groups: string[]): void;
   /**
    * Asks the client a question and resolves with what the user answered (a one-time code).
-   * Management mode only: OpenVPN is told `client-pending-auth ... "CR_TEXT:..."` and the
-   * client's `>CLIENT:CR_RESPONSE` is the answer. The handler's time limit becomes `timeout`.
-   * Rejects in hook mode (OpenVPN gives hook scripts no answer), on timeout, and when the
-   * client leaves. The answer is client-controlled text.
+   * Management mode: OpenVPN is told `client-pending-auth ... "CR_TEXT:..."` and the client's
+   * `>CLIENT:CR_RESPONSE` is the answer; hook mode: the question goes into `auth_pending_file`
+   * while the user-pass-verify hook waits (ask mode) and the client-crresponse hook brings the
+   * answer. The handler's time limit becomes `timeout`. Rejects where the source cannot ask
+   * (FXS_CHALLENGE_UNAVAILABLE), on timeout, and when the client leaves. The answer is
+   * client-controlled text.
    */
   challenge(challenge: Challenge): Promise<string>;
 }

@@ -7,8 +7,10 @@
  * Static challenge (`static-challenge "..." 1`: the client sends `SCRV1:base64:base64`): the right
  * code connects; a wrong code, the same code again, and no code are refused with a clear reason,
  * and nothing is recorded as a session. CRV1: a client that sent no code is refused with a CRV1
- * challenge and connects with its answer. Dynamic (management mode): the client is asked with
- * CR_TEXT while it waits and answers with `cr-response`.
+ * challenge and connects with its answer. Dynamic: the client is asked with CR_TEXT while it
+ * waits and answers with `cr-response` (management mode: `client-pending-auth` and
+ * `>CLIENT:CR_RESPONSE`; hook mode: `auth_pending_file` written while the user-pass-verify hook
+ * waits in ask mode, and OpenVPN's client-crresponse hook); no answer within the timeout is refused.
  */
 import assert from 'node:assert/strict';
 import { chownSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
@@ -26,7 +28,7 @@ const ALICE = { password: 'Alice-Pa55-totp', secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEH
 const BOB = { password: 'Bob-Pa55-totp', secret: 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ' };
 const codeOf = (secret: string) => new TOTP({ secret, algorithm: 'SHA1', digits: 6, period: 30 }).generate();
 
-async function totpLab(t: TestContext, mode: Mode, totpMode: 'static' | 'crv1' | 'dynamic') {
+async function totpLab(t: TestContext, mode: Mode, totpMode: 'static' | 'crv1' | 'dynamic', challengeTimeout = '30s') {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-totp-e2e-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o755);
@@ -49,7 +51,7 @@ async function totpLab(t: TestContext, mode: Mode, totpMode: 'static' | 'crv1' |
       '    options:',
       `      file: ${secrets}`,
       `      mode: ${totpMode}`,
-      '      challenge-timeout: 30s',
+      `      challenge-timeout: ${challengeTimeout}`,
     ],
   });
 }
@@ -61,15 +63,19 @@ function login(
   h: Lab,
   commonName: string,
   user: 'alice' | 'bob',
-  answer: (q: ClientQuestion) => string,
-  o: { staticChallenge?: boolean; retry?: boolean } = {},
+  answer: (q: ClientQuestion) => string | Promise<string>,
+  o: { staticChallenge?: boolean; retry?: boolean; crText?: boolean } = {},
 ) {
   const password = user === 'alice' ? ALICE.password : BOB.password;
   return h.lab.startClient({
     commonName,
     port: h.port,
     answers: { username: user, password, respond: answer, retry: o.retry },
-    extraConfig: o.staticChallenge === false ? [] : ['static-challenge "Authenticator code" 1'],
+    extraConfig: [
+      ...(o.staticChallenge === false ? [] : ['static-challenge "Authenticator code" 1']),
+      // a client says it can answer CR_TEXT (VPN GUIs do); OpenVPN checks this before it asks in hook mode
+      ...(o.crText ? ['setenv IV_SSO crtext'] : []),
+    ],
   });
 }
 
@@ -124,15 +130,25 @@ for (const mode of MODES) {
   });
 }
 
-describe('totp, management mode, dynamic challenge', { skip: isRoot ? false : 'needs root' }, () => {
-  test('the client is asked with CR_TEXT while it waits and gets in with the right answer; a wrong answer is refused', async (t) => {
-    const h = await totpLab(t, 'management', 'dynamic');
-    const right = await login(h, 'dyn-alice', 'alice', () => codeOf(ALICE.secret), { staticChallenge: false });
-    await right.waitConnected(90_000);
-    assert.deepEqual(right.questions, [{ kind: 'cr-text', text: 'Enter your authenticator code' }]);
-    const wrong = await login(h, 'dyn-bob', 'bob', () => '123', { staticChallenge: false });
-    await wrong.waitAuthFailed(90_000);
-    assert.equal(await denialOf(h, 'dyn-bob'), 'TOTP: wrong code');
-    assert.deepEqual(connectsOf(h, 'dyn-bob'), []);
+for (const mode of MODES) {
+  describe(`totp, ${mode} mode, dynamic challenge`, { skip: isRoot ? false : 'needs root' }, () => {
+    test('the client is asked with CR_TEXT while it waits and gets in with the right answer; a wrong answer and no answer are refused', async (t) => {
+      const h = await totpLab(t, mode, 'dynamic', '10s');
+      const dynamic = { staticChallenge: false, crText: true };
+      const right = await login(h, 'dyn-alice', 'alice', () => codeOf(ALICE.secret), dynamic);
+      await right.waitConnected(90_000);
+      assert.deepEqual(right.questions, [{ kind: 'cr-text', text: 'Enter your authenticator code' }]);
+      assert.equal(connectsOf(h, 'dyn-alice').length, 1);
+      const [wrong, silent] = await Promise.all([
+        login(h, 'dyn-bob', 'bob', () => '123', dynamic),
+        // the user never answers
+        login(h, 'dyn-silent', 'bob', () => new Promise<string>(() => undefined), dynamic),
+      ]);
+      await wrong.waitAuthFailed(90_000);
+      assert.equal(await denialOf(h, 'dyn-bob'), 'TOTP: wrong code');
+      assert.match(await denialOf(h, 'dyn-silent'), /^TOTP: no answer to the challenge \(no answer to the challenge within 10 s\)$/);
+      assert.deepEqual(silent.questions, [{ kind: 'cr-text', text: 'Enter your authenticator code' }]);
+      for (const cn of ['dyn-bob', 'dyn-silent']) assert.deepEqual(connectsOf(h, cn), [], `${cn}: no session`);
+    });
   });
-});
+}

@@ -6,6 +6,13 @@
  * through OpenVPN's own files, waiting hooks through their reply FIFO, notifications not at all.
  * Files left by hooks while the daemon was down are processed at start, so nothing is lost.
  *
+ * Challenges (a plugin's `challenge()` on user-pass-verify): OpenVPN reads `auth_pending_file`
+ * only when the user-pass-verify hook returns, so the hook runs in `ask` mode: it waits on its
+ * reply FIFO while the plugins run, and returns (deferred) when the daemon answers `2`, after
+ * writing either the verdict or the question (`crtext`, `CR_TEXT:...`). The client's answer
+ * comes back through OpenVPN's `client-crresponse` hook and reaches the waiting plugin; the
+ * verdict then goes to `auth_control_file` as for any deferred user-pass-verify.
+ *
  * Speed: OpenVPN (2.6 without async-push) looks at a deferred answer only when it next handles
  * that client, about a second later (the client's first PUSH_REQUEST or the client's timer),
  * and a hook that is not waiting has already returned. So deferred and notified events are
@@ -18,12 +25,13 @@
 import { closeSync, constants, fstatSync, ftruncateSync, promises as fs, lstatSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
-import { errorMessage } from '../../errors.ts';
+import { ErrorCode, errorMessage, FlexscriptError } from '../../errors.ts';
 import { LineSplitter } from '../../util/line-splitter.ts';
 import { hookKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
-import type { Decision } from '../../core/decision.ts';
+import type { Challenge, Decision, RunOptions } from '../../core/decision.ts';
 import { REBUILD_AGAIN_MS, type EventSink, type KeyOf, type SourceAdapter } from '../../events/source.ts';
 import { isEventName } from '../../events/event-map.ts';
+import { parseCrResponse } from '../../events/parse-event.ts';
 import type { HookConfig } from '../../config/config-schema.ts';
 import type { Logger } from '../../logger.ts';
 import { parseSpoolFile, type SpoolEvent } from './spool-file.ts';
@@ -54,6 +62,11 @@ export interface HookServerOptions {
 
 /** Hook mode names a connection by the client's real address and port (and common name). */
 const keyOf: KeyOf = (e) => hookKey(e);
+
+/** The client a challenge waits for: instance, real address and port, common name (NUL-separated, as keyString). */
+function challengeKey(instance: string, c: { realAddress?: string; realPort?: number; commonName: string }): string {
+  return [instance, c.realAddress ?? '', c.realPort ?? '', c.commonName].join('\0');
+}
 
 /**
  * Writes into a file OpenVPN created; never creates one (OpenVPN may have given up on it).
@@ -108,6 +121,8 @@ export class HookServer implements SourceAdapter {
   #batchTimer: NodeJS.Timeout | undefined;
   /** The OpenVPN processes whose hooks were seen (`daemon_pid/daemon_start_time`). */
   #openvpns = new Set<string>();
+  /** Challenges waiting for the client's client-crresponse, by challengeKey: one per client. */
+  readonly #challenges = new Map<string, (answer: string | Error) => void>();
 
   constructor(private readonly options: HookServerOptions) {
     this.paths = runtimePaths(options.config.dir);
@@ -169,6 +184,7 @@ export class HookServer implements SourceAdapter {
     removePidFile(this.paths);
     this.#ring?.destroy();
     this.#flushBatch();
+    for (const settle of [...this.#challenges.values()]) settle(new Error('the daemon stopped before the client answered'));
     await Promise.allSettled([...this.#pending]);
   }
 
@@ -232,6 +248,11 @@ export class HookServer implements SourceAdapter {
       return;
     }
     const scriptType = spool.env.script_type ?? '';
+    if (scriptType === 'client-crresponse') {
+      this.#answered(spool);
+      await this.#answerWait(name, { verdict: 'accept', config: [] });
+      return;
+    }
     if (!isEventName(scriptType)) {
       log.error({ scriptType: scriptType.slice(0, 64) }, 'spool file names no known script_type');
       await this.#answer(spool, name, { verdict: 'deny', reason: 'unknown script_type', config: [] });
@@ -240,7 +261,9 @@ export class HookServer implements SourceAdapter {
     if (!leftover) await this.#endSessionsOfLostOpenvpn(spool.env);
     const raw = { name: scriptType, instance: this.options.instance, source: 'hook' as const, env: spool.env, args: spool.args };
     let key: ConnectionKey | undefined;
-    const decision = await this.options.sink.handle({ raw, keyOf: (e) => (key = keyOf(e)) });
+    const asks = spool.mode === 'ask' && scriptType === 'user-pass-verify';
+    const run: RunOptions = asks ? { challenge: (c, signal) => this.#challenge(spool.env, name, c, signal) } : {};
+    const decision = await this.options.sink.handle({ raw, keyOf: (e) => (key = keyOf(e)), run });
     await this.#answer(spool, name, decision);
     // answered first: OpenVPN waits for the answer, not for the firewall
     if (scriptType === 'client-connect' && decision.verdict === 'accept' && key && this.options.config['learn-address'] === 'connect') {
@@ -283,7 +306,7 @@ export class HookServer implements SourceAdapter {
         const config = ok ? decision.config.map((l) => `${l}\n`).join('') : 'disable\n';
         writeExisting(openvpnFile(env, 'client_connect_config_file'), config);
         writeExisting(openvpnFile(env, 'client_connect_deferred_file'), ok ? '1' : '0');
-      } else if (spool.mode === 'defer' && env.script_type === 'user-pass-verify') {
+      } else if ((spool.mode === 'defer' || spool.mode === 'ask') && env.script_type === 'user-pass-verify') {
         if (!ok && decision.clientReason && env.auth_failed_reason_file) {
           try {
             writeExisting(env.auth_failed_reason_file, decision.clientReason.replace(/[\r\n]/g, ' '));
@@ -292,6 +315,8 @@ export class HookServer implements SourceAdapter {
           }
         }
         writeExisting(openvpnFile(env, 'auth_control_file'), ok ? '1' : '0');
+        // ask: the hook still waits unless a challenge let it go; the verdict is in place
+        if (spool.mode === 'ask') await this.#reply(name, '2\n');
       } else if (spool.mode === 'wait') {
         await this.#answerWait(name, decision);
       }
@@ -301,8 +326,76 @@ export class HookServer implements SourceAdapter {
   }
 
   async #answerWait(name: string, decision: Decision): Promise<void> {
-    const path = join(this.paths.reply, name);
     const line = decision.verdict === 'accept' ? '1\n' : `0 ${(decision.reason ?? 'denied').replace(/[\r\n]/g, ' ').slice(0, 512)}\n`;
+    await this.#reply(name, line);
+  }
+
+  /**
+   * Puts a plugin's question to a client whose user-pass-verify hook waits in ask mode: the
+   * question into `auth_pending_file`, then `2` to the hook, which returns so that OpenVPN sends
+   * it. Resolves with the answer from the client's client-crresponse. Where the hook no longer
+   * waits (it timed out, or a question was already asked), OpenVPN will not read the file:
+   * FXS_CHALLENGE_UNAVAILABLE.
+   */
+  async #challenge(env: Readonly<Record<string, string>>, name: string, c: Challenge, signal: AbortSignal): Promise<string> {
+    const { instance, log } = this.options;
+    const client = parseCrResponse({ instance, source: 'hook', env, response: undefined });
+    const id = challengeKey(instance, client);
+    if (this.#challenges.has(id)) throw new Error('a challenge to this client is already waiting for its answer');
+    const unavailable = (why: string) => new FlexscriptError(ErrorCode.CHALLENGE_UNAVAILABLE, `challenge() cannot reach the client: ${why}`);
+    if (!this.#isWaiting(name)) throw unavailable('the user-pass-verify hook no longer waits (hook.timeout passed, or the hook line is not in ask mode)');
+    // CR_TEXT:flags:text; E: the client shows what is typed, R: an answer is required
+    const extra = `CR_TEXT:${c.echo === false ? 'R' : 'E,R'}:${c.text.replace(/[\r\n]+/g, ' ')}`;
+    try {
+      writeExisting(openvpnFile(env, 'auth_pending_file'), `${c.timeout}\ncrtext\n${extra}\n`);
+    } catch (err) {
+      throw unavailable(`auth_pending_file: ${errorMessage(err)}`);
+    }
+    const answer = new Promise<string>((resolve, reject) => {
+      const settle = (a: string | Error) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.#challenges.delete(id);
+        if (a instanceof Error) reject(a);
+        else resolve(a);
+      };
+      const onAbort = () => settle(new Error('the challenge was abandoned'));
+      const timer = setTimeout(() => settle(new Error(`no answer to the challenge within ${c.timeout} s`)), c.timeout * 1000);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#challenges.set(id, settle);
+    });
+    if (!(await this.#reply(name, '2\n'))) {
+      this.#challenges.get(id)?.(unavailable('the user-pass-verify hook gave up before the question'));
+    } else {
+      log.debug({ commonName: client.commonName.slice(0, 64) }, 'challenge handed to OpenVPN');
+    }
+    return answer;
+  }
+
+  /** A client-crresponse: the answer to the challenge waiting for that client, if any. */
+  #answered(spool: SpoolEvent): void {
+    const { instance, log } = this.options;
+    let event: ReturnType<typeof parseCrResponse>;
+    try {
+      event = parseCrResponse({ instance, source: 'hook', env: spool.env, response: spool.crResponse });
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'unreadable challenge response dropped');
+      return;
+    }
+    const settle = this.#challenges.get(challengeKey(instance, event));
+    if (!settle) {
+      log.info(
+        { commonName: event.commonName.slice(0, 64), realAddress: event.realAddress, realPort: event.realPort },
+        'a challenge response nobody waits for was dropped',
+      );
+      return;
+    }
+    settle(event.response ?? new Error('the challenge response is not base64 of UTF-8 text'));
+  }
+
+  /** Writes one line to a waiting hook's reply FIFO and removes it; false when the hook no longer waits. */
+  async #reply(name: string, line: string): Promise<boolean> {
+    const path = join(this.paths.reply, name);
     try {
       // non-blocking: if the hook already gave up, there is no reader and this fails at once
       const fh = await fs.open(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
@@ -313,9 +406,11 @@ export class HookServer implements SourceAdapter {
       } finally {
         await fh.close();
       }
+      return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT') this.options.log.warn({ name, err: errorMessage(err) }, 'waiting hook gave up before the answer');
+      return false;
     } finally {
       await fs.rm(path, { force: true });
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../../config/load-config.ts';
-import { hookModeLines } from './openvpn-lines.ts';
+import { asksChallenges, hookModeLines } from './openvpn-lines.ts';
 
 const hookConfig = (events: string[] = []) =>
   parseConfig(['hook:', '  dir: /run/flexscript', ...(events.length ? ['  events:', ...events] : [])].join('\n'), '/etc/flexscript.yaml').config.hook!;
@@ -37,4 +37,22 @@ test('learn-address: a line by default; none with learn-address: connect (the da
   const lines = hookModeLines(atConnect, ['learn-address'], '/h');
   assert.deepEqual(learn(lines), []);
   assert.ok(lines.some((l) => l.startsWith('client-connect ')) && lines.some((l) => l.startsWith('client-disconnect ')));
+});
+
+test('a plugin that asks clients while they wait: user-pass-verify in ask mode, and the client-crresponse line', () => {
+  const lines = (challenges: boolean, events = ['user-pass-verify' as const]) =>
+    hookModeLines(hookConfig(), events, '/h', { challenges }).filter((l) => /^(auth-user-pass-verify|client-crresponse) /.test(l));
+  assert.deepEqual(lines(true), ['auth-user-pass-verify "/h /run/flexscript ask deny 5" via-file', 'client-crresponse "/h /run/flexscript defer deny 5"']);
+  assert.deepEqual(lines(false), ['auth-user-pass-verify "/h /run/flexscript defer deny 5" via-file']);
+  // no plugin checks passwords: nothing to ask with
+  assert.deepEqual(lines(true, []), []);
+});
+
+test('asksChallenges: an enabled totp plugin in mode dynamic', () => {
+  const plugins = (...l: string[]) => parseConfig(['hook:', '  dir: /run/flexscript', 'plugins:', ...l].join('\n'), '/etc/flexscript.yaml').config.plugins;
+  const totp = (mode: string, enabled = true) => ['  - use: totp', `    enabled: ${enabled}`, '    options:', '      file: /etc/s', `      mode: ${mode}`];
+  assert.equal(asksChallenges(plugins(...totp('dynamic'))), true);
+  assert.equal(asksChallenges(plugins(...totp('static'))), false);
+  assert.equal(asksChallenges(plugins(...totp('dynamic', false))), false);
+  assert.equal(asksChallenges(plugins('  - use: firewall')), false);
 });

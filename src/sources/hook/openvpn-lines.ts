@@ -4,7 +4,7 @@
  * config and from which events the loaded plugins handle.
  */
 import { EVENT_NAMES, type EventName } from '../../events/event-map.ts';
-import type { HookConfig } from '../../config/config-schema.ts';
+import type { Config, HookConfig } from '../../config/config-schema.ts';
 
 /** OpenVPN's option name for each hook (it differs from script_type for auth). */
 export const HOOK_OPTION: Record<EventName, string> = {
@@ -23,10 +23,30 @@ export const HOOK_OPTION: Record<EventName, string> = {
 /** Events that can refuse a client fail closed by default. */
 const DENY_BY_DEFAULT = new Set<EventName>(['tls-verify', 'user-pass-verify', 'client-connect']);
 
-export type HookMode = 'defer' | 'wait' | 'notify';
+/** OpenVPN's option for the client's answer to a CR_TEXT challenge (script_type `client-crresponse`). */
+export const CRRESPONSE_OPTION = 'client-crresponse';
 
-export function hookMode(event: EventName, hook: HookConfig): HookMode {
-  if (event === 'client-connect' || event === 'user-pass-verify') return 'defer';
+/**
+ * Modes of the hook client. `ask` (user-pass-verify where a plugin may challenge the client):
+ * defer, but hold OpenVPN until the daemon either answers or writes the challenge into
+ * `auth_pending_file`, which OpenVPN reads only when the hook returns.
+ */
+export type HookMode = 'defer' | 'ask' | 'wait' | 'notify';
+
+/** What the hook lines depend on besides the events. */
+export interface HookLineOptions {
+  /** A plugin asks clients a question while they wait (totp `mode: dynamic`). */
+  readonly challenges?: boolean;
+}
+
+/** Whether a plugin of this config asks clients while they wait: the enabled totp plugin in `mode: dynamic`. */
+export function asksChallenges(plugins: Config['plugins']): boolean {
+  return plugins.some((p) => p.use === 'totp' && p.enabled && (p.options as { mode?: unknown } | undefined)?.mode === 'dynamic');
+}
+
+export function hookMode(event: EventName, hook: HookConfig, o: HookLineOptions = {}): HookMode {
+  if (event === 'user-pass-verify') return o.challenges ? 'ask' : 'defer';
+  if (event === 'client-connect') return 'defer';
   if (event === 'tls-verify') return 'wait';
   return hook.events[event]?.wait ? 'wait' : 'notify';
 }
@@ -40,14 +60,24 @@ function quote(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-export function hookCommand(event: EventName, hook: HookConfig, hookPath: string): string {
+export function hookCommand(event: EventName, hook: HookConfig, hookPath: string, o: HookLineOptions = {}): string {
   const seconds = Math.max(1, Math.ceil(hook.timeout / 1000));
   if (/\s/.test(hookPath) || /\s/.test(hook.dir)) throw new Error('the hook path and hook.dir must not contain spaces');
-  return `${hookPath} ${hook.dir} ${hookMode(event, hook)} ${onUnreachable(event, hook)} ${seconds}`;
+  return `${hookPath} ${hook.dir} ${hookMode(event, hook, o)} ${onUnreachable(event, hook)} ${seconds}`;
+}
+
+/**
+ * The client-crresponse hook: hands the answer over and returns (defer); with the daemon
+ * unreachable it fails, and OpenVPN then refuses the client.
+ */
+export function crresponseCommand(hook: HookConfig, hookPath: string): string {
+  const seconds = Math.max(1, Math.ceil(hook.timeout / 1000));
+  if (/\s/.test(hookPath) || /\s/.test(hook.dir)) throw new Error('the hook path and hook.dir must not contain spaces');
+  return `${hookPath} ${hook.dir} defer deny ${seconds}`;
 }
 
 /** Lines for the server config. `events` are the ones some plugin handles. */
-export function hookModeLines(hook: HookConfig, events: readonly EventName[], hookPath: string): string[] {
+export function hookModeLines(hook: HookConfig, events: readonly EventName[], hookPath: string, o: HookLineOptions = {}): string[] {
   const wanted = EVENT_NAMES.filter(
     (e) => (events.includes(e) || e === 'client-connect' || e === 'client-disconnect') && !(e === 'learn-address' && hook['learn-address'] === 'connect'),
   );
@@ -60,9 +90,11 @@ export function hookModeLines(hook: HookConfig, events: readonly EventName[], ho
     viaEnv ? 'script-security 3' : 'script-security 2',
   ];
   for (const e of wanted) {
-    const cmd = quote(hookCommand(e, hook, hookPath));
+    const cmd = quote(hookCommand(e, hook, hookPath, o));
     lines.push(e === 'user-pass-verify' ? `${HOOK_OPTION[e]} ${cmd} ${method}` : `${HOOK_OPTION[e]} ${cmd}`);
   }
+  // the client's answer to a challenge comes through its own hook
+  if (o.challenges && wanted.includes('user-pass-verify')) lines.push(`${CRRESPONSE_OPTION} ${quote(crresponseCommand(hook, hookPath))}`);
   // the live clients a restarted daemon reads back; rewritten every second by OpenVPN
   if (hook['status-file']) {
     lines.push(

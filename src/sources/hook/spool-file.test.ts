@@ -96,3 +96,16 @@ test('via-env credentials come through; other events never carry a password', ()
   assert.equal(connect.username, 'bob');
   assert.equal('password' in connect, false);
 });
+
+test("client-crresponse: the answer the hook copied comes apart from OpenVPN's env; other events carry none", () => {
+  const spool = parseSpoolFile(
+    dashExport({ script_type: 'client-crresponse', common_name: 'c', FLEXSCRIPT_CR_RESPONSE: 'MTIzNDU2', FLEXSCRIPT_MODE: 'defer' }),
+  );
+  assert.equal(spool.crResponse, 'MTIzNDU2');
+  assert.equal(spool.mode, 'defer');
+  assert.equal(
+    Object.keys(spool.env).some((k) => k.startsWith('FLEXSCRIPT_')),
+    false,
+  );
+  assert.equal(parseSpoolFile(dashExport({ script_type: 'user-pass-verify', FLEXSCRIPT_CR_RESPONSE: 'MTIzNDU2' })).crResponse, undefined);
+});

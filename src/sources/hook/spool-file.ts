@@ -19,6 +19,8 @@ export interface SpoolEvent {
   readonly env: Record<string, string>;
   readonly args: string[];
   readonly mode: string;
+  /** client-crresponse: the client's answer as OpenVPN wrote it (base64), copied by the hook. */
+  readonly crResponse?: string;
 }
 
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
@@ -206,5 +208,6 @@ export function parseSpoolFile(text: string | Buffer): SpoolEvent {
   }
   // a password belongs to user-pass-verify alone, whatever else OpenVPN leaves in the env
   if (env.script_type !== 'user-pass-verify') delete env.password;
-  return { env, args, mode: vars.get('FLEXSCRIPT_MODE') ?? 'wait' };
+  const crResponse = env.script_type === 'client-crresponse' ? vars.get('FLEXSCRIPT_CR_RESPONSE') : undefined;
+  return { env, args, mode: vars.get('FLEXSCRIPT_MODE') ?? 'wait', ...(crResponse === undefined ? {} : { crResponse }) };
 }

@@ -10,8 +10,8 @@
  * - `static`: denied (the client config needs `static-challenge`);
  * - `crv1`: denied with a CRV1 challenge; the client asks the user and connects again with the
  *   answer, bound to this username and valid for `challenge-expiry`;
- * - `dynamic` (management mode): the client is asked while it waits (`CR_TEXT`), and its
- *   `CR_RESPONSE` is the answer.
+ * - `dynamic`: the client is asked while it waits (`CR_TEXT`), and its answer comes back
+ *   (management `>CLIENT:CR_RESPONSE`, or hook mode's client-crresponse hook).
  *
  * Each code is accepted once per user; wrong codes count against the same kind of limits as
  * password-auth (per user and per address), and a locked key is refused without checking.
@@ -133,8 +133,6 @@ const totp: PluginDefinition<TotpOptions> = {
             return ctx.deny('TOTP: the CRV1 challenge for this username and password is too long for OpenVPN', generic);
           return ctx.deny('TOTP: CRV1 challenge sent', challenge);
         } else {
-          if (event.source !== 'management')
-            return ctx.deny('TOTP: mode dynamic needs management mode (OpenVPN gives hook scripts no challenge response)', generic);
           try {
             code = await ctx.challenge({ text, timeout: Math.round(options['challenge-timeout'] / 1000) });
           } catch (err) {

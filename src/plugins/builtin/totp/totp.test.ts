@@ -51,7 +51,7 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}) {
       addGroups: () => undefined,
       challenge: (c: Challenge) => {
         asked.push(c);
-        return o.answer ? o.answer(c) : Promise.reject(new Error('challenge() needs management mode'));
+        return o.answer ? o.answer(c) : Promise.reject(new Error('challenge() cannot reach this client'));
       },
     } as AuthContext;
     await plugin['user-pass-verify']!(event, ctx);
@@ -196,7 +196,7 @@ test('crv1 mode: a challenge too long for OpenVPN management is a plain deny', a
   assert.equal(denied?.clientReason, 'authentication failed');
 });
 
-test('dynamic mode: the client is asked and its answer checked; no answer, a wrong one and hook mode are denied', async (t) => {
+test('dynamic mode: the client is asked and its answer checked, in both modes; no answer and a wrong one are denied', async (t) => {
   const { login } = await setup(t, { mode: 'dynamic', 'challenge-timeout': '30s' });
   const ok = await login('alice', 'Pw', { answer: async () => code(ALICE) });
   assert.equal(ok.denied, undefined);
@@ -206,9 +206,12 @@ test('dynamic mode: the client is asked and its answer checked; no answer, a wro
     (await login('bob', 'Pw', { answer: () => Promise.reject(new Error('no answer to the challenge within 30 s')) })).denied?.reason,
     'TOTP: no answer to the challenge (no answer to the challenge within 30 s)',
   );
-  const hook = await login('bob', 'Pw', { source: 'hook' });
-  assert.equal(hook.denied?.reason, 'TOTP: mode dynamic needs management mode (OpenVPN gives hook scripts no challenge response)');
-  assert.equal(hook.asked.length, 0);
+  // hook mode asks the same way (its source carries the question and the answer)
+  const hook = await login('bob', 'Pw', { source: 'hook', answer: async () => 'nope' });
+  assert.equal(hook.denied?.reason, 'TOTP: wrong code');
+  assert.equal(hook.asked.length, 1);
+  const unreachable = await login('bob', 'Pw', { source: 'hook' });
+  assert.equal(unreachable.denied?.reason, 'TOTP: no answer to the challenge (challenge() cannot reach this client)');
   // a static response sent anyway is checked without asking
   const sent = await login('bob', `SCRV1:${b64('Pw')}:${b64(code(BOB))}`, { answer: async () => 'unused' });
   assert.equal(sent.denied, undefined);
