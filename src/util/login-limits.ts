@@ -1,7 +1,8 @@
 /**
  * @module login-limits
- * The `limits:` option of the plugins that check passwords (password-auth, ldap-auth): failed
- * logins limited per user and per source address, with the same defaults everywhere.
+ * The options the plugins that check credentials share (password-auth, ldap-auth, totp): failed
+ * logins limited per user and per source address, with the same defaults everywhere, and the one
+ * reason a refused client is told.
  */
 import type { z as Zod } from 'zod';
 import { duration } from './duration.ts';
@@ -40,6 +41,16 @@ export function loginLimitsSchema(z: typeof Zod) {
     })
     .strict()
     .default({ user: USER_LIMITS, address: ADDRESS_LIMITS });
+}
+
+/** What a refused client is told, whatever the reason: one line, so no reason tells a guesser which part was wrong. */
+export function clientReasonSchema(z: typeof Zod) {
+  return z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[^\r\n]*$/, 'one line')
+    .default('authentication failed');
 }
 
 export function limiterOptions(l: LimitOptions): RateLimitOptions {

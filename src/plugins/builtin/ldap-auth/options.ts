@@ -6,7 +6,7 @@
  */
 import type { z as Zod } from 'zod';
 import { duration } from '../../../util/duration.ts';
-import { type LimitOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
+import { type LimitOptions, clientReasonSchema, loginLimitsSchema } from '../../../util/login-limits.ts';
 
 type NestedLookup = 'ad-in-chain' | 'member-of' | 'search' | 'none';
 
@@ -116,12 +116,7 @@ export function ldapAuthSchema(z: typeof Zod) {
       /** Longer usernames are refused without asking the directory. */
       'max-username': z.number().int().min(1).max(1024).default(256),
       /** What a refused client is told, whatever the reason. */
-      'client-reason': z
-        .string()
-        .min(1)
-        .max(200)
-        .regex(/^[^\r\n]*$/, 'one line')
-        .default('authentication failed'),
+      'client-reason': clientReasonSchema(z),
       limits: loginLimitsSchema(z),
     })
     .strict()

@@ -27,7 +27,7 @@
  *         address: { failures: 20, window: 15m, lockout: 1m, max-lockout: 1h }
  */
 import { resolve } from 'node:path';
-import { type LimitOptions, limiterOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
+import { type LimitOptions, clientReasonSchema, limiterOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
 import { addressKey, RateLimiter } from '../../../util/rate-limit.ts';
 import { argon2Params, UsersFile, type UserEntry } from './users-file.ts';
 import { dummyHashLike, verifyPassword } from './verify.ts';
@@ -66,12 +66,7 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
           .min(1)
           .optional(),
         /** What a refused client is told, whatever the reason. */
-        'client-reason': z
-          .string()
-          .min(1)
-          .max(200)
-          .regex(/^[^\r\n]*$/, 'one line')
-          .default('authentication failed'),
+        'client-reason': clientReasonSchema(z),
         limits: loginLimitsSchema(z),
       })
       .strict(),

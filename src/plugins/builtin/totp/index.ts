@@ -28,7 +28,7 @@
 import { resolve } from 'node:path';
 import { sealChallengeState } from '../../../util/challenge-state.ts';
 import { duration } from '../../../util/duration.ts';
-import { type LimitOptions, limiterOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
+import { type LimitOptions, clientReasonSchema, limiterOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
 import { addressKey, RateLimiter } from '../../../util/rate-limit.ts';
 import { matchingStep, ReplayGuard } from './codes.ts';
 import { SecretsFile } from './secrets-file.ts';
@@ -77,12 +77,7 @@ const totp: PluginDefinition<TotpOptions> = {
         'challenge-expiry': duration.default(120_000),
         /** A user with no secret in the file: refused, or let through on the password alone. */
         unenrolled: z.enum(['deny', 'allow']).default('deny'),
-        'client-reason': z
-          .string()
-          .min(1)
-          .max(200)
-          .regex(/^[^\r\n]*$/, 'one line')
-          .default('authentication failed'),
+        'client-reason': clientReasonSchema(z),
         limits: loginLimitsSchema(z),
       })
       .strict()
