@@ -1,6 +1,7 @@
 /**
  * The benchmark is not a timed test; this runs it with a few clients so it keeps working: once,
- * repeated over rounds (the ratios checked against the raw runs), and with runs that fail.
+ * repeated over rounds (the ratios checked against the raw runs), with runs that fail, and the
+ * ldap-totp mode (a directory login and a one-time code per client).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,11 +9,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BENCH_MODES, BENCH_PIPELINE, formatTable, runBench, type BenchResult, type BenchRun } from '../src/bench/bench.ts';
+import { existsSync } from 'node:fs';
+import { BENCH_PIPELINE, DEFAULT_BENCH_MODES, formatTable, runBench, type BenchResult, type BenchRun } from '../src/bench/bench.ts';
 import { FLEXSCRIPT, REPO } from '../src/lab/daemon-process.ts';
 import { runMicro } from '../src/bench/micro.ts';
 
-test('the reconnect-storm benchmark runs every mode and writes its JSON', async (t) => {
+test('the reconnect-storm benchmark runs every default mode and writes its JSON', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-bench-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const json = join(dir, 'bench.json');
@@ -22,7 +24,7 @@ test('the reconnect-storm benchmark runs every mode and writes its JSON', async 
   assert.equal(result.clients, 5);
   assert.deepEqual(
     result.runs.map((r) => r.mode),
-    [...BENCH_MODES],
+    [...DEFAULT_BENCH_MODES],
   );
   for (const r of result.runs) {
     assert.equal(r.error, undefined, `${r.mode}: ${r.error}`);
@@ -164,6 +166,31 @@ test('flexscript bench --repeat exits non-zero when a run fails, and its JSON na
   );
   assert.match(stdout, /^management +- +- +- +- +- +- +2 +2 FAILED$/m);
   assert.match(stdout, /^round 2 management: 3 clients not connected within 0\.001 s$/m);
+});
+
+test('ldap-totp: every client logs in through the directory (search, then bind) with a one-time code, and gets in', {
+  skip: existsSync('/usr/sbin/slapd') ? false : 'slapd is not installed',
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-bench-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const lines: string[] = [];
+  const result = await runBench({ clients: 6, modes: ['floor', 'ldap-totp'], out: (l) => lines.push(l), timeoutS: 180 });
+  assert.deepEqual(
+    result.runs.map((r) => r.mode),
+    ['floor', 'ldap-totp'],
+  );
+  const run = result.runs[1]!;
+  assert.equal(run.error, undefined, run.error);
+  assert.equal(run.connected, 6, 'every client got in');
+  // each was admitted by ldap-auth and totp, then went through the rest of the pipeline
+  assert.deepEqual(run.checks, { accountingRecords: 6, firewallElements: 6, logins: 6 });
+  assert.equal(run.loginLatencyMs?.events, 6);
+  assert.equal(run.latencyMs?.events, 6);
+  assert.ok(run.ratio > 0);
+  assert.ok(
+    lines.some((l) => /^ldap-totp: logins \(ldap-auth \+ totp\) p50 [\d.]+ ms, p99 [\d.]+ ms, 6 accepted$/.test(l)),
+    lines.join('\n'),
+  );
 });
 
 test('the microbenchmark measures the codec and the pipeline', async () => {

@@ -4,6 +4,7 @@
  * all of them connect at once; it measures the time until every client reports connected, for
  * five ways of running hooks in the same run so the ratios hold on a noisy machine. Repeated
  * (`repeat`), it runs rounds in which each mode follows a floor run of its own (bench-rounds).
+ * `ldap-totp` adds a directory login and a one-time code per client (bench-logins).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,14 +20,16 @@ import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 import { BENCH_POOL, closeBenchEnvs, createBenchEnv, type BenchEnv } from './bench-env.ts';
+import { benchLogins, type BenchLogins } from './bench-logins.ts';
 import { columns, floorRatio, formatRounds, roundPlan, summarizeRounds, type BenchModeSummary, type BenchRound, type BenchStat } from './bench-rounds.ts';
 
-import { BENCH_MODES, type BenchMode } from './bench-modes.ts';
-export { BENCH_MODES };
+import { DEFAULT_BENCH_MODES, type BenchMode } from './bench-modes.ts';
+export { DEFAULT_BENCH_MODES };
 
 export interface BenchOptions {
   readonly clients: number;
   readonly json?: string;
+  /** Default: DEFAULT_BENCH_MODES. */
   readonly modes?: readonly BenchMode[];
   /** Where progress lines go (the CLI passes the terminal). */
   readonly out: (line: string) => void;
@@ -50,8 +53,13 @@ export interface BenchRun {
   readonly daemonPeakRssMB?: number;
   /** Time inside the daemon per client-connect, queue wait included. */
   readonly latencyMs?: { readonly p50: number; readonly p99: number; readonly events: number };
-  /** Proof the pipeline ran: open accounting records and firewall set elements at the end. */
-  readonly checks?: { readonly accountingRecords: number; readonly firewallElements?: number };
+  /** ldap-totp: the same per user-pass-verify (directory login and code). */
+  readonly loginLatencyMs?: { readonly p50: number; readonly p99: number; readonly events: number };
+  /**
+   * Proof the pipeline ran: open accounting records and firewall set elements at the end, and
+   * (ldap-totp) the logins the daemon accepted.
+   */
+  readonly checks?: { readonly accountingRecords: number; readonly firewallElements?: number; readonly logins?: number };
   readonly error?: string;
 }
 
@@ -67,11 +75,11 @@ export interface BenchResult {
   readonly hookToShNoop?: BenchStat;
 }
 
+const LOGINS =
+  '; ldap-totp: management mode with fast-push: auto, the same plugins plus ldap-auth (slapd in the namespace, a user per client; service-account search, then bind as the user, StartTLS with a pinned CA, nested groups by search, a required group, pool of 4) and totp (static challenge, one secret per user) answering user-pass-verify';
 /** The pipeline the flexscript modes run: what a realistic deployment has. */
-export const BENCH_PIPELINE =
-  'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + firewall (each address into its group set through the root stage, sudo, nft) + accounting (SQLite, durable before each answer); hook mode with learn-address: connect, management mode with fast-push: auto';
-const BENCH_PIPELINE_NO_FIREWALL =
-  'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out; hook mode with learn-address: connect, management mode with fast-push: auto';
+export const BENCH_PIPELINE = `office-routes (per-group route and DNS push) + session-log (a JSON line per session) + firewall (each address into its group set through the root stage, sudo, nft) + accounting (SQLite, durable before each answer); hook mode with learn-address: connect, management mode with fast-push: auto${LOGINS}`;
+const BENCH_PIPELINE_NO_FIREWALL = `office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out; hook mode with learn-address: connect, management mode with fast-push: auto${LOGINS}`;
 
 const CLK_TCK = 100;
 
@@ -118,7 +126,9 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function daemonConfig(mode: 'hook' | 'management' | 'management-fast-push', work: string, db: string, socket: string, env: BenchEnv): string {
+type DaemonMode = 'hook' | 'management' | 'management-fast-push' | 'ldap-totp';
+
+function daemonConfig(mode: DaemonMode, work: string, db: string, socket: string, env: BenchEnv, logins?: BenchLogins): string {
   const source =
     mode === 'hook'
       ? // addresses reported at the accepted connect: one hook process fewer per client
@@ -132,7 +142,7 @@ ${env.rootConfig ? `root:\n  config: ${env.rootConfig}\n  timeout: 30s\n` : ''}s
 pipeline:
   timeout: 10s
   concurrency: 512
-${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm-1*'] })}${firewall}  - use: accounting
+${examplePluginsYaml({ sessionLog: join(work, 'sessions.jsonl'), admins: ['storm-1*'] })}${logins?.pluginsYaml ?? ''}${firewall}  - use: accounting
 `;
 }
 
@@ -177,8 +187,8 @@ export function stopBench(): void {
   liveDbDirs.clear();
 }
 
-/** Server lines, and the daemon if the mode has one. */
-async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ lines: string[]; daemon?: DaemonHandle }> {
+/** Server lines, the daemon if the mode has one, and the clients' credentials if it checks them. */
+async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv, clients: number): Promise<{ lines: string[]; daemon?: DaemonHandle; logins?: BenchLogins }> {
   const hooks = (cmd: string) => ['script-security 2', `client-connect ${cmd}`, `client-disconnect ${cmd}`, `learn-address ${cmd}`];
   switch (mode) {
     case 'floor':
@@ -195,10 +205,12 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
     }
     case 'hook':
     case 'management':
-    case 'management-fast-push': {
+    case 'management-fast-push':
+    case 'ldap-totp': {
+      const logins = mode === 'ldap-totp' ? await benchLogins(lab, clients, env.netns) : undefined;
       const work = ownedDir(join(lab.dir, 'work'));
       const socket = join(lab.dir, 'mgmt.sock');
-      const yaml = daemonConfig(mode, work, accountingDb(lab), socket, env);
+      const yaml = daemonConfig(mode, work, accountingDb(lab), socket, env, logins);
       const configPath = writeConfig(lab.dir, yaml);
       const daemon = await startDaemon(configPath, join(lab.dir, 'daemon.log'), { netns: env.netns, watch: false });
       lab.track(() => daemon.stop());
@@ -207,8 +219,8 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
         mode === 'hook'
           ? hookModeLines(config.hook!, ['client-connect', 'client-disconnect', 'learn-address'], HOOK)
           : // hold: no client is served before the daemon has attached
-            [...managementModeLines(config.management!.instances[0]!, { checksPasswords: false, daemonUser: 'nobody' }), 'management-hold'];
-      return { lines, daemon };
+            [...managementModeLines(config.management!.instances[0]!, { checksPasswords: logins !== undefined, daemonUser: 'nobody' }), 'management-hold'];
+      return { lines, daemon, ...(logins ? { logins } : {}) };
     }
   }
 }
@@ -217,11 +229,11 @@ async function prepare(mode: BenchMode, lab: Lab, env: BenchEnv): Promise<{ line
 async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => void, env: BenchEnv, label: string = mode): Promise<Omit<BenchRun, 'ratio'>> {
   const lab = await createLab(`bench-${mode}`, { netns: env.netns, base: runtimeBase() });
   try {
-    const { lines, daemon } = await prepare(mode, lab, env);
+    const { lines, daemon, logins } = await prepare(mode, lab, env, o.clients);
     const port = await lab.allocPort();
     out(`${label}: starting ${o.clients} clients`);
     const clients: OpenVpnClient[] = [];
-    for (let i = 0; i < o.clients; i++) clients.push(await lab.startClient({ commonName: `storm-${i}`, port }));
+    for (let i = 0; i < o.clients; i++) clients.push(await lab.startClient({ commonName: `storm-${i}`, port, ...logins?.credentials(i) }));
     const daemonCpu0 = daemon ? cpuSeconds(daemon.pid) : 0;
     const t0 = Date.now();
     const server = await lab.startServer({
@@ -278,25 +290,36 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
           () => setSize(env.netns),
         )
       : undefined;
-    const checks = { accountingRecords: recorded, ...(inSet === undefined ? {} : { firewallElements: inSet }) };
+    const logs = daemon.logs();
+    const timesOf = (event: string, verdict?: string) =>
+      logs
+        .filter((l) => l.msg === event && typeof l.ms === 'number' && (verdict === undefined || l.verdict === verdict))
+        .map((l) => l.ms as number)
+        .sort((a, b) => a - b);
+    const latency = (ms: number[]) => ({ p50: percentile(ms, 50), p99: percentile(ms, 99), events: ms.length });
+    const loginMs = logins ? timesOf('user-pass-verify', 'accept') : undefined;
+    const checks = {
+      accountingRecords: recorded,
+      ...(inSet === undefined ? {} : { firewallElements: inSet }),
+      ...(loginMs ? { logins: loginMs.length } : {}),
+    };
     const short =
       recorded < run.connected
         ? `${recorded} accounting records for ${run.connected} clients`
         : inSet !== undefined && inSet < run.connected
           ? `${inSet} firewall elements for ${run.connected} clients`
-          : undefined;
-    const ms = daemon
-      .logs()
-      .filter((l) => l.msg === 'client-connect' && typeof l.ms === 'number')
-      .map((l) => l.ms as number)
-      .sort((a, b) => a - b);
+          : loginMs && loginMs.length < run.connected
+            ? `${loginMs.length} accepted logins for ${run.connected} clients`
+            : undefined;
+    if (loginMs) out(`${label}: logins (ldap-auth + totp) p50 ${percentile(loginMs, 50)} ms, p99 ${percentile(loginMs, 99)} ms, ${loginMs.length} accepted`);
     return {
       ...run,
       ...(short && !run.error ? { error: short } : {}),
       checks,
       daemonCpuSeconds: Math.round((cpuSeconds(daemon.pid) - daemonCpu0) * 100) / 100,
       daemonPeakRssMB: peakRssMB(daemon.pid),
-      latencyMs: { p50: percentile(ms, 50), p99: percentile(ms, 99), events: ms.length },
+      latencyMs: latency(timesOf('client-connect')),
+      ...(loginMs ? { loginLatencyMs: latency(loginMs) } : {}),
     };
   } finally {
     await lab.close();
@@ -330,7 +353,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const { out } = o;
   const repeat = o.repeat ?? 1;
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`repeat must be a whole number of rounds, at least 1 (got ${repeat})`);
-  const modes = o.modes ?? BENCH_MODES;
+  const modes = o.modes ?? DEFAULT_BENCH_MODES;
   const runs: Omit<BenchRun, 'ratio'>[] = [];
   const env = await createBenchEnv();
   if (env.noFirewall) out(`firewall left out: ${env.noFirewall}`);

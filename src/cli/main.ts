@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, type CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BENCH_MODES, type BenchMode } from '../bench/bench-modes.ts';
+import { BENCH_MODES, DEFAULT_BENCH_MODES, type BenchMode } from '../bench/bench-modes.ts';
 import { ConfigError, formatProblem } from '../errors.ts';
 import { EXIT } from './exit-codes.ts';
 import type { SessionsOptions } from './sessions.ts';
@@ -196,11 +196,11 @@ program
 program
   .command('bench')
   .description(
-    `the reconnect-storm benchmark: N real clients, then a real server, once per way of running hooks (${BENCH_MODES.join(', ')}; needs root and openvpn)`,
+    `the reconnect-storm benchmark: N real clients, then a real server, once per way of running hooks (${BENCH_MODES.join(', ')}; needs root and openvpn, and slapd for ldap-totp)`,
   )
   .option('--clients <n>', 'number of clients', (v) => Number.parseInt(v, 10), 300)
   .option('--json <file>', 'also write the results as JSON (every run)')
-  .option('--modes <list>', `comma-separated subset of ${BENCH_MODES.join(',')}`)
+  .option('--modes <list>', `comma-separated subset of ${BENCH_MODES.join(',')} (default ${DEFAULT_BENCH_MODES.join(',')})`)
   .option(
     '--repeat <k>',
     "K rounds, each mode right after a floor run of its own; reports each mode's median ratio to its floor, best and worst round",

@@ -17,12 +17,19 @@
  * - `ou=services`: the service account `cn=flexscript`, its password in a 0600 file;
  * - `ou=groups`: vpn-users ⊃ ops-team ∋ alice, admins (groupOfUniqueNames), loop-a ⇄ loop-b.
  *
+ * With `crowd: N` (storms), N more users `crowd-0` … `crowd-(N-1)` (`crowdUser(i)` gives the
+ * name and password), all in the group `crowd`, which is nested in vpn-users.
+ *
+ * With `netns`, slapd runs inside that network namespace, where the daemon under test reaches it
+ * on the namespace's loopback. The lab itself always talks to it over a unix socket (`ldapi://`
+ * in its folder), which works from any namespace.
+ *
  * Stopped and removed by `close()`; `stop()` only stops it (the directory goes down).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
@@ -41,6 +48,20 @@ export const LDAP_USERS = {
   /** A uid with every DN and filter metacharacter, a leading `#` and space, and non-ASCII text. */
   hostile: { uid: '#ev*l, (uid=*)\\ "Zoë"+<x>;雪 ', password: 'Hostile-Ldap-Pa55' },
 } as const;
+
+/** One of the `crowd` users: its username and password. */
+export function crowdUser(i: number): { readonly username: string; readonly password: string } {
+  return { username: `crowd-${i}`, password: `Crowd-${i}-Ldap-Pa55` };
+}
+
+export interface SlapdOptions {
+  /** Run slapd inside this network namespace (its loopback must be up). */
+  readonly netns?: string;
+  /** Where its folder is made (default: the system's temp directory). */
+  readonly base?: string;
+  /** How many `crowd` users to add (default none). */
+  readonly crowd?: number;
+}
 
 export interface Slapd {
   readonly dir: string;
@@ -156,8 +177,8 @@ access to * by users read by * none
 }
 
 /** Starts a throwaway slapd; `after` registers its cleanup first, so a failed start is cleaned up too. */
-export async function startSlapd(t: { after(fn: () => unknown): void }): Promise<Slapd> {
-  const dir = await mkdtemp(join(tmpdir(), 'fxs-slapd-'));
+export async function startSlapd(t: { after(fn: () => unknown): void }, o: SlapdOptions = {}): Promise<Slapd> {
+  const dir = await mkdtemp(join(o.base ?? tmpdir(), 'fxs-slapd-'));
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const stop = async () => {
@@ -212,23 +233,28 @@ export async function startSlapd(t: { after(fn: () => unknown): void }): Promise
 
   const port = await freePort('127.0.0.1');
   const ldapsPort = await freePort('127.0.0.1');
-  const urls = [`ldap://127.0.0.1:${port}/`, `ldaps://127.0.0.1:${ldapsPort}/`, `ldaps://127.0.0.2:${ldapsPort}/`];
-  const argv = ['-d', '0', '-f', conf, '-h', urls.join(' ')];
-  const cmd = account ? 'setpriv' : '/usr/sbin/slapd';
-  const args = account ? ['--reuid', String(account.uid), '--regid', String(account.gid), '--clear-groups', '--', '/usr/sbin/slapd', ...argv] : argv;
+  const ldapi = join(dir, 'ldapi');
+  const urls = [`ldap://127.0.0.1:${port}/`, `ldaps://127.0.0.1:${ldapsPort}/`, `ldaps://127.0.0.2:${ldapsPort}/`, `ldapi://${encodeURIComponent(ldapi)}`];
+  const slapdArgv = ['/usr/sbin/slapd', '-d', '0', '-f', conf, '-h', urls.join(' ')];
+  const asUser = account ? ['setpriv', '--reuid', String(account.uid), '--regid', String(account.gid), '--clear-groups', '--', ...slapdArgv] : slapdArgv;
+  // `ip netns exec` execs the command: the child's pid is slapd's
+  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...asUser] : asUser;
   let output = '';
-  child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   exited = new Promise((resolve) => child!.once('exit', () => resolve()));
 
   const url = `ldap://127.0.0.1:${port}`;
   const adminDn = `cn=admin,${SLAPD_BASE}`;
+  // the lab's own connections: the unix socket, reachable from outside the namespace too
+  const admin = (timeout: number) =>
+    new Client({ url: 'ldap://localhost', connectTimeout: 1000, timeout, createConnection: (() => connect(ldapi)) as typeof connect });
   await waitFor(
     'slapd to answer',
     async () => {
       if (child!.exitCode !== null) throw new Error(`slapd exited: ${output}`);
-      const c = new Client({ url, connectTimeout: 1000, timeout: 2000 });
+      const c = admin(2000);
       try {
         await c.bind(adminDn, adminPassword);
         return true;
@@ -240,7 +266,7 @@ export async function startSlapd(t: { after(fn: () => unknown): void }): Promise
     },
     { timeoutMs: 20_000, intervalMs: 100 },
   );
-  await loadTree(url, adminDn, adminPassword, servicePassword);
+  await loadTree(admin(5000), adminDn, adminPassword, servicePassword, o.crowd ?? 0);
   return {
     dir,
     url,
@@ -260,8 +286,7 @@ export async function startSlapd(t: { after(fn: () => unknown): void }): Promise
 }
 
 /** The tree, added in an order that lets the memberof overlay see every member (groups last). */
-async function loadTree(url: string, adminDn: string, adminPassword: string, servicePassword: string): Promise<void> {
-  const c = new Client({ url, timeout: 5000 });
+async function loadTree(c: Client, adminDn: string, adminPassword: string, servicePassword: string, crowd: number): Promise<void> {
   await c.bind(adminDn, adminPassword);
   try {
     const b = SLAPD_BASE;
@@ -303,11 +328,14 @@ async function loadTree(url: string, adminDn: string, adminPassword: string, ser
     });
     const user = (uid: string) => `uid=${escapeRdn(uid)},ou=people,${b}`;
     const group = (cn: string) => `cn=${cn},ou=groups,${b}`;
+    const crowdUsers = Array.from({ length: crowd }, (_, i) => crowdUser(i));
+    for (const u of crowdUsers) await person(u.username, u.password, 'people');
     await c.add(group('ops-team'), { objectClass: ['groupOfNames'], cn: 'ops-team', member: [user('alice')] });
+    if (crowd > 0) await c.add(group('crowd'), { objectClass: ['groupOfNames'], cn: 'crowd', member: crowdUsers.map((u) => user(u.username)) });
     await c.add(group('vpn-users'), {
       objectClass: ['groupOfNames'],
       cn: 'vpn-users',
-      member: [group('ops-team'), user('carol'), user(LDAP_USERS.hostile.uid)],
+      member: [group('ops-team'), user('carol'), user(LDAP_USERS.hostile.uid), ...(crowd > 0 ? [group('crowd')] : [])],
     });
     await c.add(group('admins'), { objectClass: ['groupOfUniqueNames'], cn: 'admins', uniqueMember: [user('alice')] });
     await c.add(group('loop-a'), { objectClass: ['groupOfNames'], cn: 'loop-a', member: [user('alice')] });

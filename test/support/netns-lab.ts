@@ -65,9 +65,14 @@ routes:
 export interface NetnsLabOptions extends ModeLabOptions {
   /** Hook mode: `learn-address: connect` (no learn-address hook; addresses reported at connect). */
   readonly learnAtConnect?: boolean;
+  /**
+   * Runs once the namespace is up, before OpenVPN and the daemon: for what they must reach
+   * inside it (a server started there). The options it returns replace those given.
+   */
+  readonly inNamespace?: (netns: string) => Promise<ModeLabOptions>;
 }
 
-export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = {}): Promise<NetnsLab> {
+export async function netnsLab(t: TestContext, mode: Mode, given: NetnsLabOptions = {}): Promise<NetnsLab> {
   const netns = `fxs-e2e-${uniqueSuffix()}`;
   const dev = `fxe${uniqueSuffix().slice(0, 6)}`;
   const dir = await trustedTempDir('netns-lab-');
@@ -83,6 +88,7 @@ export async function netnsLab(t: TestContext, mode: Mode, o: NetnsLabOptions = 
   });
   await runOk(['ip', 'netns', 'add', netns]);
   await runOk(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+  const o: NetnsLabOptions = { ...given, ...(await given.inNamespace?.(netns)) };
   await writeFile(rootConfig, rootYaml(dev), { mode: 0o644 });
   sudoers = await installSudoers('nobody', rootCommand(rootConfig), dir);
   const h = await modeLab(t, mode, {
