@@ -113,3 +113,19 @@ test('subscribed, the metrics count what the channels carry; unsubscribed, nothi
   assert.equal(sample(text, 'flexscript_root_actions_total', { action: 'set-add' }), 1);
   assert.equal(decisions.hasSubscribers || pluginCalls.hasSubscribers || rootActions.hasSubscribers, false, 'nothing left subscribed');
 });
+
+test('plugins’ own counters are read at each scrape, by plugin and name; names that are no label are skipped', async () => {
+  const m = new DaemonMetrics({ processMetrics: false });
+  let outages = 2;
+  m.bind({
+    pluginCounters: () => [
+      { plugin: 'ldap-auth', counters: { directory_unreachable: outages } as Record<string, number> },
+      { plugin: 'odd', counters: { 'Bad Name"}': 1, fine: Number.NaN } as Record<string, number> },
+    ],
+  });
+  assert.equal(sample(await m.text(), 'flexscript_plugin_events_total', { plugin: 'ldap-auth', name: 'directory_unreachable' }), 2);
+  outages = 5;
+  const text = await m.text();
+  assert.equal(sample(text, 'flexscript_plugin_events_total', { plugin: 'ldap-auth', name: 'directory_unreachable' }), 5);
+  assert.doesNotMatch(text, /plugin="odd"/);
+});

@@ -27,7 +27,12 @@ export interface MetricsProbes {
   readonly root?: () => { readonly starts: number; readonly state: string } | undefined;
   /** Management instances and whether the daemon is attached to each. */
   readonly management?: () => readonly { readonly instance: string; readonly attached: boolean }[];
+  /** The counters plugins keep (`counters()`), by plugin name. */
+  readonly pluginCounters?: () => readonly { readonly plugin: string; readonly counters: Readonly<Record<string, number>> }[];
 }
+
+/** A counter name a plugin may use as a label value. */
+const COUNTER_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 /** Plugin calls are short: from 1 ms up to the longest time limits (a pending auth may take a minute). */
 const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -129,6 +134,18 @@ export class DaemonMetrics {
       collect() {
         this.reset();
         for (const m of probes().management?.() ?? []) this.set({ instance: m.instance }, m.attached ? 1 : 0);
+      },
+    });
+    new Gauge({
+      // a gauge read at scrape time: a plugin's own count, which restarts with a reload
+      name: 'flexscript_plugin_events_total',
+      help: 'What plugins count for alerts (e.g. ldap-auth directory_unreachable), by plugin and name; read at each scrape.',
+      labelNames: ['plugin', 'name'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { plugin, counters } of probes().pluginCounters?.() ?? [])
+          for (const [name, value] of Object.entries(counters)) if (COUNTER_NAME.test(name) && Number.isFinite(value)) this.set({ plugin, name }, value);
       },
     });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'flexscript_' });

@@ -81,7 +81,12 @@ export class MetricsServer {
 
 /** What the gauges read from the running daemon. */
 export interface MetricsTargets {
-  readonly dispatcher: { readonly queued: number; readonly sessions: { list(): readonly { readonly instance: string }[] } };
+  readonly dispatcher: {
+    readonly queued: number;
+    readonly sessions: { list(): readonly { readonly instance: string }[] };
+    /** The running plugins (a reload replaces them). */
+    readonly pipeline: { readonly plugins: readonly { readonly name: string; readonly instance: { counters?(): Readonly<Record<string, number>> } }[] };
+  };
   readonly root?: { readonly stats: { readonly starts: number; readonly state: string } };
   readonly management: ReadonlyMap<string, { readonly client: { readonly attached: boolean } }>;
   /** Every instance the daemon serves (hook mode's and the management ones). */
@@ -96,6 +101,11 @@ export async function serveMetrics(config: MetricsConfig, metrics: DaemonMetrics
     instances: () => targets.instances,
     root: targets.root && (() => targets.root!.stats),
     management: () => [...targets.management].map(([instance, m]) => ({ instance, attached: m.client.attached })),
+    pluginCounters: () =>
+      targets.dispatcher.pipeline.plugins.flatMap((p) => {
+        const counters = p.instance.counters?.();
+        return counters ? [{ plugin: p.name, counters }] : [];
+      }),
   });
   const server = new MetricsServer(config, metrics, log);
   await server.start();

@@ -114,7 +114,7 @@ export function pluginServices(services: Services): Services {
   };
 }
 
-const INSTANCE_EXTRAS = new Set(['check', 'close', 'decided', 'kernelState', 'sessionsRebuilt', 'verifiesUsernames']);
+const INSTANCE_EXTRAS = new Set(['check', 'close', 'counters', 'decided', 'kernelState', 'sessionsRebuilt', 'verifiesUsernames']);
 
 /** Loads every enabled plugin, or throws a ConfigError listing every problem (nothing is kept). */
 export async function loadPlugins(loaded: LoadedConfig, log: Logger, daemonServices: Services): Promise<LoadedPlugin[]> {

@@ -120,6 +120,12 @@ export interface PluginInstance extends PluginHandlers {
   /** Called on shutdown and when a reload replaces this instance. */
   close?(): void | Promise<void>;
   /**
+   * Counts the plugin keeps of what operators alert on (e.g. `directory_unreachable`), read at
+   * each metrics scrape as `flexscript_plugin_events_total{plugin, name}`. Names are lowercase
+   * letters, digits and `_`; values only grow while this instance lives.
+   */
+  counters?(): Readonly<Record<string, number>>;
+  /**
    * Asked by `flexscript check` after setup: reach what the plugin depends on (a directory, a
    * service) and say what was found, or why it could not (`ok: false` fails the check).
    */

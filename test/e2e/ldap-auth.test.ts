@@ -16,6 +16,7 @@ import { runChecks } from '../../src/cli/check.ts';
 import { decisionOf, ownedDir, readJsonLines, REPO, RUN_AS } from '../../src/lab/daemon-process.ts';
 import { LDAP_USERS, startSlapd, type Slapd } from '../../src/lab/slapd.ts';
 import { waitFor } from '../../src/lab/wait.ts';
+import { freeLoopbackPort } from '../support/free-port.ts';
 import { netnsLab, pushedAddress } from '../support/netns-lab.ts';
 import { MODES, modeLab, type Mode } from './mode-lab.ts';
 
@@ -47,6 +48,7 @@ const USER_PASS_EVENTS = ['client-connect', 'client-disconnect', 'learn-address'
 
 async function ldapLab(t: TestContext, mode: Mode) {
   const slapd = await startSlapd(t);
+  const metricsPort = await freeLoopbackPort();
   // the groups the verifying plugin gave each client, as the pipeline decided them
   const groupsFile = join(ownedDir(join(slapd.dir, 'groups')), 'groups.jsonl');
   const h = await modeLab(t, mode, {
@@ -55,14 +57,15 @@ async function ldapLab(t: TestContext, mode: Mode) {
     pluginTimeout: '10s',
     plugins: ldapAuthPlugin(slapd),
     pluginsAfter: [`  - path: ${GROUPS_RECORDER}`, '    options:', `      file: ${groupsFile}`],
+    extraConfig: ['metrics:', '  host: 127.0.0.1', `  port: ${metricsPort}`],
   });
-  return { h, slapd, groupsFile };
+  return { h, slapd, groupsFile, metricsPort };
 }
 
 for (const mode of MODES) {
   describe(`ldap-auth, ${mode} mode`, { skip }, () => {
     test('admitted with nested directory groups; wrong password, disabled, missing group, directory down → AUTH_FAILED, no session', async (t) => {
-      const { h, slapd, groupsFile } = await ldapLab(t, mode);
+      const { h, slapd, groupsFile, metricsPort } = await ldapLab(t, mode);
       const login = (commonName: string, username: string, password: string) => h.lab.startClient({ commonName, port: h.port, username, password });
       const denial = (commonName: string) =>
         waitFor(`the denial of ${commonName}`, () =>
@@ -99,6 +102,9 @@ for (const mode of MODES) {
       const carol = await login('c-carol', 'carol', LDAP_USERS.carol);
       await carol.waitAuthFailed();
       assert.match(await denial('c-carol'), /^directory unreachable: /);
+      // the outage is counted where an operator's alert can see it
+      const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(scraped, /^flexscript_plugin_events_total\{plugin="ldap-auth",name="directory_unreachable"\} [1-9]\d*$/m);
 
       // none of the refused clients became a session
       const sessions = h.recordsOf('client-connect').map((r) => r.commonName);

@@ -60,6 +60,8 @@ const ldapAuth: PluginDefinition<LdapAuthOptions> = {
       log.warn({ url: options.url }, 'passwords go to the directory unencrypted: use ldaps:// or start-tls: true');
     const directory = new Directory(options, { ...(ca === undefined ? {} : { ca }), ...(servicePassword === undefined ? {} : { servicePassword }) });
     const cache = new LoginCache<readonly string[]>(options.cache.ttl, options.cache['max-entries']);
+    // directory outages, for the alert an operator wants (flexscript_plugin_events_total)
+    let unreachable = 0;
     const byUser = new RateLimiter(limiterOptions(options.limits.user));
     const byAddress = new RateLimiter(limiterOptions(options.limits.address));
     const required = options['required-groups'] ? new Set(options['required-groups']) : undefined;
@@ -101,7 +103,10 @@ const ldapAuth: PluginDefinition<LdapAuthOptions> = {
             groups = login.groups;
           } catch (err) {
             // not the client's failure: no rate-limit strike, but no entry either (fails closed)
-            if (err instanceof DirectoryUnreachable) return ctx.deny(`directory unreachable: ${err.message}`, generic);
+            if (err instanceof DirectoryUnreachable) {
+              unreachable++;
+              return ctx.deny(`directory unreachable: ${err.message}`, generic);
+            }
             throw err;
           }
           cache.set(username, password, groups);
@@ -121,6 +126,7 @@ const ldapAuth: PluginDefinition<LdapAuthOptions> = {
           return { ok: false, message: `cannot reach the directory at ${options.url}: ${(err as Error).message}` };
         }
       },
+      counters: () => ({ directory_unreachable: unreachable }),
       close: () => directory.close(),
     };
   },

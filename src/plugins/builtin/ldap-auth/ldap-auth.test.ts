@@ -128,15 +128,18 @@ describe('ldap-auth against slapd', { skip: haveSlapd ? false : 'slapd is not in
     assert.equal((await login('frank', 'wrong')).denied?.reason, 'account disabled (userAccountControl)', 'refused before any bind');
   });
 
-  test('the directory down: denied with the reason, no strike against the user; a cached login still passes', async (t) => {
+  test('the directory down: denied with the reason, counted for alerts, no strike against the user; a cached login still passes', async (t) => {
     const s = await startSlapd(t);
-    const { login } = await plugin(t, searchThenBind(s, { cache: { ttl: '1m' }, limits: { user: { failures: 1 } } }));
+    const { instance, login } = await plugin(t, searchThenBind(s, { cache: { ttl: '1m' }, limits: { user: { failures: 1 } } }));
     assert.deepEqual(await login('alice', LDAP_USERS.alice), { groups: ['admins', 'loop-a', 'loop-b', 'ops-team', 'vpn-users'] });
+    assert.deepEqual(instance.counters?.(), { directory_unreachable: 0 });
     await s.stop();
     assert.deepEqual(await login('alice', LDAP_USERS.alice), { groups: ['admins', 'loop-a', 'loop-b', 'ops-team', 'vpn-users'] }, 'from the cache');
     assert.match((await login('alice', 'another')).denied?.reason ?? '', /^directory unreachable: /, 'a different password is not in the cache');
     assert.match((await login('carol', LDAP_USERS.carol)).denied?.reason ?? '', /^directory unreachable: /);
     assert.match((await login('carol', LDAP_USERS.carol)).denied?.reason ?? '', /^directory unreachable: /, 'not locked out: an outage is no failure of hers');
+    // what metrics export as flexscript_plugin_events_total{plugin="ldap-auth",name="directory_unreachable"}
+    assert.deepEqual(instance.counters?.(), { directory_unreachable: 3 });
   });
 
   test('TLS: StartTLS and LDAPS with the pinned CA connect; another CA, or a host the certificate does not name, is refused', async (t) => {
