@@ -322,3 +322,25 @@ test('learnAtConnect: an accepted client’s addresses become learn-address adds
   await d.learnAtConnect(k!);
   assert.equal(learned.length, 2);
 });
+
+test('a new connect on a live session’s connection (a restarted OpenVPN reusing client ids) ends that session as missed first', async () => {
+  const heard: string[] = [];
+  const pipeline = new Pipeline(
+    [
+      plugin('watch', {
+        'client-connect': (e) => void heard.push(`connect ${e.commonName}`),
+        'client-disconnect': (e) => void heard.push(`disconnect ${e.commonName}${e.missed ? ' missed' : ''} ${e.vpnAddress ?? ''}`),
+      }),
+    ],
+    log,
+  );
+  const d = new Dispatcher(pipeline, log, 4);
+  const cid0 = (): ConnectionKey => ({ via: 'management', instance: 'i', cid: 0 });
+  const mgmtConnect = (commonName: string, port: number): RawEvent => ({ ...connect(commonName, port), source: 'management' });
+  assert.equal((await d.handle({ raw: mgmtConnect('before', 1000), keyOf: cid0 })).verdict, 'accept');
+  assert.equal(d.client(cid0())?.commonName, 'before');
+  assert.equal((await d.handle({ raw: mgmtConnect('after', 2000), keyOf: cid0 })).verdict, 'accept');
+  assert.deepEqual(heard, ['connect before', 'disconnect before missed 10.8.0.100', 'connect after']);
+  assert.equal(d.client(cid0())?.commonName, 'after');
+  assert.equal(d.clients().length, 1);
+});

@@ -221,6 +221,7 @@ export class Dispatcher implements EventSink {
       }
       return refused;
     }
+    if (event.name === 'client-connect' && !event.reauth) await this.#endEarlierHolder(this.#keyOf(keyOf, event));
     return this.#dispatch(event, keyOf, run, performance.now());
   }
 
@@ -247,6 +248,19 @@ export class Dispatcher implements EventSink {
       gen.leave();
       release();
     }
+  }
+
+  /**
+   * A new connect on a connection that still has a live session: that session's client is gone
+   * without a disconnect (a restarted OpenVPN gives its clients the ids the old one gave; in hook
+   * mode a client came back from the same address and port). It ends as missed first, so the new
+   * client never takes over the old one's record, addresses or set elements.
+   */
+  async #endEarlierHolder(key: ConnectionKey): Promise<void> {
+    const earlier = this.sessions.get(key);
+    if (!earlier) return;
+    this.log.info({ instance: earlier.instance, commonName: earlier.commonName }, 'a new client on a live session’s connection: that session ends as missed');
+    await this.#dispatch(missedDisconnect(earlier, sourceOf(key)), () => key, {}, performance.now());
   }
 
   /** A learn-address add the daemon makes itself; a malformed address is refused as handle() refuses it. */
