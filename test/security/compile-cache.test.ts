@@ -70,11 +70,20 @@ test('a compile cache planted in the temp directory by another user never runs, 
     spawnSync(process.execPath, [cachedCli, ...argv], { cwd: REPO, encoding: 'utf8', input, env: { ...process.env, TMPDIR: shared } });
   for (const argv of verbs) assert.ok(runCached(argv).status !== null);
   const cache = join(shared, 'tsx-0');
-  const entries = readdirSync(cache).filter((f) => /^\d+-/.test(f));
+  // tsx writes an entry after compiling; a CLI that exits first leaves it empty (tsx then compiles
+  // afresh), which happens more or less often with each Node.js: only whole entries are planted
+  const entries = readdirSync(cache)
+    .filter((f) => /^\d+-/.test(f))
+    .flatMap((f) => {
+      try {
+        return [{ f, entry: JSON.parse(readFileSync(join(cache, f), 'utf8')) as { code: string } }];
+      } catch {
+        return [];
+      }
+    });
   assert.ok(entries.length > 10, `the cache holds compiled modules (${entries.length})`);
   const payload = `process.getBuiltinModule('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran as uid ' + process.getuid() + '\\n', { flag: 'a' });\n`;
-  for (const f of entries) {
-    const entry = JSON.parse(readFileSync(join(cache, f), 'utf8')) as { code: string };
+  for (const { f, entry } of entries) {
     entry.code = payload + entry.code;
     writeFileSync(join(cache, f), JSON.stringify(entry));
   }
