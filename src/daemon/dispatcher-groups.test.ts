@@ -190,3 +190,59 @@ test("sessions rebuilt from OpenVPN's list, and a disconnect of a session the da
   });
   assert.deepEqual(d.sessions.list().find((s) => s.commonName === 'ops-2')?.groups, []);
 });
+
+test("sessions rebuilt after a daemon restart take back the verified username and the groups of their own open record, never the rules' names", async () => {
+  const d = new Dispatcher(new Pipeline([], log), log, 4, { groups: RULES });
+  assert.equal(d.sessions.restoredUsernamesVerified, false, 'no plugin verifies usernames: listed usernames alone are not identity');
+  const listed = (cid: number, commonName: string, username: string | undefined) => ({
+    key: { via: 'management' as const, instance: 'i', cid },
+    instance: 'i',
+    commonName,
+    username,
+    realAddress: '198.51.100.7',
+    realPort: cid,
+    vpnAddress: `10.8.0.${cid}`,
+    connectedAt: 1,
+    bytesReceived: 0,
+    bytesSent: 0,
+  });
+  const asked: string[] = [];
+  d.recall = async (instance) => {
+    asked.push(instance);
+    return [
+      // an older record of the same connection, superseded: the newest one counts
+      { commonName: 'laptop', username: 'alice', realAddress: '198.51.100.7', realPort: 1, startedAt: 5, groups: ['stale'] },
+      {
+        commonName: 'laptop',
+        username: 'alice',
+        realAddress: '198.51.100.7',
+        realPort: 1,
+        startedAt: 10,
+        groups: ['Domain Admins', 'static-ops', HOSTILE_GROUP],
+      },
+      { commonName: 'phone', username: 'bob', realAddress: '198.51.100.7', realPort: 2, startedAt: 10, groups: ['finance'] },
+      { commonName: 'tablet', realAddress: '198.51.100.7', realPort: 3, startedAt: 10, groups: ['from-connect-plugin'] },
+    ];
+  };
+  await d.rebuild('i', [listed(1, 'laptop', 'alice'), listed(2, 'phone', 'mallory'), listed(3, 'tablet', undefined), listed(4, 'ops-4', 'carol')]);
+  assert.deepEqual(asked, ['i']);
+  const byName = (cn: string) => d.sessions.list().find((s) => s.commonName === cn);
+  // the record vouches for alice; 'static-ops' is a rule's name, decided by the rules now (laptop matches by-name, alice by-user)
+  assert.equal(byName('laptop')?.username, 'alice');
+  assert.deepEqual(byName('laptop')?.groups, ['Domain Admins', HOSTILE_GROUP, 'by-user', 'by-name']);
+  // the client now says mallory, the record says bob: neither the name nor the record's groups
+  assert.equal(byName('phone')?.username, undefined);
+  assert.deepEqual(byName('phone')?.groups, []);
+  // no username on either side: the groups its connect plugins gave come back
+  assert.deepEqual(byName('tablet')?.groups, ['from-connect-plugin']);
+  // no record: the rules alone, and an unverified username is dropped
+  assert.equal(byName('ops-4')?.username, undefined);
+  assert.deepEqual(byName('ops-4')?.groups, ['static-ops']);
+
+  // a store that cannot answer: rebuilt all the same, with the rules' groups
+  const failing = new Dispatcher(new Pipeline([], log), log, 4, { groups: RULES });
+  failing.recall = () => Promise.reject(new Error('store down'));
+  assert.deepEqual(await failing.rebuild('i', [listed(1, 'laptop', 'alice')]), { rebuilt: 1, closedAsMissed: 0 });
+  assert.deepEqual(failing.sessions.list()[0]?.groups, ['by-name']);
+  assert.equal(failing.sessions.list()[0]?.username, undefined);
+});

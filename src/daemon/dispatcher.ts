@@ -17,6 +17,7 @@ import { decisions, type DecisionMessage } from '../observe/channels.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
 import { groupRules, type GroupRules } from '../sessions/group-rules.ts';
 import { joinGroups, SessionTable, setGroups, type Session } from '../sessions/session-table.ts';
+import type { SessionRecord } from '../store/store.ts';
 import { Semaphore } from '../util/semaphore.ts';
 
 /** A pipeline and the number of events still running through it (for a clean swap on reload). */
@@ -116,6 +117,12 @@ interface Verified {
 
 const UNVERIFIED: Verified = { verified: false, groups: [] };
 
+/** What the store keeps of an open session that a rebuilt one can take back. */
+export type RecalledSession = Pick<SessionRecord, 'commonName' | 'username' | 'realAddress' | 'realPort' | 'startedAt' | 'groups'>;
+
+/** A client's connection as the store finds it: instance aside, unique among a server's live clients. */
+const connectionOf = (c: Pick<Client, 'commonName' | 'realAddress' | 'realPort'>): string => `${c.commonName}\0${c.realAddress ?? ''}\0${c.realPort ?? ''}`;
+
 /**
  * Ties a user-pass-verify to the client-connect of the same client: the instance and the
  * client's real address and port, the same in both events and unique among the clients of one
@@ -138,9 +145,16 @@ export class Dispatcher implements EventSink {
   readonly #verified = new Map<string, { readonly username: string; readonly groups: readonly string[]; readonly at: number }>();
   /** The groups the operator's static rules put a client in. */
   #rules: (who: Pick<Client, 'commonName' | 'username'>) => string[];
+  /** The names the static rules give: decided by the rules alone, never taken back from a record. */
+  #ruleNames: ReadonlySet<string>;
   #current: Generation;
   readonly #slots: Semaphore;
   #identity: IdentityOptions;
+  /**
+   * The open session records of an instance (set when there is a store): a session rebuilt after
+   * a daemon restart takes back the verified username and the groups its record holds.
+   */
+  recall: ((instance: string) => Promise<readonly RecalledSession[]>) | undefined;
 
   constructor(
     pipeline: Pipeline,
@@ -152,6 +166,7 @@ export class Dispatcher implements EventSink {
     this.#slots = new Semaphore(concurrency);
     this.#identity = identity;
     this.#rules = groupRules(identity.groups);
+    this.#ruleNames = new Set(Object.keys(identity.groups ?? {}));
     this.#trustRestored();
   }
 
@@ -159,6 +174,7 @@ export class Dispatcher implements EventSink {
   set identity(identity: IdentityOptions) {
     this.#identity = identity;
     this.#rules = groupRules(identity.groups);
+    this.#ruleNames = new Set(Object.keys(identity.groups ?? {}));
     this.#trustRestored();
   }
 
@@ -306,13 +322,23 @@ export class Dispatcher implements EventSink {
    */
   async rebuild(instance: string, clients: readonly ListedClient[], options: RebuildOptions = {}): Promise<RebuildResult> {
     let rebuilt = 0;
-    for (const c of clients) {
-      if (!c.vpnAddress && !c.vpnAddress6) continue;
+    const fresh = clients.filter((c) => (c.vpnAddress || c.vpnAddress6) && !this.sessions.get(c.key));
+    const recalled = fresh.length > 0 ? await this.#recalled(instance) : undefined;
+    for (const c of fresh) {
+      // connected while the store answered
       if (this.sessions.get(c.key)) continue;
       const { key, connectedAt, bytesReceived: _in, bytesSent: _out, ...info } = c;
-      // the list holds whatever username each client sent: the table's policy decides (restoredUsernamesVerified)
-      const session = this.sessions.create(key, info, connectedAt);
-      // the groups its authentication gave are gone with the daemon that heard it; the rules' stay
+      const record = recalled?.get(connectionOf(c));
+      // the list holds whatever username each client sent: the table's policy decides
+      // (restoredUsernamesVerified), unless this connection's record shows the daemon verified that very name
+      const vouched = record?.username !== undefined && record.username === c.username;
+      const session = this.sessions.create(key, info, connectedAt, vouched ? true : undefined);
+      // the groups its authentication and connect gave come back from its record; the rules' are the rules' now
+      if (record && record.username === session.username)
+        joinGroups(
+          session,
+          (record.groups ?? []).filter((g) => !this.#ruleNames.has(g)),
+        );
       joinGroups(session, this.#rules(session));
       this.sessions.add(session);
       rebuilt++;
@@ -329,6 +355,25 @@ export class Dispatcher implements EventSink {
       }
     }
     return { rebuilt, closedAsMissed };
+  }
+
+  /** The instance's open records by connection (the newest of each), or none when the store cannot say. */
+  async #recalled(instance: string): Promise<Map<string, RecalledSession> | undefined> {
+    if (!this.recall) return undefined;
+    try {
+      const byConnection = new Map<string, RecalledSession>();
+      for (const r of await this.recall(instance)) {
+        const known = byConnection.get(connectionOf(r));
+        if (!known || known.startedAt < r.startedAt) byConnection.set(connectionOf(r), r);
+      }
+      return byConnection;
+    } catch (err) {
+      this.log.warn(
+        { instance, err: errorMessage(err) },
+        "open session records unreadable: rebuilt sessions get only the static rules' groups and unverified usernames",
+      );
+      return undefined;
+    }
   }
 
   /**
