@@ -100,6 +100,7 @@ class Daemon {
     const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'], groups: loaded.config.groups };
     const dispatcher = new Dispatcher(new Pipeline(plugins, log), log, loaded.config.pipeline.concurrency, identity);
     dispatcher.recall = services.openRecords;
+    dispatcher.groupsChanged = (session, before) => services.groupsChanged(session, before);
     // the observers are closed last: watchers see the daemon stop
     const daemon = new Daemon(loaded, plugins, log, dispatcher, [observers], services);
     // registered before the root stage starts: its first reconcile waits for them

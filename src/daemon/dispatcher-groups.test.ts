@@ -131,6 +131,9 @@ for (const shape of SHAPES) {
   test(`${shape.source} keys: a re-authenticated live client keeps its groups unless the new authentication brings some`, async () => {
     const directory: Record<string, string[]> = { alice: ['vpn-admins'] };
     const { d, sessionAt, keyOf, connects } = groupsLab(directory);
+    // the daemon hears each change, to move the client's firewall sets and its record
+    const changes: { now: readonly string[]; before: readonly string[] }[] = [];
+    d.groupsChanged = (session, before) => void changes.push({ now: session.groups, before });
     await d.handle({ raw: auth('laptop', 'alice', 6), keyOf });
     await d.handle({ raw: connect('laptop', 'alice', 6), keyOf });
     const live = sessionAt(6);
@@ -147,6 +150,11 @@ for (const shape of SHAPES) {
     if (shape.source === 'management') await d.handle({ raw: connect('laptop', 'alice', 6, { reauth: true }), keyOf });
     // hook mode: a renegotiation runs user-pass-verify only; the live session takes them there
     assert.deepEqual(sessionAt(6)?.groups, ['auditors', 'by-user', 'by-name']);
+    assert.deepEqual(
+      changes,
+      [{ now: ['auditors', 'by-user', 'by-name'], before: ['vpn-admins', 'by-user', 'by-name'] }],
+      'one change, and none for the first connect or an unchanged re-auth',
+    );
     if (shape.source === 'management') {
       // a re-authentication refused at connect changes nothing of the live session
       directory.alice = ['intruders'];
@@ -154,6 +162,7 @@ for (const shape of SHAPES) {
       await d.handle({ raw: auth('laptop', 'alice', 6), keyOf });
       assert.equal((await d.handle({ raw: connect('laptop', 'alice', 6, { reauth: true }), keyOf })).verdict, 'deny');
       assert.deepEqual(live?.groups, ['auditors', 'by-user', 'by-name']);
+      assert.equal(changes.length, 1, 'a refused re-authentication changes nothing');
     }
   });
 }

@@ -155,6 +155,11 @@ export class Dispatcher implements EventSink {
    * a daemon restart takes back the verified username and the groups its record holds.
    */
   recall: ((instance: string) => Promise<readonly RecalledSession[]>) | undefined;
+  /**
+   * A live client's re-authentication left it in other groups: what follows from groups (firewall
+   * sets, routes, its record) must follow (set by the daemon).
+   */
+  groupsChanged: ((session: Session, before: readonly string[]) => void) | undefined;
 
   constructor(
     pipeline: Pipeline,
@@ -407,7 +412,22 @@ export class Dispatcher implements EventSink {
     // a Map iterates in insertion order: drop the oldest
     if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
     const live = this.sessions.get(hookKey(event));
-    if (live && groups.length > 0 && live.username === event.username) setGroups(live, [...groups, ...this.#rules(live)]);
+    if (live && groups.length > 0 && live.username === event.username) {
+      const before = live.groups;
+      setGroups(live, [...groups, ...this.#rules(live)]);
+      this.#groupsMayHaveChanged(live, before);
+    }
+  }
+
+  /** Tells `groupsChanged` when a live client's re-authentication left it in other groups. */
+  #groupsMayHaveChanged(session: Session, before: readonly string[]): void {
+    const now = session.groups;
+    if (now.length === before.length && now.every((g, i) => g === before[i])) return;
+    try {
+      this.groupsChanged?.(session, before);
+    } catch (err) {
+      this.log.error({ commonName: session.commonName, err: errorMessage(err) }, 'acting on changed groups failed');
+    }
   }
 
   /**
@@ -448,6 +468,7 @@ export class Dispatcher implements EventSink {
         else this.#rememberDenied(key);
         // a refused re-authentication changes nothing of the live session
         if (decision.verdict !== 'accept' && session === live) setGroups(session, groupsBefore);
+        else if (session === live) this.#groupsMayHaveChanged(session, groupsBefore);
         break;
       }
       case 'client-disconnect': {

@@ -75,6 +75,29 @@ export class DaemonServices implements Services {
     return store ? (instance) => store.openSessions(instance) : undefined;
   }
 
+  /**
+   * A live client's groups changed (a re-authentication): its record keeps the groups it has now,
+   * and the kernel follows (firewall sets, routes: plugins' kernelState reads the groups). A client
+   * that left a group loses the flows it opened as a member.
+   */
+  groupsChanged(
+    session: Pick<LiveSession, 'instance' | 'commonName' | 'realAddress' | 'realPort' | 'vpnAddress' | 'vpnAddress6' | 'groups'>,
+    before: readonly string[],
+  ): void {
+    const { instance, commonName, realAddress, realPort, groups } = session;
+    this.#store
+      ?.setGroups({ instance, commonName, realAddress, realPort }, groups)
+      .catch((err: unknown) => this.log.warn({ instance, commonName, err: errorMessage(err) }, 'could not record the changed groups'));
+    const left = before.some((g) => !groups.includes(g));
+    void this.reconcile().then(async () => {
+      if (!left || !this.root) return;
+      for (const address of [session.vpnAddress, session.vpnAddress6]) {
+        if (address)
+          await this.root.conntrackFlush(address).catch((err: unknown) => this.log.warn({ address, err: errorMessage(err) }, 'conntrack flush failed'));
+      }
+    });
+  }
+
   /** Ties the services to the running daemon, then starts the root stage. */
   attach(table: SessionTable, plugins: () => readonly LoadedPlugin[], killer: Killer): void {
     this.#table = table;

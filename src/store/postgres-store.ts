@@ -177,6 +177,15 @@ export class PostgresStore implements Store {
     return (r.rowCount ?? 0) > 0;
   }
 
+  async setGroups(c: ClientConnection, groups: readonly string[]): Promise<boolean> {
+    const r = await this.pool.query(
+      `UPDATE sessions SET client_groups = $1 WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = $2 AND common_name = $3
+         AND real_address IS NOT DISTINCT FROM $4 AND real_port IS NOT DISTINCT FROM $5 ORDER BY started_at DESC LIMIT 1)`,
+      [groupsColumn(groups), c.instance, c.commonName, c.realAddress ?? null, c.realPort ?? null],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
   async setAddresses(id: string, a: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void> {
     await this.pool.query('UPDATE sessions SET vpn_address = COALESCE($1, vpn_address), vpn_address6 = COALESCE($2, vpn_address6) WHERE id = $3', [
       a.vpnAddress ?? null,

@@ -53,6 +53,7 @@ export class SqliteStore implements Store {
   readonly #closeByConnection: Database.Statement;
   readonly #denial: Database.Statement;
   readonly #setAddresses: Database.Statement;
+  readonly #setGroups: Database.Statement;
   #queue: QueuedWrite[] = [];
   #flushing: NodeJS.Immediate | undefined;
 
@@ -85,6 +86,10 @@ export class SqliteStore implements Store {
     this.#setAddresses = this.#db.prepare(
       `UPDATE sessions SET vpn_address = COALESCE(@v4, vpn_address), vpn_address6 = COALESCE(@v6, vpn_address6)
        WHERE id = @id AND (vpn_address IS NOT COALESCE(@v4, vpn_address) OR vpn_address6 IS NOT COALESCE(@v6, vpn_address6))`,
+    );
+    this.#setGroups = this.#db.prepare(
+      `UPDATE sessions SET client_groups = @clientGroups WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = @instance
+         AND common_name = @commonName AND real_address IS @realAddress AND real_port IS @realPort ORDER BY started_at DESC LIMIT 1)`,
     );
     this.#denial = this.#db.prepare(
       `INSERT INTO denials (at, instance, event, common_name, username, real_address, real_port, reason, plugin)
@@ -212,6 +217,17 @@ export class SqliteStore implements Store {
       if (id !== undefined && this.#closeById.run(params).changes > 0) return true;
       return c !== undefined && this.#closeByConnection.run(params).changes > 0;
     });
+  }
+
+  setGroups(c: ClientConnection, groups: readonly string[]): Promise<boolean> {
+    const params = {
+      instance: c.instance,
+      commonName: c.commonName,
+      realAddress: c.realAddress ?? null,
+      realPort: c.realPort ?? null,
+      clientGroups: groupsColumn(groups),
+    };
+    return this.#write(() => this.#setGroups.run(params).changes > 0);
   }
 
   setAddresses(id: string, a: { readonly vpnAddress?: string; readonly vpnAddress6?: string }): Promise<void> {

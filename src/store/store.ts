@@ -151,6 +151,11 @@ export interface Store {
   takeKillRequests(instances: readonly string[], since: number): Promise<KillRequest[]>;
   /** Closes the open session with this id, or else (when given) the newest open one of this connection; false if none. */
   closeSession(id: string | undefined, connection: ClientConnection | undefined, end: SessionEnd): Promise<boolean>;
+  /**
+   * Replaces the groups of the newest open record of this connection (a re-authentication
+   * changed them), so a daemon restart takes back the groups the client has now; false if none is open.
+   */
+  setGroups(connection: ClientConnection, groups: readonly string[]): Promise<boolean>;
   /** Sets a live session's VPN addresses (management mode learns them after the connect). */
   setAddresses(id: string, addresses: VpnAddresses): Promise<void>;
   recordDenial(denial: DenialRecord): Promise<void>;

@@ -4,7 +4,8 @@
  * verified and the groups its authentication gave. Without that, the first reconcile after the
  * restart would move every directory- or users-file-group member to the default group's set,
  * cutting its access until it reconnects. Real OpenVPN, the root stage and nft in a network
- * namespace, both modes.
+ * namespace, both modes. A re-authentication (a TLS renegotiation) that gives a live client other
+ * groups moves its address between the sets at once, and its record follows.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -80,6 +81,60 @@ for (const mode of MODES) {
       assert.equal(alice?.username, 'alice', 'the username her record shows the daemon verified');
       assert.deepEqual(alice?.groups, ['vpn-staff']);
       assert.deepEqual(rows.find((r) => r.commonName === 'c-bob')?.groups ?? [], []);
+    });
+
+    test('a re-authentication that gives a live client other groups moves its address to their sets, and its record follows', async (t) => {
+      const dir = await mkdtemp(join(tmpdir(), 'fxs-reauth-groups-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
+      await chown(dir, RUN_AS.uid, RUN_AS.gid);
+      const usersFile = join(dir, 'users');
+      const users = async (aliceGroups: string) => {
+        await writeFile(usersFile, `alice:${await hashPassword('Alice-Pa55')}:${aliceGroups}\n`, { mode: 0o640 });
+        await chown(usersFile, 0, RUN_AS.gid);
+      };
+      await users('vpn-staff');
+      const n = await netnsLab(t, mode, {
+        passwords: true,
+        events: ['user-pass-verify', 'client-connect', 'client-disconnect', 'learn-address'],
+        pluginTimeout: '10s',
+        extraConfig: ['store:', `  sqlite: ${join(dir, 'accounting.db')}`],
+        plugins: [
+          '  - use: password-auth',
+          `    options: { file: ${usersFile} }`,
+          '  - use: firewall',
+          '    options:',
+          '      groups:',
+          '        staff: { groups: [vpn-staff] }',
+          '        ops: { groups: [vpn-ops] }',
+          '        guests: {}',
+          '      default-group: guests',
+          '  - use: accounting',
+        ],
+      });
+      // the client renegotiates its TLS session every few seconds, sending its password again
+      const client = await n.h.lab.startClient({
+        commonName: 'c-alice',
+        port: n.h.port,
+        username: 'alice',
+        password: 'Alice-Pa55',
+        extraConfig: ['reneg-sec 6'],
+      });
+      await client.waitConnected();
+      const address = pushedAddress(client.pushReply());
+      const setsAre = async (want: Record<string, string[]>) =>
+        JSON.stringify({ staff: await n.setElements('staff'), ops: await n.setElements('ops') }) === JSON.stringify(want);
+      await waitFor('alice in staff', () => setsAre({ staff: [address], ops: [] }), { timeoutMs: 60_000, intervalMs: 200 });
+      // the users file now puts her in vpn-ops; password-auth reads it again
+      await users('vpn-ops');
+      await waitFor('alice moved to ops at her next re-authentication', () => setsAre({ staff: [], ops: [address] }), { timeoutMs: 90_000, intervalMs: 250 });
+      const open = await waitFor('her record shows vpn-ops', () => {
+        const out = flexscript('sessions', '--config', n.h.configPath, '--json', '--open');
+        const listed = out.status === 0 ? (JSON.parse(out.stdout) as { commonName: string; groups?: string[] }[]) : [];
+        const mine = listed.find((r) => r.commonName === 'c-alice');
+        return mine?.groups?.includes('vpn-ops') && mine;
+      });
+      assert.deepEqual(open.groups, ['vpn-ops']);
+      assert.ok(client.log().includes('Initialization Sequence Completed'), 'the client stayed connected throughout');
     });
   });
 }

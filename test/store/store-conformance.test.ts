@@ -105,6 +105,21 @@ for (const [name, open, skip] of backends) {
       assert.equal(await store.closeSession(undefined, { instance: 'vpn1', commonName: 'nobody-here' }, end), false);
     });
 
+    test("a re-authentication's groups replace those of the connection's open record; a closed or unknown connection changes nothing", async (t) => {
+      const { store } = await open(t);
+      const s = start({ groups: ['vpn-admins'] });
+      await store.openSession(s);
+      const connection = { instance: 'vpn1', commonName: 'alice', realAddress: '198.51.100.7', realPort: 51234 };
+      assert.equal(await store.setGroups(connection, ['Domain Users', 'finance']), true);
+      assert.deepEqual((await store.openSessions('vpn1'))[0]?.groups, ['Domain Users', 'finance']);
+      assert.equal(await store.setGroups(connection, []), true);
+      assert.equal((await store.openSessions('vpn1'))[0]?.groups, undefined, 'no groups left');
+      assert.equal(await store.setGroups({ ...connection, realPort: 1 }, ['x']), false);
+      await store.closeSession(s.id, s, end);
+      assert.equal(await store.setGroups(connection, ['late']), false, 'a closed record keeps the groups it ended with');
+      assert.equal((await store.sessions({}))[0]?.groups, undefined);
+    });
+
     test('a new connect on a connection with an open record ends that record as missed; a connection has one open record', async (t) => {
       const { store } = await open(t);
       const stale = start();
