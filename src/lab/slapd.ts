@@ -98,7 +98,7 @@ function freePort(host: string): Promise<number> {
 const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 
 /** An EC key and certificate, signed by `ca` or self-signed as a CA. */
-function makeCert(dir: string, name: string, subject: string, ca?: string, ext = ''): void {
+export function makeCert(dir: string, name: string, subject: string, ca?: string, ext = ''): void {
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-subj', subject];
   if (!ca) {
     openssl(dir, [

@@ -1,10 +1,11 @@
 /**
  * @module directory
  * The conversation with the directory: connections (LDAPS, or StartTLS before anything else,
- * with the configured CA and the host name checked), finding the user (a DN template, or a
- * search with the service account from a bounded pool), the bind that checks the password, and
- * the user's groups (Active Directory's in-chain rule, `memberOf` followed upwards, or a search
- * for `member`/`uniqueMember` repeated level by level), each bounded in depth and safe against
+ * with the configured CA and the host name checked), finding the user (a DN template or an
+ * Active Directory bind name, or a search with the service account from a bounded pool), the
+ * bind that checks the password (AD's sub-code saying why it refused one), and the user's
+ * groups (Active Directory's in-chain rule, `memberOf` followed upwards, or a search for
+ * `member`/`uniqueMember` repeated level by level), each bounded in depth and safe against
  * cycles. Every username reaches a filter or a DN only escaped (escape.ts).
  *
  * Any error that is not an LDAP result (refused, timed out, TLS failure, connection lost) is a
@@ -12,16 +13,20 @@
  */
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
-import { Client, type Entry, InvalidCredentialsError, ResultCodeError } from 'ldapts';
+import { Client, ConfidentialityRequiredError, type Entry, InvalidCredentialsError, ResultCodeError, StrongAuthRequiredError } from 'ldapts';
 import { Semaphore } from '../../../util/semaphore.ts';
+import { adBindRefusal, type BindRefusal } from './ad-bind-error.ts';
 import { ConnectionPool } from './connection-pool.ts';
-import { escapeDnValue, escapeFilterValue, fillTemplate } from './escape.ts';
+import { allValues, values } from './entry-values.ts';
+import { escapeDnValue, escapeFilterValue, fillTemplate, isDnTemplate } from './escape.ts';
 import type { LdapAuthOptions } from './options.ts';
 
 /** Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: membership through any depth of nesting. */
 const AD_IN_CHAIN = '1.2.840.113556.1.4.1941';
 /** userAccountControl's ACCOUNTDISABLE bit. */
 const AD_ACCOUNT_DISABLED = 0x2;
+/** Characters Active Directory forbids in sAMAccountName (and `@`, which would make another userPrincipalName). */
+const AD_NAME_FORBIDDEN = /["/\\[\]:;|=,+*?<>@\u0000-\u001f]/;
 /** More groups than a client may have (the pipeline's bound): the lookup stops there. */
 const MAX_GROUPS = 256;
 
@@ -31,7 +36,7 @@ export class DirectoryUnreachable extends Error {
 
 export type Login =
   | { readonly ok: true; readonly dn: string; readonly groups: readonly string[] }
-  | { readonly ok: false; readonly why: 'unknown-user' | 'wrong-password' | 'disabled' | 'ambiguous'; readonly reason: string };
+  | { readonly ok: false; readonly why: BindRefusal['why'] | 'wrong-password' | 'ambiguous'; readonly reason: string };
 
 /** What `flexscript check` reports. */
 export interface Probe {
@@ -42,19 +47,25 @@ export interface Probe {
   readonly groups?: number;
 }
 
-type Values = string[];
-
-function values(entry: Entry, attribute: string): Values {
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
-  const v = key === undefined ? undefined : entry[key];
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : String(x)));
-}
-
 /** An error from the network or TLS (not an LDAP result) means the directory could not be asked. */
 function unreachable(err: unknown): DirectoryUnreachable | undefined {
   if (err instanceof ResultCodeError) return undefined;
   return new DirectoryUnreachable((err as Error)?.message || String(err), { cause: err });
+}
+
+/**
+ * A directory that takes no simple bind without TLS (Active Directory's default, Samba's
+ * `ldap server require strong auth`) refuses every login the same way: a setup fault, not the user's.
+ */
+function tlsRequired(err: unknown): DirectoryUnreachable | undefined {
+  if (!(err instanceof StrongAuthRequiredError || err instanceof ConfidentialityRequiredError)) return undefined;
+  return new DirectoryUnreachable(`the directory takes no simple bind without TLS (${err.message.trim()}): use ldaps:// or start-tls: true`, { cause: err });
+}
+
+/** A bind refused for the user's password or account (undefined: any other error). */
+function bindRefusal(err: unknown, plain: string): BindRefusal | { readonly why: 'wrong-password'; readonly reason: string } | undefined {
+  if (!(err instanceof InvalidCredentialsError)) return undefined;
+  return adBindRefusal(err.message) ?? { why: 'wrong-password', reason: plain };
 }
 
 export class Directory {
@@ -92,7 +103,7 @@ export class Directory {
           } catch (err) {
             await c.unbind().catch(() => undefined);
             if (err instanceof InvalidCredentialsError) throw new DirectoryUnreachable(`the service account ${service.dn} cannot bind: invalid credentials`);
-            throw unreachable(err) ?? err;
+            throw unreachable(err) ?? tlsRequired(err) ?? err;
           }
           return c;
         },
@@ -140,8 +151,8 @@ export class Directory {
       const entry = entries[0]!;
       const disabled = await this.#disabled(lease.resource, entry);
       if (disabled) return { ok: false, why: 'disabled', reason: disabled };
-      const bound = await this.#bind(entry.dn, password, signal);
-      if (!bound) return { ok: false, why: 'wrong-password', reason: 'wrong password' };
+      const refused = await this.#bind(entry.dn, password, signal);
+      if (refused) return { ok: false, ...refused };
       return { ok: true, dn: entry.dn, groups: await this.#groups(lease.resource, entry) };
     } catch (err) {
       broken = unreachable(err) !== undefined;
@@ -151,8 +162,8 @@ export class Directory {
     }
   }
 
-  /** Binds `dn` with `password` on a connection of its own (a bind changes who the connection is). */
-  async #bind(dn: string, password: string, signal?: AbortSignal): Promise<boolean> {
+  /** Binds `dn` with `password` on a connection of its own (a bind changes who the connection is); resolves with why it was refused, if it was. */
+  async #bind(dn: string, password: string, signal?: AbortSignal): Promise<ReturnType<typeof bindRefusal>> {
     const free = await this.#binds.acquire(signal);
     const c = await this.connect().catch((err) => {
       free();
@@ -160,10 +171,11 @@ export class Directory {
     });
     try {
       await c.bind(dn, password);
-      return true;
+      return undefined;
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) return false;
-      throw err;
+      const refused = bindRefusal(err, 'wrong password');
+      if (refused) return refused;
+      throw tlsRequired(err) ?? err;
     } finally {
       await c.unbind().catch(() => undefined);
       free();
@@ -171,28 +183,43 @@ export class Directory {
   }
 
   async #bindAsUser(username: string, password: string, signal?: AbortSignal): Promise<Login> {
-    const dn = fillTemplate(this.#o['user-dn']!, { user: escapeDnValue(username) });
+    const template = this.#o['user-dn']!;
+    const byDn = isDnTemplate(template);
+    // a userPrincipalName or DOMAIN\user is no DN: a username with a character AD's account names cannot hold names no one
+    if (!byDn && AD_NAME_FORBIDDEN.test(username))
+      return { ok: false, why: 'unknown-user', reason: 'unknown user (a character no Active Directory account name holds)' };
+    const name = fillTemplate(template, { user: byDn ? escapeDnValue(username) : username });
     const free = await this.#binds.acquire(signal);
     let c: Client | undefined;
     try {
       c = await this.connect();
       try {
-        await c.bind(dn, password);
+        await c.bind(name, password);
       } catch (err) {
-        // a bind as a DN that does not exist is refused the same way: the directory cannot tell them apart
-        if (err instanceof InvalidCredentialsError) return { ok: false, why: 'wrong-password', reason: 'wrong password or unknown user (bind refused)' };
-        throw err;
+        // a bind as a name that does not exist is refused the same way: the directory cannot tell them apart
+        const refused = bindRefusal(err, 'wrong password or unknown user (bind refused)');
+        if (refused) return { ok: false, ...refused };
+        throw tlsRequired(err) ?? err;
       }
       const users = this.#o.users;
       const filter = users ? fillTemplate(users.filter, { user: escapeFilterValue(username) }) : '(objectClass=*)';
       let entry: Entry | undefined;
-      try {
-        entry = (await c.search(dn, { scope: 'base', filter, attributes: this.#userAttributes() })).searchEntries[0];
-      } catch (err) {
-        if (!(err instanceof ResultCodeError)) throw err;
+      if (byDn) {
+        try {
+          entry = (await c.search(name, { scope: 'base', filter, attributes: this.#userAttributes() })).searchEntries[0];
+        } catch (err) {
+          if (!(err instanceof ResultCodeError)) throw err;
+        }
+        if (!entry || (users && !isUnder(entry.dn, users.base)))
+          return { ok: false, why: 'disabled', reason: `the entry ${name} does not match the users filter or lies outside ${users?.base ?? 'the directory'}` };
+      } else {
+        // no entry to read by its name: the users filter finds it (options.ts requires users here), searched as the user
+        const found = (await c.search(users!.base, { scope: 'sub', filter, sizeLimit: 2, attributes: this.#userAttributes() })).searchEntries;
+        if (found.length === 0)
+          return { ok: false, why: 'unknown-user', reason: `the bind as ${name} succeeded, but no entry under ${users!.base} matches the users filter` };
+        if (found.length > 1) return { ok: false, why: 'ambiguous', reason: `the users filter matches more than one entry under ${users!.base}` };
+        entry = found[0]!;
       }
-      if (!entry || (users && !isUnder(entry.dn, users.base)))
-        return { ok: false, why: 'disabled', reason: `the entry ${dn} does not match the users filter or lies outside ${users?.base ?? 'the directory'}` };
       const disabled = await this.#disabled(c, entry);
       if (disabled) return { ok: false, why: 'disabled', reason: disabled };
       return { ok: true, dn: entry.dn, groups: await this.#groups(c, entry) };
@@ -238,7 +265,7 @@ export class Directory {
     } else if (g.nested === 'member-of') {
       // memberOf lists direct groups; a group's own memberOf leads one level up
       const seen = new Set<string>();
-      let level = values(user, 'memberOf');
+      let level = await allValues(c, user, 'memberOf', MAX_GROUPS);
       for (let depth = 0; depth <= g['max-depth'] && level.length > 0 && seen.size < MAX_GROUPS; depth++) {
         const next: string[] = [];
         for (const dn of level) {
@@ -253,7 +280,7 @@ export class Directory {
           }
           if (!entry) continue;
           add(entry);
-          next.push(...values(entry, 'memberOf'));
+          next.push(...(await allValues(c, entry, 'memberOf', MAX_GROUPS)));
         }
         level = next;
       }
@@ -291,7 +318,7 @@ export class Directory {
         try {
           await c.bind(o.service.dn, this.#servicePassword!);
         } catch (err) {
-          throw unreachable(err) ?? new DirectoryUnreachable(`the service account ${o.service.dn} cannot bind: ${(err as Error).message}`);
+          throw unreachable(err) ?? tlsRequired(err) ?? new DirectoryUnreachable(`the service account ${o.service.dn} cannot bind: ${(err as Error).message}`);
         }
         bind = `service account ${o.service.dn}`;
       }

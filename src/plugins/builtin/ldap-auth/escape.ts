@@ -32,3 +32,8 @@ export function escapeDnValue(value: string): string {
 export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {
   return template.replace(/\{([a-z]+)\}/g, (whole, name: string) => (Object.hasOwn(values, name) ? values[name]! : whole));
 }
+
+/** Whether a `user-dn` template is a DN; otherwise it is a name Active Directory binds with (`{user}@corp.example.com`, `CORP\\{user}`). */
+export function isDnTemplate(template: string): boolean {
+  return template.includes('=');
+}

@@ -32,6 +32,12 @@ test('refused: both or neither way to find users, a service without users, start
   assert.match(issues({ url: 'ldaps://x', 'start-tls': true, 'user-dn': 'uid={user}' }).join(), /start-tls: ldaps:\/\/ is TLS already/);
   assert.match(issues({ url, 'user-dn': 'uid={user}', groups: { nested: 'ad-in-chain' } }).join(), /groups.base: nested: ad-in-chain searches groups/);
   assert.match(issues({ url, 'user-dn': 'uid=x' }).join(), /user-dn: must contain \{user\}/);
+  assert.match(issues({ url, 'user-dn': '{user}@corp.example.com' }).join(), /users: a user-dn that is no DN/);
+  assert.match(issues({ url, 'user-dn': 'CORP\\{user}' }).join(), /users: a user-dn that is no DN/);
+  assert.deepEqual(
+    issues({ url, 'user-dn': '{user}@corp.example.com', users: { base: 'dc=corp', filter: '(userPrincipalName={user}@corp.example.com)' } }),
+    [],
+  );
   assert.match(issues({ url, 'user-dn': 'uid={user}', users: { base: 'dc=x', filter: 'uid={user}' } }).join(), /users.filter: a filter in parentheses/);
   assert.match(issues({ url: 'http://x', 'user-dn': 'uid={user}' }).join(), /url: ldap:\/\/HOST/);
   assert.match(issues({ url, 'user-dn': 'uid={user}', bogus: 1 }).join(), /Unrecognized key/);

@@ -7,6 +7,7 @@
 import type { z as Zod } from 'zod';
 import { duration } from '../../../util/duration.ts';
 import { type LimitOptions, clientReasonSchema, loginLimitsSchema } from '../../../util/login-limits.ts';
+import { isDnTemplate } from './escape.ts';
 
 type NestedLookup = 'ad-in-chain' | 'member-of' | 'search' | 'none';
 
@@ -52,7 +53,7 @@ export function ldapAuthSchema(z: typeof Zod) {
       ca: z.string().min(1).optional(),
       /** Check that the certificate names the host in `url` (turn off only for a pinned CA on an address it does not name). */
       'verify-name': z.boolean().default(true),
-      /** Bind as the user: the DN with `{user}` where the (escaped) username goes. */
+      /** Bind as the user: the DN with `{user}` where the (escaped) username goes, or an Active Directory bind name (`{user}@corp.example.com`). */
       'user-dn': z.string().includes('{user}', { message: 'must contain {user}' }).optional(),
       /** Search with a service account, then bind as the entry found. */
       service: z
@@ -123,6 +124,12 @@ export function ldapAuthSchema(z: typeof Zod) {
     .superRefine((o, ctx) => {
       if ((o['user-dn'] === undefined) === (o.service === undefined))
         ctx.addIssue({ code: 'custom', path: ['user-dn'], message: 'give either user-dn (bind as the user) or service (search, then bind)' });
+      if (o['user-dn'] !== undefined && !isDnTemplate(o['user-dn']) && !o.users)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['users'],
+          message: 'a user-dn that is no DN ({user}@REALM, DOMAIN\\{user}) names no entry to read: give users.base and users.filter to find it',
+        });
       if (o.service && !o.users)
         ctx.addIssue({ code: 'custom', path: ['users'], message: 'a service account searches users: give users.base and users.filter' });
       if (o['start-tls'] && o.url.startsWith('ldaps:'))
