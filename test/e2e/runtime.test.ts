@@ -1,7 +1,7 @@
 /**
  * The suite tests the Node.js it runs on: the daemon the lab starts and the root stage that
  * daemon starts through sudo run the test runner's own node, not another one found on a path.
- * CI runs the whole suite once per supported major and names it in FXS_TEST_NODE_MAJOR.
+ * CI runs the whole suite once per supported major and names it in FLEXSCRIPT_TEST_NODE_MAJOR.
  */
 import assert from 'node:assert/strict';
 import { readlinkSync, realpathSync } from 'node:fs';
@@ -11,13 +11,13 @@ import { netnsLab } from '../support/netns-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
 const NODE = realpathSync(process.execPath);
-const expectedMajor = process.env.FXS_TEST_NODE_MAJOR;
+const expectedMajor = process.env.FLEXSCRIPT_TEST_NODE_MAJOR;
 
 /** The executable a process runs (what /proc/PID/exe points at). */
 const executableOf = (pid: number): string => readlinkSync(`/proc/${pid}/exe`);
 
-test(`the suite runs on Node.js ${expectedMajor ?? '(any: FXS_TEST_NODE_MAJOR is not set)'}`, {
-  skip: !expectedMajor && 'FXS_TEST_NODE_MAJOR is not set',
+test(`the suite runs on Node.js ${expectedMajor ?? '(any: FLEXSCRIPT_TEST_NODE_MAJOR is not set)'}`, {
+  skip: !expectedMajor && 'FLEXSCRIPT_TEST_NODE_MAJOR is not set',
 }, () => {
   assert.equal(process.versions.node.split('.')[0], expectedMajor, `this run means Node.js ${expectedMajor}, but runs ${process.version} (${NODE})`);
 });
