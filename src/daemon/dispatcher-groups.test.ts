@@ -156,6 +156,37 @@ for (const shape of SHAPES) {
       assert.deepEqual(live?.groups, ['auditors', 'by-user', 'by-name']);
     }
   });
+
+  test(`${shape.source} keys: a username a verifying plugin names (a provider's claim) is the client's identity at connect, whatever it sent; another plugin's is ignored`, async () => {
+    const plugins = [
+      plugin('web', {
+        verifiesUsernames: true,
+        'user-pass-verify': (e, ctx) => {
+          if (e.commonName === 'refused') return ctx.deny('no login');
+          ctx.setUsername('alice');
+          ctx.addGroups('vpn-users');
+        },
+      }),
+      // after the verifier, and verifying nothing: its name would win if it counted
+      plugin('watcher', { 'user-pass-verify': (_e, ctx) => ctx.setUsername('mallory') }),
+    ];
+    const d = new Dispatcher(new Pipeline(plugins, log), log, 4, { groups: RULES });
+    const accepted = await d.handle({ raw: auth('laptop', '', 21), keyOf: shape.keyOf });
+    assert.equal(accepted.username, 'alice');
+    const connected = await d.handle({ raw: connect('laptop', undefined, 21), keyOf: shape.keyOf });
+    assert.equal(connected.verdict, 'accept');
+    const session = d.sessions.list().find((s) => s.realPort === 21);
+    assert.equal(session?.username, 'alice', 'the named user, though the client sent no username');
+    assert.deepEqual(session?.groups, ['vpn-users', 'by-user', 'by-name']);
+    // the client sent a throwaway username: the named one still counts
+    await d.handle({ raw: auth('laptop', 'sso', 22), keyOf: shape.keyOf });
+    await d.handle({ raw: connect('laptop', 'sso', 22), keyOf: shape.keyOf });
+    assert.equal(d.sessions.list().find((s) => s.realPort === 22)?.username, 'alice');
+    // a refused login names nobody
+    await d.handle({ raw: auth('refused', '', 23), keyOf: shape.keyOf });
+    await d.handle({ raw: connect('refused', undefined, 23), keyOf: shape.keyOf });
+    assert.equal(d.sessions.list().find((s) => s.realPort === 23)?.username, undefined);
+  });
 }
 
 test("sessions rebuilt from OpenVPN's list, and a disconnect of a session the daemon never saw, get the rules' groups", async () => {
