@@ -45,6 +45,19 @@ const DAEMON_ERROR_CODES = {
     meaning:
       "the totp plugin's secrets file is refused (owner, mode, a link, a bad line); at start the plugin does not load, later the previous version stays in use",
   },
+  WEB_LOGIN_REFUSED: {
+    code: 'FXS_WEB_LOGIN_REFUSED',
+    meaning:
+      'a web login (web-login plugin) did not admit the client: no login in time, a link or callback used twice or expired, another browser or address, the claims or groups not as required, the refresh refused',
+  },
+  WEB_LOGIN_PROVIDER: {
+    code: 'FXS_WEB_LOGIN_PROVIDER',
+    meaning: 'the web-login plugin could not reach the OpenID Connect provider or use its answer (discovery, code exchange); the client is denied',
+  },
+  WEB_LOGIN_LISTEN: {
+    code: 'FXS_WEB_LOGIN_LISTEN',
+    meaning: "the web-login plugin's callback server cannot listen on its address and port (or read its TLS files); clients needing a web login are denied",
+  },
 } as const satisfies Readonly<Record<string, ErrorCodeInfo>>;
 
 /** The codes of FlexscriptError, by name (the root pipe's codes are RootErrorCode in src/root/protocol.ts). */

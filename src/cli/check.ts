@@ -24,6 +24,7 @@ import { checkSudoers, ROOT_SCRIPT, rootCommand } from '../root/sudoers.ts';
 import { findUntrustedPaths, rootStagePaths } from '../root/trusted-paths.ts';
 import {
   asksChallenges,
+  sendsPendingNotices,
   CRRESPONSE_OPTION,
   crresponseCommand,
   HOOK_OPTION,
@@ -89,7 +90,7 @@ export function checkOpenVpnConfig(file: string, text: string, config: Config, h
   const { hook } = config;
   if (!hook) return;
   checkHookAccess(lines, hook, handled, f);
-  const o: HookLineOptions = { challenges: asksChallenges(config.plugins) };
+  const o: HookLineOptions = { challenges: asksChallenges(config.plugins), pendingNotices: sendsPendingNotices(config.plugins) };
   checkHookLines(lines, hook, handled, o, f);
   if (o.challenges) checkCrResponseLine(lines, hook, f);
   checkHookFiles(lines, hook, f);

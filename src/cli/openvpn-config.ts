@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { createLogger } from '../logger.ts';
 import { closePlugins, loadPlugins } from '../plugins/load-plugins.ts';
 import { offlineServices } from '../daemon/services.ts';
-import { asksChallenges, hookModeLines, type HookLineOptions } from '../sources/hook/openvpn-lines.ts';
+import { asksChallenges, hookModeLines, sendsPendingNotices, type HookLineOptions } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -64,7 +64,8 @@ export async function openvpnConfigCommand(file: string, modeGiven: 'hook' | 'ma
         process.stderr.write(`${file}: management: missing; management mode needs a management: section (instances)\n`);
         return EXIT.config;
       }
-      const checksPasswords = handled.includes('user-pass-verify');
+      // a web login is the authentication: clients need send no username and password
+      const checksPasswords = handled.includes('user-pass-verify') && !sendsPendingNotices(loaded.config.plugins);
       const blocks = management.instances.map((i) => managementModeLines(i, { checksPasswords, daemonUser }).join('\n'));
       process.stdout.write(`${blocks.join('\n\n')}\n`);
       return 0;
@@ -73,7 +74,9 @@ export async function openvpnConfigCommand(file: string, modeGiven: 'hook' | 'ma
       process.stderr.write(`${file}: hook: missing; hook mode needs a hook: section (dir, group)\n`);
       return EXIT.config;
     }
-    process.stdout.write(`${hookServerLines(loaded.config.hook, handled, { challenges: asksChallenges(loaded.config.plugins) }).join('\n')}\n`);
+    process.stdout.write(
+      `${hookServerLines(loaded.config.hook, handled, { challenges: asksChallenges(loaded.config.plugins), pendingNotices: sendsPendingNotices(loaded.config.plugins) }).join('\n')}\n`,
+    );
     return 0;
   } catch (err) {
     const text = err instanceof ConfigError ? err.problems.map(formatProblem).join('\n') : errorMessage(err);

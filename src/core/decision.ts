@@ -23,6 +23,8 @@ export interface Decision {
   readonly addresses?: VpnAddresses;
   /** Groups the accepting plugins put the client in (user-pass-verify, client-connect), in plugin order, each once. */
   readonly groups?: readonly string[];
+  /** The verified username an accepting plugin named (user-pass-verify), where it differs from the client's. */
+  readonly username?: string;
 }
 
 /** What a plugin announces when it needs time (a second factor, an approval on a phone). */

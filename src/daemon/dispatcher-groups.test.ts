@@ -165,6 +165,37 @@ for (const shape of SHAPES) {
       assert.equal(changes.length, 1, 'a refused re-authentication changes nothing');
     }
   });
+
+  test(`${shape.source} keys: a username a verifying plugin names (a provider's claim) is the client's identity at connect, whatever it sent; another plugin's is ignored`, async () => {
+    const plugins = [
+      plugin('web', {
+        verifiesUsernames: true,
+        'user-pass-verify': (e, ctx) => {
+          if (e.commonName === 'refused') return ctx.deny('no login');
+          ctx.setUsername('alice');
+          ctx.addGroups('vpn-users');
+        },
+      }),
+      // after the verifier, and verifying nothing: its name would win if it counted
+      plugin('watcher', { 'user-pass-verify': (_e, ctx) => ctx.setUsername('mallory') }),
+    ];
+    const d = new Dispatcher(new Pipeline(plugins, log), log, 4, { groups: RULES });
+    const accepted = await d.handle({ raw: auth('laptop', '', 21), keyOf: shape.keyOf });
+    assert.equal(accepted.username, 'alice');
+    const connected = await d.handle({ raw: connect('laptop', undefined, 21), keyOf: shape.keyOf });
+    assert.equal(connected.verdict, 'accept');
+    const session = d.sessions.list().find((s) => s.realPort === 21);
+    assert.equal(session?.username, 'alice', 'the named user, though the client sent no username');
+    assert.deepEqual(session?.groups, ['vpn-users', 'by-user', 'by-name']);
+    // the client sent a throwaway username: the named one still counts
+    await d.handle({ raw: auth('laptop', 'sso', 22), keyOf: shape.keyOf });
+    await d.handle({ raw: connect('laptop', 'sso', 22), keyOf: shape.keyOf });
+    assert.equal(d.sessions.list().find((s) => s.realPort === 22)?.username, 'alice');
+    // a refused login names nobody
+    await d.handle({ raw: auth('refused', '', 23), keyOf: shape.keyOf });
+    await d.handle({ raw: connect('refused', undefined, 23), keyOf: shape.keyOf });
+    assert.equal(d.sessions.list().find((s) => s.realPort === 23)?.username, undefined);
+  });
 }
 
 test("sessions rebuilt from OpenVPN's list, and a disconnect of a session the daemon never saw, get the rules' groups", async () => {
@@ -231,9 +262,17 @@ test("sessions rebuilt after a daemon restart take back the verified username an
       },
       { commonName: 'phone', username: 'bob', realAddress: '198.51.100.7', realPort: 2, startedAt: 10, groups: ['finance'] },
       { commonName: 'tablet', realAddress: '198.51.100.7', realPort: 3, startedAt: 10, groups: ['from-connect-plugin'] },
+      // a web login: the client sent no username, the verifying plugin named the user
+      { commonName: 'kiosk', username: 'dora', realAddress: '198.51.100.7', realPort: 5, startedAt: 10, groups: ['sso-staff'] },
     ];
   };
-  await d.rebuild('i', [listed(1, 'laptop', 'alice'), listed(2, 'phone', 'mallory'), listed(3, 'tablet', undefined), listed(4, 'ops-4', 'carol')]);
+  await d.rebuild('i', [
+    listed(1, 'laptop', 'alice'),
+    listed(2, 'phone', 'mallory'),
+    listed(3, 'tablet', undefined),
+    listed(4, 'ops-4', 'carol'),
+    listed(5, 'kiosk', undefined),
+  ]);
   assert.deepEqual(asked, ['i']);
   const byName = (cn: string) => d.sessions.list().find((s) => s.commonName === cn);
   // the record vouches for alice; 'static-ops' is a rule's name, decided by the rules now (laptop matches by-name, alice by-user)
@@ -244,6 +283,8 @@ test("sessions rebuilt after a daemon restart take back the verified username an
   assert.deepEqual(byName('phone')?.groups, []);
   // no username on either side: the groups its connect plugins gave come back
   assert.deepEqual(byName('tablet')?.groups, ['from-connect-plugin']);
+  assert.equal(byName('kiosk')?.username, 'dora', 'the name a verifying plugin gave where the client sent none');
+  assert.deepEqual(byName('kiosk')?.groups, ['sso-staff']);
   // no record: the rules alone, and an unverified username is dropped
   assert.equal(byName('ops-4')?.username, undefined);
   assert.deepEqual(byName('ops-4')?.groups, ['static-ops']);

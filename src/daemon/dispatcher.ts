@@ -111,6 +111,8 @@ export interface IdentityOptions {
 interface Verified {
   /** The username this client-connect carries is identity. */
   readonly verified: boolean;
+  /** The verified username, where a plugin named one other than the client's (a provider's claim). */
+  readonly username?: string;
   /** The groups the verifying plugins put the client in there. */
   readonly groups: readonly string[];
 }
@@ -141,8 +143,8 @@ export class Dispatcher implements EventSink {
    * client never had a session, and plugins must not see it leave. Connection keys, as strings.
    */
   readonly #denied = new Set<string>();
-  /** Auth link (see authLink) → the username a verifying plugin accepted, the groups it gave, and when. */
-  readonly #verified = new Map<string, { readonly username: string; readonly groups: readonly string[]; readonly at: number }>();
+  /** Auth link (see authLink) → the username the client sent, the one a verifying plugin accepted, the groups it gave, and when. */
+  readonly #verified = new Map<string, { readonly claimed: string; readonly username: string; readonly groups: readonly string[]; readonly at: number }>();
   /** The groups the operator's static rules put a client in. */
   #rules: (who: Pick<Client, 'commonName' | 'username'>) => string[];
   /** The names the static rules give: decided by the rules alone, never taken back from a record. */
@@ -335,9 +337,10 @@ export class Dispatcher implements EventSink {
       const { key, connectedAt, bytesReceived: _in, bytesSent: _out, ...info } = c;
       const record = recalled?.get(connectionOf(c));
       // the list holds whatever username each client sent: the table's policy decides
-      // (restoredUsernamesVerified), unless this connection's record shows the daemon verified that very name
-      const vouched = record?.username !== undefined && record.username === c.username;
-      const session = this.sessions.create(key, info, connectedAt, vouched ? true : undefined);
+      // (restoredUsernamesVerified), unless this connection's record shows the daemon verified
+      // that very name, or a name where the client sent none (a plugin named the user: a web login)
+      const vouched = record?.username !== undefined && (c.username === undefined || record.username === c.username);
+      const session = this.sessions.create(key, vouched ? { ...info, username: record.username } : info, connectedAt, vouched ? true : undefined);
       // the groups its authentication and connect gave come back from its record; the rules' are the rules' now
       if (record && record.username === session.username)
         joinGroups(
@@ -392,8 +395,10 @@ export class Dispatcher implements EventSink {
     const link = authLink(event);
     const noted = link === undefined ? undefined : this.#verified.get(link);
     if (link !== undefined) this.#verified.delete(link);
+    const byPlugin = noted !== undefined && noted.claimed === (claimed ?? '') && Date.now() - noted.at <= VERIFIED_TTL_MS;
+    // a plugin may name the user where the client sent no username (a web login)
+    if (byPlugin && noted.username !== claimed) return { verified: true, username: noted.username, groups: noted.groups };
     if (!claimed) return UNVERIFIED;
-    const byPlugin = noted !== undefined && noted.username === claimed && Date.now() - noted.at <= VERIFIED_TTL_MS;
     return { verified: byPlugin || this.#identity.usernamesVerifiedByOpenvpn === true, groups: byPlugin ? noted.groups : [] };
   }
 
@@ -406,13 +411,14 @@ export class Dispatcher implements EventSink {
     const link = authLink(event);
     if (link === undefined) return;
     this.#verified.delete(link);
-    if (decision.verdict !== 'accept' || !gen.verifiesUsernames || event.username === '') return;
+    const username = decision.username ?? event.username;
+    if (decision.verdict !== 'accept' || !gen.verifiesUsernames || username === '') return;
     const groups = decision.groups ?? [];
-    this.#verified.set(link, { username: event.username, groups, at: Date.now() });
+    this.#verified.set(link, { claimed: event.username, username, groups, at: Date.now() });
     // a Map iterates in insertion order: drop the oldest
     if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
     const live = this.sessions.get(hookKey(event));
-    if (live && groups.length > 0 && live.username === event.username) {
+    if (live && groups.length > 0 && live.username === username) {
       const before = live.groups;
       setGroups(live, [...groups, ...this.#rules(live)]);
       this.#groupsMayHaveChanged(live, before);
@@ -448,7 +454,7 @@ export class Dispatcher implements EventSink {
       case 'client-connect': {
         // a username is identity only once verified; the claim stays in env
         const taken = this.#takeVerified(event);
-        if (taken.verified) event = { ...event, username: event.env.username };
+        if (taken.verified) event = { ...event, username: taken.username ?? event.env.username };
         const key = this.#keyOf(keyOf, event);
         const live = this.sessions.get(key);
         session = event.reauth && live ? live : this.sessions.create(key, clientInfo(event), (event.time ?? Date.now() / 1000) * 1000, true);

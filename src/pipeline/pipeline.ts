@@ -43,12 +43,14 @@ export class Pipeline {
     const config: string[] = [];
     const groups = new Set<string>();
     let addresses: VpnAddresses | undefined;
+    let username: string | undefined;
     for (const plugin of this.plugins) {
       const handler = plugin.instance[event.name] as Handler<EventName> | undefined;
       if (typeof handler !== 'function') continue;
       const plog = this.#logs.get(plugin)!;
       const lines: string[] = [];
       const joined: string[] = [];
+      let named: string | undefined;
       // the addresses this plugin's lines give, read as each line enters (the last of a kind wins)
       let given: VpnAddresses | undefined;
       let denial: { reason: string; clientReason?: string } | undefined;
@@ -110,6 +112,13 @@ export class Pipeline {
                 if (event.name !== 'client-connect' && event.name !== 'user-pass-verify') throw new Error(`addGroups() is not available on ${event.name}`);
                 joined.push(...checkGroupNames(names));
               },
+              setUsername: (name) => {
+                if (!open) return plog.warn({ event: event.name }, 'setUsername() after the handler finished is ignored');
+                if (event.name !== 'user-pass-verify') throw new Error(`setUsername() is not available on ${event.name}`);
+                if (typeof name !== 'string' || name.length === 0 || name.length > 256 || /[\u0000-\u001f\u007f]/.test(name))
+                  throw new Error('setUsername(): a username is 1 to 256 characters without control characters');
+                named = name;
+              },
               push: (option) => {
                 if (!open) return plog.warn({ event: event.name }, 'push() after the handler finished is ignored');
                 if (event.name !== 'client-connect') throw new Error(`push is only accepted on client-connect`);
@@ -147,9 +156,20 @@ export class Pipeline {
         }
       }
       if (given) addresses = { ...addresses, ...given };
+      if (named !== undefined) {
+        // as with groups: only a plugin that checked the credentials says who the client is
+        if (plugin.instance.verifiesUsernames === true) username = named;
+        else plog.debug({ event: event.name }, 'a username from a plugin that does not verify usernames is ignored');
+      }
     }
-    if (config.length === 0 && groups.size === 0) return ACCEPT;
-    return { verdict: 'accept', config, ...(addresses ? { addresses } : {}), ...(groups.size > 0 ? { groups: [...groups] } : {}) };
+    if (config.length === 0 && groups.size === 0 && username === undefined) return ACCEPT;
+    return {
+      verdict: 'accept',
+      config,
+      ...(addresses ? { addresses } : {}),
+      ...(groups.size > 0 ? { groups: [...groups] } : {}),
+      ...(username !== undefined ? { username } : {}),
+    };
   }
 
   /**

@@ -101,7 +101,7 @@ test("a plugin's setup gets the services' interface only, not the daemon's objec
 test('every built-in in the table is a folder whose index module is that plugin', async () => {
   const [found] = await problems('plugins:\n  - use: no-such-plugin\n');
   const names = /\(built-ins: ([^)]*)\)/.exec(found!)![1]!.split(', ');
-  assert.deepEqual(names, ['accounting', 'client-config', 'exec', 'firewall', 'ldap-auth', 'password-auth', 'routes', 'session-limit', 'totp']);
+  assert.deepEqual(names, ['accounting', 'client-config', 'exec', 'firewall', 'ldap-auth', 'password-auth', 'routes', 'session-limit', 'totp', 'web-login']);
   for (const name of names) {
     const mod = (await import(`./builtin/${name}/index.ts`)) as { default: { name: string; setup: unknown } };
     assert.equal(mod.default.name, name);

@@ -31,7 +31,18 @@ export interface LoadedPlugin {
 const HERE = fileURLToPath(import.meta.url);
 
 /** Built-in plugins by their `use:` name: each is a folder under builtin/ whose index module is the plugin. */
-const BUILTINS: readonly string[] = ['accounting', 'client-config', 'exec', 'firewall', 'ldap-auth', 'password-auth', 'routes', 'session-limit', 'totp'];
+const BUILTINS: readonly string[] = [
+  'accounting',
+  'client-config',
+  'exec',
+  'firewall',
+  'ldap-auth',
+  'password-auth',
+  'routes',
+  'session-limit',
+  'totp',
+  'web-login',
+];
 
 /** `.js` in dist/, where the product runs from; `.ts` when the sources run directly (tests). */
 const BUILTIN_EXT = extname(HERE);

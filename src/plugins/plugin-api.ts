@@ -71,6 +71,13 @@ export interface AuthContext extends DecisionContext {
    */
   addGroups(...groups: string[]): void;
   /**
+   * Names the verified user where it is not what the client sent (a provider's claim, after a
+   * web login): from client-connect on, `event.username` and the session's username are this
+   * name. Counts only if the client is accepted, and only from a plugin that verifies usernames
+   * (user-pass-verify); the last call wins. Data, kept as given.
+   */
+  setUsername(username: string): void;
+  /**
    * Asks the client a question and resolves with what the user answered (a one-time code).
    * Management mode: OpenVPN is told `client-pending-auth ... "CR_TEXT:..."` and the client's
    * `>CLIENT:CR_RESPONSE` is the answer; hook mode: the question goes into `auth_pending_file`

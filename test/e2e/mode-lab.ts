@@ -11,7 +11,7 @@ import type { EventName } from '../../src/events/event-map.ts';
 import { HOOK, ownedDir, readJsonLines, startDaemon, writeConfig, type DaemonEvent, type DaemonHandle } from '../../src/lab/daemon-process.ts';
 import { createLab, type Lab } from '../../src/lab/lab.ts';
 import type { OpenVpnServer } from '../../src/lab/openvpn-process.ts';
-import { asksChallenges, hookModeLines } from '../../src/sources/hook/openvpn-lines.ts';
+import { asksChallenges, hookModeLines, sendsPendingNotices } from '../../src/sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../../src/sources/management/openvpn-lines.ts';
 import { RECORDER } from '../support/paths.ts';
 
@@ -196,6 +196,7 @@ export async function modeLab(t: TestContext, mode: Mode, o: ModeLabOptions = {}
     mode === 'hook'
       ? hookModeLines(config.hook!, o.events ?? ['client-connect', 'client-disconnect', 'learn-address'], o.hookPath?.(lab.dir) ?? HOOK, {
           challenges: asksChallenges(config.plugins),
+          pendingNotices: sendsPendingNotices(config.plugins),
         })
       : managementModeLines(config.management!.instances[0]!, { checksPasswords: o.passwords ?? false, daemonUser: 'nobody' });
   const port = await lab.allocPort();

@@ -28,7 +28,7 @@ import { isAbsolute, join } from 'node:path';
 import { ErrorCode, errorMessage, FlexscriptError } from '../../errors.ts';
 import { LineSplitter } from '../../util/line-splitter.ts';
 import { hookKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
-import type { Challenge, Decision, RunOptions } from '../../core/decision.ts';
+import type { Challenge, Decision, PendingAuth, RunOptions } from '../../core/decision.ts';
 import { REBUILD_AGAIN_MS, type EventSink, type KeyOf, type SourceAdapter } from '../../events/source.ts';
 import { isEventName } from '../../events/event-map.ts';
 import { parseCrResponse } from '../../events/parse-event.ts';
@@ -62,6 +62,14 @@ export interface HookServerOptions {
 
 /** Hook mode names a connection by the client's real address and port (and common name). */
 const keyOf: KeyOf = (e) => hookKey(e);
+
+/** The auth_pending_file method OpenVPN checks against the client's IV_SSO, by the notice's prefix. */
+function pendingMethod(extra: string): string | undefined {
+  if (extra.startsWith('WEB_AUTH:')) return 'webauth';
+  if (extra.startsWith('OPEN_URL:')) return 'openurl';
+  if (extra.startsWith('CR_TEXT:')) return 'crtext';
+  return undefined;
+}
 
 /** The client a challenge waits for: instance, real address and port, common name (NUL-separated, as keyString). */
 function challengeKey(instance: string, c: { realAddress?: string; realPort?: number; commonName: string }): string {
@@ -262,7 +270,9 @@ export class HookServer implements SourceAdapter {
     const raw = { name: scriptType, instance: this.options.instance, source: 'hook' as const, env: spool.env, args: spool.args };
     let key: ConnectionKey | undefined;
     const asks = spool.mode === 'ask' && scriptType === 'user-pass-verify';
-    const run: RunOptions = asks ? { challenge: (c, signal) => this.#challenge(spool.env, name, c, signal) } : {};
+    const run: RunOptions = asks
+      ? { challenge: (c, signal) => this.#challenge(spool.env, name, c, signal), onPending: (p) => this.#pendingAuth(spool.env, name, p) }
+      : {};
     const decision = await this.options.sink.handle({ raw, keyOf: (e) => (key = keyOf(e)), run });
     await this.#answer(spool, name, decision);
     // answered first: OpenVPN waits for the answer, not for the firewall
@@ -370,6 +380,26 @@ export class HookServer implements SourceAdapter {
       log.debug({ commonName: client.commonName.slice(0, 64) }, 'challenge handed to OpenVPN');
     }
     return answer;
+  }
+
+  /**
+   * A plugin's pending notice (a web login's `WEB_AUTH::URL`) to a client whose user-pass-verify
+   * hook waits in ask mode: the notice into `auth_pending_file` (timeout, method, extra), then `2`
+   * to the hook, which returns so that OpenVPN sends it; the verdict follows in
+   * `auth_control_file` as for any deferred user-pass-verify. OpenVPN refuses a method the
+   * client did not announce in IV_SSO.
+   */
+  async #pendingAuth(env: Readonly<Record<string, string>>, name: string, p: PendingAuth): Promise<void> {
+    const method = pendingMethod(p.extra);
+    const unavailable = (why: string) => new FlexscriptError(ErrorCode.CHALLENGE_UNAVAILABLE, `pending() cannot reach the client: ${why}`);
+    if (!method) throw unavailable('in hook mode the pending notice must start with WEB_AUTH:, OPEN_URL: or CR_TEXT:');
+    if (!this.#isWaiting(name)) throw unavailable('the user-pass-verify hook no longer waits (hook.timeout passed, or the hook line is not in ask mode)');
+    try {
+      writeExisting(openvpnFile(env, 'auth_pending_file'), `${p.timeout}\n${method}\n${p.extra.replace(/[\r\n]+/g, ' ')}\n`);
+    } catch (err) {
+      throw unavailable(`auth_pending_file: ${errorMessage(err)}`);
+    }
+    if (!(await this.#reply(name, '2\n'))) throw unavailable('the user-pass-verify hook gave up before the notice');
   }
 
   /** A client-crresponse: the answer to the challenge waiting for that client, if any. */

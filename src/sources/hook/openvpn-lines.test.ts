@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../../config/load-config.ts';
-import { asksChallenges, hookModeLines } from './openvpn-lines.ts';
+import { asksChallenges, hookModeLines, sendsPendingNotices } from './openvpn-lines.ts';
 
 const hookConfig = (events: string[] = []) =>
   parseConfig(['hook:', '  dir: /run/flexscript', ...(events.length ? ['  events:', ...events] : [])].join('\n'), '/etc/flexscript.yaml').config.hook!;
@@ -55,4 +55,15 @@ test('asksChallenges: an enabled totp plugin in mode dynamic', () => {
   assert.equal(asksChallenges(plugins(...totp('static'))), false);
   assert.equal(asksChallenges(plugins(...totp('dynamic', false))), false);
   assert.equal(asksChallenges(plugins('  - use: firewall')), false);
+});
+
+test('web-login: user-pass-verify in ask mode (the login link goes into auth_pending_file), auth-user-pass-optional, no client-crresponse', () => {
+  const plugins = parseConfig(['hook:', '  dir: /run/flexscript', 'plugins:', '  - use: web-login', '    options: {}'].join('\n'), '/etc/flexscript.yaml')
+    .config.plugins;
+  assert.equal(sendsPendingNotices(plugins), true);
+  assert.equal(asksChallenges(plugins), false);
+  const lines = hookModeLines(hookConfig(), ['user-pass-verify'], '/h', { pendingNotices: true });
+  assert.ok(lines.includes('auth-user-pass-verify "/h /run/flexscript ask deny 5" via-file'), lines.join('\n'));
+  assert.ok(lines.includes('auth-user-pass-optional'));
+  assert.ok(!lines.some((l) => l.startsWith('client-crresponse ')));
 });

@@ -37,6 +37,8 @@ export type HookMode = 'defer' | 'ask' | 'wait' | 'notify';
 export interface HookLineOptions {
   /** A plugin asks clients a question while they wait (totp `mode: dynamic`). */
   readonly challenges?: boolean;
+  /** A plugin sends waiting clients a pending notice (web-login's `WEB_AUTH::URL`). */
+  readonly pendingNotices?: boolean;
 }
 
 /** Whether a plugin of this config asks clients while they wait: the enabled totp plugin in `mode: dynamic`. */
@@ -44,8 +46,13 @@ export function asksChallenges(plugins: Config['plugins']): boolean {
   return plugins.some((p) => p.use === 'totp' && p.enabled && (p.options as { mode?: unknown } | undefined)?.mode === 'dynamic');
 }
 
+/** Whether a plugin of this config tells waiting clients where to log in (`auth_pending_file`): the enabled web-login plugin. */
+export function sendsPendingNotices(plugins: Config['plugins']): boolean {
+  return plugins.some((p) => p.use === 'web-login' && p.enabled);
+}
+
 export function hookMode(event: EventName, hook: HookConfig, o: HookLineOptions = {}): HookMode {
-  if (event === 'user-pass-verify') return o.challenges ? 'ask' : 'defer';
+  if (event === 'user-pass-verify') return o.challenges || o.pendingNotices ? 'ask' : 'defer';
   if (event === 'client-connect') return 'defer';
   if (event === 'tls-verify') return 'wait';
   return hook.events[event]?.wait ? 'wait' : 'notify';
@@ -93,6 +100,9 @@ export function hookModeLines(hook: HookConfig, events: readonly EventName[], ho
     const cmd = quote(hookCommand(e, hook, hookPath, o));
     lines.push(e === 'user-pass-verify' ? `${HOOK_OPTION[e]} ${cmd} ${method}` : `${HOOK_OPTION[e]} ${cmd}`);
   }
+  // a web login is the authentication: clients need send no username and password
+  if (o.pendingNotices && wanted.includes('user-pass-verify'))
+    lines.push('# clients log in in a browser (web-login): they need send no username and password', 'auth-user-pass-optional');
   // the client's answer to a challenge comes through its own hook
   if (o.challenges && wanted.includes('user-pass-verify')) lines.push(`${CRRESPONSE_OPTION} ${quote(crresponseCommand(hook, hookPath))}`);
   // the live clients a restarted daemon reads back; rewritten every second by OpenVPN

@@ -50,6 +50,7 @@ async function plugin(t: TestContext, options: Record<string, unknown>) {
       pending: () => undefined,
       challenge: () => Promise.reject(new Error('no challenge here')),
       addGroups: (...g: string[]) => void groups.push(...g),
+      setUsername: () => undefined,
     } as AuthContext;
     await instance['user-pass-verify']!(event as UserPassVerifyEvent, ctx);
     return denied ? { denied } : { groups: groups.sort() };

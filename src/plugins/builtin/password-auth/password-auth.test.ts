@@ -59,6 +59,7 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}, extr
       pending: () => undefined,
       challenge: () => Promise.reject(new Error('no challenge in hook mode')),
       addGroups: (...groups: string[]) => void joined.push(...groups),
+      setUsername: () => undefined,
     } as AuthContext;
     await plugin['user-pass-verify']!(event, ctx);
     return denied;

@@ -49,6 +49,7 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}) {
       deny: (reason: string, clientReason?: string) => (denied ??= { reason, clientReason }),
       pending: () => undefined,
       addGroups: () => undefined,
+      setUsername: () => undefined,
       challenge: (c: Challenge) => {
         asked.push(c);
         return o.answer ? o.answer(c) : Promise.reject(new Error('challenge() cannot reach this client'));
