@@ -88,8 +88,8 @@ chmod 0755 "$stage/usr/bin/flexscript"
 # the units and system files, from the staged product's own init
 gen=$(mktemp -d /tmp/fxs-deb-init-XXXXXX)
 trap 'rm -rf "$stage" "$gen"' EXIT
-"$node" "$lib/bin/flexscript.js" init --dir "$gen/management" --mode management --user nobody --group nogroup >/dev/null
-"$node" "$lib/bin/flexscript.js" init --dir "$gen/hook" --mode hook --user nobody --group nogroup >/dev/null
+"$node" "$lib/bin/flexscript.js" init --dir "$gen/management" --mode management --openvpn-user nobody --openvpn-group nogroup >/dev/null
+"$node" "$lib/bin/flexscript.js" init --dir "$gen/hook" --mode hook --openvpn-user nobody --openvpn-group nogroup >/dev/null
 # drops init's "Install:" header (the package installs them) and names the installed paths
 installed() {
   sed -e "s#$lib#$prefix#g" -e "s#$gen/[a-z]*/#/etc/flexscript/#g" -e "s#^ExecStart=[^ ]*node #ExecStart=$node #" "$1" | awk -v head="$2" '

@@ -25,7 +25,7 @@ for (const mode of ['hook', 'management'] as const) {
   test(`init writes a ${mode}-mode setup that passes check, and refuses to overwrite without --force`, (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'fxs-init-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const init = flexscript('init', '--dir', dir, '--mode', mode, '--user', 'openvpn', '--group', 'openvpn');
+    const init = flexscript('init', '--dir', dir, '--mode', mode, '--openvpn-user', 'openvpn', '--openvpn-group', 'openvpn');
     assert.equal(init.status, 0, init.stderr);
     const check = flexscript('check', '--config', join(dir, 'flexscript.yaml'));
     assert.equal(check.status, 0, check.stderr);
@@ -131,7 +131,7 @@ for (const mode of ['hook', 'management'] as const) {
   test(`init's ${mode}-mode unit: private /tmp, umask 0027, and systemd-analyze verify finds nothing`, (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'fxs-init-unit-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const init = flexscript('init', '--dir', dir, '--mode', mode, '--user', 'nobody', '--group', 'nogroup');
+    const init = flexscript('init', '--dir', dir, '--mode', mode, '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup');
     assert.equal(init.status, 0, init.stderr);
     const unitPath = join(dir, 'flexscriptd.service');
     const unit = readFileSync(unitPath, 'utf8');
@@ -159,7 +159,7 @@ for (const mode of ['hook', 'management'] as const) {
 test("init's hook-mode setup keeps live clients across a daemon restart: status file, status-version 3, tmp-dir, tmpfiles", (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-init-status-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  assert.equal(flexscript('init', '--dir', dir, '--mode', 'hook', '--user', 'nobody', '--group', 'nogroup').status, 0);
+  assert.equal(flexscript('init', '--dir', dir, '--mode', 'hook', '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup').status, 0);
   const config = readFileSync(join(dir, 'flexscript.yaml'), 'utf8');
   assert.match(config, /^ {2}status-file: \/run\/openvpn-flexscript\/status\.txt$/m);
   assert.match(config, /^ {2}tmp-dir: \/run\/flexscript\/openvpn-tmp$/m);
@@ -182,14 +182,14 @@ test("init's hook-mode setup keeps live clients across a daemon restart: status 
   // the management-mode setup has none of it: status 3 over the management interface
   const mgmt = mkdtempSync(join(tmpdir(), 'fxs-init-status-'));
   t.after(() => rmSync(mgmt, { recursive: true, force: true }));
-  assert.equal(flexscript('init', '--dir', mgmt, '--mode', 'management', '--user', 'nobody', '--group', 'nogroup').status, 0);
+  assert.equal(flexscript('init', '--dir', mgmt, '--mode', 'management', '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup').status, 0);
   assert.doesNotMatch(readFileSync(join(mgmt, 'flexscript.yaml'), 'utf8'), /status-file/);
 });
 
 test("init's drop-in for OpenVPN's unit (hook mode) and sysusers.d file: LimitNPROC raised, systemd-analyze and systemd-sysusers accept them", (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-init-units-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  assert.equal(flexscript('init', '--dir', join(dir, 'hook'), '--mode', 'hook', '--user', 'nobody', '--group', 'nogroup').status, 0);
+  assert.equal(flexscript('init', '--dir', join(dir, 'hook'), '--mode', 'hook', '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup').status, 0);
   assert.equal(flexscript('init', '--dir', join(dir, 'mgmt'), '--mode', 'management').status, 0);
   const dropIn = readFileSync(join(dir, 'hook/openvpn-server@.service.d/flexscript.conf'), 'utf8');
   assert.match(dropIn, /^\[Service\]$/m);
@@ -226,3 +226,130 @@ test("init's drop-in for OpenVPN's unit (hook mode) and sysusers.d file: LimitNP
   assert.equal(verify.status, 0, verify.stderr);
   assert.deepEqual(findings, []);
 });
+
+/** The last `NAME value` line of OpenVPN's config lines. */
+const lastLine = (text: string, name: string) => [...text.matchAll(new RegExp(`^${name} (\\S+)$`, 'gm'))].at(-1)?.[1];
+
+for (const mode of ['hook', 'management'] as const) {
+  test(`init's ${mode}-mode files all name the same users: OpenVPN's user and group lines, the unit, sudoers, sysusers.d${mode === 'hook' ? ', tmpfiles.d, hook.group' : ', management-client-user'}`, (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'fxs-init-users-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // names unlike any default, so a mix-up shows
+    const openvpn = { user: 'ovpn', group: 'ovpngrp' };
+    const daemon = mode === 'hook' ? openvpn : { user: 'fxd', group: 'fxdgrp' };
+    const args = ['init', '--dir', dir, '--mode', mode, '--openvpn-user', openvpn.user, '--openvpn-group', openvpn.group];
+    if (mode === 'management') args.push('--daemon-user', daemon.user, '--daemon-group', daemon.group);
+    const init = flexscript(...args);
+    assert.equal(init.status, 0, init.stderr);
+    assert.equal(init.stderr, '');
+    const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+
+    // OpenVPN drops to its account: the lines it is told to add name it (commented: they would replace the config's own)
+    const lines = read('openvpn-server.conf.add');
+    assert.match(lines, new RegExp(`^# {3}user ${openvpn.user}\n# {3}group ${openvpn.group}$`, 'm'));
+    assert.equal(lastLine(lines, 'user'), undefined, "no user line that would replace the config's own");
+    // the daemon runs as its account; systemd makes its folders that account's
+    const unit = read('flexscriptd.service');
+    assert.match(unit, new RegExp(`^User=${daemon.user}\nGroup=${daemon.group}$`, 'm'));
+    // sudo lets the daemon's user, and no other, start the root stage
+    assert.deepEqual(
+      read('sudoers-flexscript')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(' ')[0]),
+      [daemon.user],
+    );
+    // sysusers.d creates the daemon's account
+    assert.deepEqual(
+      read('sysusers-flexscript.conf')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#')),
+      [`g ${daemon.group} -`, `u ${daemon.user} -:${daemon.group} "openvpn-flexscript daemon" / -`],
+    );
+    const config = parseConfig(read('flexscript.yaml'), join(dir, 'flexscript.yaml')).config;
+    if (mode === 'hook') {
+      // the spool is shared with OpenVPN's group; the runtime folder is the daemon's, tmp-dir OpenVPN's, the status file root's read by OpenVPN's group
+      assert.equal(config.hook?.group, openvpn.group);
+      const tmpfiles = read('tmpfiles-flexscript.conf');
+      assert.match(tmpfiles, new RegExp(`^d /run/flexscript 0770 ${daemon.user} ${daemon.group} -$`, 'm'));
+      assert.match(tmpfiles, new RegExp(`^d /run/flexscript/openvpn-tmp 0770 ${openvpn.user} ${openvpn.group} -$`, 'm'));
+      assert.match(tmpfiles, new RegExp(`^d /run/openvpn-flexscript 0750 root ${openvpn.group} -$`, 'm'));
+      assert.match(tmpfiles, new RegExp(`^f /run/openvpn-flexscript/status\\.txt 0640 root ${openvpn.group} -$`, 'm'));
+    } else {
+      // OpenVPN lets only the daemon's user on its management socket
+      assert.equal(lastLine(lines, 'management-client-user'), daemon.user);
+      assert.equal(config.hook, undefined);
+    }
+    // and init says so
+    assert.match(init.stdout, new RegExp(`^ {2}OpenVPN drops to ${openvpn.user}:${openvpn.group} \\(its user and group lines\\)$`, 'm'));
+    assert.match(
+      init.stdout,
+      new RegExp(
+        `^ {2}the daemon runs as ${daemon.user}:${daemon.group}, ${mode === 'hook' ? "OpenVPN's user \\(hook mode\\)" : 'its own user \\(management mode\\)'}`,
+        'm',
+      ),
+    );
+  });
+}
+
+test('init refuses users that cannot work together (exit 2, nothing written) and keeps --user/--group as the old names', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-init-refuse-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const refused = [
+    [['--mode', 'hook', '--openvpn-user', 'openvpn', '--daemon-user', 'flexscript'], /in hook mode the daemon runs as OpenVPN's user \(openvpn\)/],
+    [['--mode', 'hook', '--daemon-group', 'flexscript'], /in hook mode the daemon runs in OpenVPN's group \(nogroup\)/],
+    [['--user', 'a', '--openvpn-user', 'b'], /--user is the old name of --openvpn-user: give one/],
+    [['--daemon-user', 'root'], /--daemon-user root: the daemon runs unprivileged/],
+    [['--openvpn-user', 'nobody ALL=(ALL) ALL'], /not a plain user or group name/],
+  ] as const;
+  for (const [args, message] of refused) {
+    const r = flexscript('init', '--dir', join(dir, 'setup'), ...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^flexscript init: .*${message.source}`));
+    assert.equal(existsSync(join(dir, 'setup')), false, 'nothing written');
+  }
+  // the old names still work, as the same flags
+  const old = flexscript('init', '--dir', join(dir, 'old'), '--mode', 'hook', '--user', 'openvpn', '--group', 'vpn');
+  assert.equal(old.status, 0, old.stderr);
+  assert.match(readFileSync(join(dir, 'old/flexscriptd.service'), 'utf8'), /^User=openvpn\nGroup=vpn$/m);
+  // management mode sharing OpenVPN's user works, and says what it gives up
+  const shared = flexscript('init', '--dir', join(dir, 'shared'), '--daemon-user', 'nobody');
+  assert.equal(shared.status, 0, shared.stderr);
+  assert.match(shared.stderr, /^flexscript init: warning: the daemon runs as OpenVPN's user \(nobody\)/m);
+  assert.match(readFileSync(join(dir, 'shared/flexscriptd.service'), 'utf8'), /^User=nobody\nGroup=nogroup$/m);
+});
+
+for (const mode of ['hook', 'management'] as const) {
+  test(`check agrees with init's ${mode}-mode users: installed as written it finds no problem; a unit running the daemon as another user is named`, (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'fxs-init-check-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const setup = join(dir, 'etc');
+    assert.equal(flexscript('init', '--dir', setup, '--mode', mode, '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup').status, 0);
+    // the units as the operator installs them, below a unit root
+    const units = join(dir, 'units');
+    const system = join(units, 'etc/systemd/system');
+    mkdirSync(system, { recursive: true });
+    copyFileSync(join(setup, 'flexscriptd.service'), join(system, 'flexscriptd.service'));
+    const openvpnConfig = join(dir, 'vpn.conf');
+    // the operator's config with the user and group lines init names, and init's lines
+    const added = readFileSync(join(setup, 'openvpn-server.conf.add'), 'utf8');
+    const accountLines = [...added.matchAll(/^# {3}((?:user|group) \S+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(accountLines, ['user nobody', 'group nogroup']);
+    writeFileSync(openvpnConfig, `dev tun\npersist-key\npersist-tun\n${accountLines.join('\n')}\n${added}`);
+    const check = () =>
+      flexscript('check', '--config', join(setup, 'flexscript.yaml'), '--openvpn-config', openvpnConfig, '--daemon-unit', 'flexscriptd', '--unit-root', units);
+    const ok = check();
+    assert.equal(ok.status, 0, ok.stderr);
+    // the same unit running the daemon as someone else
+    const other = mode === 'hook' ? 'daemon' : 'www-data';
+    writeFileSync(join(system, 'flexscriptd.service'), readFileSync(join(setup, 'flexscriptd.service'), 'utf8').replace(/^User=.*$/m, `User=${other}`));
+    const drifted = check();
+    assert.equal(drifted.status, 3, drifted.stderr);
+    assert.match(
+      drifted.stderr,
+      mode === 'hook'
+        ? new RegExp(`flexscriptd\\.service:\\d+: User: ${other}, but OpenVPN runs its hooks as nobody`)
+        : new RegExp(`flexscriptd\\.service:\\d+: User: ${other}, but OpenVPN's management-client-user is flexscript`),
+    );
+  });
+}

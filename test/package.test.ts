@@ -153,11 +153,14 @@ test('the package installs, runs the demo and the operator path, refuses removal
   const unit = readFileSync(`${units}/flexscriptd.service`, 'utf8');
   assert.match(unit, /^ExecStart=\/usr\/bin\/node \/usr\/lib\/openvpn-flexscript\/bin\/flexscript\.js run --config \/etc\/flexscript\/flexscript\.yaml$/m);
   const mgmt = join(work, 'init-management');
-  ok(run('/usr/bin/flexscript', ['init', '--dir', mgmt, '--mode', 'management', '--user', 'nobody', '--group', 'nogroup']), 'init --mode management');
+  ok(
+    run('/usr/bin/flexscript', ['init', '--dir', mgmt, '--mode', 'management', '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup']),
+    'init --mode management',
+  );
   assert.equal(body(unit), body(readFileSync(join(mgmt, 'flexscriptd.service'), 'utf8').replaceAll(mgmt, '/etc/flexscript')));
   assert.equal(body(readFileSync('/usr/lib/sysusers.d/flexscript.conf', 'utf8')), body(readFileSync(join(mgmt, 'sysusers-flexscript.conf'), 'utf8')));
   const hook = join(work, 'init-hook');
-  ok(run('/usr/bin/flexscript', ['init', '--dir', hook, '--mode', 'hook', '--user', 'nobody', '--group', 'nogroup']), 'init --mode hook');
+  ok(run('/usr/bin/flexscript', ['init', '--dir', hook, '--mode', 'hook', '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup']), 'init --mode hook');
   assert.equal(
     body(readFileSync(`${units}/openvpn-server@.service.d/flexscript.conf`, 'utf8')),
     body(readFileSync(join(hook, 'openvpn-server@.service.d/flexscript.conf'), 'utf8')),
@@ -175,7 +178,7 @@ test('the package installs, runs the demo and the operator path, refuses removal
 
   // the operator path of the README's "Install from the package"
   ok(
-    run('flexscript', ['init', '--dir', '/etc/flexscript', '--mode', 'management', '--user', 'nobody', '--group', 'nogroup', '--force']),
+    run('flexscript', ['init', '--dir', '/etc/flexscript', '--mode', 'management', '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup', '--force']),
     'init into /etc/flexscript',
   );
   // the plugins copied to /etc/flexscript/plugins are type-checked against the installed package's types

@@ -12,10 +12,10 @@ import { parseConfig } from '../config/load-config.ts';
 import { createLab, type Lab } from '../lab/lab.ts';
 import { HOOK, ownedDir, startDaemon, writeConfig, type DaemonEvent, type DaemonHandle } from '../lab/daemon-process.ts';
 import { examplePluginsYaml } from '../lab/example-plugins.ts';
-import { openvpnBinary } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
+import { missingForDemo, missingMessage } from './demo-requirements.ts';
 import { sessionsTable } from './sessions.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 
@@ -107,8 +107,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     out('flexscript demo needs root: it creates a tun device and runs OpenVPN and the daemon as nobody.\n  sudo npm run demo');
     return 1;
   }
-  if (!existsSync(openvpnBinary())) {
-    out('flexscript demo needs OpenVPN 2.6. On Debian or Ubuntu:\n  sudo apt-get install -y openvpn');
+  const missing = missingForDemo();
+  if (missing.length > 0) {
+    out(missingMessage(missing));
     return 1;
   }
   let lab: Lab | undefined;

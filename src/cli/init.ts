@@ -4,7 +4,8 @@
  * config, editable copies of the example plugins, a systemd unit for the daemon, the lines
  * to add to OpenVPN's config, a sysusers.d file for the daemon's user when the system lacks it,
  * and (hook mode) a tmpfiles.d file for the files OpenVPN and the daemon share and a drop-in for
- * OpenVPN's unit. Never overwrites a file without --force.
+ * OpenVPN's unit. Which user is OpenVPN's and which the daemon's is decided once (init-users.ts)
+ * and every file says the same. Never overwrites a file without --force.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -15,36 +16,25 @@ import { hookServerLines } from './openvpn-config.ts';
 import { checkSudoers, DEFAULT_ROOT_CONFIG, rootCommand, sudoersDropIn } from '../root/sudoers.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
 import { HOOK_NPROC } from './check-units.ts';
+import { EXIT } from './exit-codes.ts';
+import { type Accounts, accountsSummary, accountWarnings, type InitMode, resolveAccounts, sysusersLines, type UserFlags } from './init-users.ts';
 
-export interface InitOptions {
+export interface InitOptions extends UserFlags {
   readonly dir: string;
-  readonly mode: 'hook' | 'management';
-  /** The user and group OpenVPN drops to (hook mode: the daemon runs as the same). */
-  readonly user: string;
-  readonly group: string;
-  /** Management mode: the daemon's own user (default flexscript); hook mode uses OpenVPN's. */
-  readonly daemonUser?: string;
+  readonly mode: InitMode;
   readonly force: boolean;
 }
 
-/** The user and group the daemon runs as: OpenVPN's in hook mode, its own in management mode. */
-function daemonIds(o: InitOptions): { user: string; group: string } {
-  if (o.mode === 'hook') return { user: o.user, group: o.group };
-  const user = o.daemonUser ?? 'flexscript';
-  return { user, group: user };
+/** What the files are written from: the options with both accounts decided. */
+interface Setup {
+  readonly dir: string;
+  readonly mode: InitMode;
+  readonly accounts: Accounts;
 }
 
-/** Users every Debian system has; sysusers.d need not create them. */
-const SYSTEM_USERS = new Set(['nobody', 'root']);
-const SYSTEM_GROUPS = new Set(['nogroup', 'root']);
-
 /** systemd-sysusers lines for the daemon's user (and group), or undefined when the system has them. */
-function sysusers(o: InitOptions, path: string): string | undefined {
-  const { user, group } = daemonIds(o);
-  const lines: string[] = [];
-  if (group !== user && !SYSTEM_GROUPS.has(group)) lines.push(`g ${group} -`);
-  if (!SYSTEM_USERS.has(user))
-    lines.push(group === user ? `u ${user} - "openvpn-flexscript daemon" / -` : `u ${user} -:${group} "openvpn-flexscript daemon" / -`);
+function sysusers(o: Setup, path: string): string | undefined {
+  const lines = sysusersLines(o.accounts.daemon);
   if (lines.length === 0) return undefined;
   return `# systemd-sysusers: the daemon's user${o.mode === 'hook' ? " (hook mode: OpenVPN's user too)" : ''}. Install:
 #   install -o root -g root -m 0644 ${path} /etc/sysusers.d/flexscript.conf
@@ -64,6 +54,7 @@ function openvpnDropIn(path: string): string {
 #   systemctl daemon-reload && systemctl restart openvpn-server@NAME
 # (for openvpn@NAME units: the same file in /etc/systemd/system/openvpn@.service.d/)
 [Service]
+# OpenVPN still starts as root (for its tun device) and drops to its user and group lines itself.
 # The unit sets LimitNPROC=10. RLIMIT_NPROC counts every process and thread of OpenVPN's user,
 # and in hook mode the daemon (a Node.js process with more than ten threads) runs as that user:
 # OpenVPN could not fork a single hook, and exits at the first client's connect.
@@ -87,7 +78,8 @@ export const STATUS_FILE = `${STATUS_DIR}/status.txt`;
 export const OPENVPN_TMP_DIR = '/run/flexscript/openvpn-tmp';
 
 /** systemd-tmpfiles lines for hook mode: made at boot, so OpenVPN can start before the daemon. */
-function tmpfiles(o: InitOptions, path: string): string {
+function tmpfiles(o: Setup, path: string): string {
+  const { openvpn, daemon } = o.accounts;
   return `# systemd-tmpfiles: the files OpenVPN and the daemon share in hook mode. Install:
 #   install -o root -g root -m 0644 ${path} /etc/tmpfiles.d/flexscript.conf
 #   systemd-tmpfiles --create /etc/tmpfiles.d/flexscript.conf
@@ -95,18 +87,19 @@ function tmpfiles(o: InitOptions, path: string): string {
 # OpenVPN's status file (status-version 3): a restarted daemon reads the live clients from it,
 # so their firewall set elements and routes are kept. OpenVPN opens it as root and follows
 # links: only root may change its directory. Readable by OpenVPN's group (the daemon's).
-d ${STATUS_DIR} 0750 root ${o.group} -
-f ${STATUS_FILE} 0640 root ${o.group} -
-# The daemon's runtime directory (hook.dir, sockets) and OpenVPN's tmp-dir, where OpenVPN (as
-# ${o.user}) creates the deferral files the daemon answers in. The daemon's unit makes them too
-# (RuntimeDirectory=); here they exist from boot, even when OpenVPN starts first.
-d /run/flexscript 0770 ${o.user} ${o.group} -
-d ${OPENVPN_TMP_DIR} 0770 ${o.user} ${o.group} -
+d ${STATUS_DIR} 0750 root ${openvpn.group} -
+f ${STATUS_FILE} 0640 root ${openvpn.group} -
+# The daemon's runtime directory (hook.dir, sockets), the daemon's (${daemon.user}:${daemon.group}), and
+# OpenVPN's tmp-dir, where OpenVPN (as ${openvpn.user}) creates the deferral files the daemon answers
+# in. The daemon's unit makes them too (RuntimeDirectory=); here they exist from boot, even when
+# OpenVPN starts first.
+d /run/flexscript 0770 ${daemon.user} ${daemon.group} -
+d ${OPENVPN_TMP_DIR} 0770 ${openvpn.user} ${openvpn.group} -
 `;
 }
 
-function unit(o: InitOptions, config: string): string {
-  const ids = daemonIds(o);
+function unit(o: Setup, config: string): string {
+  const ids = o.accounts.daemon;
   return `# systemd unit for the openvpn-flexscript daemon. Install:
 #   cp ${join(o.dir, 'flexscriptd.service')} /etc/systemd/system/ && systemctl daemon-reload
 #   systemctl enable --now flexscriptd
@@ -117,7 +110,9 @@ After=network.target
 
 [Service]
 Type=simple
-# ${o.mode === 'hook' ? "hook mode: the same user as OpenVPN's `user`, whose deferral files are private to it" : "management mode: its own user (sysusers-flexscript.conf), OpenVPN's management-client-user"}
+# ${o.mode === 'hook' ? "hook mode: OpenVPN's `user` and `group`, whose deferral files are private to that user" : "management mode: its own user (sysusers-flexscript.conf), OpenVPN's management-client-user"}
+# systemd makes the folders named below (runtime, state, logs) this user's and group's;
+# sudoers-flexscript lets this user, and no other, start the root stage
 User=${ids.user}
 Group=${ids.group}
 ExecStart=${process.execPath} ${join(REPO, 'bin/flexscript.js')} run --config ${config}
@@ -152,22 +147,24 @@ WantedBy=multi-user.target
 `;
 }
 
-function config(o: InitOptions): string {
+function config(o: Setup): string {
+  const { openvpn, daemon } = o.accounts;
   const source =
     o.mode === 'hook'
       ? `# Hook mode: OpenVPN runs the small /bin/sh hook client for each event.
 hook:
   # shared with OpenVPN: spool, ring pipe, reply pipes, pid file
   dir: /run/flexscript/vpn
-  # OpenVPN's group: only it (and the daemon) may enter the directory
-  group: ${o.group}
+  # OpenVPN's group (its group line): only OpenVPN's hooks and the daemon, which runs as
+  # OpenVPN's user ${openvpn.user} in hook mode, may enter the directory
+  group: ${openvpn.group}
   mode: "0770"
   # how long tls-verify (and events with wait: true) wait for an answer
   timeout: 5s
   # OpenVPN's status file (status-version 3): when the daemon restarts (an upgrade, a crash and
   # systemd's Restart=) it reads the live clients from it, so their firewall set elements,
   # routes and session counts are kept. Without it a restart cuts every client off. The
-  # tmpfiles.d drop-in next to this file creates it (root's, readable by ${o.group}).
+  # tmpfiles.d drop-in next to this file creates it (root's, readable by ${openvpn.group}).
   status-file: ${STATUS_FILE}
   # OpenVPN's tmp-dir: the deferral files OpenVPN creates and the daemon answers in. Not /tmp:
   # systemd gives OpenVPN (Debian's openvpn-server@ unit) and the daemon each their own /tmp.
@@ -182,7 +179,7 @@ management:
     - name: vpn
       socket: /run/openvpn/vpn.sock
   pass-through:
-    # for flexscript status / flexscript kill
+    # for flexscript status / flexscript kill: the daemon's group (${daemon.group}) and root
     socket: /run/flexscript/vpn.sock
     mode: "0660"
     allow-kill: true
@@ -207,7 +204,8 @@ pipeline:
   # time limit of one plugin call; a plugin that exceeds it denies that client only
   timeout: 2s
 
-# flexscript status (live clients) asks the daemon here; read-only
+# flexscript status (live clients) asks the daemon here; read-only. The socket is the daemon's,
+# group ${daemon.group}: root and members of that group may ask
 control:
   socket: /run/flexscript/control.sock
   mode: "0660"
@@ -264,18 +262,43 @@ plugins:
 `;
 }
 
-export async function initCommand(o: InitOptions): Promise<number> {
-  const dir = resolve(o.dir);
+/**
+ * OpenVPN's user and group, as its config must say them. Named, not added: appended lines would
+ * silently replace a user the config names already (OpenVPN takes the last); `check` reads the
+ * config's lines and holds them to the daemon's unit.
+ */
+function openvpnAccountLines(o: Setup): string[] {
+  const { openvpn } = o.accounts;
+  return [
+    `# OpenVPN drops root to this user and group after start-up${o.mode === 'hook' ? ', and its hooks and the daemon run as them' : '; the daemon has its own user'}`,
+    '# (flexscript init --openvpn-user/--openvpn-group). Your config must say so; add the lines it lacks:',
+    `#   user ${openvpn.user}`,
+    `#   group ${openvpn.group}`,
+  ];
+}
+
+export async function initCommand(options: InitOptions): Promise<number> {
+  let accounts: Accounts;
+  try {
+    accounts = resolveAccounts(options.mode, options);
+  } catch (err) {
+    process.stderr.write(`flexscript init: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.usage;
+  }
+  const dir = resolve(options.dir);
+  const o: Setup = { dir, mode: options.mode, accounts };
   const files = new Map<string, string>();
   const configPath = join(dir, 'flexscript.yaml');
-  const yaml = config({ ...o, dir });
+  const yaml = config(o);
   files.set(configPath, yaml);
-  files.set(join(dir, 'flexscriptd.service'), unit({ ...o, dir }, configPath));
+  files.set(join(dir, 'flexscriptd.service'), unit(o, configPath));
   const parsed = parseConfig(yaml, configPath).config;
-  const lines =
-    o.mode === 'hook'
+  const lines = [
+    ...openvpnAccountLines(o),
+    ...(o.mode === 'hook'
       ? hookServerLines(parsed.hook!, ['client-connect', 'client-disconnect', 'learn-address'])
-      : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: daemonIds(o).user });
+      : managementModeLines(parsed.management!.instances[0]!, { checksPasswords: false, daemonUser: accounts.daemon.user })),
+  ];
   files.set(
     join(dir, 'root.yaml'),
     (await readFile(join(REPO, 'examples/root.yaml'), 'utf8')).replace('root.yaml /etc/flexscript', `${join(dir, 'root.yaml')} /etc/flexscript`),
@@ -283,7 +306,7 @@ export async function initCommand(o: InitOptions): Promise<number> {
   const sudoers = join(dir, 'sudoers-flexscript');
   files.set(
     sudoers,
-    `${sudoersDropIn({ user: daemonIds(o).user, command: rootCommand(DEFAULT_ROOT_CONFIG) })}# install: install -o root -g root -m 0440 ${sudoers} /etc/sudoers.d/flexscript\n`,
+    `${sudoersDropIn({ user: accounts.daemon.user, command: rootCommand(DEFAULT_ROOT_CONFIG) })}# install: install -o root -g root -m 0440 ${sudoers} /etc/sudoers.d/flexscript\n`,
   );
   files.set(join(dir, 'openvpn-server.conf.add'), `# add these lines to OpenVPN's server config\n${lines.join('\n')}\n`);
   const tmpfilesPath = join(dir, 'tmpfiles-flexscript.conf');
@@ -301,9 +324,9 @@ export async function initCommand(o: InitOptions): Promise<number> {
   // marks the plugins as ES modules
   files.set(join(dir, 'plugins', 'package.json'), '{ "type": "module" }\n');
   const existing = [...files.keys()].filter((f) => existsSync(f));
-  if (existing.length > 0 && !o.force) {
+  if (existing.length > 0 && !options.force) {
     process.stderr.write(`flexscript init: these files exist (nothing was written; --force overwrites them):\n${existing.map((f) => `  ${f}`).join('\n')}\n`);
-    return 1;
+    return EXIT.failure;
   }
   await mkdir(join(dir, 'plugins'), { recursive: true });
   if (o.mode === 'hook') await mkdir(dirname(dropInPath), { recursive: true });
@@ -313,12 +336,12 @@ export async function initCommand(o: InitOptions): Promise<number> {
     await checkSudoers(sudoers);
   } catch (err) {
     process.stderr.write(`flexscript init: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return EXIT.failure;
   }
   const steps = [
     `edit ${configPath}, then: flexscript check --config ${configPath}`,
-    `add ${join(dir, 'openvpn-server.conf.add')} to OpenVPN's server config (OpenVPN: user ${o.user}, group ${o.group})`,
-    ...(users ? [`install ${sysusersPath} (see its first lines): the daemon's user ${daemonIds(o).user}`] : []),
+    `add ${join(dir, 'openvpn-server.conf.add')} to OpenVPN's server config, which must also say user ${accounts.openvpn.user} and group ${accounts.openvpn.group}`,
+    ...(users ? [`install ${sysusersPath} (see its first lines): creates the daemon's user ${accounts.daemon.user}`] : []),
     ...(o.mode === 'hook'
       ? [
           `install ${tmpfilesPath} (see its first lines): OpenVPN's status file and tmp-dir`,
@@ -328,6 +351,19 @@ export async function initCommand(o: InitOptions): Promise<number> {
     `install ${join(dir, 'flexscriptd.service')} (see its first lines), restart OpenVPN, then check the installed units:\n     flexscript check --config ${configPath} --openvpn-config /etc/openvpn/server/NAME.conf`,
     `for the firewall and routes plugins: install ${join(dir, 'root.yaml')} as ${DEFAULT_ROOT_CONFIG} and\n     ${sudoers} as /etc/sudoers.d/flexscript (both owned by root; see their first lines)`,
   ];
-  process.stdout.write([`wrote ${dir}:`, ...[...files.keys()].map((f) => `  ${f}`), '', 'next:', ...steps.map((s, i) => `  ${i + 1}. ${s}`), ''].join('\n'));
+  for (const w of accountWarnings(o.mode, accounts)) process.stderr.write(`flexscript init: warning: ${w}\n`);
+  process.stdout.write(
+    [
+      `wrote ${dir}:`,
+      ...[...files.keys()].map((f) => `  ${f}`),
+      '',
+      'users:',
+      ...accountsSummary(o.mode, accounts).map((l) => `  ${l}`),
+      '',
+      'next:',
+      ...steps.map((s, i) => `  ${i + 1}. ${s}`),
+      '',
+    ].join('\n'),
+  );
   return 0;
 }

@@ -85,15 +85,31 @@ program
 
 program
   .command('init')
-  .description('write a commented starting setup: config, plugins, systemd unit, OpenVPN lines')
+  .description("write a commented starting setup: config, plugins, systemd unit, OpenVPN lines; every file names the same users (OpenVPN's, the daemon's)")
   .requiredOption('-d, --dir <dir>', 'where to write it (e.g. /etc/flexscript)')
   .addOption(new Option('-m, --mode <mode>', 'event source').choices(['hook', 'management']).default('management'))
-  .option('--user <user>', "OpenVPN's user (hook mode: the daemon's too)", 'nobody')
-  .option('--group <group>', "OpenVPN's group", 'nogroup')
-  .option('--daemon-user <user>', "management mode: the daemon's user (created by the sysusers.d file init writes)", 'flexscript')
+  .option('--openvpn-user <user>', "the user OpenVPN drops to (its user line; hook mode: the daemon's too) (default: nobody)")
+  .option('--openvpn-group <group>', "the group OpenVPN drops to (its group line; hook mode: the daemon's too) (default: nogroup)")
+  .option(
+    '--daemon-user <user>',
+    "management mode: the daemon's own user, made by the sysusers.d file init writes (default: flexscript); hook mode: OpenVPN's only",
+  )
+  .option('--daemon-group <group>', "management mode: the daemon's group (default: the daemon user's name); hook mode: OpenVPN's only")
+  .addOption(new Option('--user <user>', 'the old name of --openvpn-user').hideHelp())
+  .addOption(new Option('--group <group>', 'the old name of --openvpn-group').hideHelp())
   .option('--force', 'overwrite existing files')
-  .action(async (o: { dir: string; mode: 'hook' | 'management'; user: string; group: string; daemonUser: string; force?: boolean }) =>
-    process.exit(await (await import('./init.ts')).initCommand({ ...o, force: o.force ?? false })),
+  .action(
+    async (o: {
+      dir: string;
+      mode: 'hook' | 'management';
+      openvpnUser?: string;
+      openvpnGroup?: string;
+      daemonUser?: string;
+      daemonGroup?: string;
+      user?: string;
+      group?: string;
+      force?: boolean;
+    }) => process.exit(await (await import('./init.ts')).initCommand({ ...o, force: o.force ?? false })),
   );
 
 program

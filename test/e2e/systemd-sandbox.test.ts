@@ -94,7 +94,9 @@ async function machine(t: TestContext, mode: 'hook' | 'management'): Promise<Mac
     },
   };
   // 1. flexscript init, as the README says
-  const init = spawnSync(process.execPath, [FLEXSCRIPT, 'init', '--dir', etc, '--mode', mode, '--user', 'nobody', '--group', 'nogroup'], { encoding: 'utf8' });
+  const init = spawnSync(process.execPath, [FLEXSCRIPT, 'init', '--dir', etc, '--mode', mode, '--openvpn-user', 'nobody', '--openvpn-group', 'nogroup'], {
+    encoding: 'utf8',
+  });
   assert.equal(init.status, 0, init.stderr);
   // 1b. the operator's edit ($EDITOR in the README): office-routes' commented example group
   // replaces its empty list, as the config's comment says; as written it pushes nothing

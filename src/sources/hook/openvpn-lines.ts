@@ -108,7 +108,7 @@ export function hookModeLines(hook: HookConfig, events: readonly EventName[], ho
   // the live clients a restarted daemon reads back; rewritten every second by OpenVPN
   if (hook['status-file']) {
     lines.push(
-      "# OpenVPN creates this file as root, mode 0600: create it first for OpenVPN's user so the daemon can read it",
+      "# OpenVPN creates this file as root, mode 0600: create it first, root's and readable by OpenVPN's group, so the daemon can read it",
       `status ${quote(hook['status-file'])} 1`,
       'status-version 3',
     );
