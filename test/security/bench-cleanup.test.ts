@@ -54,9 +54,11 @@ function cleanupAfter(t: TestContext, before: { dropIns: string[]; namespaces: s
   t.after(() => {
     const c = child();
     if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const n of dropIns().filter((d) => !before.dropIns.includes(d))) rmSync(join(SUDOERS_D, n), { force: true });
+    // only what this test's benchmark made: another test run may be benchmarking meanwhile
+    const ours = (n: string) => c?.pid !== undefined && n.includes(`-${c.pid}-`);
+    for (const n of dropIns().filter((d) => ours(d) && !before.dropIns.includes(d))) rmSync(join(SUDOERS_D, n), { force: true });
     for (const f of extra) rmSync(f, { force: true });
-    for (const ns of namespaces().filter((n) => !before.namespaces.includes(n))) {
+    for (const ns of namespaces().filter((n) => ours(n) && !before.namespaces.includes(n))) {
       for (const pid of pidsIn(ns)) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -97,12 +99,14 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
         child!.once('exit', (code, sig) => resolve({ code, signal: sig })),
       );
 
+      // named after the benchmark's pid: another benchmark running meanwhile (another test run) is not this one
+      const ours = (n: string) => n.includes(`-${child!.pid}-`);
       const dropIn = await waitFor(
         'the bench drop-in',
-        () => dropIns().find((n) => !before.dropIns.includes(n) && ![stale, legacy, live].includes(join(SUDOERS_D, n))),
+        () => dropIns().find((n) => ours(n) && !before.dropIns.includes(n) && ![stale, legacy, live].includes(join(SUDOERS_D, n))),
         { timeoutMs: 120_000, intervalMs: 100 },
       );
-      const netns = await waitFor('the bench namespace', () => namespaces().find((n) => !before.namespaces.includes(n)), {
+      const netns = await waitFor('the bench namespace', () => namespaces().find((n) => ours(n) && !before.namespaces.includes(n)), {
         timeoutMs: 60_000,
         intervalMs: 100,
       });
