@@ -45,6 +45,10 @@ const DAEMON_ERROR_CODES = {
     meaning:
       "the totp plugin's secrets file is refused (owner, mode, a link, a bad line); at start the plugin does not load, later the previous version stays in use",
   },
+  CONSOLE_SETUP: {
+    code: 'FXS_CONSOLE_SETUP',
+    meaning: 'flexscript console cannot start: its users file, audit log, TLS files, store or listen address is missing, unreadable or malformed',
+  },
 } as const satisfies Readonly<Record<string, ErrorCodeInfo>>;
 
 /** The codes of FlexscriptError, by name (the root pipe's codes are RootErrorCode in src/root/protocol.ts). */
