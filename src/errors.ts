@@ -58,6 +58,10 @@ const DAEMON_ERROR_CODES = {
     code: 'FXS_WEB_LOGIN_LISTEN',
     meaning: "the web-login plugin's callback server cannot listen on its address and port (or read its TLS files); clients needing a web login are denied",
   },
+  CONSOLE_SETUP: {
+    code: 'FXS_CONSOLE_SETUP',
+    meaning: 'flexscript console cannot start: its users file, audit log, TLS files, store or listen address is missing, unreadable or malformed',
+  },
 } as const satisfies Readonly<Record<string, ErrorCodeInfo>>;
 
 /** The codes of FlexscriptError, by name (the root pipe's codes are RootErrorCode in src/root/protocol.ts). */

@@ -95,3 +95,20 @@ test('the CLI runs the compiled JavaScript: no TypeScript tooling and no source 
     [],
   );
 });
+
+test('flexscript console loads the console, never the daemon, its sources or plugins', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-compiled-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dist = `${pathToFileURL(join(REPO, 'dist')).href}/`;
+  const config = join(dir, 'console.yaml');
+  // no console: section: it stops at the config, after loading what it runs with
+  writeFileSync(config, ['instance: t', 'control:', `  socket: ${join(dir, 'control.sock')}`, ''].join('\n'));
+  const run = loadedBy(dir, ['console', '--config', config]);
+  assert.equal(run.status, 3, run.out);
+  assert.match(run.out, /console: missing/);
+  assert.ok(run.urls.includes(`${dist}console/console-server.js`), run.urls.join('\n'));
+  assert.deepEqual(
+    run.urls.filter((u) => /\/dist\/(daemon\/daemon\.js|sources\/|pipeline\/|plugins\/|root\/root-client\.js|cli\/demo\.js|lab\/)/.test(u) || TOOLING.test(u)),
+    [],
+  );
+});

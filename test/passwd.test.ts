@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parseUsersFile } from '../src/plugins/builtin/password-auth/users-file.ts';
-import { verifyPassword } from '../src/plugins/builtin/password-auth/verify.ts';
+import { verifyPassword } from '../src/util/password-hash.ts';
 import { FLEXSCRIPT } from '../src/lab/daemon-process.ts';
 import { waitFor } from '../src/lab/wait.ts';
 

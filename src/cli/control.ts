@@ -62,7 +62,7 @@ export function ask(socketPath: string, command: string, timeoutMs = 10_000): Pr
 }
 
 /** Sends one request to the daemon's control socket and reads its one-line JSON answer. */
-export function askControl(socketPath: string, message: object, timeoutMs = 10_000): Promise<ControlResponse> {
+export function askControl<T = ControlResponse>(socketPath: string, message: object, timeoutMs = 10_000): Promise<T> {
   return request(
     socketPath,
     JSON.stringify(message),
@@ -70,7 +70,7 @@ export function askControl(socketPath: string, message: object, timeoutMs = 10_0
       const end = text.indexOf('\n');
       if (end < 0) return undefined;
       try {
-        return JSON.parse(text.slice(0, end)) as ControlResponse;
+        return JSON.parse(text.slice(0, end)) as T;
       } catch {
         throw new Error(`${socketPath} answered something that is not JSON; is it the daemon's control socket?`);
       }

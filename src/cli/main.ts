@@ -166,6 +166,17 @@ program
   );
 
 program
+  .command('console')
+  .description("the operator console in the browser: live clients, history, denials, health, disconnect (the config's console: section)")
+  .addOption(configOption())
+  .option('--listen <host:port>', 'where to listen (default: console.listen, else 127.0.0.1:8080)')
+  .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+  .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+  .action(async (o: { config: string; listen?: string; tlsCert?: string; tlsKey?: string }) =>
+    process.exit(await (await import('./console.ts')).consoleCommand(o)),
+  );
+
+program
   .command('passwd')
   .description("set a user's password (argon2id) in a users file; reads it from the terminal without echo, or from stdin")
   .argument('<user>', 'user name')

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { ReadStream } from 'node:tty';
 import { usernameProblem } from '../plugins/builtin/password-auth/users-file.ts';
-import { hashPassword, MAX_PASSWORD_BYTES } from '../plugins/builtin/password-auth/verify.ts';
+import { hashPassword, MAX_PASSWORD_BYTES } from '../util/password-hash.ts';
 
 export interface PasswdOptions {
   readonly file: string;

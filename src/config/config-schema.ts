@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { EVENT_NAMES, type EventName } from '../events/event-map.ts';
 import { storeConfigSchema } from '../store/store-config.ts';
+import { consoleConfigSchema } from './console-schema.ts';
 import { duration } from '../util/duration.ts';
 
 const fileMode = z
@@ -209,12 +210,14 @@ const metrics = z
     if (m.socket !== undefined && m.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'give port or socket, not both' });
   });
 
-/** The daemon's own control socket (JSON lines, read-only): `flexscript status` in either mode. */
+/** The daemon's own control socket (JSON lines): `flexscript status`, `watch`, the console. */
 const control = z
   .object({
     socket: absolutePath,
     group: groupName.optional(),
     mode: fileMode.default(0o660),
+    /** Let control clients (the console's operators) disconnect clients; read-only otherwise. */
+    'allow-kill': z.boolean().default(false),
   })
   .strict();
 
@@ -266,6 +269,8 @@ export const configSchema = z
     store: storeConfigSchema.optional(),
     metrics: metrics.optional(),
     control: control.optional(),
+    /** The operator console in the browser (`flexscript console`); the daemon ignores it. */
+    console: consoleConfigSchema.optional(),
     plugins: z.array(pluginEntry).default([]),
   })
   .strict();

@@ -2,12 +2,16 @@
  * @module control-socket
  * The daemon's own control socket, in both modes (hook mode has no management interface to ask,
  * and management mode's pass-through speaks OpenVPN's protocol). One JSON object per line in,
- * one JSON line out. Both commands only read: disconnecting a client stays with the management
- * pass-through, where the config must allow it.
+ * one JSON line out. Every command but `kill` only reads; `kill` is refused unless the config
+ * says `control.allow-kill: true` (the operator console uses it).
  *
  * - `status`: the live clients.
+ * - `health`: the instances and whether the daemon is attached to each, the root stage, the
+ *   store, the event queue.
  * - `watch`: an answer line, then the daemon's channel messages as JSON lines for as long as the
  *   connection lasts (src/observe/watch-feed.ts; a watcher that reads too slowly is dropped).
+ * - `kill`: disconnects one live session by its id (management mode only: OpenVPN gives hooks
+ *   no command channel); its record ends as `killed`.
  *
  * @example
  * → {"command":"status"}
@@ -15,8 +19,10 @@
  * → {"command":"watch"}
  * ← {"ok":true,"watching":["decision","plugin-call","root-action","lifecycle"]}
  * ← {"channel":"decision","data":{"event":"client-connect","commonName":"alice","verdict":"accept",...},"time":"..."}
+ * → {"command":"kill","id":"3f0c...","reason":"lost laptop","by":"carol"}
+ * ← {"ok":true,"killed":1}
  */
-import { keyString, type Client, type ClientInfo } from '../core/client.ts';
+import { keyString, type Client, type ClientInfo, type ConnectionKey } from '../core/client.ts';
 import type { SourceAdapter } from '../events/source.ts';
 import { errorMessage } from '../errors.ts';
 import type { ControlConfig } from '../config/config-schema.ts';
@@ -26,6 +32,10 @@ import { LineServer, type Takeover } from '../util/line-server.ts';
 
 /** One live client as `status` reports it. */
 export interface ControlSession extends ClientInfo {
+  /** The daemon's session id (also its record's id in the store); absent in rows read from OpenVPN directly. */
+  readonly id?: string;
+  /** Which source serves it: only `management` sessions can be disconnected. */
+  readonly via?: ConnectionKey['via'];
   /** ISO time of the connect. */
   readonly since: string;
   /** From OpenVPN's status (management `status 3`, or hook mode's status file); absent when unknown. */
@@ -43,9 +53,32 @@ interface ControlRootStatus {
   readonly problem?: string;
 }
 
-export type ControlResponse =
-  | { readonly ok: true; readonly sessions: readonly ControlSession[]; readonly root?: ControlRootStatus }
-  | { readonly ok: false; readonly error: string };
+/** What `health` answers. */
+interface ControlHealth {
+  readonly ok: true;
+  /** ISO time the daemon started. */
+  readonly startedAt: string;
+  /** Every instance the daemon serves: management ones say whether the daemon is attached. */
+  readonly instances: readonly { readonly name: string; readonly via: ConnectionKey['via']; readonly attached?: boolean }[];
+  readonly sessions: number;
+  readonly root?: ControlRootStatus;
+  readonly store?: { readonly kind: string };
+  /** Events waiting for a pipeline slot, and how many run at once. */
+  readonly queue: { readonly queued: number; readonly concurrency: number };
+  /** Whether `kill` is allowed here. */
+  readonly killAllowed: boolean;
+}
+
+type ControlRefusal = { readonly ok: false; readonly error: string };
+
+/** What `status` answers. */
+export type ControlResponse = { readonly ok: true; readonly sessions: readonly ControlSession[]; readonly root?: ControlRootStatus } | ControlRefusal;
+
+/** What `health` and `kill` answer. */
+export type ControlHealthResponse = ControlHealth | ControlRefusal;
+export type ControlKillResponse = { readonly ok: true; readonly killed: number } | ControlRefusal;
+
+type Answer = ControlResponse | ControlHealthResponse | ControlKillResponse;
 
 /** The first line of a `watch` answer; the feed's lines follow. */
 type ControlWatchResponse = { readonly ok: true; readonly watching: readonly string[] } | { readonly ok: false; readonly error: string };
@@ -54,14 +87,21 @@ type ControlWatchResponse = { readonly ok: true; readonly watching: readonly str
 const WATCHED = ['decision', 'plugin-call', 'root-action', 'lifecycle'] as const;
 
 export interface ControlSources {
-  readonly sessions: () => readonly Client[];
+  readonly sessions: () => readonly (Client & { readonly id: string })[];
   /** The event sources: their lists of live clients (management `status 3`, hook mode's status file) give byte counts. */
   readonly sources: () => readonly SourceAdapter[];
   /** The root stage, when the config has one. */
   readonly root?: () => ControlRootStatus;
   /** The channel feed for `watch`. */
   readonly watch?: WatchFeed;
+  /** What `health` reports beyond the sessions and the root stage. */
+  readonly health?: () => Omit<ControlHealth, 'ok' | 'sessions' | 'root' | 'killAllowed'>;
+  /** Disconnects a live session on purpose (its record ends as `killed`); throws where its source cannot. */
+  readonly kill?: (session: Client & { readonly id: string }, reason: string) => Promise<void>;
 }
+
+/** The longest reason `kill` takes (it goes to the log, never to OpenVPN). */
+const MAX_KILL_REASON = 500;
 
 /** A request is one short JSON object; the line server refuses longer lines. */
 const MAX_LINE = 4096;
@@ -88,6 +128,8 @@ async function statusOf(sources: ControlSources, log: Logger): Promise<ControlSe
   return live.map((s) => {
     const b = bytes.get(keyString(s.key));
     return {
+      id: s.id,
+      via: s.key.via,
       instance: s.instance,
       commonName: s.commonName,
       username: s.username,
@@ -107,13 +149,13 @@ export class ControlServer {
   readonly #lines: LineServer;
 
   constructor(
-    config: ControlConfig,
+    private readonly config: ControlConfig,
     private readonly sources: ControlSources,
     private readonly log: Logger,
   ) {
-    const line = (response: ControlResponse) => `${JSON.stringify(response)}\n`;
+    const line = (response: Answer) => `${JSON.stringify(response)}\n`;
     const answer = async (request: string) => {
-      const response = await this.#answer(request).catch((err: unknown): ControlResponse => ({ ok: false, error: errorMessage(err) }));
+      const response = await this.#answer(request).catch((err: unknown): Answer => ({ ok: false, error: errorMessage(err) }));
       return 'take' in response ? response : line(response);
     };
     this.#lines = new LineServer('control', config, answer, log, { maxLineBytes: MAX_LINE, errorLine: (error) => line({ ok: false, error }) });
@@ -129,7 +171,7 @@ export class ControlServer {
     await this.#lines.close();
   }
 
-  async #answer(line: string): Promise<ControlResponse | Takeover> {
+  async #answer(line: string): Promise<Answer | Takeover> {
     let request: unknown;
     try {
       request = JSON.parse(line);
@@ -145,8 +187,37 @@ export class ControlServer {
         ...(root ? { root: { state: root.state, tableReady: root.tableReady, ...(root.problem ? { problem: root.problem } : {}) } } : {}),
       };
     }
+    if (command === 'health') return this.#health();
     if (command === 'watch') return this.#watch();
-    return { ok: false, error: `unknown command ${JSON.stringify(String(command ?? '')).slice(0, 80)}; known: status, watch` };
+    if (command === 'kill') return this.#kill(request as { id?: unknown; reason?: unknown; by?: unknown });
+    return { ok: false, error: `unknown command ${JSON.stringify(String(command ?? '')).slice(0, 80)}; known: status, health, watch, kill` };
+  }
+
+  #health(): ControlHealthResponse {
+    const root = this.sources.root?.();
+    const more = this.sources.health?.() ?? { startedAt: new Date(0).toISOString(), instances: [], queue: { queued: 0, concurrency: 0 } };
+    return {
+      ok: true,
+      ...more,
+      sessions: this.sources.sessions().length,
+      ...(root ? { root: { state: root.state, tableReady: root.tableReady, ...(root.problem ? { problem: root.problem } : {}) } } : {}),
+      killAllowed: this.config['allow-kill'] && this.sources.kill !== undefined,
+    };
+  }
+
+  async #kill(request: { id?: unknown; reason?: unknown; by?: unknown }): Promise<ControlKillResponse> {
+    if (!this.config['allow-kill'] || !this.sources.kill) return { ok: false, error: 'disconnecting clients is not allowed here (control.allow-kill)' };
+    const { id, reason, by } = request;
+    if (typeof id !== 'string' || typeof reason !== 'string' || reason.trim() === '' || reason.length > MAX_KILL_REASON)
+      return { ok: false, error: `kill needs a session id and a reason (1..${MAX_KILL_REASON} characters)` };
+    const session = this.sources.sessions().find((s) => s.id === id);
+    if (!session) return { ok: false, error: 'no live session with this id' };
+    this.log.info(
+      { instance: session.instance, commonName: session.commonName, session: id, reason, by: typeof by === 'string' ? by.slice(0, 256) : undefined },
+      'disconnecting a client on request of the control socket',
+    );
+    await this.sources.kill(session, reason);
+    return { ok: true, killed: 1 };
   }
 
   #watch(): ControlResponse | Takeover {

@@ -16,10 +16,13 @@ import type { WatchFeed } from '../observe/watch-feed.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { HookServer } from '../sources/hook/hook-server.ts';
 import type { ManagementSource } from '../sources/management/management-source.ts';
-import type { ConnectionKey } from '../core/client.ts';
+import type { Client, ConnectionKey } from '../core/client.ts';
 import type { SourceAdapter } from '../events/source.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { DaemonServices } from './services.ts';
+
+/** What a client disconnected through the control socket is told: HALT, so it does not reconnect at once. */
+const CONTROL_KILL_MESSAGE = 'HALT,disconnected by the server operator';
 
 interface DaemonOptions {
   readonly log?: Logger;
@@ -186,11 +189,30 @@ class Daemon {
     if (config.control) {
       const { ControlServer } = await import('./control-socket.ts');
       const rootClient = services.root;
+      const startedAt = new Date().toISOString();
       const control = {
         sessions: () => dispatcher.sessions.list(),
         sources: () => sources,
         root: rootClient && (() => rootClient.stats),
         watch: observers.watch,
+        health: () => ({
+          startedAt,
+          instances: [
+            ...(config.hook ? [{ name: config.instance, via: 'hook' as const }] : []),
+            ...[...this.management].map(([name, m]) => ({ name, via: 'management' as const, attached: m.client.attached })),
+          ],
+          ...(config.store ? { store: { kind: config.store.postgres ? 'postgres' : 'sqlite' } } : {}),
+          queue: { queued: dispatcher.queued, concurrency: config.pipeline.concurrency },
+        }),
+        kill: async (session: Client & { readonly id: string }, reason: string) => {
+          // the record ends as killed; a kill that fails leaves it as it was
+          await services.records?.markKilled(session.id);
+          await this.kill(session, CONTROL_KILL_MESSAGE).catch(async (err: unknown) => {
+            await services.records?.markKilled(session.id, false);
+            throw err;
+          });
+          this.log.info({ instance: session.instance, commonName: session.commonName, session: session.id, reason }, 'client disconnected');
+        },
       };
       const server = new ControlServer(config.control, control, log.child({ source: 'control' }));
       await server.start();

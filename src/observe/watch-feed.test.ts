@@ -18,7 +18,7 @@ async function control(t: TestContext, feedOptions: ConstructorParameters<typeof
   const dir = mkdtempSync(join(tmpdir(), 'fxs-watch-'));
   const socket = join(dir, 'control.sock');
   const feed = new WatchFeed(log, feedOptions);
-  const server = new ControlServer({ socket, mode: 0o600 }, { sessions: () => [], sources: () => [], watch: feed }, log);
+  const server = new ControlServer({ socket, mode: 0o600, 'allow-kill': false }, { sessions: () => [], sources: () => [], watch: feed }, log);
   await server.start();
   t.after(async () => {
     await server.close();
@@ -113,7 +113,7 @@ test('a feed with no watcher and no backlog is not subscribed: the channels cost
 test('watch is refused by a control socket without a feed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-watch-'));
   const socket = join(dir, 'control.sock');
-  const server = new ControlServer({ socket, mode: 0o600 }, { sessions: () => [], sources: () => [] }, log);
+  const server = new ControlServer({ socket, mode: 0o600, 'allow-kill': false }, { sessions: () => [], sources: () => [] }, log);
   await server.start();
   t.after(async () => {
     await server.close();

@@ -20,7 +20,7 @@ import { decisionOf, FLEXSCRIPT, lifecycleOf, readJsonLines, REPO } from '../../
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { SessionRecord } from '../../src/store/store.ts';
-import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
+import { hashPassword } from '../../src/util/password-hash.ts';
 import { routeFor } from '../fixtures/plugins/recorder.ts';
 import { CAPS, MODES, modeLab, type ModeLab } from './mode-lab.ts';
 

@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import { decisionOf, lifecycleOf } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
-import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
+import { hashPassword } from '../../src/util/password-hash.ts';
 import { CAPS, MODES } from './mode-lab.ts';
 import { netnsLab, pushedAddress, TABLE, type NetnsLab } from '../support/netns-lab.ts';
 

@@ -10,7 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
+import { hashPassword } from '../../src/util/password-hash.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
 import type { EventName } from '../../src/events/event-map.ts';
 import { FLEXSCRIPT, HOOK, ownedDir, RUN_AS } from '../../src/lab/daemon-process.ts';

@@ -17,7 +17,7 @@ import { describe, test } from 'node:test';
 import type { ControlSession } from '../../src/daemon/control-socket.ts';
 import { FLEXSCRIPT, lifecycleOf, RUN_AS } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
-import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
+import { hashPassword } from '../../src/util/password-hash.ts';
 import { netnsLab, pushedAddress } from '../support/netns-lab.ts';
 import { MODES } from './mode-lab.ts';
 

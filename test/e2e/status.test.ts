@@ -84,9 +84,9 @@ test('hook mode: flexscript status lists the live clients from the control socke
   assert.equal(outsider.status, 4, 'exit 4: the daemon is not reachable');
   assert.match(outsider.stderr, /cannot reach the daemon at .*control\.sock: .*EACCES/);
 
-  // only reading is offered
-  const refused = await askControl(socket, { command: 'kill', name: 'x' });
-  assert.deepEqual(refused, { ok: false, error: 'unknown command "kill"; known: status, watch' });
+  // only reading is offered: kill needs control.allow-kill
+  const refused = await askControl(socket, { command: 'kill', id: 'x', reason: 'x' });
+  assert.deepEqual(refused, { ok: false, error: 'disconnecting clients is not allowed here (control.allow-kill)' });
 });
 
 test('management mode: status through the control socket carries bytes from OpenVPN', async (t) => {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { TOTP } from 'otpauth';
-import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
+import { hashPassword } from '../../src/util/password-hash.ts';
 import { decisionOf, RUN_AS } from '../../src/lab/daemon-process.ts';
 import type { ClientQuestion } from '../../src/lab/client-answers.ts';
 import { modeLab, MODES, type Mode } from './mode-lab.ts';

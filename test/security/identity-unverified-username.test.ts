@@ -15,7 +15,7 @@ import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { hashPassword } from '../../src/plugins/builtin/password-auth/verify.ts';
+import { hashPassword } from '../../src/util/password-hash.ts';
 import { decisionOf, RUN_AS } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { SqliteStore } from '../../src/store/sqlite-store.ts';

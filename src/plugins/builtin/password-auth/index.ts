@@ -29,8 +29,9 @@
 import { resolve } from 'node:path';
 import { type LimitOptions, clientReasonSchema, limiterOptions, loginLimitsSchema } from '../../../util/login-limits.ts';
 import { addressKey, RateLimiter } from '../../../util/rate-limit.ts';
-import { argon2Params, UsersFile, type UserEntry } from './users-file.ts';
-import { dummyHashLike, verifyPassword } from './verify.ts';
+import { argon2Params } from '../../../util/hash-format.ts';
+import { dummyHashLike, verifyPassword } from '../../../util/password-hash.ts';
+import { UsersFile, type UserEntry } from './users-file.ts';
 import type { PluginDefinition } from '../../plugin-api.ts';
 
 interface PasswordAuthOptions {

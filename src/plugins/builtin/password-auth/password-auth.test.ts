@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { z } from 'zod';
-import { hashPassword } from './verify.ts';
+import { hashPassword } from '../../../util/password-hash.ts';
 import { createLogger } from '../../../logger.ts';
 import type { UserPassVerifyEvent } from '../../../events/event-map.ts';
 import type { AuthContext, PluginInstance, Services } from '../../plugin-api.ts';

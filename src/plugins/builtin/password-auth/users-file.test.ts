@@ -3,7 +3,8 @@ import { chmod, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { classifyHash, parseUsersFile, usernameProblem, UsersFile, UsersFileError } from './users-file.ts';
+import { classifyHash } from '../../../util/hash-format.ts';
+import { parseUsersFile, usernameProblem, UsersFile, UsersFileError } from './users-file.ts';
 
 // made by `flexscript passwd` and `htpasswd -B`; the hashes' passwords do not matter here
 const ARGON = '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8S6nO1KuKHVyP2kE5nKb+Xg4m2s6ZMQ9ubV2ZcG6p1Q';

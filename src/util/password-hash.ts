@@ -1,5 +1,5 @@
 /**
- * @module verify
+ * @module password-hash
  * Password hashing and checking that never blocks the event loop: argon2 runs in libuv's
  * thread pool (native), bcrypt in worker threads (see bcrypt-pool). The comparison of the
  * computed and stored hash is constant-time inside both libraries; we compare nothing ourselves.
@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
 import { BcryptPool } from './bcrypt-pool.ts';
-import { argon2Params, classifyHash, type HashKind } from './users-file.ts';
+import { argon2Params, classifyHash, type HashKind } from './hash-format.ts';
 
 /**
  * argon2id parameters of new hashes: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { dummyHashLike, hashPassword, MAX_PASSWORD_BYTES, verifyPassword } from './verify.ts';
-import { classifyHash } from './users-file.ts';
+import { dummyHashLike, hashPassword, MAX_PASSWORD_BYTES, verifyPassword } from './password-hash.ts';
+import { classifyHash } from './hash-format.ts';
 
 // PHP's documented password_hash example: "rasmuslerdorf" hashed with PASSWORD_BCRYPT ($2y$)
 const PHP_VECTOR = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a';
