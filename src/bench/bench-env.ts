@@ -131,7 +131,8 @@ function removeStaleBenchEnvs(): void {
   }
 }
 
-export async function createBenchEnv(): Promise<BenchEnv> {
+/** `vpnNetworks`: the client networks the root stage may put into sets (default: BENCH_POOL). */
+export async function createBenchEnv(o: { readonly vpnNetworks?: readonly string[] } = {}): Promise<BenchEnv> {
   removeStaleBenchEnvs();
   const id = randomBytes(3).toString('hex');
   const netns = `fxs-bench-${process.pid}-${id}`;
@@ -167,7 +168,7 @@ export async function createBenchEnv(): Promise<BenchEnv> {
   const rootConfig = join(dir, 'root.yaml');
   writeFileSync(
     rootConfig,
-    `# the benchmark's root config: staff may reach one network\ntable: flexscript_bench\nvpn-interfaces: [${dev}]\nvpn-networks: [${BENCH_POOL.network}/${BENCH_POOL.prefix}]\ngroups:\n  staff:\n    allow:\n      - { to: 10.20.0.0/16, protocol: tcp, ports: [22, 443] }\nroutes:\n  proto: 251\n  allowed: [10.201.0.0/16]\n`,
+    `# the benchmark's root config: staff may reach one network\ntable: flexscript_bench\nvpn-interfaces: [${dev}]\nvpn-networks: [${(o.vpnNetworks ?? [`${BENCH_POOL.network}/${BENCH_POOL.prefix}`]).join(', ')}]\ngroups:\n  staff:\n    allow:\n      - { to: 10.20.0.0/16, protocol: tcp, ports: [22, 443] }\nroutes:\n  proto: 251\n  allowed: [10.201.0.0/16]\n`,
     { mode: 0o644 },
   );
   try {

@@ -220,6 +220,66 @@ program
     process.exit(code);
   });
 
+const positiveInteger = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, at least 1');
+  return n;
+};
+const share = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('a share from 0 to 1');
+  return n;
+};
+
+interface BenchCliOptions {
+  clients: number;
+  json?: string;
+  modes?: string;
+  repeat?: number;
+  timeout?: number;
+  micro?: boolean;
+  fleet?: boolean;
+  instances?: number;
+  sessions?: number;
+  store: 'sqlite' | 'postgres';
+  inFlight?: number;
+  storm?: number;
+  reauth?: number;
+  firewall?: boolean;
+  pgPool?: number;
+}
+
+/** `bench --fleet`: the daemon against simulated OpenVPN servers; exits 1 if anything was lost. */
+async function runFleetCli(o: BenchCliOptions): Promise<void> {
+  const { formatFleet, runFleet, stopFleet } = await import('../bench/fleet.ts');
+  const stop = (code: number) => {
+    stopFleet();
+    process.exit(code);
+  };
+  process.once('SIGINT', () => stop(130));
+  process.once('SIGTERM', () => stop(143));
+  process.once('SIGHUP', () => stop(129));
+  const result = await runFleet({
+    ...(o.instances === undefined ? {} : { instances: o.instances }),
+    ...(o.sessions === undefined ? {} : { sessions: o.sessions }),
+    store: o.store,
+    ...(o.inFlight === undefined ? {} : { inFlight: o.inFlight }),
+    ...(o.storm === undefined ? {} : { storm: o.storm }),
+    ...(o.reauth === undefined ? {} : { reauth: o.reauth }),
+    ...(o.firewall ? { firewall: true } : {}),
+    ...(o.pgPool === undefined ? {} : { pgPool: o.pgPool }),
+    ...(o.json === undefined ? {} : { json: o.json }),
+    ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
+    out: (line) => process.stderr.write(`${line}\n`),
+  }).catch((err: unknown) => {
+    process.stderr.write(`flexscript bench --fleet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    stop(1);
+    throw err;
+  });
+  process.stdout.write(`\n${formatFleet(result)}\n`);
+  process.exit(result.errors.length > 0 ? 1 : 0);
+}
+
 program
   .command('bench')
   .description(
@@ -243,7 +303,19 @@ program
     return s;
   })
   .option('--micro', 'only the in-process microbenchmark of the codec and the pipeline')
-  .action(async (o: { clients: number; json?: string; modes?: string; repeat?: number; timeout?: number; micro?: boolean }) => {
+  .option('--fleet', 'the fleet benchmark: the daemon against many simulated OpenVPN servers (management protocol), ramp, reauth, reconnect storm, all leave')
+  .option('--instances <n>', 'fleet: simulated OpenVPN servers (default 20)', positiveInteger)
+  .option('--sessions <n>', 'fleet: live sessions to ramp to (default 10000)', positiveInteger)
+  .addOption(
+    new Option('--store <kind>', 'fleet: where the daemon records sessions (postgres: a throwaway server)').choices(['sqlite', 'postgres']).default('sqlite'),
+  )
+  .option('--in-flight <n>', 'fleet: connects waiting for their answer at once (default 256)', positiveInteger)
+  .option('--storm <share>', 'fleet: share of the clients that reconnect at once (default 0.5)', share)
+  .option('--reauth <share>', 'fleet: share of the clients that renegotiate (default 0.1)', share)
+  .option('--firewall', 'fleet: the firewall plugin through the real root stage (sudo, nft, a network namespace)')
+  .option('--pg-pool <n>', "fleet: PostgreSQL connections in the daemon's pool (default 16)", positiveInteger)
+  .action(async (o: BenchCliOptions) => {
+    if (o.fleet) return runFleetCli(o);
     if (o.micro) {
       const { runMicro } = await import('../bench/micro.ts');
       const m = await runMicro();

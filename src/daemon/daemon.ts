@@ -221,7 +221,7 @@ class Daemon {
     if (observers.metrics) {
       const { serveMetrics } = await import('../metrics/metrics-server.ts');
       const instances = [...(config.hook ? [config.instance] : []), ...this.management.keys()];
-      const targets = { dispatcher, root: services.root, management: this.management, instances };
+      const targets = { dispatcher, root: services.root, store: services.store, management: this.management, instances };
       opened.push(await serveMetrics(config.metrics!, observers.metrics, targets, log.child({ source: 'metrics' })));
     }
   }

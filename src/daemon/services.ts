@@ -42,6 +42,11 @@ export class DaemonServices implements Services {
 
   private constructor(private readonly log: Logger) {}
 
+  /** The store, when the config has one. */
+  get store(): Store | undefined {
+    return this.#store;
+  }
+
   /** Opens the store and prepares (does not start) the root stage. */
   static async open(config: Config, log: Logger): Promise<DaemonServices> {
     const services = new DaemonServices(log);

@@ -89,6 +89,30 @@ test('accounting and session-limit both hand over a disconnect and a rebuild: th
   assert.equal((await store.sessions({ user: 'alice' })).find((r) => r.id === 's2')?.endReason, 'missed');
 });
 
+test('session-limit then accounting at a connect: the claim records the session, the open writes nothing more; without a claim the open writes', async (t) => {
+  const { store, calls } = await countedStore(t);
+  const live: LiveSession[] = [];
+  const services: Services = { records: new StoreSessionRecords(store), sessions: { list: () => live }, kill: async () => {} };
+  const base = { log: createLogger('silent'), instance: 'vpn1', configDir: '/', signal: new AbortController().signal, services };
+  const limit: PluginInstance = await sessionLimit.setup({ ...base, options: sessionLimit.options!(z).parse({ max: 2 }) });
+  t.after(() => limit.close?.());
+  const acct: PluginInstance = await accounting.setup({ ...base, options: undefined });
+  const connect = { name: 'client-connect', instance: 'vpn1', commonName: 'alice', reauth: false } as ClientConnectEvent;
+  await limit.decided!(connect, { verdict: 'accept', config: [] }, session);
+  await acct.decided!(connect, { verdict: 'accept', config: [] }, session);
+  assert.equal(calls.get('claimSession'), 1);
+  assert.equal(calls.get('openSession'), undefined, 'the claimed session is not written twice');
+  assert.deepEqual(
+    (await store.sessions({ user: 'alice' })).map((r) => [r.id, r.endedAt]),
+    [['s1', undefined]],
+  );
+  // a session no claim recorded: its open writes it
+  const other: LiveSession = { ...session, id: 's2', commonName: 'bob', realPort: 40001 };
+  await acct.decided!(connect, { verdict: 'accept', config: [] }, other);
+  assert.equal(calls.get('openSession'), 1);
+  assert.equal((await store.sessions({ user: 'bob' })).length, 1);
+});
+
 test('a close that failed is tried again by the next plugin handing over the same disconnect', async (t) => {
   const { store } = await countedStore(t);
   await store.openSession({ id: 's1', instance: 'vpn1', commonName: 'alice', realAddress: '198.51.100.7', realPort: 40000, startedAt: Date.now() });

@@ -46,6 +46,8 @@ function once<K extends object, T>(memo: WeakMap<K, Promise<T>>, key: K, step: (
 export class StoreSessionRecords implements SessionRecords {
   readonly #closed = new WeakMap<ClientDisconnectEvent, Promise<boolean>>();
   readonly #rebuilt = new WeakMap<readonly LiveSession[], Promise<number>>();
+  /** Sessions a claim recorded (session-limit before accounting): their open has nothing left to write. */
+  readonly #claimed = new WeakSet<LiveSession>();
 
   /** Private for real: a plugin holding this service cannot reach the store behind it. */
   readonly #store: Store;
@@ -55,11 +57,15 @@ export class StoreSessionRecords implements SessionRecords {
   }
 
   open(session: LiveSession): Promise<void> {
+    // recorded (and durable) by its claim: a second write of the same id would change nothing
+    if (this.#claimed.has(session)) return Promise.resolve();
     return this.#store.openSession(sessionStart(session));
   }
 
-  claim(session: LiveSession, limit: { readonly max: number; readonly refuse: boolean }) {
-    return this.#store.claimSession(sessionStart(session), limit);
+  async claim(session: LiveSession, limit: { readonly max: number; readonly refuse: boolean }) {
+    const claimed = await this.#store.claimSession(sessionStart(session), limit);
+    if (claimed.recorded) this.#claimed.add(session);
+    return claimed;
   }
 
   forget(sessionId: string): Promise<void> {

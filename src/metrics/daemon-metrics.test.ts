@@ -66,12 +66,14 @@ test('gauges read the daemon at scrape time', async () => {
   const m = new DaemonMetrics({ processMetrics: false });
   let sessions = [{ instance: 'a' }, { instance: 'a' }];
   let attached = true;
+  let roundTrips = 5;
   m.bind({
     queued: () => 7,
     sessions: () => sessions,
     instances: () => ['a', 'b'],
     root: () => ({ starts: 3, state: 'backoff' }),
     management: () => [{ instance: 'b', attached }],
+    store: () => ({ roundTrips }),
   });
   let text = await m.text();
   assert.equal(sample(text, 'flexscript_queue_depth'), 7);
@@ -80,6 +82,9 @@ test('gauges read the daemon at scrape time', async () => {
   assert.equal(sample(text, 'flexscript_root_stage_restarts'), 2);
   assert.equal(sample(text, 'flexscript_root_stage_up'), 0);
   assert.equal(sample(text, 'flexscript_management_connected', { instance: 'b' }), 1);
+  assert.equal(sample(text, 'flexscript_store_round_trips_total'), 5);
+  roundTrips = 9;
+  assert.equal(sample(await m.text(), 'flexscript_store_round_trips_total'), 9);
   sessions = [];
   attached = false;
   text = await m.text();

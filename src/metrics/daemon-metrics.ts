@@ -27,6 +27,8 @@ export interface MetricsProbes {
   readonly root?: () => { readonly starts: number; readonly state: string } | undefined;
   /** Management instances and whether the daemon is attached to each. */
   readonly management?: () => readonly { readonly instance: string; readonly attached: boolean }[];
+  /** The store's waits on its database (absent without `store:`). */
+  readonly store?: () => { readonly roundTrips: number } | undefined;
   /** The counters plugins keep (`counters()`), by plugin name. */
   readonly pluginCounters?: () => readonly { readonly plugin: string; readonly counters: Readonly<Record<string, number>> }[];
 }
@@ -134,6 +136,17 @@ export class DaemonMetrics {
       collect() {
         this.reset();
         for (const m of probes().management?.() ?? []) this.set({ instance: m.instance }, m.attached ? 1 : 0);
+      },
+    });
+    new Gauge({
+      // read at scrape time from the store's own count, which starts again with the daemon
+      name: 'flexscript_store_round_trips_total',
+      help: 'Waits on the store since the daemon started: PostgreSQL statements sent, or SQLite commits (absent without store:).',
+      registers,
+      collect() {
+        this.reset();
+        const stats = probes().store?.();
+        if (stats) this.set(stats.roundTrips);
       },
     });
     new Gauge({

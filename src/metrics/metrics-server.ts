@@ -88,6 +88,7 @@ export interface MetricsTargets {
     readonly pipeline: { readonly plugins: readonly { readonly name: string; readonly instance: { counters?(): Readonly<Record<string, number>> } }[] };
   };
   readonly root?: { readonly stats: { readonly starts: number; readonly state: string } };
+  readonly store?: { stats(): { readonly roundTrips: number } };
   readonly management: ReadonlyMap<string, { readonly client: { readonly attached: boolean } }>;
   /** Every instance the daemon serves (hook mode's and the management ones). */
   readonly instances: readonly string[];
@@ -100,6 +101,7 @@ export async function serveMetrics(config: MetricsConfig, metrics: DaemonMetrics
     sessions: () => targets.dispatcher.sessions.list(),
     instances: () => targets.instances,
     root: targets.root && (() => targets.root!.stats),
+    store: targets.store && (() => targets.store!.stats()),
     management: () => [...targets.management].map(([instance, m]) => ({ instance, attached: m.client.attached })),
     pluginCounters: () =>
       targets.dispatcher.pipeline.plugins.flatMap((p) => {

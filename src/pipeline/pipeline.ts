@@ -55,7 +55,6 @@ export class Pipeline {
       let given: VpnAddresses | undefined;
       let denial: { reason: string; clientReason?: string } | undefined;
       let open = true;
-      const state: ClientState | undefined = session ? stateOf(session, plugin.name) : undefined;
       // traced on the plugin-call channel; nobody watching: no message is made
       const message: PluginCallMessage | undefined = pluginCalls.hasSubscribers ? { plugin: plugin.name, event: event.name } : undefined;
       const started = performance.now();
@@ -65,7 +64,10 @@ export class Pipeline {
             const ctx: ConnectContext = {
               log: plog,
               signal,
-              state: state as ClientState,
+              // made when a plugin first asks: most keep no state, and each Map costs a live session memory
+              get state() {
+                return (session ? stateOf(session, plugin.name) : undefined) as ClientState;
+              },
               session,
               deny: (reason, clientReason) => {
                 if (!open) return plog.warn({ event: event.name }, 'deny() after the handler finished is ignored');

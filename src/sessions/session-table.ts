@@ -77,9 +77,14 @@ export class SessionTable {
    * unverified username is dropped: a session's username is identity.
    */
   create(key: ConnectionKey, info: ClientInfo, connectedAt = Date.now(), usernameVerified = this.restoredUsernamesVerified): Session {
+    // every field named, in one order: a spread followed by more fields gives each object a hidden
+    // class of its own in V8 (about 400 bytes more per live session, and slower lookups)
     return {
-      ...info,
+      instance: info.instance,
+      commonName: info.commonName,
       username: usernameVerified ? info.username : undefined,
+      realAddress: info.realAddress,
+      realPort: info.realPort,
       vpnAddress: info.vpnAddress || undefined,
       vpnAddress6: info.vpnAddress6 || undefined,
       id: randomUUID(),

@@ -26,6 +26,7 @@ import {
   type SessionRecord,
   type SessionStart,
   type Store,
+  type StoreStats,
 } from './store.ts';
 import { postgresSecrets } from './postgres-tls.ts';
 import type { PostgresConfig } from './store-config.ts';
@@ -35,7 +36,21 @@ const MIGRATION_LOCK = 0x66787331;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
-  private constructor(readonly pool: pg.Pool) {}
+  #statements = 0;
+  private constructor(readonly pool: pg.Pool) {
+    // every statement goes through a pooled client's query, pool.query's included: count it there
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        this.#statements++;
+        return query(...args);
+      };
+    });
+  }
+
+  stats(): StoreStats {
+    return { roundTrips: this.#statements };
+  }
 
   static async open(config: PostgresConfig): Promise<PostgresStore> {
     // checked at load already; read again here, as the files are what the connections use
@@ -115,17 +130,19 @@ export class PostgresStore implements Store {
       // one lock per limit key, held to the commit: two connects of a user, on any server, take turns
       const key = limitKeyOf(s);
       await client.query("SELECT pg_advisory_xact_lock(hashtext('flexscript-' || $1 || ':' || $2))", [key.kind, key.name]);
-      // a record of this very connection is over, and must not count against the limit
-      await client.query(
-        `UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '$1')}
-         WHERE ended_at IS NULL AND id <> $2 AND instance = $3 AND common_name = $4 AND real_address = $5 AND real_port = $6`,
-        [s.startedAt, s.id, s.instance, s.commonName, s.realAddress ?? null, s.realPort ?? null],
-      );
+      // a record of this very connection is over, and must not count against the limit: ended
+      // and left out in one round trip (the SELECT sees the rows as they were before the UPDATE)
       const others = (
-        await client.query<Row>(`SELECT * FROM sessions WHERE ${limitKeyWhere(key.kind).replace('$key', '$1').replace('$id', '$2')} ORDER BY started_at, id`, [
-          key.name,
-          s.id,
-        ])
+        await client.query<Row>(
+          `WITH superseded AS (
+             UPDATE sessions SET ${SUPERSEDE_SET.replaceAll('$start', '$3')}
+             WHERE ended_at IS NULL AND id <> $2 AND instance = $4 AND common_name = $5 AND real_address = $6 AND real_port = $7
+             RETURNING id
+           )
+           SELECT * FROM sessions WHERE ${limitKeyWhere(key.kind).replace('$key', '$1').replace('$id', '$2')} AND id NOT IN (SELECT id FROM superseded)
+           ORDER BY started_at, id`,
+          [key.name, s.id, s.startedAt, s.instance, s.commonName, s.realAddress ?? null, s.realPort ?? null],
+        )
       ).rows.map(sessionFromRow);
       const recorded = !(limit.refuse && others.length >= limit.max);
       if (recorded) await this.openSession(s, client);

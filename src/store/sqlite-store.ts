@@ -28,6 +28,7 @@ import {
   type SessionRecord,
   type SessionStart,
   type Store,
+  type StoreStats,
 } from './store.ts';
 import { denialFromRow, groupsColumn, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 import { openStoreFile, openStoreFileReadOnly } from './sqlite-file.ts';
@@ -54,8 +55,13 @@ export class SqliteStore implements Store {
   readonly #denial: Database.Statement;
   readonly #setAddresses: Database.Statement;
   readonly #setGroups: Database.Statement;
+  /** Each write's savepoint inside the group commit, prepared once (a transaction function per write costs more). */
+  readonly #savepoint: { readonly begin: Database.Statement; readonly release: Database.Statement; readonly undo: Database.Statement };
+  /** The open sessions of a limit key, by kind (claimSession). */
+  readonly #others: Record<'username' | 'common-name', Database.Statement>;
   #queue: QueuedWrite[] = [];
   #flushing: NodeJS.Immediate | undefined;
+  #commits = 0;
 
   /** `readOnly` (for `flexscript sessions`): the store must exist and is neither created, migrated nor written. */
   constructor(file: string, options: { readonly readOnly?: boolean } = {}) {
@@ -91,6 +97,14 @@ export class SqliteStore implements Store {
       `UPDATE sessions SET client_groups = @clientGroups WHERE id = (SELECT id FROM sessions WHERE ended_at IS NULL AND instance = @instance
          AND common_name = @commonName AND real_address IS @realAddress AND real_port IS @realPort ORDER BY started_at DESC LIMIT 1)`,
     );
+    const others = (kind: 'username' | 'common-name') =>
+      this.#db.prepare(`SELECT * FROM sessions WHERE ${limitKeyWhere(kind).replace('$key', '@key').replace('$id', '@id')} ORDER BY started_at, id`);
+    this.#others = { username: others('username'), 'common-name': others('common-name') };
+    this.#savepoint = {
+      begin: this.#db.prepare('SAVEPOINT fxs_write'),
+      release: this.#db.prepare('RELEASE fxs_write'),
+      undo: this.#db.prepare('ROLLBACK TO fxs_write'),
+    };
     this.#denial = this.#db.prepare(
       `INSERT INTO denials (at, instance, event, common_name, username, real_address, real_port, reason, plugin)
        VALUES (@at, @instance, @event, @commonName, @username, @realAddress, @realPort, @reason, @plugin)`,
@@ -118,14 +132,21 @@ export class SqliteStore implements Store {
       outcomes = this.#db
         .transaction(() =>
           batch.map((w) => {
+            const { begin, release, undo } = this.#savepoint;
+            begin.run();
             try {
-              return { ok: true, value: this.#db.transaction(w.work)() };
+              const value = w.work();
+              release.run();
+              return { ok: true, value };
             } catch (err) {
+              undo.run();
+              release.run();
               return { ok: false, value: err };
             }
           }),
         )
         .immediate();
+      this.#commits++;
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;
@@ -148,6 +169,10 @@ export class SqliteStore implements Store {
     }
   }
 
+  stats(): StoreStats {
+    return { roundTrips: this.#commits };
+  }
+
   openSession(s: SessionStart): Promise<void> {
     return this.#write(() => this.#record(s));
   }
@@ -165,10 +190,7 @@ export class SqliteStore implements Store {
       // a record of this very connection is over, and must not count against the limit
       this.#supersede.run(row);
       const key = limitKeyOf(s);
-      const where = limitKeyWhere(key.kind).replace('$key', '@key').replace('$id', '@id');
-      const others = (this.#db.prepare(`SELECT * FROM sessions WHERE ${where} ORDER BY started_at, id`).all({ key: key.name, id: s.id }) as Row[]).map(
-        sessionFromRow,
-      );
+      const others = (this.#others[key.kind].all({ key: key.name, id: s.id }) as Row[]).map(sessionFromRow);
       if (limit.refuse && others.length >= limit.max) return { recorded: false, others };
       this.#insert.run(row);
       return { recorded: true, others };

@@ -131,8 +131,19 @@ export interface PruneOptions {
   readonly batch?: number;
 }
 
+/** How much the store waited on its database: for the metrics and the benchmark's round trips per connect. */
+export interface StoreStats {
+  /**
+   * Waits on the database since the store was opened: PostgreSQL statements sent (each a round
+   * trip to the server, BEGIN and COMMIT included); SQLite commits (each waits for an fsync).
+   */
+  readonly roundTrips: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Counters since the store was opened. */
+  stats(): StoreStats;
   /** Records a new session (once: a second call with the same id changes nothing); durable when the promise resolves. */
   openSession(start: SessionStart): Promise<void>;
   /**

@@ -70,6 +70,16 @@ const end = { endedAt: 1_700_000_060_000, duration: 60, bytesIn: 1234, bytesOut:
 
 for (const [name, open, skip] of backends) {
   describe(`store conformance: ${name}`, { skip }, () => {
+    test('stats count the waits on the database: a write adds at least one, a claim at least one more', async (t) => {
+      const { store } = await open(t);
+      const before = store.stats().roundTrips;
+      await store.openSession(start());
+      const afterOpen = store.stats().roundTrips;
+      assert.ok(afterOpen > before, `${afterOpen} after ${before}`);
+      await store.claimSession(start({ commonName: 'bob', username: undefined }), { max: 2, refuse: true });
+      assert.ok(store.stats().roundTrips > afterOpen);
+    });
+
     test('a session round-trips: opened, closed by id with bytes and duration, listed', async (t) => {
       const { store } = await open(t);
       const s = start({ vpnAddress6: 'fd00::2' });

@@ -130,6 +130,8 @@ export class ManagementSource implements SourceAdapter {
         this.#answered(m.cid, m.kid, m.response);
         break;
       case 'client-disconnect':
+        // OpenVPN never reuses a live client's id: a departed one need not be remembered (no growth with churn)
+        this.#announced.delete(m.cid);
         for (const [id, settle] of [...this.#challenges]) if (id.startsWith(`${m.cid}/`)) settle(new Error('the client left before it answered'));
         // A client refused or dropped before it was accepted leaves with an empty env; it
         // never had a session and plugins never saw it connect.
