@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { FLEXSCRIPT, REPO } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
@@ -32,6 +32,14 @@ const comm = (pid: number) => {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
     return undefined;
+  }
+};
+/** A Node.js process: by its program (Node.js 24 names its main thread `MainThread`, which is what comm shows). */
+const isNode = (pid: number) => {
+  try {
+    return basename(readlinkSync(`/proc/${pid}/exe`)) === 'node';
+  } catch {
+    return false;
   }
 };
 /** Gone, or a zombie waiting for its new parent to reap it. */
@@ -115,7 +123,7 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
         'OpenVPN running in the namespace',
         () => {
           const pids = pidsIn(netns);
-          return pids.some((p) => comm(p) === 'openvpn') && pids.some((p) => comm(p) === 'node') ? pids : undefined;
+          return pids.some((p) => comm(p) === 'openvpn') && pids.some(isNode) ? pids : undefined;
         },
         { timeoutMs: 120_000, intervalMs: 100 },
       );
