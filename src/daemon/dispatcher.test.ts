@@ -267,6 +267,18 @@ test('rebuild: listed clients with an address become sessions, once; usernames f
   assert.deepEqual(seen, [], 'without closeMissed nobody is closed');
 });
 
+test('rebuild: a list taken before a client left does not bring it back; a later connection on the same key is rebuilt', async () => {
+  const d = new Dispatcher(new Pipeline([], log), log, 4);
+  await d.rebuild('i', [listed(1, 'alice', '10.8.0.2')]);
+  // alice leaves (here: missing from a current list)
+  assert.deepEqual(await d.rebuild('i', [], { closeMissed: 'management' }), { rebuilt: 0, closedAsMissed: 1 });
+  // a list read before she left (hook mode's status file is rewritten every few seconds)
+  assert.deepEqual(await d.rebuild('i', [listed(1, 'alice', '10.8.0.2')]), { rebuilt: 0, closedAsMissed: 0 });
+  assert.equal(d.sessions.size, 0, 'no ghost session');
+  // the same key connected again after she left: a new connection, rebuilt
+  assert.deepEqual(await d.rebuild('i', [{ ...listed(1, 'alice', '10.8.0.2'), connectedAt: Date.now() + 60_000 }]), { rebuilt: 1, closedAsMissed: 0 });
+});
+
 test('rebuild with closeMissed: live sessions of that kind of key the list lacks get a missed disconnect carrying their addresses', async () => {
   const left: ClientDisconnectEvent[] = [];
   const pipeline = new Pipeline([plugin('p', { 'client-disconnect': (e) => void left.push(e) })], log);

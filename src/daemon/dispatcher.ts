@@ -93,6 +93,9 @@ const sourceOf = (key: ConnectionKey): EventSource => key.via;
 const DENIED_MEMORY = 10_000;
 /** How many usernames verified at user-pass-verify wait at most for their client-connect. */
 const VERIFIED_MEMORY = 10_000;
+/** Ended connections remembered against stale lists of clients (see #ended). */
+const ENDED_MEMORY = 10_000;
+
 /** A verified username not claimed by a client-connect within this time is forgotten. */
 const VERIFIED_TTL_MS = 10 * 60_000;
 
@@ -143,6 +146,11 @@ export class Dispatcher implements EventSink {
    * client never had a session, and plugins must not see it leave. Connection keys, as strings.
    */
   readonly #denied = new Set<string>();
+  /**
+   * Connections that ended, and when (ms): a list of clients read before a client left (hook
+   * mode's status file is rewritten only every few seconds) must not bring it back. Bounded.
+   */
+  readonly #ended = new Map<string, number>();
   /** Auth link (see authLink) → the username the client sent, the one a verifying plugin accepted, the groups it gave, and when. */
   readonly #verified = new Map<string, { readonly claimed: string; readonly username: string; readonly groups: readonly string[]; readonly at: number }>();
   /** The groups the operator's static rules put a client in. */
@@ -334,6 +342,9 @@ export class Dispatcher implements EventSink {
     for (const c of fresh) {
       // connected while the store answered
       if (this.sessions.get(c.key)) continue;
+      // the list was taken before this client left: its disconnect has run
+      const ended = this.#ended.get(keyString(c.key));
+      if (ended !== undefined && ended >= c.connectedAt) continue;
       const { key, connectedAt, bytesReceived: _in, bytesSent: _out, ...info } = c;
       const record = recalled?.get(connectionOf(c));
       // the list holds whatever username each client sent: the table's policy decides
@@ -363,6 +374,14 @@ export class Dispatcher implements EventSink {
       }
     }
     return { rebuilt, closedAsMissed };
+  }
+
+  #noteEnded(key: ConnectionKey): void {
+    const id = keyString(key);
+    this.#ended.delete(id);
+    this.#ended.set(id, Date.now());
+    // a Map iterates in insertion order: drop the oldest
+    if (this.#ended.size > ENDED_MEMORY) this.#ended.delete(this.#ended.keys().next().value!);
   }
 
   /** The instance's open records by connection (the newest of each), or none when the store cannot say. */
@@ -497,6 +516,7 @@ export class Dispatcher implements EventSink {
         } else session = known;
         decision = await pipeline.run(event, session);
         this.sessions.remove(key);
+        this.#noteEnded(key);
         break;
       }
       case 'learn-address':
@@ -507,7 +527,10 @@ export class Dispatcher implements EventSink {
         decision = await pipeline.run(event, undefined, run);
         // OpenVPN stopped or restarts: none of its clients is connected any more
         const gone = this.sessions.list().filter((s) => s.instance === event.instance);
-        for (const s of gone) this.sessions.remove(s.key);
+        for (const s of gone) {
+          this.sessions.remove(s.key);
+          this.#noteEnded(s.key);
+        }
         if (gone.length > 0) this.log.info({ instance: event.instance, sessions: gone.length }, 'OpenVPN went down; its sessions ended');
         break;
       }
