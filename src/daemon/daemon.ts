@@ -102,7 +102,9 @@ class Daemon {
     const { services, plugins } = await openServicesAndPlugins(loaded, log, observers);
     const identity = { usernamesVerifiedByOpenvpn: loaded.config.identity['usernames-verified-by-openvpn'], groups: loaded.config.groups };
     const dispatcher = new Dispatcher(new Pipeline(plugins, log), log, loaded.config.pipeline.concurrency, identity);
-    dispatcher.recall = services.openRecords;
+    // a session rebuilt after a restart takes back what its open record holds
+    const { store } = services;
+    if (store) dispatcher.recall = (instance) => store.openSessions(instance);
     dispatcher.groupsChanged = (session, before) => services.groupsChanged(session, before);
     // the observers are closed last: watchers see the daemon stop
     const daemon = new Daemon(loaded, plugins, log, dispatcher, [observers], services);

@@ -17,7 +17,7 @@ import type { LiveSession, RootActions, RootRules, SessionRecords, Services } fr
 import type { DesiredState, RouteSpec } from '../root/protocol.ts';
 import type { RootClient } from '../root/root-client.ts';
 import type { SessionTable } from '../sessions/session-table.ts';
-import type { SessionRecord, Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 import { StoreSessionRecords } from './session-records.ts';
 
 const REBUILD_WAIT_MS = 15_000;
@@ -72,12 +72,6 @@ export class DaemonServices implements Services {
       throw err;
     }
     return services;
-  }
-
-  /** The open session records of an instance, when there is a store (a rebuild takes back what they hold). */
-  get openRecords(): ((instance: string) => Promise<SessionRecord[]>) | undefined {
-    const store = this.#store;
-    return store ? (instance) => store.openSessions(instance) : undefined;
   }
 
   /**
