@@ -56,8 +56,11 @@ for (const shape of SHAPES) {
     ...extra,
   });
 
-  /** A verifier giving alice and carol their directory groups, a watcher claiming one, plugins adding and reading groups at connect. */
-  function groupsLab(directory: Record<string, string[]>) {
+  /**
+   * A verifier giving alice and carol their directory groups (`decides`: it calls addGroups even
+   * with none, as the built-ins do), a watcher claiming one, plugins adding and reading groups at connect.
+   */
+  function groupsLab(directory: Record<string, string[]>, decides = false) {
     const seen: { plugin: string; commonName: string; groups: readonly string[] }[] = [];
     const connects = { refuse: false };
     const plugins = [
@@ -70,7 +73,7 @@ for (const shape of SHAPES) {
         'user-pass-verify': (e, ctx) => {
           const groups = directory[e.username];
           if (!groups) return ctx.deny('unknown user');
-          if (groups.length > 0) ctx.addGroups(...groups);
+          if (groups.length > 0 || decides) ctx.addGroups(...groups);
         },
       }),
       plugin('first', {
@@ -164,6 +167,35 @@ for (const shape of SHAPES) {
       assert.deepEqual(live?.groups, ['auditors', 'by-user', 'by-name']);
       assert.equal(changes.length, 1, 'a refused re-authentication changes nothing');
     }
+  });
+
+  test(`${shape.source} keys: a re-authentication that decides no groups (removed from every group) takes those of the earlier one, not the rules' or a connect plugin's`, async () => {
+    const directory: Record<string, string[]> = { alice: ['vpn-admins', 'auditors'] };
+    const { d, sessionAt, keyOf } = groupsLab(directory, true);
+    const changes: { now: readonly string[]; before: readonly string[] }[] = [];
+    d.groupsChanged = (session, before) => void changes.push({ now: session.groups, before });
+    // 'tagged' gets a group from a connect plugin; alice one from the usernames rule
+    await d.handle({ raw: auth('tagged', 'alice', 8), keyOf });
+    await d.handle({ raw: connect('tagged', 'alice', 8), keyOf });
+    assert.deepEqual(sessionAt(8)?.groups, ['vpn-admins', 'auditors', 'by-user', 'added-at-connect']);
+    // the directory now names one group only: the other goes
+    directory.alice = ['auditors'];
+    await d.handle({ raw: auth('tagged', 'alice', 8), keyOf });
+    if (shape.source === 'management') await d.handle({ raw: connect('tagged', 'alice', 8, { reauth: true }), keyOf });
+    assert.deepEqual(sessionAt(8)?.groups, ['auditors', 'by-user', 'added-at-connect']);
+    // removed from every group: the authentication's are gone, the rule's and the connect plugin's stay
+    directory.alice = [];
+    const reauth = await d.handle({ raw: auth('tagged', 'alice', 8), keyOf });
+    assert.deepEqual(reauth.groups, [], 'the decision says the groups were decided, as none');
+    if (shape.source === 'management') await d.handle({ raw: connect('tagged', 'alice', 8, { reauth: true }), keyOf });
+    assert.deepEqual(sessionAt(8)?.groups, ['by-user', 'added-at-connect']);
+    assert.deepEqual(
+      changes.map((c) => c.now),
+      [
+        ['auditors', 'by-user', 'added-at-connect'],
+        ['by-user', 'added-at-connect'],
+      ],
+    );
   });
 
   test(`${shape.source} keys: a username a verifying plugin names (a provider's claim) is the client's identity at connect, whatever it sent; another plugin's is ignored`, async () => {

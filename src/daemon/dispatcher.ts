@@ -116,11 +116,14 @@ interface Verified {
   readonly verified: boolean;
   /** The verified username, where a plugin named one other than the client's (a provider's claim). */
   readonly username?: string;
-  /** The groups the verifying plugins put the client in there. */
-  readonly groups: readonly string[];
+  /**
+   * The groups the verifying plugins put the client in there; undefined where none of them
+   * decided any (a plugin that calls addGroups, even with none, decides them).
+   */
+  readonly groups?: readonly string[];
 }
 
-const UNVERIFIED: Verified = { verified: false, groups: [] };
+const UNVERIFIED: Verified = { verified: false };
 
 /** What the store keeps of an open session that a rebuilt one can take back. */
 export type RecalledSession = Pick<SessionRecord, 'commonName' | 'username' | 'realAddress' | 'realPort' | 'startedAt' | 'groups'>;
@@ -152,7 +155,12 @@ export class Dispatcher implements EventSink {
    */
   readonly #ended = new Map<string, number>();
   /** Auth link (see authLink) → the username the client sent, the one a verifying plugin accepted, the groups it gave, and when. */
-  readonly #verified = new Map<string, { readonly claimed: string; readonly username: string; readonly groups: readonly string[]; readonly at: number }>();
+  readonly #verified = new Map<string, { readonly claimed: string; readonly username: string; readonly groups?: readonly string[]; readonly at: number }>();
+  /**
+   * The groups a live session's latest authentication gave: a re-authentication replaces these
+   * and only these (the rules' and connect plugins' stay). Weak: it goes with the session.
+   */
+  readonly #authGroups = new WeakMap<Session, readonly string[]>();
   /** The groups the operator's static rules put a client in. */
   #rules: (who: Pick<Client, 'commonName' | 'username'>) => string[];
   /** The names the static rules give: decided by the rules alone, never taken back from a record. */
@@ -353,11 +361,12 @@ export class Dispatcher implements EventSink {
       const vouched = record?.username !== undefined && (c.username === undefined || record.username === c.username);
       const session = this.sessions.create(key, vouched ? { ...info, username: record.username } : info, connectedAt, vouched ? true : undefined);
       // the groups its authentication and connect gave come back from its record; the rules' are the rules' now
-      if (record && record.username === session.username)
-        joinGroups(
-          session,
-          (record.groups ?? []).filter((g) => !this.#ruleNames.has(g)),
-        );
+      if (record && record.username === session.username) {
+        const given = (record.groups ?? []).filter((g) => !this.#ruleNames.has(g));
+        joinGroups(session, given);
+        // the record cannot tell an authentication's groups from a connect plugin's
+        this.#noteAuthGroups(session, given);
+      }
       joinGroups(session, this.#rules(session));
       this.sessions.add(session);
       rebuilt++;
@@ -418,7 +427,7 @@ export class Dispatcher implements EventSink {
     // a plugin may name the user where the client sent no username (a web login)
     if (byPlugin && noted.username !== claimed) return { verified: true, username: noted.username, groups: noted.groups };
     if (!claimed) return UNVERIFIED;
-    return { verified: byPlugin || this.#identity.usernamesVerifiedByOpenvpn === true, groups: byPlugin ? noted.groups : [] };
+    return { verified: byPlugin || this.#identity.usernamesVerifiedByOpenvpn === true, groups: byPlugin ? noted.groups : undefined };
   }
 
   /**
@@ -432,14 +441,17 @@ export class Dispatcher implements EventSink {
     this.#verified.delete(link);
     const username = decision.username ?? event.username;
     if (decision.verdict !== 'accept' || !gen.verifiesUsernames || username === '') return;
-    const groups = decision.groups ?? [];
+    const groups = decision.groups;
     this.#verified.set(link, { claimed: event.username, username, groups, at: Date.now() });
     // a Map iterates in insertion order: drop the oldest
     if (this.#verified.size > VERIFIED_MEMORY) this.#verified.delete(this.#verified.keys().next().value!);
     const live = this.sessions.get(hookKey(event));
-    if (live && groups.length > 0 && live.username === username) {
+    if (live && groups !== undefined && live.username === username) {
       const before = live.groups;
-      setGroups(live, [...groups, ...this.#rules(live)]);
+      // no client-connect runs here: the groups connect plugins gave stay
+      const earlier = new Set([...(this.#authGroups.get(live) ?? []), ...this.#rules(live)]);
+      setGroups(live, [...groups, ...this.#rules(live), ...before.filter((g) => !earlier.has(g))]);
+      this.#noteAuthGroups(live, groups);
       this.#groupsMayHaveChanged(live, before);
     }
   }
@@ -458,11 +470,23 @@ export class Dispatcher implements EventSink {
   /**
    * A connecting client's groups before plugins run: those its authentication gave and the
    * static rules'. A live client authenticating again keeps its groups unless the new
-   * authentication brought some.
+   * authentication decided them (even as none: a directory user removed from every group);
+   * its connect plugins run again and add theirs.
    */
-  #groupsAtConnect(session: Session, carried: readonly string[], reauth: boolean): void {
-    if (!reauth) joinGroups(session, [...carried, ...this.#rules(session)]);
-    else if (carried.length > 0) setGroups(session, [...carried, ...this.#rules(session)]);
+  #groupsAtConnect(session: Session, carried: readonly string[] | undefined, reauth: boolean): void {
+    if (!reauth) {
+      joinGroups(session, [...(carried ?? []), ...this.#rules(session)]);
+      this.#noteAuthGroups(session, carried ?? []);
+    } else if (carried !== undefined) {
+      setGroups(session, [...carried, ...this.#rules(session)]);
+      this.#noteAuthGroups(session, carried);
+    }
+  }
+
+  /** Kept only where there are some: most clients' authentication gives none. */
+  #noteAuthGroups(session: Session, groups: readonly string[]): void {
+    if (groups.length > 0) this.#authGroups.set(session, groups);
+    else this.#authGroups.delete(session);
   }
 
   async #run(gen: Generation, event: AnyEvent, keyOf: KeyOf | undefined, started: number, run: RunOptions, message?: DecisionMessage): Promise<Decision> {
@@ -479,6 +503,7 @@ export class Dispatcher implements EventSink {
         session = event.reauth && live ? live : this.sessions.create(key, clientInfo(event), (event.time ?? Date.now() / 1000) * 1000, true);
         // plugins see the groups on the session; those they add join it as each one accepts
         const groupsBefore = session.groups;
+        const authBefore = this.#authGroups.get(session);
         this.#groupsAtConnect(session, taken.groups, session === live);
         decision = await pipeline.run(event, session, run);
         // a live client keeps its address on reauth; a new one gets the answer's, before its
@@ -492,8 +517,10 @@ export class Dispatcher implements EventSink {
         if (decision.verdict === 'accept') this.sessions.add(session);
         else this.#rememberDenied(key);
         // a refused re-authentication changes nothing of the live session
-        if (decision.verdict !== 'accept' && session === live) setGroups(session, groupsBefore);
-        else if (session === live) this.#groupsMayHaveChanged(session, groupsBefore);
+        if (decision.verdict !== 'accept' && session === live) {
+          setGroups(session, groupsBefore);
+          this.#noteAuthGroups(session, authBefore ?? []);
+        } else if (session === live) this.#groupsMayHaveChanged(session, groupsBefore);
         break;
       }
       case 'client-disconnect': {

@@ -44,12 +44,15 @@ export class Pipeline {
     const groups = new Set<string>();
     let addresses: VpnAddresses | undefined;
     let username: string | undefined;
+    // a verifying plugin that called addGroups, even with none, decided the client's groups
+    let groupsDecided = false;
     for (const plugin of this.plugins) {
       const handler = plugin.instance[event.name] as Handler<EventName> | undefined;
       if (typeof handler !== 'function') continue;
       const plog = this.#logs.get(plugin)!;
       const lines: string[] = [];
       const joined: string[] = [];
+      let addedGroups = false;
       let named: string | undefined;
       // the addresses this plugin's lines give, read as each line enters (the last of a kind wins)
       let given: VpnAddresses | undefined;
@@ -113,6 +116,7 @@ export class Pipeline {
                 if (!open) return plog.warn({ event: event.name }, 'addGroups() after the handler finished is ignored');
                 if (event.name !== 'client-connect' && event.name !== 'user-pass-verify') throw new Error(`addGroups() is not available on ${event.name}`);
                 joined.push(...checkGroupNames(names));
+                addedGroups = true;
               },
               setUsername: (name) => {
                 if (!open) return plog.warn({ event: event.name }, 'setUsername() after the handler finished is ignored');
@@ -147,12 +151,13 @@ export class Pipeline {
         return { verdict: 'deny', reason: denial.reason, clientReason: denial.clientReason, decidedBy: plugin.name, config: [] };
       }
       config.push(...lines);
-      if (joined.length > 0) {
+      if (addedGroups) {
         if (event.name === 'user-pass-verify' && plugin.instance.verifiesUsernames !== true) {
           // only a plugin that checked the credentials says who the client is, and so its groups
           plog.debug({ event: event.name, groups: joined.length }, 'groups from a plugin that does not verify usernames are ignored');
         } else {
           for (const g of joined) groups.add(g);
+          if (event.name === 'user-pass-verify') groupsDecided = true;
           // later plugins of this connect see them on the session
           if (session && event.name === 'client-connect') joinGroups(session, joined);
         }
@@ -164,12 +169,12 @@ export class Pipeline {
         else plog.debug({ event: event.name }, 'a username from a plugin that does not verify usernames is ignored');
       }
     }
-    if (config.length === 0 && groups.size === 0 && username === undefined) return ACCEPT;
+    if (config.length === 0 && groups.size === 0 && !groupsDecided && username === undefined) return ACCEPT;
     return {
       verdict: 'accept',
       config,
       ...(addresses ? { addresses } : {}),
-      ...(groups.size > 0 ? { groups: [...groups] } : {}),
+      ...(groups.size > 0 || groupsDecided ? { groups: [...groups] } : {}),
       ...(username !== undefined ? { username } : {}),
     };
   }

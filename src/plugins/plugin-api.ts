@@ -66,8 +66,10 @@ export interface AuthContext extends DecisionContext {
    * (`verifiesUsernames`; another plugin's are ignored): they are carried to the client-connect
    * of the same connection. A client's groups there are those, the config's static `groups:`
    * rules', and those added by client-connect plugins, each visible to the plugins after the one
-   * that added it. A re-authenticated live client keeps its groups unless the new
-   * authentication brought some. Names are data, kept as given and compared exactly.
+   * that added it. A re-authenticated live client keeps the groups its earlier authentication
+   * gave unless a verifying plugin calls this again, even with no names (a directory user removed
+   * from every group): then those are replaced; the rules' and connect plugins' stay. Names are
+   * data, kept as given and compared exactly.
    */
   addGroups(...groups: string[]): void;
   /**

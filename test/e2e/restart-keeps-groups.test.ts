@@ -83,13 +83,13 @@ for (const mode of MODES) {
       assert.deepEqual(rows.find((r) => r.commonName === 'c-bob')?.groups ?? [], []);
     });
 
-    test('a re-authentication that gives a live client other groups moves its address to their sets, and its record follows', async (t) => {
+    test('a re-authentication that gives a live client other groups, or none, moves its address to their sets, and its record follows', async (t) => {
       const dir = await mkdtemp(join(tmpdir(), 'fxs-reauth-groups-'));
       t.after(() => rm(dir, { recursive: true, force: true }));
       await chown(dir, RUN_AS.uid, RUN_AS.gid);
       const usersFile = join(dir, 'users');
       const users = async (aliceGroups: string) => {
-        await writeFile(usersFile, `alice:${await hashPassword('Alice-Pa55')}:${aliceGroups}\n`, { mode: 0o640 });
+        await writeFile(usersFile, `alice:${await hashPassword('Alice-Pa55')}${aliceGroups ? `:${aliceGroups}` : ''}\n`, { mode: 0o640 });
         await chown(usersFile, 0, RUN_AS.gid);
       };
       await users('vpn-staff');
@@ -122,11 +122,15 @@ for (const mode of MODES) {
       await client.waitConnected();
       const address = pushedAddress(client.pushReply());
       const setsAre = async (want: Record<string, string[]>) =>
-        JSON.stringify({ staff: await n.setElements('staff'), ops: await n.setElements('ops') }) === JSON.stringify(want);
-      await waitFor('alice in staff', () => setsAre({ staff: [address], ops: [] }), { timeoutMs: 60_000, intervalMs: 200 });
+        JSON.stringify({ staff: await n.setElements('staff'), ops: await n.setElements('ops'), guests: await n.setElements('guests') }) ===
+        JSON.stringify(want);
+      await waitFor('alice in staff', () => setsAre({ staff: [address], ops: [], guests: [] }), { timeoutMs: 60_000, intervalMs: 200 });
       // the users file now puts her in vpn-ops; password-auth reads it again
       await users('vpn-ops');
-      await waitFor('alice moved to ops at her next re-authentication', () => setsAre({ staff: [], ops: [address] }), { timeoutMs: 90_000, intervalMs: 250 });
+      await waitFor('alice moved to ops at her next re-authentication', () => setsAre({ staff: [], ops: [address], guests: [] }), {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+      });
       const open = await waitFor('her record shows vpn-ops', () => {
         const out = flexscript('sessions', '--config', n.h.configPath, '--json', '--open');
         const listed = out.status === 0 ? (JSON.parse(out.stdout) as { commonName: string; groups?: string[] }[]) : [];
@@ -134,6 +138,12 @@ for (const mode of MODES) {
         return mine?.groups?.includes('vpn-ops') && mine;
       });
       assert.deepEqual(open.groups, ['vpn-ops']);
+      // her line now names no group (as a directory user removed from every group): she loses ops
+      await users('');
+      await waitFor('alice in the default group after the next re-authentication', () => setsAre({ staff: [], ops: [], guests: [address] }), {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+      });
       assert.ok(client.log().includes('Initialization Sequence Completed'), 'the client stayed connected throughout');
     });
   });

@@ -113,7 +113,8 @@ const ldapAuth: PluginDefinition<LdapAuthOptions> = {
         }
         byUser.success(username);
         if (required && !groups.some((g) => required.has(g))) return ctx.deny(`user is in none of the required groups (${[...required].join(', ')})`, generic);
-        if (groups.length > 0) ctx.addGroups(...groups);
+        // the directory decides her groups now, none included (removed from every group)
+        ctx.addGroups(...groups);
       },
       check: async () => {
         try {

@@ -118,8 +118,8 @@ const passwordAuth: PluginDefinition<PasswordAuthOptions> = {
         byUser.success(userKey);
         if (allowed && !entry.groups.some((g) => allowed.has(g)))
           return ctx.deny(`user is in none of the allowed groups (${[...allowed].join(', ')})`, generic);
-        // the groups of the user's line are the client's: every plugin matching on groups sees them
-        if (entry.groups.length > 0) ctx.addGroups(...entry.groups);
+        // the groups of the user's line are the client's, none included: every plugin matching on groups sees them
+        ctx.addGroups(...entry.groups);
       },
     };
   },

@@ -153,7 +153,7 @@ const webLogin: PluginDefinition<WebLoginOptions> = {
             records.set(connection, { username: earlier.username, groups, refreshToken: r.refreshToken });
             counts.refreshes_accepted++;
             ctx.setUsername(earlier.username);
-            if (groups.length > 0) ctx.addGroups(...groups);
+            ctx.addGroups(...groups);
             log.info({ username: earlier.username }, 're-authenticated by the refresh token');
             return;
           } catch (err) {
@@ -202,7 +202,7 @@ const webLogin: PluginDefinition<WebLoginOptions> = {
           counts.logins_accepted++;
           records.set(connection, { username: result.username, groups: result.groups, ...(result.refreshToken ? { refreshToken: result.refreshToken } : {}) });
           ctx.setUsername(result.username);
-          if (result.groups.length > 0) ctx.addGroups(...result.groups);
+          ctx.addGroups(...result.groups);
         } finally {
           ctx.signal.removeEventListener('abort', abandon);
           login.cancel('the wait ended');
