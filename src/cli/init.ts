@@ -37,7 +37,7 @@ function sysusers(o: Setup, path: string): string | undefined {
   const lines = sysusersLines(o.accounts.daemon);
   if (lines.length === 0) return undefined;
   return `# systemd-sysusers: the daemon's user${o.mode === 'hook' ? " (hook mode: OpenVPN's user too)" : ''}. Install:
-#   install -o root -g root -m 0644 ${path} /etc/sysusers.d/flexscript.conf
+#   install -D -o root -g root -m 0644 ${path} /etc/sysusers.d/flexscript.conf
 #   systemd-sysusers /etc/sysusers.d/flexscript.conf
 ${lines.join('\n')}
 `;
