@@ -184,7 +184,12 @@ class Daemon {
     const passThrough = config.management?.['pass-through'];
     if (passThrough) {
       const { PassThroughServer } = await import('../sources/management/pass-through.ts');
-      const server = new PassThroughServer(passThrough, this.management, dispatcher, log.child({ source: 'pass-through' }));
+      // the record of a client killed through it ends as killed, as one killed from the console
+      const recordKill = async (instance: string, cid: number, killed: boolean) => {
+        const session = dispatcher.sessions.get({ via: 'management', instance, cid });
+        if (session) await services.records?.markKilled(session.id, killed);
+      };
+      const server = new PassThroughServer(passThrough, this.management, dispatcher, log.child({ source: 'pass-through' }), recordKill);
       await server.start();
       opened.push(server);
     }

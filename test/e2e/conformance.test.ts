@@ -374,8 +374,9 @@ for (const mode of MODES) {
       assert.equal(statusRows(h)[0]?.commonName, 'sam');
     });
 
-    test('flexscript kill NAME disconnects that client and only that one', { skip: needs('killClient') }, async (t) => {
-      const h = await modeLab(t, mode, { passThrough: true });
+    test('flexscript kill NAME disconnects that client and only that one, and her record ends as killed', { skip: needs('killClient') }, async (t) => {
+      const db = join(await storeDir(t), 'accounting.db');
+      const h = await modeLab(t, mode, { passThrough: true, extraConfig: ['store:', `  sqlite: ${db}`], plugins: ['  - use: accounting'] });
       const [victim, bystander] = await Promise.all(['mallory', 'trent'].map((commonName) => h.lab.startClient({ commonName, port: h.port })));
       await Promise.all([victim!.waitConnected(), bystander!.waitConnected()]);
       const before = await openvpnClients(h);
@@ -390,6 +391,14 @@ for (const mode of MODES) {
       await waitFor('mallory gone from OpenVPN', async () => idOf(await openvpnClients(h), 'mallory') !== idOf(before, 'mallory'));
       assert.equal(idOf(await openvpnClients(h), 'trent'), idOf(before, 'trent'), 'trent is still connected, on the same connection');
       assert.ok(!h.recordsOf('client-disconnect').some((r) => r.commonName === 'trent'));
+      // the history says who ended her session: the kill, not the client
+      const records = () => {
+        const out = flexscript('sessions', '--config', h.configPath, '--json');
+        return out.status === 0 ? (JSON.parse(out.stdout) as SessionRecord[]) : [];
+      };
+      const ended = await waitFor("mallory's record closed", () => records().find((r) => r.commonName === 'mallory' && r.endedAt !== undefined));
+      assert.equal(ended.endReason, 'killed');
+      assert.equal(records().find((r) => r.commonName === 'trent')?.endReason, undefined, "trent's record is open");
       const unknown = flexscript('kill', 'nobody-here', '--config', h.configPath);
       assert.equal(unknown.status, 1);
       assert.match(unknown.stderr, /no live client named "nobody-here"/);

@@ -42,6 +42,8 @@ export class PassThroughServer {
     private readonly sources: ReadonlyMap<string, ManagementSource>,
     private readonly live: Pick<EventSink, 'clients'>,
     private readonly log: Logger,
+    /** Ends a killed client's record as killed (`false`: undoes it when OpenVPN refused the kill). */
+    private readonly recordKill?: (instance: string, cid: number, killed: boolean) => Promise<void>,
   ) {
     // the line as sent, only its ending removed: `kill NAME` matches NAME exactly ("alice " is
     // not "alice"), and a line too long for any command is refused, never cut to fit one
@@ -77,12 +79,27 @@ export class PassThroughServer {
       if (!this.config['allow-kill']) return 'ERROR: killing clients is not allowed here (management.pass-through.allow-kill)\n';
       const cids = kill[2] !== undefined ? [Number(kill[2])] : this.#cidsOf(source.instance, kill[3]!);
       if (cids.length === 0) return `ERROR: no live client named ${JSON.stringify(kill[3])} on ${source.instance}\n`;
-      for (const cid of cids) await source.client.clientKill(cid);
+      for (const cid of cids) {
+        await this.#noteKill(source.instance, cid, true);
+        await source.client.clientKill(cid).catch(async (err: unknown) => {
+          await this.#noteKill(source.instance, cid, false);
+          throw err;
+        });
+      }
       this.log.info({ instance: source.instance, cids, by: 'pass-through' }, 'clients killed');
       return `SUCCESS: killed ${cids.length} client(s)\n`;
     }
     if (command === 'status 1') return 'ERROR: status 1 is not served here (its rows begin with client-chosen names); use status 3\n';
     return `ERROR: command not allowed here: ${JSON.stringify(command.slice(0, 64))}\n`;
+  }
+
+  /** The history says who ended a session; a store that cannot say so does not stop the kill. */
+  async #noteKill(instance: string, cid: number, killed: boolean): Promise<void> {
+    try {
+      await this.recordKill?.(instance, cid, killed);
+    } catch (err) {
+      this.log.warn({ instance, cid, err: errorMessage(err) }, 'could not record the kill in the session record');
+    }
   }
 
   /** Client ids of the live sessions with this common name. */
