@@ -58,6 +58,10 @@ const DAEMON_ERROR_CODES = {
     code: 'FXS_WEB_LOGIN_LISTEN',
     meaning: "the web-login plugin's callback server cannot listen on its address and port (or read its TLS files); clients needing a web login are denied",
   },
+  WEB_LOGIN_STORE: {
+    code: 'FXS_WEB_LOGIN_STORE',
+    meaning: 'the web-login plugin could not record a login in the shared PostgreSQL store (several daemons behind one callback URL); the client is denied',
+  },
   CONSOLE_SETUP: {
     code: 'FXS_CONSOLE_SETUP',
     meaning: 'flexscript console cannot start: its users file, audit log, TLS files, store or listen address is missing, unreadable or malformed',

@@ -13,7 +13,7 @@ import type { ConnectionKey } from '../core/client.ts';
 import type { Logger } from '../logger.ts';
 import { publishLifecycle } from '../observe/channels.ts';
 import type { LoadedPlugin } from '../plugins/load-plugins.ts';
-import type { LiveSession, RootActions, RootRules, SessionRecords, Services } from '../plugins/plugin-api.ts';
+import type { LiveSession, RootActions, RootRules, SessionRecords, Services, WebLoginStates } from '../plugins/plugin-api.ts';
 import type { DesiredState, RouteSpec } from '../root/protocol.ts';
 import type { RootClient } from '../root/root-client.ts';
 import type { SessionTable } from '../sessions/session-table.ts';
@@ -29,6 +29,8 @@ export class DaemonServices implements Services {
   root: RootClient | undefined;
   rootRules: (() => Promise<RootRules>) | undefined;
   records: SessionRecords | undefined;
+  /** Web logins in progress, when the store is shared (PostgreSQL). */
+  webLogins: WebLoginStates | undefined;
   #store: Store | undefined;
   #table: SessionTable | undefined;
   #plugins: () => readonly LoadedPlugin[] = () => [];
@@ -55,6 +57,7 @@ export class DaemonServices implements Services {
         const { openStore } = await import('../store/open-store.ts');
         services.#store = await openStore(config.store, log.child({ component: 'store' }));
         services.records = new StoreSessionRecords(services.#store);
+        if (services.#store.kind === 'postgres') services.webLogins = services.#store.webLogins;
       }
       if (config.root) {
         services.rootRules = rootRulesReader(config.root.config);
@@ -246,5 +249,6 @@ export function offlineServices(config: Config): Services {
         },
       }
     : undefined;
+  // no webLogins: nothing is served while checking (a plugin that shares logins keeps to itself)
   return { root, rootRules: config.root && rootRulesReader(config.root.config), records, sessions: { list: () => [] }, kill: refuse };
 }

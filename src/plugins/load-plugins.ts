@@ -15,7 +15,7 @@ import { ConfigError, errorMessage, type ConfigProblem } from '../errors.ts';
 import { isEventName } from '../events/event-map.ts';
 import type { LoadedConfig } from '../config/load-config.ts';
 import type { Logger } from '../logger.ts';
-import type { PluginDefinition, PluginInstance, RootActions, Services } from './plugin-api.ts';
+import type { PluginDefinition, PluginInstance, RootActions, Services, WebLoginStates } from './plugin-api.ts';
 import { withTimeout } from './time-limit.ts';
 import { findUntrustedPaths } from '../root/trusted-paths.ts';
 import { importPluginFile } from './typescript-plugins.ts';
@@ -106,7 +106,7 @@ async function untrustedForRoot(path: string): Promise<string | undefined> {
  * behind them (the daemon's, with its root client and store) is out of a plugin's reach.
  */
 export function pluginServices(services: Services): Services {
-  const { root, rootRules, records, sessions } = services;
+  const { root, rootRules, records, webLogins, sessions } = services;
   const actions: RootActions | undefined = root && {
     setAdd: (group, address) => root.setAdd(group, address),
     setRemove: (group, address) => root.setRemove(group, address),
@@ -120,6 +120,17 @@ export function pluginServices(services: Services): Services {
     root: actions,
     rootRules: rootRules && (() => rootRules()),
     records,
+    ...(webLogins && {
+      webLogins: {
+        open: (login) => webLogins.open(login),
+        start: (id, secrets, now) => webLogins.start(id, secrets, now),
+        claim: (state) => webLogins.claim(state),
+        settle: (id, outcome) => webLogins.settle(id, outcome),
+        take: (owner, ids) => webLogins.take(owner, ids),
+        end: (id) => webLogins.end(id),
+        sweep: (now) => webLogins.sweep(now),
+      } satisfies WebLoginStates,
+    }),
     sessions: { list: () => sessions.list() },
     kill: (session, reason) => services.kill(session, reason),
   };

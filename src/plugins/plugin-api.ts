@@ -22,10 +22,12 @@ import type { Client, ClientIdentity } from '../core/client.ts';
 import type { Challenge, Decision, PendingAuth } from '../core/decision.ts';
 import type { ClientState } from '../sessions/session-table.ts';
 import type { DenialRecord, KillRequest, LimitKey, SessionLimit, SessionRecord } from '../store/store.ts';
+import type { WebLoginClient, WebLoginMiss, WebLoginOpen, WebLoginOutcome, WebLoginSecrets, WebLoginStates, WebLoginStep } from '../store/web-logins.ts';
 
 export { EVENT_NAMES } from '../events/event-map.ts';
 export type * from '../events/event-map.ts';
 export type { Challenge, Client, ClientIdentity, ClientState, Decision, DenialRecord, KillRequest, LimitKey, Logger, PendingAuth, SessionLimit, SessionRecord };
+export type { WebLoginClient, WebLoginMiss, WebLoginOpen, WebLoginOutcome, WebLoginSecrets, WebLoginStates, WebLoginStep };
 
 export interface BaseContext {
   /** The plugin's child logger (carries the plugin's name). */
@@ -266,6 +268,13 @@ export interface Services {
   readonly rootRules?: () => Promise<RootRules>;
   /** Session records, when the config has a `store:` section. */
   readonly records?: SessionRecords;
+  /**
+   * Web logins in progress, shared by every daemon using the same store: present only when the
+   * store is PostgreSQL (several daemons behind one callback URL), and only in the running
+   * daemon (not while `flexscript check` loads the plugins). Each step is taken once across all
+   * of them.
+   */
+  readonly webLogins?: WebLoginStates;
   /** Live sessions, rebuilt after a daemon restart (management `status`, hook status file). */
   readonly sessions: { list(): readonly LiveSession[] };
   /** Disconnects a live client; needs the client's instance in management mode. */

@@ -89,6 +89,31 @@ export const MIGRATIONS: readonly Migration[] = [
     // a JSON array of the client's group names (free text); NULL when it is in none
     statements: () => ['ALTER TABLE sessions ADD COLUMN client_groups TEXT'],
   },
+  {
+    version: 5,
+    name: 'web logins in progress',
+    // shared by the daemons behind one callback URL (see web-logins.ts); rows live minutes
+    statements: () => [
+      `CREATE TABLE web_logins (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        common_name TEXT NOT NULL,
+        real_address TEXT,
+        real_port INTEGER,
+        same_address INTEGER NOT NULL,
+        expires_at BIGINT NOT NULL,
+        step TEXT NOT NULL,
+        state TEXT,
+        nonce TEXT,
+        verifier TEXT,
+        browser TEXT,
+        outcome TEXT
+      )`,
+      'CREATE UNIQUE INDEX web_logins_state ON web_logins (state)',
+      'CREATE INDEX web_logins_expires ON web_logins (expires_at)',
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)';

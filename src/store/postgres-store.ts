@@ -30,6 +30,7 @@ import {
 } from './store.ts';
 import { postgresSecrets } from './postgres-tls.ts';
 import type { PostgresConfig } from './store-config.ts';
+import { PostgresWebLogins } from './web-logins-postgres.ts';
 
 /** Any constant: names the advisory lock that serialises migrations. */
 const MIGRATION_LOCK = 0x66787331;
@@ -37,7 +38,9 @@ const MIGRATION_LOCK = 0x66787331;
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   #statements = 0;
+  readonly webLogins: PostgresWebLogins;
   private constructor(readonly pool: pg.Pool) {
+    this.webLogins = new PostgresWebLogins(pool);
     // every statement goes through a pooled client's query, pool.query's included: count it there
     pool.on('connect', (client) => {
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;

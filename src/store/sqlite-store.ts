@@ -32,6 +32,7 @@ import {
 } from './store.ts';
 import { denialFromRow, groupsColumn, killRequestFromRow, sessionFromRow, type Row } from './rows.ts';
 import { openStoreFile, openStoreFileReadOnly } from './sqlite-file.ts';
+import { SqliteWebLogins } from './web-logins-sqlite.ts';
 
 interface QueuedWrite {
   readonly work: () => unknown;
@@ -62,6 +63,7 @@ export class SqliteStore implements Store {
   #queue: QueuedWrite[] = [];
   #flushing: NodeJS.Immediate | undefined;
   #commits = 0;
+  readonly webLogins: SqliteWebLogins;
 
   /** `readOnly` (for `flexscript sessions`): the store must exist and is neither created, migrated nor written. */
   constructor(file: string, options: { readonly readOnly?: boolean } = {}) {
@@ -73,6 +75,7 @@ export class SqliteStore implements Store {
     // another daemon or `flexscript sessions` may hold the write lock for a moment
     this.#db.pragma('busy_timeout = 5000');
     if (!options.readOnly) this.#migrate();
+    this.webLogins = new SqliteWebLogins(this.#db, (work) => this.#write(work));
     this.#insert = this.#db.prepare(
       `INSERT INTO sessions (id, instance, common_name, username, real_address, real_port, vpn_address, vpn_address6, started_at, client_groups)
        VALUES (@id, @instance, @commonName, @username, @realAddress, @realPort, @vpnAddress, @vpnAddress6, @startedAt, @clientGroups) ON CONFLICT (id) DO NOTHING`,

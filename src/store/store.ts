@@ -6,6 +6,7 @@
  * safe: a crash loses no acknowledged session.
  */
 import type { ClientConnection, ClientIdentity, ClientInfo, VpnAddresses } from '../core/client.ts';
+import type { WebLoginStates } from './web-logins.ts';
 
 export type { ClientConnection };
 
@@ -182,5 +183,7 @@ export interface Store {
    * in batches; an open session is never removed, however old.
    */
   prune(before: number, options?: PruneOptions): Promise<PruneCounts>;
+  /** Web logins in progress (the web-login plugin shares them through a PostgreSQL store). */
+  readonly webLogins: WebLoginStates;
   close(): Promise<void>;
 }

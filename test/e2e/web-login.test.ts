@@ -7,17 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { decisionOf, RUN_AS } from '../../src/lab/daemon-process.ts';
+import { decisionOf } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
-import { LineSplitter } from '../../src/util/line-splitter.ts';
 import { browserLogin, CHROMIUM, startBrowser, visit } from '../support/browser.ts';
 import { freeLoopbackPort } from '../support/free-port.ts';
-import { OIDC_CLIENT, startProvider } from '../support/oidc-provider.ts';
+import { netnsLab, pushedAddress } from '../support/netns-lab.ts';
+import { relayLoopback } from '../support/netns-relay.ts';
+import { startProvider } from '../support/oidc-provider.ts';
+import { clientSecretFile, loginLinks, webLoginClientLines, webLoginPlugin } from '../support/web-login.ts';
 import { MODES, modeLab, type Mode } from './mode-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -32,61 +31,16 @@ const USERS = {
 const ADMIN_ROUTE = /route 10\.232\.0\.0 255\.255\.0\.0/;
 const TIMEOUT_S = 30;
 
-/** The login links a client's management interface reports, as a VPN GUI reads them. */
-async function loginLinks(t: TestContext, socket: string): Promise<{ readonly links: string[]; next(n?: number): Promise<string> }> {
-  const sock = await waitFor(
-    `client management socket ${socket}`,
-    () =>
-      new Promise<Socket | undefined>((resolve) => {
-        const s = connect(socket);
-        s.once('connect', () => resolve(s));
-        s.once('error', () => resolve(undefined));
-      }),
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
-  t.after(() => sock.destroy());
-  const links: string[] = [];
-  const splitter = new LineSplitter(Number.POSITIVE_INFINITY);
-  sock.on('data', (chunk: Buffer) =>
-    splitter.split(chunk, {
-      line: (l) => {
-        if (l.startsWith('>HOLD:')) sock.write('hold release\n');
-        const m = /^>INFOMSG:WEB_AUTH:[^:]*:(.+)$/.exec(l);
-        if (m) links.push(m[1]!);
-      },
-    }),
-  );
-  sock.on('error', () => undefined);
-  return { links, next: (n = 1) => waitFor(`login link ${n} on ${socket}`, () => links[n - 1], { timeoutMs: 60_000, intervalMs: 100 }) };
-}
-
 async function webLoginLab(t: TestContext, mode: Mode) {
   const port = await freeLoopbackPort();
   const publicUrl = `http://127.0.0.1:${port}/vpn-login`;
   const provider = await startProvider(t, { redirectUris: [`${publicUrl}/callback`], users: USERS });
-  // only the daemon's user (nobody) reads the client secret
-  const secretDir = await mkdtemp(join(tmpdir(), 'fxs-oidc-'));
-  t.after(() => rm(secretDir, { recursive: true, force: true }));
-  await chmod(secretDir, 0o755);
-  const secretFile = join(secretDir, 'oidc-secret');
-  await writeFile(secretFile, `${OIDC_CLIENT.secret}\n`, { mode: 0o600 });
-  await chown(secretFile, RUN_AS.uid, RUN_AS.gid);
+  const secretFile = await clientSecretFile(t);
   const h = await modeLab(t, mode, {
     events: ['client-connect', 'client-disconnect', 'learn-address', 'user-pass-verify'],
     pluginTimeout: '10s',
     plugins: [
-      '  - use: web-login',
-      '    options:',
-      `      issuer: ${provider.issuer}`,
-      `      client-id: ${OIDC_CLIENT.id}`,
-      `      client-secret-file: ${secretFile}`,
-      `      listen: { address: 127.0.0.1, port: ${port} }`,
-      `      public-url: ${publicUrl}`,
-      '      auth-params: { prompt: consent }',
-      '      groups-claim: groups',
-      '      required-groups: [vpn-users]',
-      '      required-claims: { email_verified: true }',
-      `      timeout: ${TIMEOUT_S}s`,
+      ...webLoginPlugin({ issuer: provider.issuer, secretFile, listen: { address: '127.0.0.1', port }, publicUrl, timeoutS: TIMEOUT_S }),
       '  - use: client-config',
       '    options:',
       '      groups:',
@@ -103,7 +57,7 @@ async function webLoginLab(t: TestContext, mode: Mode) {
     const client = await h.lab.startClient({
       commonName,
       port: h.port,
-      extraConfig: ['setenv IV_SSO webauth', 'push-peer-info', `management ${socket} unix`, 'management-hold', ...extra],
+      extraConfig: [...webLoginClientLines(socket), ...extra],
     });
     return { client, ...(await loginLinks(t, socket)) };
   };
@@ -178,6 +132,66 @@ for (const mode of MODES) {
       const erin = await start('c-erin');
       assert.match(await denial('c-erin'), /^web login: the identity provider is unreachable/);
       await erin.client.waitAuthFailed();
+    });
+  });
+}
+
+for (const mode of MODES) {
+  describe(`web-login and the firewall, ${mode} mode`, { skip }, () => {
+    test("after a web login the client's VPN address is in the nft set of its claims' group, and leaves it at the disconnect", async (t) => {
+      // the daemon, OpenVPN and nft run in a network namespace; the provider and the browser here:
+      // each side reaches the other's loopback port through a relay
+      const port = await freeLoopbackPort();
+      const publicUrl = `http://127.0.0.1:${port}/vpn-login`;
+      const provider = await startProvider(t, { redirectUris: [`${publicUrl}/callback`], users: USERS });
+      const secretFile = await clientSecretFile(t);
+      const n = await netnsLab(t, mode, {
+        events: ['client-connect', 'client-disconnect', 'learn-address', 'user-pass-verify'],
+        pluginTimeout: '10s',
+        inNamespace: async (netns) => {
+          await relayLoopback(t, netns, { into: [port], outOf: [Number(new URL(provider.issuer).port)] });
+          return {
+            plugins: [
+              ...webLoginPlugin({ issuer: provider.issuer, secretFile, listen: { address: '127.0.0.1', port }, publicUrl, timeoutS: TIMEOUT_S }),
+              '  - use: firewall',
+              '    options:',
+              '      groups:',
+              '        staff: { groups: [admins] }',
+              '        guests: {}',
+              '      default-group: guests',
+            ],
+          };
+        },
+      });
+      const browser = await startBrowser(t);
+      const start = async (commonName: string) => {
+        const socket = join(n.h.lab.dir, `web-${commonName}.sock`);
+        const client = await n.h.lab.startClient({ commonName, port: n.h.port, extraConfig: [...webLoginClientLines(socket), 'explicit-exit-notify 1'] });
+        return { client, ...(await loginLinks(t, socket)) };
+      };
+      const alice = await start('c-alice');
+      assert.equal(await browserLogin(browser, await alice.next(), 'alice'), 'You are signed in as alice, you can close this window.');
+      await alice.client.waitConnected();
+      const address = pushedAddress(alice.client.pushReply());
+      const dave = await start('c-dave');
+      assert.equal(await browserLogin(browser, await dave.next(), 'dave'), 'You are signed in as dave, you can close this window.');
+      await dave.client.waitConnected();
+      const daveAddress = pushedAddress(dave.client.pushReply());
+
+      let sets: Record<string, string[]> = {};
+      const setsBecome = async (what: string, want: Record<string, string[]>) => {
+        const are = async () => {
+          sets = { staff: await n.setElements('staff'), guests: await n.setElements('guests') };
+          return JSON.stringify(sets) === JSON.stringify(want);
+        };
+        await waitFor(what, are, { timeoutMs: 60_000, intervalMs: 200 }).catch(() =>
+          assert.fail(`${what}: the sets are ${JSON.stringify(sets)}, want ${JSON.stringify(want)}`),
+        );
+      };
+      // alice's claims put her in admins (the staff set), dave in vpn-users only (the default set)
+      await setsBecome('alice in staff, dave in guests', { staff: [address], guests: [daveAddress] });
+      await alice.client.stop();
+      await setsBecome('alice gone from staff', { staff: [], guests: [daveAddress] });
     });
   });
 }

@@ -12,7 +12,8 @@
  * Each login link is bound to exactly one waiting client, usable once, and expires with the
  * client's wait; the provider's redirect is accepted once, in the browser that followed the
  * link, and optionally only from the VPN client's own address. Logins in progress live in this
- * daemon's memory.
+ * daemon's memory, or, with a PostgreSQL store, in the store: then several daemons serve one
+ * callback URL, and a browser may come back to any of them (see shared-logins.ts).
  *
  * @example
  * plugins:
@@ -34,6 +35,7 @@ import { mapClaims, type ClaimRules } from './claims.ts';
 import { LoginFlow } from './login-flow.ts';
 import { type WebLoginOptions, webLoginSchema } from './options.ts';
 import { PendingLogins } from './pending-logins.ts';
+import { SharedLogins } from './shared-logins.ts';
 import { Provider } from './provider.ts';
 import { ReauthRecords } from './reauth-records.ts';
 import { WebServer } from './web-server.ts';
@@ -46,6 +48,8 @@ const MAX_CLIENT_REASON = 200;
  * login's time must still find it waiting. It hears the answer at its next push request (5 s).
  */
 const ANSWER_GRACE_S = 10;
+/** Sharing logins: the first wait before listening is tried again (it grows with each failure). */
+const LISTEN_RETRY_MS = 1_000;
 
 /** The client announced that it can open a web login (`IV_SSO=webauth,...`, with push-peer-info). */
 export function opensWebLogins(ivSso: string | undefined): boolean {
@@ -85,7 +89,9 @@ const webLogin: PluginDefinition<WebLoginOptions> = {
       ...(options['required-groups'] ? { requiredGroups: options['required-groups'] } : {}),
       requiredClaims: options['required-claims'],
     };
-    const logins = new PendingLogins();
+    const logins = services.webLogins
+      ? new SharedLogins({ states: services.webLogins, sameAddress: options['require-same-address'], log })
+      : new PendingLogins();
     const records = new ReauthRecords();
     const flow = new LoginFlow({ provider, logins, rules, sameAddress: options['require-same-address'], redirectUri, log });
     const counts = { logins_started: 0, logins_accepted: 0, logins_refused: 0, refreshes_accepted: 0, refreshes_refused: 0 };
@@ -115,6 +121,25 @@ const webLogin: PluginDefinition<WebLoginOptions> = {
       );
       return server;
     };
+
+    // sharing logins, this daemon serves the callbacks of the others' clients too: it listens
+    // from the start; a reload's new instance retries until the old one let go of the port
+    let closed = false;
+    let retry: NodeJS.Timeout | undefined;
+    let failures = 0;
+    const listenForAll = () => {
+      callbackServer().then(
+        () => (failures = 0),
+        (err: unknown) => {
+          if (closed) return;
+          failures++;
+          if (failures > 1)
+            log.warn({ code: ErrorCode.WEB_LOGIN_LISTEN, err: (err as Error).message, failures }, 'the callback server cannot listen yet; retrying');
+          retry = setTimeout(listenForAll, Math.min(LISTEN_RETRY_MS * failures, 30_000));
+        },
+      );
+    };
+    if (services.webLogins) listenForAll();
 
     const isLive = (c: { instance: string; commonName: string; realAddress?: string; realPort?: number }, username: string) =>
       services.sessions
@@ -182,11 +207,22 @@ const webLogin: PluginDefinition<WebLoginOptions> = {
             'the login server is not available',
           );
         }
-        const login = logins.open(
-          { instance: event.instance, commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort },
-          options.timeout,
-          `no login within ${Math.round(options.timeout / 1000)} s`,
-        );
+        let login: Awaited<ReturnType<typeof logins.open>>;
+        try {
+          login = await logins.open(
+            { instance: event.instance, commonName: event.commonName, realAddress: event.realAddress, realPort: event.realPort },
+            options.timeout,
+            `no login within ${Math.round(options.timeout / 1000)} s`,
+          );
+        } catch (err) {
+          return refuse(
+            ctx,
+            ErrorCode.WEB_LOGIN_STORE,
+            event,
+            `the login cannot be recorded in the store (${(err as Error).message})`,
+            'the login server is not available',
+          );
+        }
         const abandon = () => login.cancel('the wait for the login was abandoned');
         ctx.signal.addEventListener('abort', abandon, { once: true });
         counts.logins_started++;
@@ -227,6 +263,8 @@ const webLogin: PluginDefinition<WebLoginOptions> = {
       },
       counters: () => ({ ...counts }),
       close: async () => {
+        closed = true;
+        clearTimeout(retry);
         logins.cancelAll('the daemon stopped or reloaded');
         records.clear();
         const s = await server?.catch(() => undefined);

@@ -7,7 +7,7 @@
 import type { Logger } from '../../plugin-api.ts';
 import { type ClaimRules, mapClaims } from './claims.ts';
 import { type Page, refused, signedIn } from './pages.ts';
-import type { PendingLogins } from './pending-logins.ts';
+import type { Logins } from './pending-logins.ts';
 import type { Provider } from './provider.ts';
 
 export type StartAnswer = { readonly redirect: string; readonly browser: string } | { readonly page: Page };
@@ -19,7 +19,7 @@ export class LoginFlow {
   constructor(
     private readonly o: {
       readonly provider: Provider;
-      readonly logins: PendingLogins;
+      readonly logins: Logins;
       readonly rules: ClaimRules;
       readonly sameAddress: boolean;
       /** The callback as the provider knows it (PUBLIC-URL/callback). */
@@ -29,7 +29,7 @@ export class LoginFlow {
   ) {}
 
   async start(id: string, address: string | undefined): Promise<StartAnswer> {
-    const step = this.o.logins.start(id, address, this.o.sameAddress);
+    const step = await this.o.logins.start(id, address, this.o.sameAddress);
     if (!step.ok) {
       this.o.log.info({ browser: address, reason: step.reason }, 'login link refused');
       return { page: refused(404, step.reason) };
@@ -41,7 +41,7 @@ export class LoginFlow {
       return { redirect: url.href, browser: login.browser };
     } catch (err) {
       const reason = `the identity provider is unreachable (${(err as Error).message})`;
-      login.settle({ ok: false, reason, provider: true });
+      await login.settle({ ok: false, reason, provider: true });
       return { page: refused(502, reason) };
     }
   }
@@ -49,14 +49,14 @@ export class LoginFlow {
   async callback(query: URLSearchParams, browser: string | undefined, address: string | undefined): Promise<Page> {
     const state = query.get('state');
     if (!state) return refused(400, 'the provider sent no state');
-    const step = this.o.logins.finish(state, browser, address, this.o.sameAddress);
+    const step = await this.o.logins.finish(state, browser, address, this.o.sameAddress);
     if (!step.ok) {
       this.o.log.info({ browser: address, reason: step.reason }, 'login callback refused');
       return refused(400, step.reason);
     }
     const login = step.login;
-    const fail = (status: Page['status'], reason: string, provider = false): Page => {
-      login.settle({ ok: false, reason, ...(provider ? { provider } : {}) });
+    const fail = async (status: Page['status'], reason: string, provider = false): Promise<Page> => {
+      await login.settle({ ok: false, reason, ...(provider ? { provider } : {}) });
       return refused(status, reason);
     };
     if (query.has('error')) return fail(403, `the identity provider refused the login (${errorCode(query.get('error'))})`);
@@ -70,7 +70,13 @@ export class LoginFlow {
     }
     const who = mapClaims(tokens.claims, this.o.rules);
     if (!who.ok) return fail(403, who.reason);
-    login.settle({ ok: true, username: who.username, groups: who.groups, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}) });
-    return signedIn(who.username);
+    const admitted = await login.settle({
+      ok: true,
+      username: who.username,
+      groups: who.groups,
+      ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
+    });
+    // the page tells the truth: a client that stopped waiting meanwhile is not admitted
+    return admitted ? signedIn(who.username) : refused(400, 'the VPN client stopped waiting for this login');
   }
 }

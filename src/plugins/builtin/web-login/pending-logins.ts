@@ -30,29 +30,58 @@ export interface StartedLogin {
   readonly verifier: string;
   /** Ties the provider's redirect to the browser that followed the link. */
   readonly browser: string;
-  /** Settles the waiting client; only the first result counts. */
-  settle(result: LoginResult): void;
+  /**
+   * Settles the waiting client; only the first result counts. False when the client had its
+   * outcome already or stopped waiting (the browser is then told the login did not count).
+   */
+  settle(result: LoginResult): boolean | Promise<boolean>;
 }
 
-type Step<T> = { readonly ok: true; readonly login: T } | { readonly ok: false; readonly reason: string };
+export type Step<T> = { readonly ok: true; readonly login: T } | { readonly ok: false; readonly reason: string };
 
 interface Entry {
   readonly id: string;
   readonly binding: Binding;
   readonly expires: number;
   started?: StartedLogin;
-  settle(result: LoginResult): void;
+  settle(result: LoginResult): boolean;
 }
 
 /** URL-safe random text: 128 bits. */
-function randomToken(): string {
+export function randomToken(): string {
   return randomBytes(16).toString('base64url');
 }
 
 /** How many used ids and states are remembered to name a replay as such (memory stays bounded). */
 const SPENT_MEMORY = 10_000;
 
-export class PendingLogins {
+/** A login opened for a waiting client: its link id and the outcome it waits for. */
+export interface OpenLogin {
+  readonly id: string;
+  readonly result: Promise<LoginResult>;
+  /** Settles it as refused (the client left, the daemon stops). */
+  cancel(reason: string, provider?: boolean): void;
+  /** Settles it; false when it was settled already. */
+  settle(result: LoginResult): boolean;
+}
+
+/**
+ * Where logins in progress live: this daemon's memory (PendingLogins), or the shared store
+ * (SharedLogins). The link step and the callback step are each taken once.
+ */
+export interface Logins {
+  open(binding: Binding, ttlMs: number, expired?: string): OpenLogin | Promise<OpenLogin>;
+  start(id: string, browserAddress: string | undefined, sameAddress: boolean): Step<StartedLogin> | Promise<Step<StartedLogin>>;
+  finish(
+    state: string,
+    browser: string | undefined,
+    browserAddress: string | undefined,
+    sameAddress: boolean,
+  ): Step<StartedLogin> | Promise<Step<StartedLogin>>;
+  cancelAll(reason: string): void;
+}
+
+export class PendingLogins implements Logins {
   readonly #byId = new Map<string, Entry>();
   readonly #byState = new Map<string, Entry>();
   /** Used link ids and states → when they would have expired. */
@@ -68,26 +97,23 @@ export class PendingLogins {
    * A login for one waiting client, valid for `ttlMs`. `result` settles once: with the login's
    * outcome, on expiry, or with `cancel` (the client left, the daemon stops).
    */
-  open(
-    binding: Binding,
-    ttlMs: number,
-    expired = `no login within ${Math.round(ttlMs / 1000)} s`,
-  ): { readonly id: string; readonly result: Promise<LoginResult>; cancel(reason: string, provider?: boolean): void } {
+  open(binding: Binding, ttlMs: number, expired = `no login within ${Math.round(ttlMs / 1000)} s`): OpenLogin {
     const id = randomToken();
     let resolve!: (r: LoginResult) => void;
     const result = new Promise<LoginResult>((r) => (resolve = r));
     let settled = false;
     const timer = setTimeout(() => settle({ ok: false, reason: expired }), ttlMs);
-    const settle = (r: LoginResult) => {
-      if (settled) return;
+    const settle = (r: LoginResult): boolean => {
+      if (settled) return false;
       settled = true;
       clearTimeout(timer);
       this.#forget(entry);
       resolve(r);
+      return true;
     };
     const entry: Entry = { id, binding, expires: this.now() + ttlMs, settle };
     this.#byId.set(id, entry);
-    return { id, result, cancel: (reason, provider) => settle({ ok: false, reason, ...(provider ? { provider } : {}) }) };
+    return { id, result, settle, cancel: (reason, provider) => void settle({ ok: false, reason, ...(provider ? { provider } : {}) }) };
   }
 
   /** The browser followed the link: the login gets its OAuth state, once. */
@@ -165,7 +191,7 @@ export function plainAddress(address: string | undefined): string | undefined {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
-function addressMismatch(binding: Binding, browserAddress: string | undefined): string | undefined {
+export function addressMismatch(binding: Binding, browserAddress: string | undefined): string | undefined {
   const vpn = plainAddress(binding.realAddress);
   const browser = plainAddress(browserAddress);
   if (vpn === undefined || browser === undefined || vpn !== browser)
