@@ -13,6 +13,18 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { checkSudoers, rootCommand, sudoersDropIn } from '../root/sudoers.ts';
 
+/** How many addresses the staff group's IPv4 set holds (0 when nft cannot say). */
+export function staffSetSize(env: Pick<BenchEnv, 'netns'>): number {
+  const r = spawnSync('ip', ['netns', 'exec', env.netns, 'nft', '-j', 'list', 'set', 'inet', 'flexscript_bench', 'g_staff_v4'], {
+    encoding: 'utf8',
+    // a large fleet's set lists every address
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.status !== 0) return 0;
+  const doc = JSON.parse(r.stdout) as { nftables: { set?: { elem?: unknown[] } }[] };
+  return doc.nftables.find((i) => i.set)?.set?.elem?.length ?? 0;
+}
+
 /** OpenVPN's client pool in every run: a /16, as a /24 holds only 253 clients. */
 export const BENCH_POOL = { network: `10.${150 + (process.pid % 50)}.0.0`, netmask: '255.255.0.0', prefix: 16 };
 

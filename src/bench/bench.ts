@@ -19,7 +19,8 @@ import type { OpenVpnClient } from '../lab/openvpn-process.ts';
 import { waitFor } from '../lab/wait.ts';
 import { hookModeLines } from '../sources/hook/openvpn-lines.ts';
 import { managementModeLines } from '../sources/management/openvpn-lines.ts';
-import { BENCH_POOL, closeBenchEnvs, createBenchEnv, type BenchEnv } from './bench-env.ts';
+import { BENCH_POOL, closeBenchEnvs, createBenchEnv, staffSetSize, type BenchEnv } from './bench-env.ts';
+import { cpuSeconds } from './process-stats.ts';
 import { benchLogins, type BenchLogins } from './bench-logins.ts';
 import { columns, floorRatio, formatRounds, roundPlan, summarizeRounds, type BenchModeSummary, type BenchRound, type BenchStat } from './bench-rounds.ts';
 
@@ -81,8 +82,6 @@ const LOGINS =
 export const BENCH_PIPELINE = `office-routes (per-group route and DNS push) + session-log (a JSON line per session) + firewall (each address into its group set through the root stage, sudo, nft) + accounting (SQLite, durable before each answer); hook mode with learn-address: connect, management mode with fast-push: auto${LOGINS}`;
 const BENCH_PIPELINE_NO_FIREWALL = `office-routes (per-group route and DNS push) + session-log (a JSON line per session) + accounting (SQLite, durable before each answer); firewall left out; hook mode with learn-address: connect, management mode with fast-push: auto${LOGINS}`;
 
-const CLK_TCK = 100;
-
 function openRecords(db: string): number {
   try {
     const conn = new Database(db, { readonly: true, fileMustExist: true });
@@ -91,23 +90,6 @@ function openRecords(db: string): number {
     } finally {
       conn.close();
     }
-  } catch {
-    return 0;
-  }
-}
-
-function setSize(netns: string): number {
-  const r = spawnSync('ip', ['netns', 'exec', netns, 'nft', '-j', 'list', 'set', 'inet', 'flexscript_bench', 'g_staff_v4'], { encoding: 'utf8' });
-  if (r.status !== 0) return 0;
-  const doc = JSON.parse(r.stdout) as { nftables: { set?: { elem?: unknown[] } }[] };
-  return doc.nftables.find((i) => i.set)?.set?.elem?.length ?? 0;
-}
-
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime are fields 14 and 15 of stat; here counted after the command name
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
   } catch {
     return 0;
   }
@@ -285,9 +267,9 @@ async function runMode(mode: BenchMode, o: BenchOptions, out: (l: string) => voi
       () => openRecords(db),
     );
     const inSet = env.rootConfig
-      ? await waitFor('firewall elements', () => (setSize(env.netns) >= run.connected ? true : undefined), { timeoutMs: 30_000 }).then(
-          () => setSize(env.netns),
-          () => setSize(env.netns),
+      ? await waitFor('firewall elements', () => (staffSetSize(env) >= run.connected ? true : undefined), { timeoutMs: 30_000 }).then(
+          () => staffSetSize(env),
+          () => staffSetSize(env),
         )
       : undefined;
     const logs = daemon.logs();

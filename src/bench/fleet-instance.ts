@@ -219,9 +219,11 @@ export class FleetInstance {
     return head + this.#env([`n_clients=${this.live}`, 'password=', ...this.#identity(c), ...live, ...this.#server_env()]);
   }
 
-  #establishedBlock(c: SimClient): string {
-    return `>CLIENT:ESTABLISHED,${c.cid}${CRLF}${this.#env([
+  /** The env of a connected client (ESTABLISHED, DISCONNECT), after the event's own variables. */
+  #liveEnv(c: SimClient, own: readonly string[] = []): string {
+    return this.#env([
       `n_clients=${this.live}`,
+      ...own,
       'ifconfig_pool_netmask=255.255.0.0',
       `ifconfig_pool_remote_ip=${c.vpnAddress}`,
       `time_unix=${c.connectedAt}`,
@@ -229,26 +231,25 @@ export class FleetInstance {
       `trusted_port=${c.realPort}`,
       ...this.#identity(c),
       ...this.#server_env(),
-    ])}`;
+    ]);
+  }
+
+  #establishedBlock(c: SimClient): string {
+    return `>CLIENT:ESTABLISHED,${c.cid}${CRLF}${this.#liveEnv(c)}`;
   }
 
   #disconnectBlock(c: SimClient): string {
     // a session that was used: a few kilobytes each way, different per client
     c.bytesIn += 2000 + (c.cid % 997);
     c.bytesOut += 3000 + (c.cid % 991);
-    return `>CLIENT:DISCONNECT,${c.cid}${CRLF}${this.#env([
-      `n_clients=${this.live}`,
-      `bytes_received=${c.bytesIn}`,
-      `bytes_sent=${c.bytesOut}`,
-      `time_duration=${Math.max(0, Math.floor(Date.now() / 1000) - c.connectedAt)}`,
-      'ifconfig_pool_netmask=255.255.0.0',
-      `ifconfig_pool_remote_ip=${c.vpnAddress}`,
-      `time_unix=${c.connectedAt}`,
-      'trusted_ip=127.0.0.1',
-      `trusted_port=${c.realPort}`,
-      ...this.#identity(c),
-      ...this.#server_env(),
-    ])}`;
+    const duration = Math.max(0, Math.floor(Date.now() / 1000) - c.connectedAt);
+    return `>CLIENT:DISCONNECT,${c.cid}${CRLF}${this.#liveEnv(c, [`bytes_received=${c.bytesIn}`, `bytes_sent=${c.bytesOut}`, `time_duration=${duration}`])}`;
+  }
+
+  /** A client that never had a session leaves with an empty env. */
+  #emptyDisconnect(socket: Socket, cid: number): void {
+    this.#clients.delete(cid);
+    socket.write(`>CLIENT:DISCONNECT,${cid}${CRLF}>CLIENT:ENV,END${CRLF}`);
   }
 
   /** OpenVPN takes one management client at a time; a second one waits until the first leaves. */
@@ -351,10 +352,7 @@ export class FleetInstance {
         this.#reply(socket, 'SUCCESS: client-kill command succeeded');
         // OpenVPN tells the client and drops it; a connected one leaves with its env
         if (c.state === 'live') this.disconnect(c.cid);
-        else {
-          this.#clients.delete(c.cid);
-          socket.write(`>CLIENT:DISCONNECT,${c.cid}${CRLF}>CLIENT:ENV,END${CRLF}`);
-        }
+        else this.#emptyDisconnect(socket, c.cid);
         return;
       }
       default:
@@ -380,9 +378,7 @@ export class FleetInstance {
       return;
     }
     if (verdict === 'deny') {
-      // a refused client never had a session: it leaves with an empty env
-      this.#clients.delete(cid);
-      socket.write(`>CLIENT:DISCONNECT,${cid}${CRLF}>CLIENT:ENV,END${CRLF}`);
+      this.#emptyDisconnect(socket, cid);
       return;
     }
     // the client asks for its push, gets its address, and is connected

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ownedDir } from '../lab/daemon-process.ts';
 
 /** How the records ended up, after every client left. */
-interface RecordCounts {
+export interface RecordCounts {
   readonly records: number;
   readonly open: number;
   readonly closedByDisconnect: number;

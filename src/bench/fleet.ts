@@ -18,9 +18,10 @@ import { join } from 'node:path';
 import { ownedDir, RUN_AS, startDaemon, writeConfig, type DaemonHandle } from '../lab/daemon-process.ts';
 import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { waitFor } from '../lab/wait.ts';
-import { createBenchEnv, type BenchEnv } from './bench-env.ts';
+import { createBenchEnv, staffSetSize, type BenchEnv } from './bench-env.ts';
+import { cpuSeconds } from './process-stats.ts';
 import { FleetInstance, type ConnectOutcome } from './fleet-instance.ts';
-import { openFleetStore, type FleetStore } from './fleet-store.ts';
+import { openFleetStore, type FleetStore, type RecordCounts } from './fleet-store.ts';
 
 export interface FleetOptions {
   /** Simulated OpenVPN servers (default 20). */
@@ -92,21 +93,14 @@ export interface FleetResult {
   readonly marginalBytesPerSession?: number;
   readonly daemonCpuSeconds: number;
   /** Nothing lost: records in the store for the connects the daemon accepted, and how they ended. */
-  readonly checks: {
+  readonly checks: RecordCounts & {
     readonly acceptedConnects: number;
-    readonly records: number;
-    readonly open: number;
-    readonly closedByDisconnect: number;
-    readonly closedAsMissed: number;
-    readonly closedAsKilled: number;
-    readonly withBytes: number;
     readonly firewallElements?: number;
   };
   readonly errors: string[];
 }
 
 const CHECKPOINTS = [1000, 10_000, 100_000];
-const CLK_TCK = 100;
 
 const cleanups = new Set<() => void>();
 /** Kills the daemon and removes what the running fleet benchmark made (synchronous, for signal handlers). */
@@ -128,15 +122,6 @@ function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
     return kb ? Number(kb) * 1024 : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
   }
 }
 
@@ -192,16 +177,6 @@ ${firewall}  - use: accounting
 
 const PIPELINE =
   'office-routes (per-group route and DNS push) + session-log (a JSON line per session) + session-limit (max 2 per user, counted in the store) + accounting (durable before each answer); management mode, fast-push: auto';
-
-function setSize(netns: string): number {
-  const r = spawnSync('ip', ['netns', 'exec', netns, 'nft', '-j', 'list', 'set', 'inet', 'flexscript_bench', 'g_staff_v4'], {
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  if (r.status !== 0) return 0;
-  const doc = JSON.parse(r.stdout) as { nftables: { set?: { elem?: unknown[] } }[] };
-  return doc.nftables.find((i) => i.set)?.set?.elem?.length ?? 0;
-}
 
 export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   const { out } = o;
@@ -361,7 +336,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
         );
       }
     });
-    const firewallElements = env ? setSize(env.netns) : undefined;
+    const firewallElements = env ? staffSetSize(env) : undefined;
     if (firewallElements !== undefined && firewallElements < live) errors.push(`${firewallElements} firewall elements for ${live} live sessions`);
 
     // renegotiations: a share of the live clients

@@ -12,7 +12,7 @@ import { constants, promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { ReadStream } from 'node:tty';
-import { usernameProblem } from '../plugins/builtin/password-auth/users-file.ts';
+import { usernameProblem } from '../util/user-lines.ts';
 import { hashPassword, MAX_PASSWORD_BYTES } from '../util/password-hash.ts';
 
 export interface PasswdOptions {

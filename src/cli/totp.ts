@@ -10,7 +10,8 @@ import { promises as fs } from 'node:fs';
 import QRCode from 'qrcode';
 import { Secret } from 'otpauth';
 import { totpFor } from '../plugins/builtin/totp/codes.ts';
-import { parseSecretsFile, secretUsernameProblem } from '../plugins/builtin/totp/secrets-file.ts';
+import { parseSecretsFile } from '../plugins/builtin/totp/secrets-file.ts';
+import { usernameProblem } from '../util/user-lines.ts';
 import { replaceFile } from './passwd.ts';
 
 export interface TotpEnrollOptions {
@@ -30,7 +31,7 @@ class EnrollError extends Error {}
 
 export async function totpEnrollCommand(user: string, o: TotpEnrollOptions, io: TotpIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   try {
-    const bad = secretUsernameProblem(user);
+    const bad = usernameProblem(user);
     if (bad) throw new EnrollError(`user name ${JSON.stringify(user)} ${bad}`);
     const issuer = o.issuer ?? 'OpenVPN';
     if (issuer.includes(':') || issuer.length > 64) throw new EnrollError('--issuer must be at most 64 characters without ":"');

@@ -79,13 +79,18 @@ export const hookKey = (c: ClientConnection): ConnectionKey => ({
 });
 
 /**
- * The one string a key becomes, for maps. NUL separates the parts: it appears in no instance
- * name, address or port, and OpenVPN refuses it in a common name, so no two keys share a string.
+ * The one string a client connection becomes, for maps: how a record is found again by its
+ * connection when the daemon's session ids are not known (after a restart). NUL separates the
+ * parts: it appears in no instance name, address or port, and OpenVPN refuses it in a common
+ * name. A missing address or port is the empty part: the store keeps NULL for it and reads it
+ * back as absent, and OpenVPN's empty `untrusted_ip` is no address either (parse-event.ts), so
+ * a record of a client that had no address finds that client however the absence reached it.
  */
+export const connectionString = (c: ClientConnection): string => `${c.instance}\0${c.realAddress ?? ''}\0${c.realPort ?? ''}\0${c.commonName}`;
+
+/** The one string a key becomes, for maps: no two keys share a string. */
 export function keyString(key: ConnectionKey): string {
-  return key.via === 'management'
-    ? `management\0${key.instance}\0${key.cid}`
-    : `hook\0${key.instance}\0${key.realAddress ?? ''}\0${key.realPort ?? ''}\0${key.commonName}`;
+  return key.via === 'management' ? `management\0${key.instance}\0${key.cid}` : `hook\0${connectionString(key)}`;
 }
 
 export function sameKey(a: ConnectionKey, b: ConnectionKey): boolean {

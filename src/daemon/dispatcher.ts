@@ -5,7 +5,7 @@
  * decision. Sources only translate their wire format to and from this.
  */
 import { isIP } from 'node:net';
-import { hookKey, keyString, type Client, type ClientInfo, type ConnectionKey, type ListedClient } from '../core/client.ts';
+import { connectionString, hookKey, keyString, type Client, type ClientInfo, type ConnectionKey, type ListedClient } from '../core/client.ts';
 import type { Decision, RunOptions } from '../core/decision.ts';
 import type { EventSink, KeyOf, RawInput, RebuildOptions, RebuildResult } from '../events/source.ts';
 import { errorMessage } from '../errors.ts';
@@ -127,9 +127,6 @@ const UNVERIFIED: Verified = { verified: false };
 
 /** What the store keeps of an open session that a rebuilt one can take back. */
 export type RecalledSession = Pick<SessionRecord, 'commonName' | 'username' | 'realAddress' | 'realPort' | 'startedAt' | 'groups'>;
-
-/** A client's connection as the store finds it: instance aside, unique among a server's live clients. */
-const connectionOf = (c: Pick<Client, 'commonName' | 'realAddress' | 'realPort'>): string => `${c.commonName}\0${c.realAddress ?? ''}\0${c.realPort ?? ''}`;
 
 /**
  * Ties a user-pass-verify to the client-connect of the same client: the instance and the
@@ -354,7 +351,7 @@ export class Dispatcher implements EventSink {
       const ended = this.#ended.get(keyString(c.key));
       if (ended !== undefined && ended >= c.connectedAt) continue;
       const { key, connectedAt, bytesReceived: _in, bytesSent: _out, ...info } = c;
-      const record = recalled?.get(connectionOf(c));
+      const record = recalled?.get(connectionString(c));
       // the list holds whatever username each client sent: the table's policy decides
       // (restoredUsernamesVerified), unless this connection's record shows the daemon verified
       // that very name, or a name where the client sent none (a plugin named the user: a web login)
@@ -399,8 +396,9 @@ export class Dispatcher implements EventSink {
     try {
       const byConnection = new Map<string, RecalledSession>();
       for (const r of await this.recall(instance)) {
-        const known = byConnection.get(connectionOf(r));
-        if (!known || known.startedAt < r.startedAt) byConnection.set(connectionOf(r), r);
+        const connection = connectionString({ ...r, instance });
+        const known = byConnection.get(connection);
+        if (!known || known.startedAt < r.startedAt) byConnection.set(connection, r);
       }
       return byConnection;
     } catch (err) {

@@ -134,3 +134,17 @@ test('a close that failed is tried again by the next plugin handing over the sam
   assert.equal(await records.close(event), true);
   assert.equal(await records.close(event), true, 'the same event: the kept result');
 });
+
+test('a rebuild finds the record of a client that had no real address by its connection: listed, it stays open; not listed, it is closed as missed', async (t) => {
+  const { store } = await countedStore(t);
+  const records = new StoreSessionRecords(store);
+  const nowhere: LiveSession = { id: 's1', instance: 'vpn1', commonName: 'alice', connectedAt: Date.now() - 60_000, groups: [] };
+  await records.open(nowhere);
+  const [kept] = await store.openSessions('vpn1');
+  assert.equal(kept?.realAddress, undefined, 'the store keeps no address');
+  // the same client listed anew (after a restart: a new id)
+  assert.equal(await records.closeMissed('vpn1', [{ ...nowhere, id: 's9' }], Date.now()), 0);
+  assert.equal((await store.openSessions('vpn1')).length, 1, 'a listed client keeps its record open');
+  assert.equal(await records.closeMissed('vpn1', [], Date.now()), 1);
+  assert.equal((await store.sessions({ user: 'alice' }))[0]?.endReason, 'missed');
+});

@@ -6,6 +6,7 @@
  * session-limit) and each hands over the disconnects and rebuilds it hears: the record is closed
  * once per event, not once per plugin.
  */
+import { connectionString } from '../core/client.ts';
 import type { ClientDisconnectEvent } from '../events/event-map.ts';
 import type { LiveSession, SessionRecords } from '../plugins/plugin-api.ts';
 import { limitKeyOf, type SessionRecord, type SessionStart, type Store } from '../store/store.ts';
@@ -97,12 +98,12 @@ export class StoreSessionRecords implements SessionRecords {
 
   closeMissed(instance: string, live: readonly LiveSession[], asOf: number): Promise<number> {
     return once(this.#rebuilt, live, async () => {
-      const alive = new Set(live.map((s) => `${s.commonName}\0${s.realAddress}\0${s.realPort}`));
+      const alive = new Set(live.map(connectionString));
       let closed = 0;
       for (const r of await this.#store.openSessions(instance)) {
         // A client whose connect began shortly before the list was taken may have been answered
         // after it, so it is not in the list yet is connected: leave those open.
-        if (r.startedAt >= asOf - UNLISTED_MARGIN_MS || alive.has(`${r.commonName}\0${r.realAddress}\0${r.realPort}`)) continue;
+        if (r.startedAt >= asOf - UNLISTED_MARGIN_MS || alive.has(connectionString(r))) continue;
         if (await this.#closeAsMissed(r)) closed++;
       }
       return closed;

@@ -18,6 +18,7 @@ import { openWatch, type WatchConnection } from '../observe/watch-client.ts';
 import type { WatchLine } from '../observe/watch-feed.ts';
 import type { DecisionMessage, LifecycleMessage } from '../observe/channels.ts';
 import { ensureFreshBuild } from './fresh-build.ts';
+import { asUser, inNetns } from './server-process.ts';
 import { waitFor } from './wait.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -130,22 +131,7 @@ export async function startDaemon(configPath: string, logPath: string, opts: Sta
   const fd = openSync(logPath, 'a', 0o644);
   // FXS_DAEMON_NODE_ARGS passes Node flags to the daemon, e.g. --cpu-prof for profiling
   const nodeArgs = process.env.FXS_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const setpriv = [
-    'setpriv',
-    '--reuid',
-    RUN_AS.user,
-    '--regid',
-    RUN_AS.group,
-    '--clear-groups',
-    '--',
-    process.execPath,
-    ...nodeArgs,
-    FLEXSCRIPT,
-    'run',
-    '--config',
-    configPath,
-  ];
-  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...setpriv] : setpriv;
+  const argv = inNetns(opts.netns, asUser({ uid: RUN_AS.user, gid: RUN_AS.group }, [process.execPath, ...nodeArgs, FLEXSCRIPT, 'run', '--config', configPath]));
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' } });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -16,19 +16,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileS
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-
-/** A TCP port on loopback that is free now (the kernel picks it). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { makeCert } from './certificate.ts';
+import { asUser, freeLoopbackPort } from './server-process.ts';
 
 /** Where the server's stop and removal are registered: a test's `t.after`, or a lab's `track`. */
 export type Cleanup = (step: () => Promise<void> | void) => void;
@@ -64,55 +53,18 @@ export function postgresBin(): string | undefined {
   return version ? join(base, version, 'bin') : undefined;
 }
 
-const asPostgres = (bin: string, args: string[]) =>
-  execFileSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', bin, ...args], { stdio: 'pipe' });
+/** The server refuses to run as root: it and its tools run as the postgres user. */
+const POSTGRES = { uid: 'postgres', gid: 'postgres' };
 
-const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-/** An EC key and certificate signed by `ca` (or self-signed when `ca` is undefined). */
-function makeCert(dir: string, name: string, subject: string, ca: string | undefined, ext: string): void {
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-subj', subject];
-  if (!ca) {
-    openssl(dir, [
-      'req',
-      '-x509',
-      ...newKey,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '2',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ]);
-    return;
-  }
-  openssl(dir, ['req', ...newKey, '-out', `${name}.csr`]);
-  writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}.crt`,
-    '-days',
-    '2',
-    '-extfile',
-    `${name}.ext`,
-  ]);
-}
+const asPostgres = (bin: string, args: string[]) => {
+  const [command, ...rest] = asUser(POSTGRES, [bin, ...args]);
+  return execFileSync(command!, rest, { stdio: 'pipe' });
+};
 
 function makePki(dir: string): void {
   mkdirSync(dir, { mode: 0o755 });
-  makeCert(dir, 'ca', '/CN=flexscript test CA', undefined, '');
-  makeCert(dir, 'other-ca', '/CN=flexscript other CA', undefined, '');
+  makeCert(dir, 'ca', '/CN=flexscript test CA');
+  makeCert(dir, 'other-ca', '/CN=flexscript other CA');
   makeCert(dir, 'server', '/CN=db.test', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:db.test\nextendedKeyUsage=serverAuth\n');
   makeCert(dir, 'client', '/CN=flexcert', 'ca', 'extendedKeyUsage=clientAuth\n');
   for (const f of readdirSync(dir)) chmodSync(join(dir, f), f.endsWith('.key') ? 0o600 : 0o644);
@@ -136,10 +88,10 @@ export async function startPostgres(after: Cleanup, o: PostgresOptions = {}): Pr
   execFileSync('chown', ['-R', 'postgres:postgres', dir]);
   let started = false;
   after(async () => {
-    if (started)
-      spawnSync('setpriv', ['--reuid', 'postgres', '--regid', 'postgres', '--clear-groups', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'], {
-        stdio: 'ignore',
-      });
+    if (started) {
+      const [command, ...rest] = asUser(POSTGRES, [join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop']);
+      spawnSync(command!, rest, { stdio: 'ignore' });
+    }
     await rm(dir, { recursive: true, force: true });
   });
   asPostgres(join(bin, 'initdb'), [

@@ -23,7 +23,7 @@
  *
  * Stopped and removed by `close()`.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
@@ -31,7 +31,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'ldapts';
-import { makeCert } from './slapd.ts';
+import { makeCert } from './certificate.ts';
+import { spawnServer, type ServerProcess } from './server-process.ts';
 import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
@@ -127,17 +128,11 @@ function smbConf(dir: string, address: string): string {
 /** Provisions a throwaway domain; `after` registers its cleanup first, so a failed provisioning is cleaned up too. */
 export async function provisionSambaAd(t: { after(fn: () => unknown): void }, o: { readonly base?: string } = {}): Promise<SambaAd> {
   const dir = await mkdtemp(join(o.base ?? tmpdir(), 'fxs-samba-'));
-  let server: { child: ChildProcess; exited: Promise<void> } | undefined;
+  let server: ServerProcess | undefined;
   const stop = async () => {
     const s = server;
-    if (!s) return;
     server = undefined;
-    if (s.child.exitCode === null && s.child.signalCode === null) {
-      s.child.kill('SIGTERM');
-      const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
-      await s.exited;
-      clearTimeout(timer);
-    }
+    await s?.stop();
   };
   const close = async () => {
     await stop();
@@ -222,24 +217,15 @@ export async function provisionSambaAd(t: { after(fn: () => unknown): void }, o:
     await stop();
     const at = so.netns ? '127.0.0.1' : address;
     writeFileSync(conf, smbConf(dir, at));
-    const samba = [SAMBA, '-i', '-M', 'single', '-s', conf];
-    // `ip netns exec` execs the command: the child's pid is samba's
-    const argv = so.netns ? ['ip', 'netns', 'exec', so.netns, ...samba] : samba;
-    let output = '';
     // stdin stays open: interactive samba exits when it closes, so also when this process dies
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
-    child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const mine = { child, exited };
+    const mine = spawnServer([SAMBA, '-i', '-M', 'single', '-s', conf], { netns: so.netns, keepStdin: true });
     server = mine;
-    const isRunning = () => child.exitCode === null && child.signalCode === null;
     // the lab's probe goes over the unix socket, which works from outside the namespace too
     const ldapi = join(dir, 'private', 'ldapi');
     await waitFor(
       'samba to answer LDAP',
       async () => {
-        if (!isRunning()) throw new Error(`samba exited: ${output}`);
+        if (!mine.running) throw new Error(`samba exited: ${mine.output()}`);
         const c = new Client({ url: 'ldap://localhost', connectTimeout: 1000, timeout: 3000, createConnection: (() => connect(ldapi)) as typeof connect });
         try {
           const root = await c.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['dsServiceName'] });
@@ -258,7 +244,7 @@ export async function provisionSambaAd(t: { after(fn: () => unknown): void }, o:
       url: `ldap://${at}`,
       ldapsUrl: `ldaps://${at}`,
       get running() {
-        return server === mine && isRunning();
+        return server === mine && mine.running;
       },
       stop: () => (server === mine ? stop() : Promise.resolve()),
     };

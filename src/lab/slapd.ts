@@ -26,13 +26,15 @@
  *
  * Stopped and removed by `close()`; `stop()` only stops it (the directory goes down).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
+import { makeCert } from './certificate.ts';
+import { freeLoopbackPort, spawnServer, type ServerProcess } from './server-process.ts';
 import { waitFor } from './wait.ts';
 
 const SLAPD_BASE = 'dc=example,dc=test';
@@ -84,59 +86,6 @@ export interface Slapd {
   close(): Promise<void>;
 }
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-/** An EC key and certificate, signed by `ca` or self-signed as a CA. */
-export function makeCert(dir: string, name: string, subject: string, ca?: string, ext = ''): void {
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-subj', subject];
-  if (!ca) {
-    openssl(dir, [
-      'req',
-      '-x509',
-      ...newKey,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '2',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ]);
-    return;
-  }
-  openssl(dir, ['req', ...newKey, '-out', `${name}.csr`]);
-  writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}.crt`,
-    '-days',
-    '2',
-    '-extfile',
-    `${name}.ext`,
-  ]);
-}
-
 const SLAPD_USER = { name: 'openldap', uid: 0, gid: 0 };
 
 function slapdAccount(): { uid: number; gid: number } | undefined {
@@ -179,15 +128,8 @@ access to * by users read by * none
 /** Starts a throwaway slapd; `after` registers its cleanup first, so a failed start is cleaned up too. */
 export async function startSlapd(t: { after(fn: () => unknown): void }, o: SlapdOptions = {}): Promise<Slapd> {
   const dir = await mkdtemp(join(o.base ?? tmpdir(), 'fxs-slapd-'));
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  const stop = async () => {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child?.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  let server: ServerProcess | undefined;
+  const stop = async () => server?.stop();
   const close = async () => {
     await stop();
     await rm(dir, { recursive: true, force: true });
@@ -231,19 +173,12 @@ export async function startSlapd(t: { after(fn: () => unknown): void }, o: Slapd
   writeFileSync(servicePasswordFile, `${servicePassword}\n`, { mode: 0o600 });
   if (process.getuid?.() === 0) chownSync(servicePasswordFile, 65534, 65534);
 
-  const port = await freePort('127.0.0.1');
-  const ldapsPort = await freePort('127.0.0.1');
+  const port = await freeLoopbackPort();
+  const ldapsPort = await freeLoopbackPort();
   const ldapi = join(dir, 'ldapi');
   const urls = [`ldap://127.0.0.1:${port}/`, `ldaps://127.0.0.1:${ldapsPort}/`, `ldaps://127.0.0.2:${ldapsPort}/`, `ldapi://${encodeURIComponent(ldapi)}`];
-  const slapdArgv = ['/usr/sbin/slapd', '-d', '0', '-f', conf, '-h', urls.join(' ')];
-  const asUser = account ? ['setpriv', '--reuid', String(account.uid), '--regid', String(account.gid), '--clear-groups', '--', ...slapdArgv] : slapdArgv;
-  // `ip netns exec` execs the command: the child's pid is slapd's
-  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...asUser] : asUser;
-  let output = '';
-  child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  exited = new Promise((resolve) => child!.once('exit', () => resolve()));
+  const slapd = spawnServer(['/usr/sbin/slapd', '-d', '0', '-f', conf, '-h', urls.join(' ')], { user: account, netns: o.netns });
+  server = slapd;
 
   const url = `ldap://127.0.0.1:${port}`;
   const adminDn = `cn=admin,${SLAPD_BASE}`;
@@ -253,7 +188,7 @@ export async function startSlapd(t: { after(fn: () => unknown): void }, o: Slapd
   await waitFor(
     'slapd to answer',
     async () => {
-      if (child!.exitCode !== null) throw new Error(`slapd exited: ${output}`);
+      if (!slapd.running) throw new Error(`slapd exited: ${slapd.output()}`);
       const c = admin(2000);
       try {
         await c.bind(adminDn, adminPassword);
@@ -278,7 +213,7 @@ export async function startSlapd(t: { after(fn: () => unknown): void }, o: Slapd
     serviceDn: `cn=flexscript,ou=services,${SLAPD_BASE}`,
     servicePasswordFile,
     get running() {
-      return child !== undefined && child.exitCode === null && child.signalCode === null;
+      return slapd.running;
     },
     stop,
     close,

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../config/load-config.ts';
-import { ConfigError, formatProblem } from '../errors.ts';
 import { groupRules } from './group-rules.ts';
-
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, 'f.yaml');
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err.problems.map(formatProblem);
-  }
-  assert.fail('expected a ConfigError');
-}
+import { configProblems } from '../../test/support/config-problems.ts';
 
 test("the config's groups: section: free-text names, the members shape of the plugins, defaults filled", () => {
   const { config } = parseConfig(
@@ -27,12 +17,12 @@ test("the config's groups: section: free-text names, the members shape of the pl
 });
 
 test('problems in the groups: section name file, line and field', () => {
-  assert.deepEqual(problems('groups:\n  admins:\n    members: [alice]\n'), ['f.yaml:3: groups.admins.members: unknown key']);
-  assert.deepEqual(problems('groups:\n  admins:\n    usernames: alice\n'), [
+  assert.deepEqual(configProblems('groups:\n  admins:\n    members: [alice]\n'), ['f.yaml:3: groups.admins.members: unknown key']);
+  assert.deepEqual(configProblems('groups:\n  admins:\n    usernames: alice\n'), [
     'f.yaml:3: groups.admins.usernames: Invalid input: expected array, received string',
   ]);
   // a control character in a group name: the field names the key
-  assert.deepEqual(problems('groups:\n  "a\\tb": {}\n'), ['f.yaml:2: groups.a\tb: Invalid key in record']);
+  assert.deepEqual(configProblems('groups:\n  "a\\tb": {}\n'), ['f.yaml:2: groups.a\tb: Invalid key in record']);
 });
 
 test('rules: a common name, a verified username, or a pattern on either, exactly; in the order of the rules', () => {

@@ -15,7 +15,7 @@ import { waitFor } from '../../src/lab/wait.ts';
 import type { OpenVpnClient } from '../../src/lab/openvpn-process.ts';
 import { hashPassword } from '../../src/util/password-hash.ts';
 import { CAPS, MODES } from './mode-lab.ts';
-import { netnsLab, pushedAddress, TABLE, type NetnsLab } from '../support/netns-lab.ts';
+import { netnsLab, passwordFirewallOptions, pushedAddress, setsBecome, TABLE, type NetnsLab } from '../support/netns-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
 const CANARY = '/tmp/fxs-fw-pwned';
@@ -37,21 +37,6 @@ async function connect(n: NetnsLab, commonName: string): Promise<{ client: OpenV
   await client.waitConnected();
   const address6 = /,ifconfig-ipv6 ([0-9a-f:]+)\//.exec(client.pushReply() ?? '')?.[1];
   return { client, address: pushedAddress(client.pushReply()), address6 };
-}
-
-/** Waits until every group's set holds exactly the given addresses. */
-async function setsBecome(n: NetnsLab, want: Record<string, string[]>, what: string): Promise<void> {
-  let last: Record<string, string[]> = {};
-  await waitFor(
-    what,
-    async () => {
-      last = Object.fromEntries(await Promise.all(Object.keys(want).map(async (g) => [g, await n.setElements(g)] as const)));
-      return Object.entries(want).every(([g, a]) => JSON.stringify(last[g]) === JSON.stringify([...a].sort()));
-    },
-    { timeoutMs: 60_000, intervalMs: 200 },
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; sets are ${JSON.stringify(last)}, want ${JSON.stringify(want)}`);
-  });
 }
 
 /** How often a root stage reconciled the kernel right after it started. */
@@ -95,21 +80,7 @@ for (const mode of MODES) {
       const usersFile = join(dir, 'users');
       await writeFile(usersFile, `kim:${await hashPassword('Kim-Pa55')}:vpn-admins\nlou:${await hashPassword('Lou-Pa55')}:Vpn-Admins\n`, { mode: 0o640 });
       await chown(usersFile, 65534, 65534);
-      const n = await netnsLab(t, mode, {
-        events: ['user-pass-verify', 'client-connect', 'client-disconnect', 'learn-address'],
-        passwords: true,
-        pluginTimeout: '10s',
-        plugins: [
-          '  - use: password-auth',
-          `    options: { file: ${usersFile} }`,
-          '  - use: firewall',
-          '    options:',
-          '      groups:',
-          '        staff: { groups: [vpn-admins] }',
-          '        guests: {}',
-          '      default-group: guests',
-        ],
-      });
+      const n = await netnsLab(t, mode, passwordFirewallOptions(usersFile, { staff: ['vpn-admins'] }));
       const start = async (commonName: string, username: string, password: string) => {
         const client = await n.h.lab.startClient({ commonName, port: n.h.port, username, password, extraConfig: ['explicit-exit-notify 1'] });
         await client.waitConnected();

@@ -17,14 +17,14 @@ import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { z } from 'zod';
 import { runChecks } from '../../src/cli/check.ts';
-import type { UserPassVerifyEvent } from '../../src/events/event-map.ts';
 import { decisionOf } from '../../src/lab/daemon-process.ts';
 import { AD_USERS, provisionSambaAd, SAMBA, type SambaAd } from '../../src/lab/samba-ad.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { AuthContext, Services } from '../../src/plugins/plugin-api.ts';
+import type { Services } from '../../src/plugins/plugin-api.ts';
+import { fakeAuthContext, hookUserPassVerify } from '../support/fake-auth-context.ts';
 import ldapAuth from '../../src/plugins/builtin/ldap-auth/index.ts';
-import { netnsLab, pushedAddress } from '../support/netns-lab.ts';
+import { ADMIN_PLUGINS, ADMIN_ROUTE, netnsLab, pushedAddress, setsBecome } from '../support/netns-lab.ts';
 import { MODES } from './mode-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -65,32 +65,9 @@ async function plugin(t: TestContext, options: Record<string, unknown>) {
   });
   t.after(() => instance.close?.());
   const login = async (username: string, password: string) => {
-    const event = {
-      name: 'user-pass-verify',
-      instance: 'test',
-      source: 'hook',
-      env: {},
-      args: [],
-      commonName: 'c',
-      username,
-      password,
-      realAddress: '198.51.100.7',
-      realPort: 1194,
-    };
-    let denied: string | undefined;
-    const groups: string[] = [];
-    const ctx = {
-      log,
-      signal: new AbortController().signal,
-      state: undefined,
-      deny: (reason: string) => void (denied ??= reason),
-      pending: () => undefined,
-      challenge: () => Promise.reject(new Error('no challenge here')),
-      addGroups: (...g: string[]) => void groups.push(...g),
-      setUsername: () => undefined,
-    } as AuthContext;
-    await instance['user-pass-verify']!(event as UserPassVerifyEvent, ctx);
-    return denied === undefined ? { groups: groups.sort() } : { denied };
+    const { ctx, out } = fakeAuthContext({ log });
+    await instance['user-pass-verify']!(hookUserPassVerify(username, password), ctx);
+    return out.denied === undefined ? { groups: out.groups.sort() } : { denied: out.denied.reason };
   };
   return { instance, login };
 }
@@ -216,7 +193,6 @@ describe('ldap-auth against Active Directory (Samba AD DC)', { skip }, () => {
     );
   });
 
-  const ADMIN_ROUTE = /route 10\.231\.0\.0 255\.255\.0\.0/;
   for (const mode of MODES) {
     test(`through real OpenVPN, ${mode} mode: a user two nested groups down gets the outer group's push and firewall set; a user in no group and a disabled one are refused, with no session`, async (t) => {
       const n = await netnsLab(t, mode, {
@@ -239,18 +215,7 @@ describe('ldap-auth against Active Directory (Samba AD DC)', { skip }, () => {
               `      groups: { nested: ad-in-chain, base: "${ad.groups}", map: { "VPN Users": vpn-users, "VPN Admins": vpn-admins } }`,
               '      required-groups: [vpn-users]',
               '      cache: { ttl: 0 }',
-              '  - use: client-config',
-              '    options:',
-              '      groups:',
-              '        admins:',
-              '          members: { groups: [vpn-admins] }',
-              '          push: ["route 10.231.0.0 255.255.0.0"]',
-              '  - use: firewall',
-              '    options:',
-              '      groups:',
-              '        staff: { groups: [vpn-admins] }',
-              '        guests: {}',
-              '      default-group: guests',
+              ...ADMIN_PLUGINS,
             ],
           };
         },
@@ -285,18 +250,11 @@ describe('ldap-auth against Active Directory (Samba AD DC)', { skip }, () => {
       assert.deepEqual(await groupsOf('c-alice'), ALICE_GROUPS);
       assert.deepEqual(await groupsOf('c-carol'), ['vpn-users']);
 
-      const want = { staff: [pushedAddress(alice.pushReply())], guests: [pushedAddress(carol.pushReply())] };
-      let sets: Record<string, string[]> = {};
-      await waitFor(
+      await setsBecome(
+        n,
+        { staff: [pushedAddress(alice.pushReply())], guests: [pushedAddress(carol.pushReply())] },
         "alice's address in staff (mapped from VPN Admins), carol's in guests",
-        async () => {
-          sets = { staff: await n.setElements('staff'), guests: await n.setElements('guests') };
-          return JSON.stringify(sets) === JSON.stringify(want);
-        },
-        { timeoutMs: 60_000, intervalMs: 200 },
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}; sets are ${JSON.stringify(sets)}, want ${JSON.stringify(want)}`);
-      });
+      );
       await waitFor('the connects recorded', () => h.recordsOf('client-connect').length >= 2);
       assert.deepEqual(
         h

@@ -17,7 +17,7 @@ import { decisionOf, ownedDir, readJsonLines, REPO, RUN_AS } from '../../src/lab
 import { LDAP_USERS, startSlapd, type Slapd } from '../../src/lab/slapd.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { freeLoopbackPort } from '../support/free-port.ts';
-import { netnsLab, pushedAddress } from '../support/netns-lab.ts';
+import { ADMIN_PLUGINS, ADMIN_ROUTE, netnsLab, pushedAddress, setsBecome } from '../support/netns-lab.ts';
 import { MODES, modeLab, type Mode } from './mode-lab.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -113,8 +113,6 @@ for (const mode of MODES) {
   });
 }
 
-const ADMIN_ROUTE = /route 10\.231\.0\.0 255\.255\.0\.0/;
-
 for (const mode of MODES) {
   describe(`ldap-auth with the plugins after it (groups, totp), ${mode} mode`, { skip }, () => {
     test("a user in a nested directory group mapped to vpn-admins gets that group's push and joins the firewall set mapped from it; a user outside gets neither", async (t) => {
@@ -129,18 +127,7 @@ for (const mode of MODES) {
             plugins: [
               // alice is in vpn-users through ops-team; bob is in no group
               ...ldapAuthPlugin(slapd, { map: 'vpn-users: vpn-admins' }),
-              '  - use: client-config',
-              '    options:',
-              '      groups:',
-              '        admins:',
-              '          members: { groups: [vpn-admins] }',
-              '          push: ["route 10.231.0.0 255.255.0.0"]',
-              '  - use: firewall',
-              '    options:',
-              '      groups:',
-              '        staff: { groups: [vpn-admins] }',
-              '        guests: {}',
-              '      default-group: guests',
+              ...ADMIN_PLUGINS,
             ],
           };
         },
@@ -160,18 +147,7 @@ for (const mode of MODES) {
       assert.ok((await groupsOf('c-alice')).includes('vpn-admins'), 'alice is in vpn-admins');
       assert.deepEqual(await groupsOf('c-bob'), []);
 
-      const want = { staff: [alice.address], guests: [bob.address] };
-      let sets: Record<string, string[]> = {};
-      await waitFor(
-        "alice's address in staff (mapped from vpn-admins), bob's in guests",
-        async () => {
-          sets = { staff: await n.setElements('staff'), guests: await n.setElements('guests') };
-          return JSON.stringify(sets) === JSON.stringify(want);
-        },
-        { timeoutMs: 60_000, intervalMs: 200 },
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}; sets are ${JSON.stringify(sets)}, want ${JSON.stringify(want)}`);
-      });
+      await setsBecome(n, { staff: [alice.address], guests: [bob.address] }, "alice's address in staff (mapped from vpn-admins), bob's in guests");
       await alice.client.stop();
       await waitFor('alice left staff', async () => (await n.setElements('staff')).length === 0, { timeoutMs: 60_000, intervalMs: 200 });
     });

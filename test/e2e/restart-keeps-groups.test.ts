@@ -13,45 +13,47 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import type { ControlSession } from '../../src/daemon/control-socket.ts';
 import { FLEXSCRIPT, lifecycleOf, RUN_AS } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { hashPassword } from '../../src/util/password-hash.ts';
-import { netnsLab, pushedAddress } from '../support/netns-lab.ts';
+import { netnsLab, passwordFirewallOptions, pushedAddress, setsBecome } from '../support/netns-lab.ts';
 import { MODES } from './mode-lab.ts';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root';
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 
+/**
+ * A folder the daemon's user may write (its store, the users file), removed after the test; the
+ * lab's options: password-auth from that users file, the firewall by its groups, accounting.
+ */
+async function groupsLab(t: TestContext, groups: Readonly<Record<string, readonly string[]>>) {
+  const dir = await mkdtemp(join(tmpdir(), 'fxs-restart-groups-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await chown(dir, RUN_AS.uid, RUN_AS.gid);
+  const usersFile = join(dir, 'users');
+  const options = passwordFirewallOptions(usersFile, groups, ['  - use: accounting']);
+  return {
+    options: { ...options, extraConfig: ['store:', `  sqlite: ${join(dir, 'accounting.db')}`] },
+    /** Writes the users file (`user:password:groups` lines), readable by the daemon's group. */
+    async users(lines: readonly (readonly [user: string, password: string, groups?: string])[]) {
+      const text = await Promise.all(lines.map(async ([user, password, groups]) => `${user}:${await hashPassword(password)}${groups ? `:${groups}` : ''}\n`));
+      await writeFile(usersFile, text.join(''), { mode: 0o640 });
+      await chown(usersFile, 0, RUN_AS.gid);
+    },
+  };
+}
+
 for (const mode of MODES) {
   describe(`daemon restart, ${mode} mode`, { skip }, () => {
     test("a rebuilt client keeps its verified username and its sign-in's groups: its address stays in the group's set", async (t) => {
-      const dir = await mkdtemp(join(tmpdir(), 'fxs-restart-groups-'));
-      t.after(() => rm(dir, { recursive: true, force: true }));
-      await chown(dir, RUN_AS.uid, RUN_AS.gid);
-      const usersFile = join(dir, 'users');
-      await writeFile(usersFile, `alice:${await hashPassword('Alice-Pa55')}:vpn-staff\nbob:${await hashPassword('Bob-Pa55')}\n`, { mode: 0o640 });
-      await chown(usersFile, 0, RUN_AS.gid);
-      const n = await netnsLab(t, mode, {
-        passwords: true,
-        events: ['user-pass-verify', 'client-connect', 'client-disconnect', 'learn-address'],
-        pluginTimeout: '10s',
-        control: true,
-        statusFile: true,
-        extraConfig: ['store:', `  sqlite: ${join(dir, 'accounting.db')}`],
-        plugins: [
-          '  - use: password-auth',
-          `    options: { file: ${usersFile} }`,
-          '  - use: firewall',
-          '    options:',
-          '      groups:',
-          '        staff: { groups: [vpn-staff] }',
-          '        guests: {}',
-          '      default-group: guests',
-          '  - use: accounting',
-        ],
-      });
+      const lab = await groupsLab(t, { staff: ['vpn-staff'] });
+      await lab.users([
+        ['alice', 'Alice-Pa55', 'vpn-staff'],
+        ['bob', 'Bob-Pa55'],
+      ]);
+      const n = await netnsLab(t, mode, { ...lab.options, control: true, statusFile: true });
       const start = async (commonName: string, username: string, password: string) => {
         const client = await n.h.lab.startClient({ commonName, port: n.h.port, username, password });
         await client.waitConnected();
@@ -84,33 +86,9 @@ for (const mode of MODES) {
     });
 
     test('a re-authentication that gives a live client other groups, or none, moves its address to their sets, and its record follows', async (t) => {
-      const dir = await mkdtemp(join(tmpdir(), 'fxs-reauth-groups-'));
-      t.after(() => rm(dir, { recursive: true, force: true }));
-      await chown(dir, RUN_AS.uid, RUN_AS.gid);
-      const usersFile = join(dir, 'users');
-      const users = async (aliceGroups: string) => {
-        await writeFile(usersFile, `alice:${await hashPassword('Alice-Pa55')}${aliceGroups ? `:${aliceGroups}` : ''}\n`, { mode: 0o640 });
-        await chown(usersFile, 0, RUN_AS.gid);
-      };
-      await users('vpn-staff');
-      const n = await netnsLab(t, mode, {
-        passwords: true,
-        events: ['user-pass-verify', 'client-connect', 'client-disconnect', 'learn-address'],
-        pluginTimeout: '10s',
-        extraConfig: ['store:', `  sqlite: ${join(dir, 'accounting.db')}`],
-        plugins: [
-          '  - use: password-auth',
-          `    options: { file: ${usersFile} }`,
-          '  - use: firewall',
-          '    options:',
-          '      groups:',
-          '        staff: { groups: [vpn-staff] }',
-          '        ops: { groups: [vpn-ops] }',
-          '        guests: {}',
-          '      default-group: guests',
-          '  - use: accounting',
-        ],
-      });
+      const lab = await groupsLab(t, { staff: ['vpn-staff'], ops: ['vpn-ops'] });
+      await lab.users([['alice', 'Alice-Pa55', 'vpn-staff']]);
+      const n = await netnsLab(t, mode, lab.options);
       // the client renegotiates its TLS session every few seconds, sending its password again
       const client = await n.h.lab.startClient({
         commonName: 'c-alice',
@@ -121,16 +99,10 @@ for (const mode of MODES) {
       });
       await client.waitConnected();
       const address = pushedAddress(client.pushReply());
-      const setsAre = async (want: Record<string, string[]>) =>
-        JSON.stringify({ staff: await n.setElements('staff'), ops: await n.setElements('ops'), guests: await n.setElements('guests') }) ===
-        JSON.stringify(want);
-      await waitFor('alice in staff', () => setsAre({ staff: [address], ops: [], guests: [] }), { timeoutMs: 60_000, intervalMs: 200 });
+      await setsBecome(n, { staff: [address], ops: [], guests: [] }, 'alice in staff');
       // the users file now puts her in vpn-ops; password-auth reads it again
-      await users('vpn-ops');
-      await waitFor('alice moved to ops at her next re-authentication', () => setsAre({ staff: [], ops: [address], guests: [] }), {
-        timeoutMs: 90_000,
-        intervalMs: 250,
-      });
+      await lab.users([['alice', 'Alice-Pa55', 'vpn-ops']]);
+      await setsBecome(n, { staff: [], ops: [address], guests: [] }, 'alice moved to ops at her next re-authentication', 90_000);
       const open = await waitFor('her record shows vpn-ops', () => {
         const out = flexscript('sessions', '--config', n.h.configPath, '--json', '--open');
         const listed = out.status === 0 ? (JSON.parse(out.stdout) as { commonName: string; groups?: string[] }[]) : [];
@@ -139,11 +111,8 @@ for (const mode of MODES) {
       });
       assert.deepEqual(open.groups, ['vpn-ops']);
       // her line now names no group (as a directory user removed from every group): she loses ops
-      await users('');
-      await waitFor('alice in the default group after the next re-authentication', () => setsAre({ staff: [], ops: [], guests: [address] }), {
-        timeoutMs: 90_000,
-        intervalMs: 250,
-      });
+      await lab.users([['alice', 'Alice-Pa55']]);
+      await setsBecome(n, { staff: [], ops: [], guests: [address] }, 'alice in the default group after the next re-authentication', 90_000);
       assert.ok(client.log().includes('Initialization Sequence Completed'), 'the client stayed connected throughout');
     });
   });

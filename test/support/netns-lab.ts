@@ -9,6 +9,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { DaemonEvent } from '../../src/lab/daemon-process.ts';
+import { waitFor } from '../../src/lab/wait.ts';
 import { rootCommand } from '../../src/root/sudoers.ts';
 import { installSudoers, rootStagesOf, run, runOk, trustedTempDir, uniqueSuffix } from '../root/harness.ts';
 import { modeLab, type Mode, type ModeLab, type ModeLabOptions } from '../e2e/mode-lab.ts';
@@ -128,9 +129,71 @@ export async function netnsLab(t: TestContext, mode: Mode, given: NetnsLabOption
   };
 }
 
+/** Waits until every named group's IPv4 set holds exactly the given addresses (in any order). */
+export async function setsBecome(n: NetnsLab, want: Readonly<Record<string, readonly string[]>>, what: string, timeoutMs = 60_000): Promise<void> {
+  let last: Record<string, string[]> = {};
+  await waitFor(
+    what,
+    async () => {
+      last = Object.fromEntries(await Promise.all(Object.keys(want).map(async (g) => [g, await n.setElements(g)] as const)));
+      return Object.entries(want).every(([g, a]) => JSON.stringify(last[g]) === JSON.stringify([...a].sort()));
+    },
+    { timeoutMs, intervalMs: 200 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; sets are ${JSON.stringify(last)}, want ${JSON.stringify(want)}`);
+  });
+}
+
 /** The VPN address a client was pushed (`ifconfig ADDR MASK` in its PUSH_REPLY). */
 export function pushedAddress(pushReply: string | undefined): string {
   const m = /,ifconfig (\d+\.\d+\.\d+\.\d+) /.exec(pushReply ?? '');
   if (!m) throw new Error(`no ifconfig in ${pushReply}`);
   return m[1]!;
+}
+
+/**
+ * The firewall plugin's entry: each group's sets hold the clients in the client groups mapped to
+ * it (`{ staff: ['vpn-admins'] }`); a client in none of them is a guest.
+ */
+export function firewallByGroups(groups: Readonly<Record<string, readonly string[]>>): string[] {
+  return [
+    '  - use: firewall',
+    '    options:',
+    '      groups:',
+    ...Object.entries(groups).map(([group, from]) => `        ${group}: { groups: [${from.join(', ')}] }`),
+    '        guests: {}',
+    '      default-group: guests',
+  ];
+}
+
+/** What the client group vpn-admins gives, after the plugin that put the client in it: a pushed route (client-config) and the firewall's staff set. */
+export const ADMIN_PLUGINS = [
+  '  - use: client-config',
+  '    options:',
+  '      groups:',
+  '        admins:',
+  '          members: { groups: [vpn-admins] }',
+  '          push: ["route 10.231.0.0 255.255.0.0"]',
+  ...firewallByGroups({ staff: ['vpn-admins'] }),
+];
+
+/** The route ADMIN_PLUGINS push to vpn-admins, as it stands in a client's PUSH_REPLY. */
+export const ADMIN_ROUTE = /route 10\.231\.0\.0 255\.255\.0\.0/;
+
+/**
+ * A lab whose clients sign in with a password from `usersFile` (password-auth) and join the
+ * firewall groups mapped from the users file's groups (`{ staff: ['vpn-staff'] }`); a client in
+ * none of them is a guest. `after`: plugin entries that run after the firewall.
+ */
+export function passwordFirewallOptions(
+  usersFile: string,
+  groups: Readonly<Record<string, readonly string[]>>,
+  after: readonly string[] = [],
+): NetnsLabOptions {
+  return {
+    events: ['user-pass-verify', 'client-connect', 'client-disconnect', 'learn-address'],
+    passwords: true,
+    pluginTimeout: '10s',
+    plugins: ['  - use: password-auth', `    options: { file: ${usersFile} }`, ...firewallByGroups(groups), ...after],
+  };
 }

@@ -27,7 +27,7 @@ import { Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { ErrorCode, errorMessage, FlexscriptError } from '../../errors.ts';
 import { LineSplitter } from '../../util/line-splitter.ts';
-import { hookKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
+import { connectionString, hookKey, type ConnectionKey, type ListedClient } from '../../core/client.ts';
 import type { Challenge, Decision, PendingAuth, RunOptions } from '../../core/decision.ts';
 import { REBUILD_AGAIN_MS, type EventSink, type KeyOf, type SourceAdapter } from '../../events/source.ts';
 import { isEventName } from '../../events/event-map.ts';
@@ -71,9 +71,9 @@ function pendingMethod(extra: string): string | undefined {
   return undefined;
 }
 
-/** The client a challenge waits for: instance, real address and port, common name (NUL-separated, as keyString). */
+/** The client a challenge waits for: its connection (instance, real address and port, common name). */
 function challengeKey(instance: string, c: { realAddress?: string; realPort?: number; commonName: string }): string {
-  return [instance, c.realAddress ?? '', c.realPort ?? '', c.commonName].join('\0');
+  return connectionString({ instance, commonName: c.commonName, realAddress: c.realAddress, realPort: c.realPort });
 }
 
 /**

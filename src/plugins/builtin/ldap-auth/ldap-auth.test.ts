@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import { z } from 'zod';
-import type { UserPassVerifyEvent } from '../../../events/event-map.ts';
 import { LDAP_USERS, type Slapd, startSlapd } from '../../../lab/slapd.ts';
 import { createLogger } from '../../../logger.ts';
-import type { AuthContext, PluginInstance, Services } from '../../plugin-api.ts';
+import type { PluginInstance, Services } from '../../plugin-api.ts';
+import { fakeAuthContext, hookUserPassVerify } from '../../../../test/support/fake-auth-context.ts';
 import ldapAuth from './index.ts';
 
 const haveSlapd = existsSync('/usr/sbin/slapd');
@@ -28,32 +28,9 @@ async function plugin(t: TestContext, options: Record<string, unknown>) {
   });
   t.after(() => instance.close?.());
   const login = async (username: string, password: string, realAddress = '198.51.100.7') => {
-    const event = {
-      name: 'user-pass-verify',
-      instance: 'test',
-      source: 'hook',
-      env: {},
-      args: [],
-      commonName: 'c',
-      username,
-      password,
-      realAddress,
-      realPort: 1194,
-    };
-    let denied: { reason: string; clientReason?: string } | undefined;
-    const groups: string[] = [];
-    const ctx = {
-      log,
-      signal: new AbortController().signal,
-      state: undefined,
-      deny: (reason: string, clientReason?: string) => void (denied ??= { reason, ...(clientReason === undefined ? {} : { clientReason }) }),
-      pending: () => undefined,
-      challenge: () => Promise.reject(new Error('no challenge here')),
-      addGroups: (...g: string[]) => void groups.push(...g),
-      setUsername: () => undefined,
-    } as AuthContext;
-    await instance['user-pass-verify']!(event as UserPassVerifyEvent, ctx);
-    return denied ? { denied } : { groups: groups.sort() };
+    const { ctx, out } = fakeAuthContext({ log });
+    await instance['user-pass-verify']!(hookUserPassVerify(username, password, realAddress), ctx);
+    return out.denied ? { denied: out.denied } : { groups: out.groups.sort() };
   };
   return { instance, login };
 }

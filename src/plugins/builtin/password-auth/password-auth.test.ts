@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { hashPassword } from '../../../util/password-hash.ts';
 import { createLogger } from '../../../logger.ts';
 import type { UserPassVerifyEvent } from '../../../events/event-map.ts';
-import type { AuthContext, PluginInstance, Services } from '../../plugin-api.ts';
+import type { PluginInstance, Services } from '../../plugin-api.ts';
+import { fakeAuthContext, hookUserPassVerify } from '../../../../test/support/fake-auth-context.ts';
 import passwordAuth from './index.ts';
 
 const PHP_VECTOR = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a'; // rasmuslerdorf
@@ -37,32 +38,10 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}, extr
   /** The groups the last login put the client in. */
   const joined: string[] = [];
   const login = async (username: string, password: string, realAddress = '198.51.100.7') => {
-    const event: UserPassVerifyEvent = {
-      name: 'user-pass-verify',
-      instance: 'test',
-      source: 'hook',
-      env: {},
-      args: [],
-      commonName: 'c',
-      username,
-      password,
-      realAddress,
-      realPort: 1194,
-    };
-    let denied: { reason: string; clientReason?: string } | undefined;
-    joined.length = 0;
-    const ctx = {
-      log,
-      signal: new AbortController().signal,
-      state: undefined,
-      deny: (reason: string, clientReason?: string) => (denied ??= { reason, clientReason }),
-      pending: () => undefined,
-      challenge: () => Promise.reject(new Error('no challenge in hook mode')),
-      addGroups: (...groups: string[]) => void joined.push(...groups),
-      setUsername: () => undefined,
-    } as AuthContext;
-    await plugin['user-pass-verify']!(event, ctx);
-    return denied;
+    const { ctx, out } = fakeAuthContext({ log });
+    await plugin['user-pass-verify']!(hookUserPassVerify(username, password, realAddress), ctx);
+    joined.splice(0, joined.length, ...out.groups);
+    return out.denied;
   };
   return { dir, login, logged, joined };
 }

@@ -14,6 +14,7 @@
 import { promises as fs, statSync, type Stats } from 'node:fs';
 import { classifyHash, type HashKind } from '../../../util/hash-format.ts';
 import { formatProblem } from '../../../util/source-location.ts';
+import { entryLines, usernameProblem } from '../../../util/user-lines.ts';
 
 export interface UserEntry {
   readonly username: string;
@@ -38,26 +39,10 @@ export class UsersFileError extends Error {
 
 const GROUP = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** Why a username cannot be stored in a users file, or undefined when it can. */
-export function usernameProblem(name: string): string | undefined {
-  if (name === '') return 'is empty';
-  if (name.includes(':')) return 'contains ":", which separates the fields';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains a control character';
-  if (name.startsWith('#')) return 'starts with "#", which marks a comment';
-  if (Buffer.byteLength(name) > 256) return 'is longer than 256 bytes';
-  return undefined;
-}
-
 /** Parses a users file's text; throws UsersFileError at the first bad line. */
 export function parseUsersFile(text: string, file: string): Map<string, UserEntry> {
   const users = new Map<string, UserEntry>();
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  lines.forEach((raw, i) => {
-    const line = i + 1;
-    const content = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (content.trim() === '' || content.startsWith('#')) return;
+  for (const { line, content } of entryLines(text)) {
     const fields = content.split(':');
     if (fields.length < 2 || fields.length > 3) throw new UsersFileError(file, line, 'expected user:hash or user:hash:groups');
     const [username, hash, groupList] = fields as [string, string, string | undefined];
@@ -73,7 +58,7 @@ export function parseUsersFile(text: string, file: string): Map<string, UserEntr
     const first = users.get(username);
     if (first) throw new UsersFileError(file, line, `user ${shown} is already defined on line ${first.line}`);
     users.set(username, { username, hash, kind: kind.kind, groups, line });
-  });
+  }
   return users;
 }
 

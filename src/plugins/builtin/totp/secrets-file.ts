@@ -13,6 +13,7 @@
 import { constants, promises as fs, type Stats } from 'node:fs';
 import { ErrorCode, FlexscriptError } from '../../../errors.ts';
 import { formatProblem } from '../../../util/source-location.ts';
+import { entryLines, usernameProblem } from '../../../util/user-lines.ts';
 
 /** A problem with a secrets file, printed as `FILE:LINE: problem` (line 0: the file itself). */
 class SecretsFileError extends FlexscriptError {
@@ -24,36 +25,20 @@ class SecretsFileError extends FlexscriptError {
 const BASE32 = /^[A-Z2-7]{16,128}$/;
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
-/** Why a username cannot be stored in a secrets file, or undefined when it can. */
-export function secretUsernameProblem(name: string): string | undefined {
-  if (name === '') return 'is empty';
-  if (name.includes(':')) return 'contains ":", which separates the fields';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains a control character';
-  if (name.startsWith('#')) return 'starts with "#", which marks a comment';
-  if (Buffer.byteLength(name) > 256) return 'is longer than 256 bytes';
-  return undefined;
-}
-
 /** Parses a secrets file's text into user → base32 secret; throws SecretsFileError at the first bad line. */
 export function parseSecretsFile(text: string, file: string): Map<string, string> {
   const secrets = new Map<string, string>();
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  lines.forEach((raw, i) => {
-    const line = i + 1;
-    const content = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (content.trim() === '' || content.startsWith('#')) return;
+  for (const { line, content } of entryLines(text)) {
     const at = content.lastIndexOf(':');
     if (at < 0) throw new SecretsFileError(file, line, 'expected user:SECRET');
     const user = content.slice(0, at);
     const secret = content.slice(at + 1);
-    const bad = secretUsernameProblem(user);
+    const bad = usernameProblem(user);
     if (bad) throw new SecretsFileError(file, line, `the user name ${bad}`);
     if (!BASE32.test(secret)) throw new SecretsFileError(file, line, `user ${JSON.stringify(user)}: the secret is not 16 to 128 base32 characters (A-Z, 2-7)`);
     if (secrets.has(user)) throw new SecretsFileError(file, line, `user ${JSON.stringify(user)} is listed twice`);
     secrets.set(user, secret);
-  });
+  }
   return secrets;
 }
 

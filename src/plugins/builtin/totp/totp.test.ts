@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { createLogger } from '../../../logger.ts';
 import { parseEvent } from '../../../events/parse-event.ts';
 import type { EventSource, UserPassVerifyEvent } from '../../../events/event-map.ts';
-import type { AuthContext, Challenge, PluginInstance, Services } from '../../plugin-api.ts';
+import type { Challenge, PluginInstance, Services } from '../../plugin-api.ts';
+import { fakeAuthContext } from '../../../../test/support/fake-auth-context.ts';
 import { matchingStep, PERIOD_SECONDS, ReplayGuard, totpFor } from './codes.ts';
 import { parseSecretsFile, SecretsFile, secretsFileStatProblem } from './secrets-file.ts';
 import totp from './index.ts';
@@ -40,23 +41,16 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}) {
       source: o.source ?? 'management',
       env: { username, password, common_name: 'c', untrusted_ip: o.address ?? '198.51.100.7' },
     }) as UserPassVerifyEvent;
-    let denied: { reason: string; clientReason?: string } | undefined;
     const asked: Challenge[] = [];
-    const ctx = {
+    const { ctx, out } = fakeAuthContext({
       log,
-      signal: new AbortController().signal,
-      state: undefined,
-      deny: (reason: string, clientReason?: string) => (denied ??= { reason, clientReason }),
-      pending: () => undefined,
-      addGroups: () => undefined,
-      setUsername: () => undefined,
-      challenge: (c: Challenge) => {
+      challenge: (c) => {
         asked.push(c);
         return o.answer ? o.answer(c) : Promise.reject(new Error('challenge() cannot reach this client'));
       },
-    } as AuthContext;
+    });
     await plugin['user-pass-verify']!(event, ctx);
-    return { denied, asked };
+    return { denied: out.denied, asked };
   };
   return { dir, login, logged };
 }

@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { createLogger } from '../../../logger.ts';
 import { parseEvent } from '../../../events/parse-event.ts';
 import type { UserPassVerifyEvent } from '../../../events/event-map.ts';
-import type { AuthContext, LiveSession, PendingAuth, PluginInstance, Services } from '../../plugin-api.ts';
+import type { LiveSession, PendingAuth, PluginInstance, Services } from '../../plugin-api.ts';
+import { fakeAuthContext } from '../../../../test/support/fake-auth-context.ts';
 import { browserLogin, CHROMIUM, startBrowser, visit } from '../../../../test/support/browser.ts';
 import { freeLoopbackPort } from '../../../../test/support/free-port.ts';
 import { OIDC_CLIENT, startProvider } from '../../../../test/support/oidc-provider.ts';
@@ -64,22 +65,9 @@ async function setup(t: TestContext, options: Record<string, unknown> = {}) {
         ...(o.ivSso === '' ? {} : { IV_SSO: o.ivSso ?? 'openurl,webauth,crtext' }),
       },
     }) as UserPassVerifyEvent;
-    const out: { denied?: { reason: string; clientReason?: string }; groups: string[]; username?: string; pending?: PendingAuth } = { groups: [] };
     let sawPending!: (p: PendingAuth) => void;
     const pending = new Promise<PendingAuth>((r) => (sawPending = r));
-    const ctx = {
-      log: createLogger('silent'),
-      signal: new AbortController().signal,
-      state: undefined,
-      deny: (reason: string, clientReason?: string) => void (out.denied ??= { reason, ...(clientReason ? { clientReason } : {}) }),
-      pending: (p: PendingAuth) => {
-        out.pending = p;
-        sawPending(p);
-      },
-      challenge: async () => '',
-      addGroups: (...g: string[]) => void out.groups.push(...g),
-      setUsername: (u: string) => void (out.username = u),
-    } as AuthContext;
+    const { ctx, out } = fakeAuthContext({ challenge: async () => '', onPending: (p) => sawPending(p) });
     const done = Promise.resolve(plugin['user-pass-verify']!(event, ctx)).then(() => out);
     const url = pending.then((p) => {
       assert.match(p.extra, /^WEB_AUTH::http:\/\/127\.0\.0\.1:\d+\/vpn\/login\/[\w-]{22}$/);
