@@ -64,7 +64,8 @@ const DAEMON_ERROR_CODES = {
   },
   CONSOLE_SETUP: {
     code: 'FXS_CONSOLE_SETUP',
-    meaning: 'flexscript console cannot start: its users file, audit log, TLS files, store or listen address is missing, unreadable or malformed',
+    meaning:
+      'flexscript console cannot start: its users file, OIDC client secret file, audit log, TLS files, store or listen address is missing, unreadable or malformed',
   },
 } as const satisfies Readonly<Record<string, ErrorCodeInfo>>;
 

@@ -4,7 +4,7 @@
  * the root config and the sudoers drop-in. Each problem must be found, as one line.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -694,4 +694,69 @@ test('totp mode dynamic in hook mode needs user-pass-verify in ask mode and the 
   // without OpenVPN's config, mode dynamic in hook mode is no problem of its own
   s.writeConfig([...hook, ...totp('dynamic')]);
   assert.deepEqual(hookLines((await runChecks(s.config)).problems), []);
+});
+
+test("flexscript check reads the console's section: the users file, the audit log's folder, and a real provider's discovery (reported); broken ones fail at FILE:LINE", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxs-check-console-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { startProvider } = await import('./support/oidc-provider.ts');
+  const provider = await startProvider(t, { redirectUris: ['http://127.0.0.1:8080/login/oidc/callback'], users: {} });
+  const users = join(dir, 'console-users');
+  writeFileSync(users, 'olga:$2y$10$abcdefghijklmnopqrstuuCZ2Ks1Xk0rPYxYl5Aqi0rF3dsfoWRf.:operator\n', { mode: 0o640 });
+  const config = join(dir, 'flexscript.yaml');
+  const write = (auditDir: string) =>
+    writeFileSync(
+      config,
+      [
+        'instance: office',
+        'management:',
+        '  instances:',
+        '    - name: office',
+        `      socket: ${join(dir, 'management.sock')}`,
+        'console:',
+        '  auth:',
+        `    users-file: ${users}`,
+        '    oidc:',
+        `      issuer: ${provider.issuer}`,
+        '      client-id: console',
+        '      redirect-url: http://127.0.0.1:8080/login/oidc/callback',
+        '      roles: { operator: [vpn-ops] }',
+        `  audit-log: ${join(auditDir, 'audit.jsonl')}`,
+        '',
+      ].join('\n'),
+    );
+  // spawned, not spawnSync: the provider answers from this process
+  const run = (): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [FLEXSCRIPT, 'check', '--config', config]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.once('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  write(dir);
+  const ok = await run();
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(
+    ok.stdout,
+    new RegExp(`^console: OpenID Connect provider ${provider.issuer} answers \\(authorization endpoint ${provider.issuer}/auth\\)$`, 'm'),
+  );
+  assert.match(ok.stdout, /checked: config, plugins, sockets, console\n$/);
+
+  writeFileSync(users, 'olga:not-a-hash:operator\n');
+  write(join(dir, 'missing'));
+  await provider.stop();
+  const bad = await run();
+  assert.equal(bad.status, 3, bad.stdout);
+  const lines = bad.stderr.trim().split('\n');
+  assert.equal(lines.length, 3, bad.stderr);
+  assert.match(lines[0]!, new RegExp(`^${users}:1: .*; fix the line \\(name:hash:role`));
+  assert.match(lines[1]!, new RegExp(`^${config}:14: console\\.audit-log: ${dir}/missing does not exist`));
+  assert.match(
+    lines[2]!,
+    new RegExp(
+      `^${config}:10: console\\.auth\\.oidc\\.issuer: the provider's discovery document \\(${provider.issuer}/\\.well-known/openid-configuration\\) cannot be fetched`,
+    ),
+  );
 });

@@ -4,7 +4,7 @@
  * plugins; the sockets and runtime directory (reachable only by OpenVPN's user and group); with
  * `--openvpn-config`, the lines the chosen mode needs in OpenVPN's server config; with `root:`,
  * the root config, whether root may trust it, and the sudoers drop-in; the systemd units OpenVPN
- * and the daemon run under (check-units.ts). Every problem is one
+ * and the daemon run under (check-units.ts); the console's files and provider (check-console.ts). Every problem is one
  * line saying where, what, and how to fix it; any problem means exit 1. Warnings (things that
  * work but cost or surprise) are printed too and do not change the exit code.
  */
@@ -761,17 +761,21 @@ export async function runChecks(file: string, options: CheckOptions = {}): Promi
   checkUsersFiles(loaded, daemonUser, f);
   checkManagementSocketDirs(loaded, f);
   await checkRoot(loaded, options, daemonUser, f);
+  // the console's provider client loads only for a config with a console
+  if (config.console) await (await import('./check-console.ts')).checkConsole(loaded, f, found);
   return { ...f, plugins, found };
 }
 
 export async function checkCommand(file: string, options: CheckOptions & { readonly json?: boolean } = {}): Promise<number> {
   const result = await runChecks(file, options);
+  const config = result.plugins && (await loadConfig(file).catch(() => undefined))?.config;
   const checked = [
     'config',
     'plugins',
     'sockets',
     ...(options.openvpnConfig ? ['OpenVPN config'] : []),
-    ...(result.plugins && (await loadConfig(file).catch(() => undefined))?.config.root ? ['root stage', 'sudoers'] : []),
+    ...(config?.root ? ['root stage', 'sudoers'] : []),
+    ...(config?.console ? ['console'] : []),
   ];
   const ok = result.problems.length === 0;
   if (options.json) {

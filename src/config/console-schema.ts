@@ -10,6 +10,59 @@ import { duration } from '../util/duration.ts';
 
 const absolutePath = z.string().startsWith('/', 'must be an absolute path');
 
+/** http:// only on this host (a local test provider, a console reached on loopback); anything else https. */
+export function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const httpsUrl = (what: string) =>
+  z
+    .string()
+    .url()
+    .refine((u) => {
+      const url = new URL(u);
+      return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
+    }, `${what} must be https:// (http:// only on this host, 127.0.0.1 or localhost)`);
+
+/** The path the console serves the provider's redirect on; a reverse proxy may put a prefix before it. */
+const OIDC_CALLBACK_PATH = '/login/oidc/callback';
+
+const groupNames = z.array(z.string().min(1).max(256)).max(256).default([]);
+
+/** Logging in through an OpenID Connect provider; the groups claim decides the role. */
+const oidcSchema = z
+  .object({
+    /** The provider's issuer URL; its discovery document is at ISSUER/.well-known/openid-configuration. */
+    issuer: httpsUrl('issuer'),
+    'client-id': z.string().min(1).max(256),
+    /** A file holding the client secret (first line); without it the client is public (PKCE only). */
+    'client-secret-file': absolutePath.optional(),
+    /** The console's callback as browsers reach it, registered at the provider: https://HOST/login/oidc/callback. */
+    'redirect-url': httpsUrl('redirect-url').refine(
+      (u) => new URL(u).pathname.endsWith(OIDC_CALLBACK_PATH) && new URL(u).search === '',
+      `redirect-url must end with ${OIDC_CALLBACK_PATH} (the console's callback), without a query`,
+    ),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes'))
+      .min(1)
+      .max(32)
+      .refine((s) => s.includes('openid'), 'scopes must include openid')
+      .default(['openid', 'profile']),
+    /** The claim that names the console user (shown and audited); `sub` when the claim is missing. */
+    'username-claim': z.string().min(1).max(64).default('preferred_username'),
+    /** The claim listing the user's groups (or roles). */
+    'groups-claim': z.string().min(1).max(64).default('groups'),
+    /** Which groups make an operator and which a viewer; anyone in neither is refused. */
+    roles: z
+      .object({ operator: groupNames, viewer: groupNames })
+      .strict()
+      .refine((r) => r.operator.length + r.viewer.length > 0, 'name at least one group under operator or viewer'),
+    /** Each request to the provider (discovery, code exchange, keys). */
+    timeout: duration.default(10_000),
+  })
+  .strict();
+
 /** `HOST:PORT` or `[IPv6]:PORT`. */
 const listenAddress = z.string().superRefine((s, ctx) => {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
@@ -30,13 +83,15 @@ export const consoleConfigSchema = z
      * the client address for the login limits and the audit log, https for Secure cookies.
      */
     'trusted-proxies': z.array(z.string().refine((a) => isIP(a) !== 0, 'not an IP address')).default([]),
-    /** Who may log in. `users-file` today; a `web-login` provider may join it. */
+    /** Who may log in: a users file, an OpenID Connect provider, or both (the login page offers both). */
     auth: z
       .object({
         /** `name:hash:role` lines (role viewer or operator), hashes as password-auth's (`flexscript passwd`). */
-        'users-file': absolutePath,
+        'users-file': absolutePath.optional(),
+        oidc: oidcSchema.optional(),
       })
-      .strict(),
+      .strict()
+      .refine((a) => a['users-file'] !== undefined || a.oidc !== undefined, 'give users-file, oidc or both'),
     /** Every login, failed login and action, one JSON line each (created with mode 0640). */
     'audit-log': absolutePath,
     /** A login lasts this long without use. */
@@ -45,3 +100,4 @@ export const consoleConfigSchema = z
   .strict();
 
 export type ConsoleConfig = z.output<typeof consoleConfigSchema>;
+export type ConsoleOidcConfig = z.output<typeof oidcSchema>;

@@ -11,6 +11,7 @@ import { clientAddress, CONTENT_SECURITY_POLICY, createConsoleApp, parseWhen } f
 import { parseConsoleUsers } from './console-users.ts';
 import { csvCell } from './csv.ts';
 import type { ControlSession, DaemonLink, Health } from './daemon-link.ts';
+import { OidcLogin } from './oidc-login.ts';
 
 const log = createLogger('silent');
 const XSS = '<img src=x onerror="globalThis.pwned=1">';
@@ -20,7 +21,10 @@ const PEER = { incoming: { socket: { remoteAddress: '192.0.2.10' } } };
 let hashes: Promise<Record<string, string>> | undefined;
 const users = () => (hashes ??= Promise.all([hashPassword('viewer-pw'), hashPassword('operator-pw')]).then(([v, o]) => ({ v: v!, o: o! })));
 
-async function setup(t: TestContext, o: { live?: ControlSession[]; trustedProxies?: string[]; killAllowed?: boolean } = {}) {
+async function setup(
+  t: TestContext,
+  o: { live?: ControlSession[]; trustedProxies?: string[]; killAllowed?: boolean; oidc?: OidcLogin; noUsers?: boolean } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-console-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const store = new SqliteStore(join(dir, 'store.db'));
@@ -65,12 +69,17 @@ async function setup(t: TestContext, o: { live?: ControlSession[]; trustedProxie
   const app = createConsoleApp({
     daemon,
     store,
-    users: {
-      verify: async (name, pw) => {
-        const u = table.get(name);
-        return u && (await verifyPassword(u.hash, pw)) ? u.role : undefined;
-      },
-    },
+    ...(o.noUsers
+      ? {}
+      : {
+          users: {
+            verify: async (name: string, pw: string) => {
+              const u = table.get(name);
+              return u && (await verifyPassword(u.hash, pw)) ? u.role : undefined;
+            },
+          },
+        }),
+    ...(o.oidc ? { oidc: o.oidc } : {}),
     audit: { write: async (e) => void audit.push(e) },
     log,
     trustedProxies: o.trustedProxies ?? [],
@@ -267,4 +276,121 @@ test('times: relative, ISO (UTC unless a zone is given), empty, and a clear erro
   assert.equal(parseWhen('2026-11-30T10:00', now), Date.UTC(2026, 10, 30, 10));
   assert.equal(parseWhen('', now), undefined);
   assert.throws(() => parseWhen('yesterday', now), /not a time/);
+});
+
+/** A provider login whose code exchange answers with the claims given for the code. */
+function providerLogin(claimsByCode: Record<string, Record<string, unknown>>, up = true): OidcLogin {
+  return new OidcLogin({
+    provider: {
+      issuer: 'https://idp.example',
+      authorizationUrl: async (login) => {
+        if (!up) throw new Error('connect ECONNREFUSED');
+        return new URL(`https://idp.example/auth?state=${login.state}`);
+      },
+      exchange: async (query) => {
+        const claims = claimsByCode[query.get('code') ?? ''];
+        if (!claims) throw new Error('invalid_grant');
+        return claims;
+      },
+    },
+    rules: { usernameClaim: 'preferred_username', groupsClaim: 'groups', roles: { operator: ['ops'], viewer: ['view'] } },
+    ttlMs: 600_000,
+  });
+}
+
+test('provider login: the same Strict session with the role, audited with the subject; a user in no group, a replay and a foreign browser are refused and counted', async (t) => {
+  const oidc = providerLogin({
+    op: { sub: 'sub-ann', preferred_username: 'ann', groups: ['ops'] },
+    view: { sub: 'sub-vic', preferred_username: 'vic', groups: ['view'] },
+    none: { sub: 'sub-bo', preferred_username: 'bo', groups: ['staff'] },
+  });
+  const c = await setup(t, { oidc });
+  const page = await (await c.request('/login')).text();
+  assert.match(page, /name="password"/, 'the password form');
+  assert.match(page, /<a id="oidc-login" class="button" href="\/login\/oidc">Log in through idp\.example<\/a>/, 'and the provider');
+  /** The link, the provider's redirect back with `code`; the answer and the cookies. */
+  const through = async (code: string) => {
+    const start = await c.request('/login/oidc');
+    assert.equal(start.status, 303);
+    const to = new URL(start.headers.get('location')!);
+    assert.equal(to.origin, 'https://idp.example');
+    const bind = start.headers.get('set-cookie') ?? '';
+    assert.match(bind, /fxs_oidc=[A-Za-z0-9_-]{43}; Max-Age=600; Path=\/login\/oidc; HttpOnly; SameSite=Lax/);
+    const browser = /fxs_oidc=([^;]+)/.exec(bind)![1]!;
+    const back = `/login/oidc/callback?code=${code}&state=${to.searchParams.get('state')}`;
+    const r = await c.request(back, { headers: { cookie: `fxs_oidc=${browser}` } });
+    return { r, back, browser };
+  };
+
+  const op = await through('op');
+  assert.equal(op.r.status, 200);
+  assert.match(await op.r.text(), /<meta http-equiv="refresh" content="0;url=\/">/);
+  const cookies = op.r.headers.get('set-cookie') ?? '';
+  assert.match(cookies, /fxs_console=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict/);
+  const session = /fxs_console=([^;]+)/.exec(cookies)![1]!;
+  const live = await (await c.request('/', { headers: { cookie: `fxs_console=${session}` } })).text();
+  assert.match(live, /ann \(operator\)/);
+  assert.match(live, /form method="post" action="\/kill"/, 'an operator has the button');
+  assert.deepEqual(c.audit.at(-1), {
+    action: 'login',
+    method: 'oidc',
+    issuer: 'https://idp.example',
+    user: 'ann',
+    role: 'operator',
+    subject: 'sub-ann',
+    from: '192.0.2.10',
+  });
+
+  const view = await through('view');
+  const viewSession = /fxs_console=([^;]+)/.exec(view.r.headers.get('set-cookie') ?? '')![1]!;
+  const viewPage = await (await c.request('/', { headers: { cookie: `fxs_console=${viewSession}` } })).text();
+  assert.match(viewPage, /vic \(viewer\)/);
+  assert.doesNotMatch(viewPage, /action="\/kill"/);
+
+  const none = await through('none');
+  assert.equal(none.r.status, 403);
+  assert.match(await none.r.text(), /signed in at the identity provider as bo, but that account is in none of the groups that may use this console/);
+  assert.doesNotMatch(none.r.headers.get('set-cookie') ?? '', /fxs_console=[A-Za-z0-9]/);
+  assert.deepEqual(c.audit.at(-1), {
+    action: 'login-failed',
+    method: 'oidc',
+    issuer: 'https://idp.example',
+    user: 'bo',
+    subject: 'sub-bo',
+    reason: 'bo is in none of the groups that may use this console',
+    from: '192.0.2.10',
+  });
+
+  const replay = await c.request(op.back, { headers: { cookie: `fxs_oidc=${op.browser}` } });
+  assert.equal(replay.status, 400);
+  assert.match(await replay.text(), /already completed \(a replayed callback\)/);
+  assert.doesNotMatch(replay.headers.get('set-cookie') ?? '', /fxs_console=[A-Za-z0-9]/);
+
+  // the right state in a browser without the cookie (a link sent to someone else)
+  const start = await c.request('/login/oidc');
+  const state = new URL(start.headers.get('location')!).searchParams.get('state');
+  const foreign = await c.request(`/login/oidc/callback?code=op&state=${state}`);
+  assert.equal(foreign.status, 400);
+  assert.match(await foreign.text(), /another browser/);
+
+  // failures count against the address: after five, even a good login waits
+  await through('none');
+  await through('none');
+  const locked = await c.request('/login/oidc');
+  assert.equal(locked.status, 429);
+  assert.ok(Number(locked.headers.get('retry-after')) > 0);
+  assert.equal(c.audit.at(-1)?.action, 'login-locked');
+});
+
+test('provider login only (no users file): no password form, a password POST is refused; a provider that is down is a clear page', async (t) => {
+  const c = await setup(t, { oidc: providerLogin({}, false), noUsers: true });
+  const page = await (await c.request('/login')).text();
+  assert.doesNotMatch(page, /name="password"/);
+  assert.match(page, /id="oidc-login"/);
+  assert.equal((await c.login('olga', 'operator-pw')).status, 404);
+  const down = await c.request('/login/oidc');
+  assert.equal(down.status, 502);
+  assert.match(await down.text(), /The identity provider is unreachable \(connect ECONNREFUSED\)/);
+  const none = await setup(t);
+  assert.equal((await none.request('/login/oidc')).status, 404, 'no provider configured');
 });

@@ -1,10 +1,11 @@
 /**
  * @module console-app
- * The console's routes (a Hono app, so tests call it without a socket): logging in and out, the
- * pages, the live rows and their server-sent events, CSV export and the one action, disconnecting
- * a client. Security in one place: strict headers on every answer, a session cookie, a CSRF
- * token checked on every POST, rate-limited logins, the operator role for kills, and an audit
- * line for every login, failure and action.
+ * The console's routes (a Hono app, so tests call it without a socket): logging in (a users
+ * file's password, an OpenID Connect provider, or both) and out, the pages, the live rows and
+ * their server-sent events, CSV export and the one action, disconnecting a client. Security in
+ * one place: strict headers on every answer, a session cookie, a CSRF token checked on every
+ * POST, rate-limited logins, the operator role for kills, and an audit line for every login,
+ * failure and action.
  */
 import { isIP } from 'node:net';
 import { Hono, type Context } from 'hono';
@@ -21,9 +22,23 @@ import type { Role } from './console-users.ts';
 import { csvLine } from './csv.ts';
 import type { ControlSession, DaemonLink } from './daemon-link.ts';
 import type { LiveFeed } from './live-feed.ts';
+import type { OidcLogin } from './oidc-login.ts';
 import { CONSOLE_CSS, CONSOLE_SCRIPT } from './static-assets.ts';
 import { firewallSetsOf, sessionLimitOf } from './user-facts.ts';
-import { bytes, denialsPage, errorPage, healthPage, historyPage, type HistoryFilter, livePage, liveRows, loginPage, userPage, type Viewer } from './views.ts';
+import {
+  bytes,
+  continuePage,
+  denialsPage,
+  errorPage,
+  healthPage,
+  historyPage,
+  type HistoryFilter,
+  livePage,
+  liveRows,
+  loginPage,
+  userPage,
+  type Viewer,
+} from './views.ts';
 import { newToken, sameToken, type WebSession, WebSessions } from './web-sessions.ts';
 
 export interface ConsoleDeps {
@@ -32,7 +47,10 @@ export interface ConsoleDeps {
   readonly feed?: LiveFeed;
   /** The store, opened read-only; absent without a store: section. */
   readonly store?: Store;
-  readonly users: { verify(name: string, password: string): Promise<Role | undefined> };
+  /** The users file; absent when only a provider logs operators in. */
+  readonly users?: { verify(name: string, password: string): Promise<Role | undefined> };
+  /** Logging in through an OpenID Connect provider, when configured. */
+  readonly oidc?: OidcLogin;
   readonly audit: { write(entry: AuditEntry): Promise<void> };
   readonly log: Logger;
   /** Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed. */
@@ -47,6 +65,8 @@ export interface ConsoleDeps {
 
 const SESSION_COOKIE = 'fxs_console';
 const LOGIN_COOKIE = 'fxs_login';
+/** Ties the provider's redirect to the browser that started the login. */
+const OIDC_COOKIE = 'fxs_oidc';
 const MAX_FORM_BYTES = 16 * 1024;
 const MAX_ROWS = 5000;
 
@@ -124,13 +144,14 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     return Object.fromEntries(Object.entries(body).map(([k, v]) => [k, typeof v === 'string' ? v : '']));
   };
 
-  const loginForm = (c: Context<Env>, status: 200 | 401 | 403 | 429, problem?: string) => {
+  const loginWays = { password: deps.users !== undefined, ...(deps.oidc ? { provider: new URL(deps.oidc.issuer).host } : {}) };
+  const loginForm = (c: Context<Env>, status: 200 | 400 | 401 | 403 | 404 | 429 | 502, problem?: string) => {
     // one token per browser until it logs in: a second login page (another tab, a redirect of
     // a background request) must not invalidate the form already shown
     const kept = getCookie(c, LOGIN_COOKIE);
     const token = kept !== undefined && /^[A-Za-z0-9_-]{43}$/.test(kept) ? kept : newToken();
     setCookie(c, LOGIN_COOKIE, token, { ...cookieOptions(c), maxAge: 3600 });
-    return c.html(loginPage(token, problem), status);
+    return c.html(loginPage(token, loginWays, problem), status);
   };
 
   app.get('/login', (c) => loginForm(c, 200));
@@ -150,19 +171,89 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
       c.header('Retry-After', String(Math.ceil(lock.retryAfterMs / 1000)));
       return loginForm(c, 429, `Too many failed logins; try again in ${Math.ceil(lock.retryAfterMs / 1000)} s.`);
     }
+    if (!deps.users) return loginForm(c, 404, 'This console has no users file: log in through the identity provider.');
     const role = await deps.users.verify(user, password);
     if (!role) {
       byUser.failure(user);
       byAddress.failure(addressKey(from));
-      await audit(c, { action: 'login-failed', user });
+      await audit(c, { action: 'login-failed', method: 'password', user });
       return loginForm(c, 401, 'Wrong user or password.');
     }
     byUser.success(user);
     byAddress.success(addressKey(from));
-    await audit(c, { action: 'login', user, role });
+    await audit(c, { action: 'login', method: 'password', user, role });
     deleteCookie(c, LOGIN_COOKIE, { path: '/' });
     setCookie(c, SESSION_COOKIE, sessions.start(user, role), cookieOptions(c));
     return c.redirect('/', 303);
+  });
+
+  /** The address is locked out after too many failed logins (either way). */
+  const lockedOut = async (c: Context<Env>) => {
+    const lock = byAddress.check(addressKey(c.get('from')));
+    if (!lock.locked) return undefined;
+    const s = Math.ceil(lock.retryAfterMs / 1000);
+    await audit(c, { action: 'login-locked', method: 'oidc', retryAfterS: s });
+    c.header('Retry-After', String(s));
+    return loginForm(c, 429, `Too many failed logins; try again in ${s} s.`);
+  };
+
+  // logging in through the provider: a link (no form: CSP's form-action would stop the redirect to the provider)
+  app.get('/login/oidc', async (c) => {
+    const oidc = deps.oidc;
+    if (!oidc) return loginForm(c, 404, 'This console has no identity provider configured.');
+    const locked = await lockedOut(c);
+    if (locked) return locked;
+    let started: { url: string; browser: string };
+    try {
+      started = await oidc.start();
+    } catch (err) {
+      deps.log.warn({ issuer: oidc.issuer, err: errorMessage(err) }, 'identity provider unreachable');
+      const other = deps.users ? ' or log in with a password' : '';
+      return loginForm(c, 502, `The identity provider is unreachable (${errorMessage(err)}); try again later${other}.`);
+    }
+    // Lax: the provider's redirect back is a cross-site navigation, which Strict cookies do not follow
+    setCookie(c, OIDC_COOKIE, started.browser, {
+      httpOnly: true,
+      secure: c.get('https'),
+      sameSite: 'Lax',
+      path: '/login/oidc',
+      maxAge: Math.ceil(oidc.ttlMs / 1000),
+    });
+    return c.redirect(started.url, 303);
+  });
+
+  app.get('/login/oidc/callback', async (c) => {
+    const oidc = deps.oidc;
+    if (!oidc) return loginForm(c, 404, 'This console has no identity provider configured.');
+    const locked = await lockedOut(c);
+    if (locked) return locked;
+    const browser = getCookie(c, OIDC_COOKIE);
+    deleteCookie(c, OIDC_COOKIE, { path: '/login/oidc' });
+    const outcome = await oidc.finish(new URL(c.req.url).searchParams, browser);
+    if (!outcome.ok) {
+      // a provider that failed is no one's fault; anything else counts against the address
+      if (outcome.status !== 502) byAddress.failure(addressKey(c.get('from')));
+      await audit(c, {
+        action: 'login-failed',
+        method: 'oidc',
+        issuer: oidc.issuer,
+        ...(outcome.user === undefined ? {} : { user: outcome.user }),
+        ...(outcome.subject === undefined ? {} : { subject: outcome.subject }),
+        reason: outcome.reason,
+      });
+      const text =
+        outcome.user !== undefined && outcome.status === 403
+          ? `You signed in at the identity provider as ${outcome.user}, but that account is in none of the groups that may use this console. Ask for the operator or viewer group, then log in again.`
+          : `The login through the identity provider failed: ${outcome.reason}.`;
+      return loginForm(c, outcome.status, text);
+    }
+    byAddress.success(addressKey(c.get('from')));
+    await audit(c, { action: 'login', method: 'oidc', issuer: oidc.issuer, user: outcome.user, role: outcome.role, subject: outcome.subject });
+    deleteCookie(c, LOGIN_COOKIE, { path: '/' });
+    setCookie(c, SESSION_COOKIE, sessions.start(outcome.user, outcome.role), cookieOptions(c));
+    // a page, not a redirect: the way here began at the provider (cross-site), and a redirect
+    // in that chain would not carry the new SameSite=Strict cookie
+    return c.html(continuePage(outcome.user));
   });
 
   // everything below needs a session

@@ -9,7 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Config } from '../config/config-schema.ts';
-import type { ConsoleConfig } from '../config/console-schema.ts';
+import type { ConsoleConfig, ConsoleOidcConfig } from '../config/console-schema.ts';
 import { ConfigError, ErrorCode, FlexscriptError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { openStore } from '../store/open-store.ts';
@@ -19,6 +19,18 @@ import { createConsoleApp } from './console-app.ts';
 import { ConsoleUsers } from './console-users.ts';
 import { controlSocketLink } from './daemon-link.ts';
 import { LiveFeed } from './live-feed.ts';
+import { OidcLogin } from './oidc-login.ts';
+import { providerOf } from './oidc-provider.ts';
+
+/** The provider login of the config; the client secret is read now, so a missing file fails at start. */
+function oidcLogin(o: ConsoleOidcConfig): OidcLogin {
+  return new OidcLogin({
+    provider: providerOf(o),
+    rules: { usernameClaim: o['username-claim'], groupsClaim: o['groups-claim'], roles: o.roles },
+    // the time at the provider: a person typing a password, perhaps a second factor
+    ttlMs: 10 * 60_000,
+  });
+}
 
 export interface ConsoleOverrides {
   /** HOST:PORT instead of console.listen. */
@@ -50,7 +62,9 @@ async function openReadOnlyStore(config: Config, log: Logger): Promise<Store | u
 export async function startConsole(file: string, config: Config, overrides: ConsoleOverrides, log: Logger): Promise<RunningConsole> {
   const section: ConsoleConfig | undefined = config.console;
   if (!section)
-    throw new ConfigError([{ file, line: 1, field: 'console', problem: 'missing: flexscript console needs a console: section (auth.users-file, audit-log)' }]);
+    throw new ConfigError([
+      { file, line: 1, field: 'console', problem: 'missing: flexscript console needs a console: section (auth.users-file or auth.oidc, audit-log)' },
+    ]);
   if ((overrides.tlsCert === undefined) !== (overrides.tlsKey === undefined))
     throw new FlexscriptError(ErrorCode.CONSOLE_SETUP, 'give --tls-cert and --tls-key together');
   const tlsFiles = overrides.tlsCert ? { cert: overrides.tlsCert, key: overrides.tlsKey! } : section.tls;
@@ -68,7 +82,10 @@ export async function startConsole(file: string, config: Config, overrides: Cons
       throw new FlexscriptError(ErrorCode.CONSOLE_SETUP, `${what}: ${(err as Error).message}`, { cause: err });
     }
   };
-  const users = await setup(`the users file ${section.auth['users-file']}`, () => ConsoleUsers.open(section.auth['users-file']));
+  const usersFile = section.auth['users-file'];
+  const users = usersFile === undefined ? undefined : await setup(`the users file ${usersFile}`, () => ConsoleUsers.open(usersFile));
+  const oidcSection = section.auth.oidc;
+  const oidc = oidcSection && (await setup('auth.oidc', async () => oidcLogin(oidcSection)));
   const audit = await setup(`the audit log ${section['audit-log']}`, () => AuditLog.open(section['audit-log']));
   const store = await setup('the store', () => openReadOnlyStore(config, log));
   const daemon = config.control ? controlSocketLink(config.control.socket) : undefined;
@@ -78,6 +95,7 @@ export async function startConsole(file: string, config: Config, overrides: Cons
     feed,
     store,
     users,
+    oidc,
     audit,
     log,
     trustedProxies: section['trusted-proxies'],

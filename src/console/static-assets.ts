@@ -73,6 +73,7 @@ td.name { white-space: pre-wrap; word-break: break-all; max-width: 24em; }
 .problem { background: #fbeeee; border: 1px solid #c99; padding: .4em .6em; }
 form.filters label, form.login label { display: inline-block; margin: 0 .8em .4em 0; }
 form.kill input { width: 9em; }
+p.sso a.button { display: inline-block; padding: .4em .9em; border: 1px solid #1f3b57; border-radius: 3px; color: #1f3b57; text-decoration: none; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: .3em 1em; }
 dl.facts dt { font-weight: bold; }
 figure.chart { display: inline-block; margin: 0 2em 1em 0; }

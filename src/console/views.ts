@@ -66,18 +66,46 @@ ${body}
 </html>`;
 }
 
-export function loginPage(csrf: string, problem?: string): Html {
+/** How operators may log in: the users file's form, an identity provider's link (its host shown), or both. */
+export interface LoginWays {
+  readonly password: boolean;
+  readonly provider?: string;
+}
+
+export function loginPage(csrf: string, ways: LoginWays, problem?: string): Html {
   return layout(
     'Log in',
     undefined,
-    html`<form method="post" action="/login" class="login">
+    html`${
+      ways.password
+        ? html`<form method="post" action="/login" class="login">
   <input type="hidden" name="_csrf" value="${csrf}">
   <label>User <input name="user" autocomplete="username" required></label>
   <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
   <button>Log in</button>
-</form>`,
+</form>`
+        : ''
+    }${ways.provider === undefined ? '' : html`<p class="sso"><a id="oidc-login" class="button" href="/login/oidc">Log in through ${ways.provider}</a></p>`}`,
     problem,
   );
+}
+
+/** After a provider login: the browser goes on to the live page from here (a same-site step). */
+export function continuePage(user: string): Html {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="0;url=/">
+<title>Logged in · flexscript console</title>
+<link rel="stylesheet" href="/static/console.css">
+</head>
+<body>
+<main>
+<p id="continue">Logged in as ${user}. <a href="/">Continue to the console</a></p>
+</main>
+</body>
+</html>`;
 }
 
 /** The rows of the live table; also what the page's script fetches to update it. */
