@@ -68,6 +68,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
     assert.equal(result.checkpoints.length, 1);
     assert.equal(result.checkpoints[0]!.sessions, 300);
     assert.ok(result.checkpoints[0]!.rssMB > result.baselineRssMB * 0.5 && result.baselineRssMB > 0);
+    assert.ok(result.checkpoints[0]!.idleRssMB > result.baselineRssMB * 0.5, 'the idle RSS is read at the checkpoint too');
     assert.match(formatFleet(result), /nothing lost$/);
     assert.ok(lines.some((l) => l.startsWith('fleet: 300 live: daemon RSS')));
   });

@@ -48,11 +48,16 @@ const numbers = (row: Record<string, unknown>): RecordCounts => ({
 
 export async function openFleetStore(
   kind: 'sqlite' | 'postgres',
-  o: { readonly pool: number; readonly track: (step: () => unknown) => void },
+  o: {
+    readonly pool: number;
+    readonly track: (step: () => unknown) => void;
+    /** A synchronous clean-up step, run also when the benchmark is stopped by a signal. */
+    readonly sync: (step: () => void) => void;
+  },
 ): Promise<FleetStore> {
   if (kind === 'sqlite') {
     const dir = ownedDir(mkdtempSync(join(tmpdir(), 'flexscript-fleet-db-')));
-    if (!process.env.FXS_KEEP) o.track(() => rmSync(dir, { recursive: true, force: true }));
+    if (!process.env.FXS_KEEP) o.sync(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'accounting.db');
     return {
       yaml: `store:\n  sqlite: ${file}`,

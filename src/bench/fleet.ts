@@ -5,7 +5,9 @@
  * OpenVPN processes on one machine can make. Phases: a ramp to N live sessions (pausing at
  * 1,000, 10,000 and 100,000 to read the daemon's memory once it is idle), a round of
  * renegotiations (REAUTH), a reconnect storm (a share of the clients leave and come back at
- * once), then every client leaves. Reported per phase: connects per second, decision time
+ * once), then every client leaves. Memory is read twice at each pause: as soon as the daemon has
+ * settled, and once it is idle (after the trim that gives a storm's heap back, heap-trim.ts), the
+ * second also before the first connect. Reported per phase: connects per second, decision time
  * (CONNECT written to the answer read) p50/p99, and the store's round trips per connect (the
  * daemon's `flexscript_store_round_trips_total`); and at the end, that nothing was lost: every
  * accepted connect has its record in the store, opened and closed with its bytes.
@@ -18,6 +20,7 @@ import { join } from 'node:path';
 import { ownedDir, RUN_AS, startDaemon, writeConfig, type DaemonHandle } from '../lab/daemon-process.ts';
 import { examplePluginsYaml } from '../lab/example-plugins.ts';
 import { waitFor } from '../lab/wait.ts';
+import { HEAP_TRIM_INTERVAL_MS } from '../daemon/heap-trim.ts';
 import { createBenchEnv, staffSetSize, type BenchEnv } from './bench-env.ts';
 import { cpuSeconds } from './process-stats.ts';
 import { FleetInstance, type ConnectOutcome } from './fleet-instance.ts';
@@ -75,6 +78,10 @@ interface FleetCheckpoint {
   readonly heapUsedMB: number;
   /** (RSS now − RSS with no session) / sessions. */
   readonly bytesPerSession: number;
+  /** RSS once the daemon has been idle long enough to give back what the ramp made V8 take. */
+  readonly idleRssMB: number;
+  /** (idle RSS now − idle RSS with no session) / sessions. */
+  readonly idleBytesPerSession: number;
   /** Of the ramp's segment that ended here. */
   readonly connectsPerSecond: number;
 }
@@ -87,10 +94,13 @@ export interface FleetResult {
   readonly pipeline: string;
   readonly phases: FleetPhase[];
   readonly checkpoints: FleetCheckpoint[];
+  /** RSS with no session, once idle (before the first connect). */
   readonly baselineRssMB: number;
   readonly peakRssMB?: number;
   /** Extra bytes per live session from the first checkpoint to the last. */
   readonly marginalBytesPerSession?: number;
+  /** The same, idle RSS to idle RSS. */
+  readonly marginalIdleBytesPerSession?: number;
   readonly daemonCpuSeconds: number;
   /** Nothing lost: records in the store for the connects the daemon accepted, and how they ended. */
   readonly checks: RecordCounts & {
@@ -126,6 +136,26 @@ function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
 }
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/**
+ * The daemon's RSS once it is idle: read every second until it has not fallen by more than
+ * 1 MiB for four trim periods (its heap trim runs after two quiet periods), at most a minute.
+ */
+async function idleRss(pid: number): Promise<number> {
+  const start = performance.now();
+  let low = procStatus(pid, 'VmRSS') ?? 0;
+  let rss = low;
+  let since = start;
+  while (performance.now() - since < 4 * HEAP_TRIM_INTERVAL_MS && performance.now() - start < 60_000) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    rss = procStatus(pid, 'VmRSS') ?? 0;
+    if (rss < low - 1024 * 1024) {
+      low = rss;
+      since = performance.now();
+    }
+  }
+  return rss;
+}
 
 /** The daemon's metrics over its unix socket: the sum of one metric's samples. */
 function scrape(socket: string): Promise<string> {
@@ -209,7 +239,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const env = o.firewall ? await createBenchEnv({ vpnNetworks: Array.from({ length: k }, (_, i) => `10.${100 + i}.0.0/16`) }) : undefined;
     if (env) sync(() => env.close());
     if (env?.noFirewall) throw new Error(`the firewall cannot run here: ${env.noFirewall}`);
-    const store: FleetStore = await openFleetStore(storeKind, { pool: o.pgPool ?? 16, track });
+    const store: FleetStore = await openFleetStore(storeKind, { pool: o.pgPool ?? 16, track, sync });
     const instances = Array.from(
       { length: k },
       (_, i) => new FleetInstance({ name: `vpn${i + 1}`, socket: join(dir, `vpn${i + 1}.sock`), pid: 40_000 + i, pool: `10.${100 + i}`, owner: RUN_AS }),
@@ -235,6 +265,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const metrics = async () => scrape(metricsSocket);
     const roundTrips = async () => metric(await metrics(), 'flexscript_store_round_trips_total');
     let live = 0;
+    /** Time spent reading the idle RSS, which is no phase's. */
+    let pausedMs = 0;
     /** Waits until the daemon has every live session and nothing queued, and its store writes have stopped. */
     const settled = async (what: string) => {
       let last = -1;
@@ -253,9 +285,10 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       );
     };
     await settled('the daemon to rebuild its (empty) sessions');
-    const baseline = procStatus(daemon.pid, 'VmRSS') ?? 0;
+    const started = procStatus(daemon.pid, 'VmRSS') ?? 0;
+    const baseline = await idleRss(daemon.pid);
     const cpu0 = cpuSeconds(daemon.pid);
-    out(`fleet: daemon attached to ${k} servers, RSS ${mb(baseline)} MB with no session`);
+    out(`fleet: daemon attached to ${k} servers, RSS ${mb(started)} MB with no session, ${mb(baseline)} MB once idle`);
 
     const phases: FleetPhase[] = [];
     const checkpoints: FleetCheckpoint[] = [];
@@ -280,8 +313,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       const trips0 = await roundTrips();
       const tx0 = await store.transactions();
       const t0 = performance.now();
+      const paused0 = pausedMs;
       await run(times, denied);
-      const seconds = (performance.now() - t0) / 1000;
+      const seconds = (performance.now() - t0 - (pausedMs - paused0)) / 1000;
       await settled(`the daemon to settle after the ${name}`);
       const trips = (await roundTrips()) - trips0;
       const tx1 = await store.transactions();
@@ -309,30 +343,35 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
 
     // ramp, in segments ending at each checkpoint, with the daemon's memory read when idle
     const marks = [...CHECKPOINTS.filter((c) => c < target), target];
-    let started = 0;
+    let connected = 0;
     await phase('ramp', target, async (times, denied) => {
       for (const mark of marks) {
-        const from = started;
+        const from = connected;
         const t0 = performance.now();
         await pool(mark - from, inFlight, (j) => {
           const i = from + j;
           return connect(instances[i % k]!, `fleet-${i}`, times, denied);
         });
-        started = mark;
+        connected = mark;
         const seconds = (performance.now() - t0) / 1000;
         await settled(`the daemon to settle at ${mark} sessions`);
         const rss = procStatus(daemon.pid, 'VmRSS') ?? 0;
         const heap = metric(await metrics(), 'flexscript_nodejs_heap_size_used_bytes');
+        const p0 = performance.now();
+        const idle = await idleRss(daemon.pid);
+        pausedMs += performance.now() - p0;
         const c = {
           sessions: live,
           rssMB: mb(rss),
           heapUsedMB: mb(heap),
           bytesPerSession: Math.round((rss - baseline) / Math.max(1, live)),
+          idleRssMB: mb(idle),
+          idleBytesPerSession: Math.round((idle - baseline) / Math.max(1, live)),
           connectsPerSecond: Math.round((mark - from) / seconds),
         };
         checkpoints.push(c);
         out(
-          `fleet: ${live} live: daemon RSS ${c.rssMB} MB (heap ${c.heapUsedMB} MB), ${c.bytesPerSession} bytes per session; ${c.connectsPerSecond} connects/s in this segment`,
+          `fleet: ${live} live: daemon RSS ${c.rssMB} MB (heap ${c.heapUsedMB} MB), ${c.bytesPerSession} bytes per session; idle ${c.idleRssMB} MB, ${c.idleBytesPerSession} bytes per session; ${c.connectsPerSecond} connects/s in this segment`,
         );
       }
     });
@@ -411,7 +450,10 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       baselineRssMB: mb(baseline),
       ...(peak ? { peakRssMB: mb(peak) } : {}),
       ...(first && lastCheckpoint && lastCheckpoint.sessions > first.sessions
-        ? { marginalBytesPerSession: Math.round(((lastCheckpoint.rssMB - first.rssMB) * 1024 * 1024) / (lastCheckpoint.sessions - first.sessions)) }
+        ? {
+            marginalBytesPerSession: Math.round(((lastCheckpoint.rssMB - first.rssMB) * 1024 * 1024) / (lastCheckpoint.sessions - first.sessions)),
+            marginalIdleBytesPerSession: Math.round(((lastCheckpoint.idleRssMB - first.idleRssMB) * 1024 * 1024) / (lastCheckpoint.sessions - first.sessions)),
+          }
         : {}),
       daemonCpuSeconds: cpu,
       checks: { acceptedConnects: accepted, ...counts, ...(firewallElements === undefined ? {} : { firewallElements }) },
@@ -444,10 +486,13 @@ export function formatFleet(r: FleetResult): string {
         String(p.storeRoundTripsPerEvent ?? '-').padStart(18),
       ].join(' '),
     );
-  lines.push('', `daemon RSS: ${r.baselineRssMB} MB with no session, peak ${r.peakRssMB ?? '-'} MB; CPU ${r.daemonCpuSeconds} s`);
+  lines.push('', `daemon RSS: ${r.baselineRssMB} MB with no session (idle), peak ${r.peakRssMB ?? '-'} MB; CPU ${r.daemonCpuSeconds} s`);
   for (const c of r.checkpoints)
-    lines.push(`  ${String(c.sessions).padStart(7)} live: ${c.rssMB} MB (heap in use ${c.heapUsedMB} MB), ${c.bytesPerSession} bytes per session`);
-  if (r.marginalBytesPerSession !== undefined) lines.push(`  ${r.marginalBytesPerSession} bytes more per session from the first checkpoint to the last`);
+    lines.push(
+      `  ${String(c.sessions).padStart(7)} live: ${c.rssMB} MB settled (heap in use ${c.heapUsedMB} MB), ${c.bytesPerSession} bytes per session; ${c.idleRssMB} MB idle, ${c.idleBytesPerSession} bytes per session`,
+    );
+  if (r.marginalBytesPerSession !== undefined)
+    lines.push(`  ${r.marginalBytesPerSession} bytes more per session from the first checkpoint to the last (${r.marginalIdleBytesPerSession} idle to idle)`);
   const c = r.checks;
   lines.push(
     '',

@@ -19,6 +19,7 @@ import type { ManagementSource } from '../sources/management/management-source.t
 import type { Client, ConnectionKey } from '../core/client.ts';
 import type { SourceAdapter } from '../events/source.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { startHeapTrim } from './heap-trim.ts';
 import { DaemonServices } from './services.ts';
 
 /** What a client disconnected through the control socket is told: HALT, so it does not reconnect at once. */
@@ -313,12 +314,15 @@ class Daemon {
 /** Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads. */
 export async function runDaemon(configPath: string): Promise<void> {
   const daemon = await Daemon.start(configPath);
+  // a storm's memory goes back once the daemon is quiet again
+  const trim = startHeapTrim();
   process.on('SIGHUP', () => void daemon.reload());
   // a daemon must not die of one stray rejection; it is logged instead
   process.on('unhandledRejection', (err) => daemon.log.error({ err: errorMessage(err) }, 'unhandled rejection'));
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       daemon.log.info({ signal }, 'shutting down');
+      trim.stop();
       void daemon.close().then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

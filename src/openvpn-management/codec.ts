@@ -38,6 +38,7 @@ export type ManagementMessage =
 
 const PROMPT = 'ENTER PASSWORD:';
 const PROMPT_BYTES = Buffer.from(PROMPT);
+const ENV_PREFIX = '>CLIENT:ENV,';
 const CLIENT_BLOCK = /^>CLIENT:(CONNECT|REAUTH|ESTABLISHED|DISCONNECT|CR_RESPONSE),(\d+)(?:,(\d+))?(?:,(.*))?$/;
 
 function splitOnce(s: string, sep: string): [string, string] {
@@ -77,13 +78,14 @@ export class ManagementDecoder {
 
   push(chunk: Buffer | string): ManagementMessage[] {
     const out: ManagementMessage[] = [];
-    this.#splitter.split(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, { line: (line) => out.push(...this.#line(line)) });
+    this.#splitter.split(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, { line: (line) => this.#line(line, out) });
     // the password prompt is the one thing OpenVPN sends without a newline
     if (this.#prompting && !this.#multi && this.#splitter.takePrefix(PROMPT_BYTES)) out.push({ type: 'password-prompt' });
     return out;
   }
 
-  #line(line: string): ManagementMessage[] {
+  /** Decodes one line, adding what it completes to `out` (most lines, ENV ones, complete nothing). */
+  #line(line: string, out: ManagementMessage[]): void {
     // Inside a multi-line reply every line up to END is reply text, whatever it looks like: a
     // `status` row begins with a common name, and a certificate may be named `>CLIENT:...`.
     if (this.#multi) {
@@ -91,42 +93,57 @@ export class ManagementDecoder {
         const lines = this.#multi;
         this.#multi = undefined;
         this.#expect.shift();
-        return [{ type: 'multiline', lines }];
-      }
-      this.#multi.push(line);
-      return [];
+        out.push({ type: 'multiline', lines });
+      } else this.#multi.push(line);
+      return;
     }
     // the prompt has no newline of its own, so the reply to the password can follow on its line
-    if (this.#prompting && line.startsWith(PROMPT)) return [{ type: 'password-prompt' }, ...this.#line(line.slice(PROMPT.length))];
-    if (line.startsWith('>')) return this.#notification(line);
+    if (this.#prompting && line.startsWith(PROMPT)) {
+      out.push({ type: 'password-prompt' });
+      this.#line(line.slice(PROMPT.length), out);
+      return;
+    }
+    if (line.startsWith('>')) {
+      this.#notification(line, out);
+      return;
+    }
     if (line.startsWith('SUCCESS:') || line.startsWith('ERROR:')) {
       // an error can end a command that would have given lines (e.g. a bad `status` argument)
       this.#expect.shift();
       const ok = line.startsWith('SUCCESS:');
-      return [{ type: ok ? 'success' : 'error', text: line.slice(ok ? 8 : 6).trim() }];
+      out.push({ type: ok ? 'success' : 'error', text: line.slice(ok ? 8 : 6).trim() });
+      return;
     }
     if (this.#expect[0] === 'multi') {
       if (line === 'END') {
         this.#expect.shift();
-        return [{ type: 'multiline', lines: [] }];
-      }
-      this.#multi = [line];
-      return [];
+        out.push({ type: 'multiline', lines: [] });
+      } else this.#multi = [line];
+      return;
     }
-    return line === '' ? [] : [{ type: 'unknown', line }];
+    if (line !== '') out.push({ type: 'unknown', line });
   }
 
-  #notification(line: string): ManagementMessage[] {
+  #notification(line: string, out: ManagementMessage[]): void {
     if (this.#block) {
       // a block cut short by another notification: emit what we have, then handle the line
-      if (!line.startsWith('>CLIENT:ENV,')) return [this.#finishBlock(), ...this.#notification(line)];
-      const kv = line.slice('>CLIENT:ENV,'.length);
-      if (kv === 'END') return [this.#finishBlock()];
-      const [k, v] = splitOnce(kv, '=');
-      this.#block.env[k] = v;
-      return [];
+      if (!line.startsWith(ENV_PREFIX)) {
+        out.push(this.#finishBlock());
+        this.#notification(line, out);
+        return;
+      }
+      if (line.length === ENV_PREFIX.length + 3 && line.endsWith('END')) {
+        out.push(this.#finishBlock());
+        return;
+      }
+      // KEY=VALUE: the first `=` ends the key (a value may hold more); no `=`, an empty value
+      const eq = line.indexOf('=', ENV_PREFIX.length);
+      if (eq < 0) this.#block.env[line.slice(ENV_PREFIX.length)] = '';
+      else this.#block.env[line.slice(ENV_PREFIX.length, eq)] = line.slice(eq + 1);
+      return;
     }
-    return [this.#single(line)].filter((m): m is ManagementMessage => m !== undefined);
+    const m = this.#single(line);
+    if (m) out.push(m);
   }
 
   #single(line: string): ManagementMessage | undefined {

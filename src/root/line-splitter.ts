@@ -68,17 +68,26 @@ export class LineSplitter {
     if (this.#tooLong && !this.#skipMode) return;
     let start = 0;
     for (let nl = chunk.indexOf(LF); nl >= 0; nl = chunk.indexOf(LF, start)) {
-      const piece = chunk.subarray(start, nl);
+      const from = start;
       start = nl + 1;
       if (this.#tooLong) {
         // skip mode: this newline ends the line already reported
         this.#tooLong = false;
         continue;
       }
-      const whole = this.#heldBytes === 0 ? piece : Buffer.concat([...this.#held, piece]);
-      this.#drop();
-      const line = whole.at(-1) === CR ? whole.subarray(0, -1) : whole;
-      if (line.length > this.maxBytes) {
+      // a line wholly inside this chunk is decoded where it lies, with no view or copy of its
+      // bytes: a storm of management ENV lines runs through here
+      let text: string | undefined;
+      if (this.#heldBytes === 0) {
+        const end = nl > from && chunk[nl - 1] === CR ? nl - 1 : nl;
+        if (end - from <= this.maxBytes) text = chunk.toString('utf8', from, end);
+      } else {
+        const whole = Buffer.concat([...this.#held, chunk.subarray(from, nl)]);
+        this.#drop();
+        const line = whole.at(-1) === CR ? whole.subarray(0, -1) : whole;
+        if (line.length <= this.maxBytes) text = line.toString('utf8');
+      }
+      if (text === undefined) {
         on.tooLong?.();
         if (!this.#skipMode) {
           this.#stop();
@@ -86,7 +95,7 @@ export class LineSplitter {
         }
         continue;
       }
-      on.line(line.toString('utf8'));
+      on.line(text);
     }
     const rest = chunk.subarray(start);
     if (rest.length === 0 || this.#tooLong) return;
