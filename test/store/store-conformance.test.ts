@@ -4,56 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
-import { PostgresStore } from '../../src/store/postgres-store.ts';
-import { SqliteStore } from '../../src/store/sqlite-store.ts';
+import { describe, test } from 'node:test';
 import type { SessionStart, Store } from '../../src/store/store.ts';
-import { postgresBin, startPostgres } from '../support/postgres.ts';
-
-type Open = (t: TestContext) => Promise<{ store: Store; reopen(): Promise<Store> }>;
-
-const backends: [string, Open, string | false][] = [
-  [
-    'sqlite',
-    async (t) => {
-      const dir = await mkdtemp(join(tmpdir(), 'fxs-store-'));
-      const file = join(dir, 'a.db');
-      const opened: Store[] = [];
-      t.after(async () => {
-        for (const s of opened) await s.close();
-        await rm(dir, { recursive: true, force: true });
-      });
-      const open = async () => {
-        const store = new SqliteStore(file);
-        opened.push(store);
-        return store;
-      };
-      return { store: await open(), reopen: open };
-    },
-    false,
-  ],
-  [
-    'postgres',
-    async (t) => {
-      const pg = await startPostgres(t);
-      const opened: Store[] = [];
-      t.after(async () => {
-        for (const s of opened) await s.close();
-      });
-      const config = { host: pg.host, port: pg.port, database: pg.database, user: pg.user, 'password-file': pg.passwordFile, pool: 2 };
-      const open = async () => {
-        const store = await PostgresStore.open(config);
-        opened.push(store);
-        return store;
-      };
-      return { store: await open(), reopen: open };
-    },
-    postgresBin() ? false : 'PostgreSQL is not installed',
-  ],
-];
+import { STORE_BACKENDS } from '../support/store-backends.ts';
 
 const start = (o: Partial<SessionStart> = {}): SessionStart => ({
   id: randomUUID(),
@@ -68,7 +21,7 @@ const start = (o: Partial<SessionStart> = {}): SessionStart => ({
 });
 const end = { endedAt: 1_700_000_060_000, duration: 60, bytesIn: 1234, bytesOut: 5678, reason: 'disconnect' as const };
 
-for (const [name, open, skip] of backends) {
+for (const [name, open, skip] of STORE_BACKENDS) {
   describe(`store conformance: ${name}`, { skip }, () => {
     test('stats count the waits on the database: a write adds at least one, a claim at least one more', async (t) => {
       const { store } = await open(t);

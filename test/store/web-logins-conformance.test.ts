@@ -4,56 +4,9 @@
  * replay is named as such, and expired rows go.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
-import { PostgresStore } from '../../src/store/postgres-store.ts';
-import { SqliteStore } from '../../src/store/sqlite-store.ts';
-import type { Store } from '../../src/store/store.ts';
+import { describe, test } from 'node:test';
 import type { WebLoginOpen } from '../../src/store/web-logins.ts';
-import { postgresBin, startPostgres } from '../support/postgres.ts';
-
-type Open = (t: TestContext) => Promise<{ store: Store; second(): Promise<Store> }>;
-
-const backends: [string, Open, string | false][] = [
-  [
-    'sqlite',
-    async (t) => {
-      const dir = await mkdtemp(join(tmpdir(), 'fxs-weblogins-'));
-      const opened: Store[] = [];
-      t.after(async () => {
-        for (const s of opened) await s.close();
-        await rm(dir, { recursive: true, force: true });
-      });
-      const open = async () => {
-        const s = new SqliteStore(join(dir, 'a.db'));
-        opened.push(s);
-        return s;
-      };
-      return { store: await open(), second: open };
-    },
-    false,
-  ],
-  [
-    'postgres',
-    async (t) => {
-      const pg = await startPostgres(t);
-      const opened: Store[] = [];
-      t.after(async () => {
-        for (const s of opened) await s.close();
-      });
-      const config = { host: pg.host, port: pg.port, database: pg.database, user: pg.user, 'password-file': pg.passwordFile, pool: 2 };
-      const open = async () => {
-        const s = await PostgresStore.open(config);
-        opened.push(s);
-        return s;
-      };
-      return { store: await open(), second: open };
-    },
-    postgresBin() ? false : 'PostgreSQL is not installed',
-  ],
-];
+import { STORE_BACKENDS } from '../support/store-backends.ts';
 
 const NOW = 1_700_000_000_000;
 const login = (o: Partial<WebLoginOpen> = {}): WebLoginOpen => ({
@@ -69,11 +22,11 @@ const login = (o: Partial<WebLoginOpen> = {}): WebLoginOpen => ({
 });
 const secrets = (n: number) => ({ state: `state-${n}`, nonce: `nonce-${n}`, verifier: `verifier-${n}`, browser: `browser-${n}` });
 
-for (const [name, open, skip] of backends) {
+for (const [name, open, skip] of STORE_BACKENDS) {
   describe(`web logins in the store: ${name}`, { skip }, () => {
     test('link → started once; callback → claimed once (another daemon sees the same row); the owner takes the outcome once', async (t) => {
-      const { store, second } = await open(t);
-      const other = (await second()).webLogins;
+      const { store, reopen } = await open(t);
+      const other = (await reopen()).webLogins;
       const a = store.webLogins;
       await a.open(login());
       await a.open(login({ id: 'link-2', commonName: 'c-bob', realAddress: undefined, realPort: undefined, sameAddress: false }));
