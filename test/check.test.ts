@@ -10,12 +10,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { runChecks } from '../src/cli/check.ts';
 import { checkUnits } from '../src/cli/check-units.ts';
 import { parseConfig } from '../src/config/load-config.ts';
 import { parseOpenVpnConfig } from '../src/util/openvpn-directives.ts';
 import { FLEXSCRIPT, ownedDir } from '../src/lab/daemon-process.ts';
 import { rootCommand, sudoersDropIn } from '../src/root/sudoers.ts';
+import { NO_UNITS, runChecks } from './support/no-units.ts';
 
 const flexscript = (...args: string[]) => spawnSync(process.execPath, [FLEXSCRIPT, ...args], { encoding: 'utf8' });
 
@@ -115,7 +115,7 @@ test('a clean setup passes: config, plugins, sockets, OpenVPN lines, root config
   const result = await s.check();
   assert.deepEqual(result.problems, []);
   assert.deepEqual(result.plugins, ['firewall']);
-  const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers);
+  const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers, '--unit-root', NO_UNITS);
   assert.equal(cli.status, 0, cli.stderr);
   assert.match(cli.stdout, /OK \(1 plugin\(s\): firewall\); checked: config, plugins, sockets, OpenVPN config, root stage, sudoers\n$/);
 });
@@ -167,7 +167,7 @@ test('hook mode: missing, foreign and blocking hook lines, script-security, user
     warnings.some((w) => /server\.conf:5: up: no plugin handles up/.test(w)),
     warnings.join('\n'),
   );
-  const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers);
+  const cli = flexscript('check', '--config', s.config, '--openvpn-config', s.openvpn, '--sudoers', s.sudoers, '--unit-root', NO_UNITS);
   assert.equal(cli.status, 3, 'exit 3: check found problems');
   assert.equal(cli.stderr.trim().split('\n').length, problems.length, 'one line per problem');
 });

@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { runChecks } from '../../src/cli/check.ts';
+import { runChecks } from '../support/no-units.ts';
 
 function files(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'fxs-check-mgmt-'));

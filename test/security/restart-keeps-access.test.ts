@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FLEXSCRIPT, lifecycleOf, RUN_AS, startDaemon, type DaemonHandle } from '../../src/lab/daemon-process.ts';
@@ -140,7 +140,10 @@ test('a daemon killed and restarted keeps every live client in its firewall set,
   );
 
   // 4. flexscript check passes on this setup
-  const check = flexscript('check', '--config', configPath, '--openvpn-config', serverConf, '--sudoers', sudoers);
+  // no installed units: another test run may be installing the .deb (its flexscriptd.service) now
+  const noUnits = join(base, 'no-units');
+  mkdirSync(noUnits);
+  const check = flexscript('check', '--config', configPath, '--openvpn-config', serverConf, '--sudoers', sudoers, '--unit-root', noUnits);
   assert.equal(check.status, 0, `${check.stdout}\n${check.stderr}`);
   const statusFile = /^ {2}status-file: (\S+)$/m.exec(config)?.[1];
   assert.ok(statusFile, 'init wrote hook.status-file');

@@ -95,6 +95,28 @@ test('a status file OpenVPN writes in another version rebuilds nothing, and says
   }
 });
 
+test('a status file caught between its truncate and its write (empty) is read again: no listed client is lost', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fxs-status-'));
+  try {
+    const file = join(dir, 'status.txt');
+    await writeFile(file, '');
+    const sink = sinkFor(createLogger('silent'));
+    const done = rebuildFromStatusFile(file, 'vpn1', sink, createLogger('silent'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await writeFile(file, `${STATUS}\n`);
+    await done;
+    assert.deepEqual(
+      sink.sessions
+        .list()
+        .map((s) => s.commonName)
+        .sort(),
+      ['alice', 'x$(reboot);"'],
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a status file caught half rewritten is read again until its END line: no listed client is lost', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'fxs-status-'));
   try {

@@ -17,6 +17,8 @@ import { parseStatus3 } from '../../openvpn-management/commands.ts';
 /** How often, and how long apart, the status file is read again while it is incomplete or old. */
 const READ_TRIES = 100;
 const READ_PAUSE_MS = 50;
+/** An empty file is OpenVPN between its truncate and its write, or a file it never wrote (not running): read again this often. */
+const EMPTY_TRIES = 10;
 
 /** The `TIME` line's unix seconds, if any. */
 const fileTime = (text: string) => Number(/^TIME\t[^\t]*\t(\d+)\r?$/m.exec(text)?.[1] ?? 0);
@@ -27,12 +29,16 @@ const fileTime = (text: string) => Number(/^TIME\t[^\t]*\t(\d+)\r?$/m.exec(text)
  * had just connected without her address yet. Either would take live clients' access away, so
  * the file is read again until it is whole (its `END` line) and, when `writtenAfterMs` is given,
  * written after that moment; after about 5 s it is taken as it is (OpenVPN may not be running).
+ * An empty read is the moment between OpenVPN's truncate and its write as often as a file it
+ * never wrote: it counts as no clients only after half a second of empty reads.
  */
 async function readWhole(file: string, log: Logger, writtenAfterMs?: number): Promise<string> {
   let text = '';
+  let empty = 0;
   for (let i = 0; i < READ_TRIES; i++) {
     text = await readFile(file, 'utf8');
-    if (text === '') return text;
+    if (text === '' && ++empty >= EMPTY_TRIES) return text;
+    if (text !== '') empty = 0;
     const whole = /(^|\n)END\r?\n?$/.test(text);
     const fresh = writtenAfterMs === undefined || fileTime(text) > Math.floor(writtenAfterMs / 1000);
     if (whole && fresh) return text;
