@@ -283,8 +283,9 @@ test("sessions rebuilt after a daemon restart take back the verified username an
     asked.push(instance);
     return [
       // an older record of the same connection, superseded: the newest one counts
-      { commonName: 'laptop', username: 'alice', realAddress: '198.51.100.7', realPort: 1, startedAt: 5, groups: ['stale'] },
+      { id: 'rec-laptop-old', commonName: 'laptop', username: 'alice', realAddress: '198.51.100.7', realPort: 1, startedAt: 5, groups: ['stale'] },
       {
+        id: 'rec-laptop',
         commonName: 'laptop',
         username: 'alice',
         realAddress: '198.51.100.7',
@@ -292,10 +293,10 @@ test("sessions rebuilt after a daemon restart take back the verified username an
         startedAt: 10,
         groups: ['Domain Admins', 'static-ops', HOSTILE_GROUP],
       },
-      { commonName: 'phone', username: 'bob', realAddress: '198.51.100.7', realPort: 2, startedAt: 10, groups: ['finance'] },
-      { commonName: 'tablet', realAddress: '198.51.100.7', realPort: 3, startedAt: 10, groups: ['from-connect-plugin'] },
+      { id: 'rec-phone', commonName: 'phone', username: 'bob', realAddress: '198.51.100.7', realPort: 2, startedAt: 10, groups: ['finance'] },
+      { id: 'rec-tablet', commonName: 'tablet', realAddress: '198.51.100.7', realPort: 3, startedAt: 10, groups: ['from-connect-plugin'] },
       // a web login: the client sent no username, the verifying plugin named the user
-      { commonName: 'kiosk', username: 'dora', realAddress: '198.51.100.7', realPort: 5, startedAt: 10, groups: ['sso-staff'] },
+      { id: 'rec-kiosk', commonName: 'kiosk', username: 'dora', realAddress: '198.51.100.7', realPort: 5, startedAt: 10, groups: ['sso-staff'] },
     ];
   };
   await d.rebuild('i', [
@@ -317,8 +318,14 @@ test("sessions rebuilt after a daemon restart take back the verified username an
   assert.deepEqual(byName('tablet')?.groups, ['from-connect-plugin']);
   assert.equal(byName('kiosk')?.username, 'dora', 'the name a verifying plugin gave where the client sent none');
   assert.deepEqual(byName('kiosk')?.groups, ['sso-staff']);
+  // each session is its record's: a kill or a plugin marking it reaches that record
+  assert.deepEqual(
+    ['laptop', 'phone', 'tablet', 'kiosk'].map((cn) => byName(cn)?.id),
+    ['rec-laptop', 'rec-phone', 'rec-tablet', 'rec-kiosk'],
+  );
   // no record: the rules alone, and an unverified username is dropped
   assert.equal(byName('ops-4')?.username, undefined);
+  assert.match(byName('ops-4')?.id ?? '', /^[0-9a-f-]{36}$/, 'a session of its own');
   assert.deepEqual(byName('ops-4')?.groups, ['static-ops']);
 
   // a store that cannot answer: rebuilt all the same, with the rules' groups

@@ -126,7 +126,7 @@ interface Verified {
 const UNVERIFIED: Verified = { verified: false };
 
 /** What the store keeps of an open session that a rebuilt one can take back. */
-export type RecalledSession = Pick<SessionRecord, 'commonName' | 'username' | 'realAddress' | 'realPort' | 'startedAt' | 'groups'>;
+export type RecalledSession = Pick<SessionRecord, 'id' | 'commonName' | 'username' | 'realAddress' | 'realPort' | 'startedAt' | 'groups'>;
 
 /**
  * Ties a user-pass-verify to the client-connect of the same client: the instance and the
@@ -356,7 +356,8 @@ export class Dispatcher implements EventSink {
       // (restoredUsernamesVerified), unless this connection's record shows the daemon verified
       // that very name, or a name where the client sent none (a plugin named the user: a web login)
       const vouched = record?.username !== undefined && (c.username === undefined || record.username === c.username);
-      const session = this.sessions.create(key, vouched ? { ...info, username: record.username } : info, connectedAt, vouched ? true : undefined);
+      // its record's id: a kill or a plugin marking the session reaches that record
+      const session = this.sessions.create(key, vouched ? { ...info, username: record.username } : info, connectedAt, vouched ? true : undefined, record?.id);
       // the groups its authentication and connect gave come back from its record; the rules' are the rules' now
       if (record && record.username === session.username) {
         const given = (record.groups ?? []).filter((g) => !this.#ruleNames.has(g));

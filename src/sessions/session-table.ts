@@ -74,9 +74,16 @@ export class SessionTable {
    * A new, not yet registered session (registered by `add` once the connect is accepted).
    * `usernameVerified`: whether `info.username` was verified for this client; a caller that
    * cannot tell (rebuilding sessions) leaves it out and `restoredUsernamesVerified` decides. An
-   * unverified username is dropped: a session's username is identity.
+   * unverified username is dropped: a session's username is identity. `id`: the id of the
+   * session's record, for one rebuilt after a daemon restart; a new one otherwise.
    */
-  create(key: ConnectionKey, info: ClientInfo, connectedAt = Date.now(), usernameVerified = this.restoredUsernamesVerified): Session {
+  create(
+    key: ConnectionKey,
+    info: ClientInfo,
+    connectedAt = Date.now(),
+    usernameVerified = this.restoredUsernamesVerified,
+    id: string = randomUUID(),
+  ): Session {
     // every field named, in one order: a spread followed by more fields gives each object a hidden
     // class of its own in V8 (about 400 bytes more per live session, and slower lookups)
     return {
@@ -87,7 +94,7 @@ export class SessionTable {
       realPort: info.realPort,
       vpnAddress: info.vpnAddress || undefined,
       vpnAddress6: info.vpnAddress6 || undefined,
-      id: randomUUID(),
+      id,
       key,
       connectedAt,
       groups: [],

@@ -374,15 +374,21 @@ for (const mode of MODES) {
       assert.equal(statusRows(h)[0]?.commonName, 'sam');
     });
 
-    test('flexscript kill NAME disconnects that client and only that one, and her record ends as killed', { skip: needs('killClient') }, async (t) => {
+    test('flexscript kill NAME disconnects that client and only that one, and her record ends as killed (also after a daemon restart)', {
+      skip: needs('killClient'),
+    }, async (t) => {
       const db = join(await storeDir(t), 'accounting.db');
       const h = await modeLab(t, mode, { passThrough: true, extraConfig: ['store:', `  sqlite: ${db}`], plugins: ['  - use: accounting'] });
       const [victim, bystander] = await Promise.all(['mallory', 'trent'].map((commonName) => h.lab.startClient({ commonName, port: h.port })));
       await Promise.all([victim!.waitConnected(), bystander!.waitConnected()]);
       const before = await openvpnClients(h);
       const idOf = (list: typeof before, cn: string) => list.find((c) => c.commonName === cn)?.clientId;
-      const kill = flexscript('kill', 'mallory', '--config', h.configPath);
-      assert.equal(kill.status, 0, kill.stderr);
+      // the daemon restarts: her session is rebuilt from OpenVPN's list, and is still her record's
+      await h.restartDaemon();
+      const kill = await waitFor('mallory rebuilt and killed', () => {
+        const k = flexscript('kill', 'mallory', '--config', h.configPath);
+        return k.status === 0 && k;
+      });
       assert.match(kill.stdout, /disconnected 1 session\(s\) of "mallory"/);
       await victim!.waitForLog(/SIGTERM|client-kill|Connection reset|restart/i);
       await waitFor('mallory leaves', () => h.recordsOf('client-disconnect').find((r) => r.commonName === 'mallory'));
