@@ -7,23 +7,11 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from '../util/duration.ts';
+import { HTTPS_OR_LOOPBACK, isHttpsOrLoopback } from '../util/provider-url.ts';
 
 const absolutePath = z.string().startsWith('/', 'must be an absolute path');
 
-/** http:// only on this host (a local test provider, a console reached on loopback); anything else https. */
-export function isLoopbackUrl(url: URL): boolean {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-const httpsUrl = (what: string) =>
-  z
-    .string()
-    .url()
-    .refine((u) => {
-      const url = new URL(u);
-      return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
-    }, `${what} must be https:// (http:// only on this host, 127.0.0.1 or localhost)`);
+const httpsUrl = (what: string) => z.string().url().refine(isHttpsOrLoopback, `${what} ${HTTPS_OR_LOOPBACK}`);
 
 /** The path the console serves the provider's redirect on; a reverse proxy may put a prefix before it. */
 const OIDC_CALLBACK_PATH = '/login/oidc/callback';

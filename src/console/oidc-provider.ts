@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import * as oidc from 'openid-client';
-import { type ConsoleOidcConfig, isLoopbackUrl } from '../config/console-schema.ts';
+import type { ConsoleOidcConfig } from '../config/console-schema.ts';
+import { isLoopbackUrl } from '../util/provider-url.ts';
 
 export interface OidcProviderOptions {
   readonly issuer: string;

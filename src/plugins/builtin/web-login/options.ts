@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { z as Zod } from 'zod';
 import { duration } from '../../../util/duration.ts';
+import { HTTPS_OR_LOOPBACK, isHttpsOrLoopback } from '../../../util/provider-url.ts';
 
 export interface WebLoginOptions {
   readonly issuer: string;
@@ -27,20 +28,7 @@ export interface WebLoginOptions {
   readonly 'provider-timeout': number;
 }
 
-/** http:// is accepted for a provider on this host only (a local test provider); anything else must be https. */
-export function isLoopbackUrl(url: URL): boolean {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-const httpsUrl = (z: typeof Zod, what: string) =>
-  z
-    .string()
-    .url()
-    .refine((u) => {
-      const url = new URL(u);
-      return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackUrl(url));
-    }, `${what} must be https:// (http:// only on this host, 127.0.0.1 or localhost)`);
+const httpsUrl = (z: typeof Zod, what: string) => z.string().url().refine(isHttpsOrLoopback, `${what} ${HTTPS_OR_LOOPBACK}`);
 
 export function webLoginSchema(z: typeof Zod) {
   return z

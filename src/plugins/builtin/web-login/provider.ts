@@ -6,7 +6,7 @@
  * issuer, audience, expiry with clock skew, nonce), and the refresh grant.
  */
 import * as oidc from 'openid-client';
-import { isLoopbackUrl } from './options.ts';
+import { isLoopbackUrl } from '../../../util/provider-url.ts';
 
 export interface ProviderOptions {
   readonly issuer: string;
