@@ -11,7 +11,7 @@
  * writes them to test-artifacts/console/load-time-real.txt. Everything it started is stopped
  * at the end, on Ctrl-C too. Needs root (OpenVPN's tun device, the daemon as nobody).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -19,13 +19,14 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { parseConfig } from '../src/config/load-config.ts';
 import { controlSocketLink } from '../src/console/daemon-link.ts';
-import { FLEXSCRIPT, ownedDir, REPO, startDaemon, writeConfig } from '../src/lab/daemon-process.ts';
+import { ownedDir, REPO, startDaemon, writeConfig } from '../src/lab/daemon-process.ts';
 import { ensureFreshBuild } from '../src/lab/fresh-build.ts';
 import { createLab } from '../src/lab/lab.ts';
 import type { OpenVpnClient } from '../src/lab/openvpn-process.ts';
 import { waitFor } from '../src/lab/wait.ts';
 import { managementModeLines } from '../src/sources/management/openvpn-lines.ts';
 import { hashPassword } from '../src/util/password-hash.ts';
+import { startConsole } from './support/console-process.ts';
 import { freeLoopbackPort } from './support/free-port.ts';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, loads: { type: 'string', default: '5' } } });
@@ -105,22 +106,9 @@ async function main(): Promise<void> {
     out(`${CLIENTS} clients live after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
     const consolePort = await freeLoopbackPort();
-    const child = spawn(process.execPath, [FLEXSCRIPT, 'console', '--config', configPath, '--listen', `127.0.0.1:${consolePort}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    consoleProcess = child;
-    let output = '';
-    child.stdout!.on('data', (d) => (output += d));
-    child.stderr!.on('data', (d) => (output += d));
-    await waitFor(
-      'the console to serve',
-      () => {
-        if (child.exitCode !== null) throw new Error(`flexscript console exited: ${output}`);
-        return output.includes('serving http://');
-      },
-      { timeoutMs: 30_000 },
-    );
-    const url = `http://127.0.0.1:${consolePort}`;
+    const started = await startConsole(['--config', configPath, '--listen', `127.0.0.1:${consolePort}`]);
+    consoleProcess = started.child;
+    const { url } = started;
     const page = await browser.newPage();
     await page.goto(`${url}/login`);
     await page.fill('input[name=user]', 'olga');

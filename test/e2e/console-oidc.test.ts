@@ -7,16 +7,16 @@
  * callback is refused. The password form stays on the same page (both ways configured).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { FLEXSCRIPT, ownedDir, REPO } from '../../src/lab/daemon-process.ts';
+import { ownedDir, REPO } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { hashPassword } from '../../src/util/password-hash.ts';
 import { CHROMIUM, startBrowser } from '../support/browser.ts';
+import { startConsole } from '../support/console-process.ts';
 import { freeLoopbackPort } from '../support/free-port.ts';
 import { OIDC_CLIENT, startProvider } from '../support/oidc-provider.ts';
 import { modeLab } from './mode-lab.ts';
@@ -30,27 +30,6 @@ const USERS = {
   vera: { preferred_username: 'vera', groups: ['vpn-view'], email_verified: true },
   nils: { preferred_username: 'nils', groups: ['staff'], email_verified: true },
 };
-
-/** Starts `flexscript console` (the built CLI) and resolves once it serves. */
-async function startConsole(t: TestContext, configPath: string, url: string): Promise<void> {
-  const child: ChildProcess = spawn(process.execPath, [FLEXSCRIPT, 'console', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  await waitFor(
-    'the console to serve',
-    () => {
-      if (child.exitCode !== null) throw new Error(`flexscript console exited: ${output}`);
-      return output.includes(`serving ${url}/`);
-    },
-    { timeoutMs: 30_000 },
-  );
-}
 
 /**
  * Logs in through the provider from the console's login page: the link, the provider's login
@@ -133,7 +112,9 @@ test('console login through an OpenID Connect provider: operator kills, viewer c
     ],
     pluginsAfter: ['  - use: accounting'],
   });
-  await startConsole(t, h.configPath, url);
+  const consoleProcess = await startConsole(['--config', h.configPath]);
+  t.after(consoleProcess.stop);
+  assert.equal(consoleProcess.url, url, 'the console serves where its config says');
   const browser = await browserOf(t);
   const client = await h.lab.startClient({ commonName: 'laptop', port: h.port, extraConfig: ['explicit-exit-notify 1'] });
   await client.waitConnected();

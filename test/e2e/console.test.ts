@@ -8,7 +8,6 @@
  * control socket.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,9 +15,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { FLEXSCRIPT, ownedDir, REPO } from '../../src/lab/daemon-process.ts';
+import { ownedDir, REPO } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { hashPassword } from '../../src/util/password-hash.ts';
+import { startConsole } from '../support/console-process.ts';
 import { freeLoopbackPort } from '../support/free-port.ts';
 import { modeLab } from './mode-lab.ts';
 
@@ -32,30 +32,6 @@ async function launch(t: TestContext): Promise<Browser> {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
   t.after(() => browser.close());
   return browser;
-}
-
-/** Starts `flexscript console` (the built CLI) and resolves with its URL once it serves. */
-async function startConsole(t: TestContext, configPath: string, port: number): Promise<string> {
-  const child: ChildProcess = spawn(process.execPath, [FLEXSCRIPT, 'console', '--config', configPath, '--listen', `127.0.0.1:${port}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  await waitFor(
-    'the console to serve',
-    () => {
-      if (child.exitCode !== null) throw new Error(`flexscript console exited: ${output}`);
-      return /serving http:\/\/127\.0\.0\.1:\d+\//.test(output);
-    },
-    { timeoutMs: 30_000 },
-  );
-  return `http://127.0.0.1:${port}`;
 }
 
 /** Watches a page for script that should never run: page errors, and the payload's global. */
@@ -100,7 +76,9 @@ test('the console in chromium: live clients, history and CSV, kill as operator, 
     ],
     pluginsAfter: ['  - use: accounting'],
   });
-  const url = await startConsole(t, h.configPath, await freeLoopbackPort());
+  const consoleProcess = await startConsole(['--config', h.configPath, '--listen', `127.0.0.1:${await freeLoopbackPort()}`]);
+  t.after(consoleProcess.stop);
+  const { url } = consoleProcess;
   const browser = await launch(t);
 
   // the operator logs in; the page is served with a strict CSP and no inline script
@@ -278,7 +256,9 @@ test('load time of the live page with 1,000 live clients (a stand-in control soc
       '',
     ].join('\n'),
   );
-  const url = await startConsole(t, configPath, await freeLoopbackPort());
+  const consoleProcess = await startConsole(['--config', configPath, '--listen', `127.0.0.1:${await freeLoopbackPort()}`]);
+  t.after(consoleProcess.stop);
+  const { url } = consoleProcess;
   const browser = await launch(t);
   const page = await browser.newPage();
   await login(page, url, 'olga', 'pw');
