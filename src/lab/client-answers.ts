@@ -34,13 +34,9 @@ export function answerConfig(socket: string, answers: ClientAnswers): string[] {
 const quoted = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-/** Connects to a starting client's management socket and answers until `close()`. */
-export async function answerClient(
-  socket: string,
-  answers: ClientAnswers,
-  timeoutMs = 30_000,
-): Promise<{ readonly questions: ClientQuestion[]; close(): void }> {
-  const sock = await waitFor(
+/** A starting client's management socket, once it listens. */
+export function connectClientManagement(socket: string, timeoutMs = 30_000): Promise<Socket> {
+  return waitFor(
     `client management socket ${socket}`,
     () =>
       new Promise<Socket | undefined>((resolve) => {
@@ -50,6 +46,15 @@ export async function answerClient(
       }),
     { timeoutMs, intervalMs: 100 },
   );
+}
+
+/** Connects to a starting client's management socket and answers until `close()`. */
+export async function answerClient(
+  socket: string,
+  answers: ClientAnswers,
+  timeoutMs = 30_000,
+): Promise<{ readonly questions: ClientQuestion[]; close(): void }> {
+  const sock = await connectClientManagement(socket, timeoutMs);
   const questions: ClientQuestion[] = [];
   let crv1: { state: string; username: string; text: string } | undefined;
   const send = (line: string) => sock.write(`${line}\n`);

@@ -4,10 +4,10 @@
  * the plugin's configuration lines.
  */
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { connectClientManagement } from '../../src/lab/client-answers.ts';
 import { RUN_AS } from '../../src/lab/daemon-process.ts';
 import { waitFor } from '../../src/lab/wait.ts';
 import { LineSplitter } from '../../src/util/line-splitter.ts';
@@ -26,16 +26,7 @@ export async function clientSecretFile(t: TestContext): Promise<string> {
 
 /** The login links a client's management interface reports, as a VPN GUI reads them. */
 export async function loginLinks(t: TestContext, socket: string): Promise<{ readonly links: string[]; next(n?: number): Promise<string> }> {
-  const sock = await waitFor(
-    `client management socket ${socket}`,
-    () =>
-      new Promise<Socket | undefined>((resolve) => {
-        const s = connect(socket);
-        s.once('connect', () => resolve(s));
-        s.once('error', () => resolve(undefined));
-      }),
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
+  const sock = await connectClientManagement(socket);
   t.after(() => sock.destroy());
   const links: string[] = [];
   const splitter = new LineSplitter(Number.POSITIVE_INFINITY);
